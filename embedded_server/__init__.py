@@ -1,0 +1,52 @@
+"""The embedded FastAPI demo server: scenario routes, probes, and uvicorn on a running loop.
+
+Imports no Qt: the same server runs inside the desktop app and headless.
+"""
+
+from __future__ import annotations
+
+from ._app import cpu_work, create_app
+from ._probes import LoopLagStats, ProbeSnapshot, ServerProbes, ThreadPoolStats
+from ._server import LOOPBACK, EmbeddedServer, ServerStartError
+from ._settings import (
+    CPU_SCENARIOS,
+    DEFAULT_CPU_ITERATIONS,
+    DEFAULT_FANOUT,
+    DEFAULT_THREADS,
+    DELAY_SCENARIOS,
+    FANOUT_SCENARIOS,
+    MAX_BLOCKING_DELAY_MS,
+    MAX_CPU_ITERATIONS,
+    MAX_DELAY_MS,
+    MAX_FANOUT,
+    MAX_THREADS,
+    SCENARIOS,
+    ServerSettings,
+)
+from ._timing import format_server_timing
+
+__all__ = [
+    "CPU_SCENARIOS",
+    "DEFAULT_CPU_ITERATIONS",
+    "DEFAULT_FANOUT",
+    "DEFAULT_THREADS",
+    "DELAY_SCENARIOS",
+    "FANOUT_SCENARIOS",
+    "LOOPBACK",
+    "MAX_BLOCKING_DELAY_MS",
+    "MAX_CPU_ITERATIONS",
+    "MAX_DELAY_MS",
+    "MAX_FANOUT",
+    "MAX_THREADS",
+    "SCENARIOS",
+    "EmbeddedServer",
+    "LoopLagStats",
+    "ProbeSnapshot",
+    "ServerProbes",
+    "ServerSettings",
+    "ServerStartError",
+    "ThreadPoolStats",
+    "cpu_work",
+    "create_app",
+    "format_server_timing",
+]

@@ -1,0 +1,237 @@
+"""The demo application: one route per scenario of DESIGN.md, probes, and a stats route."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import httpx
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+
+from ._probes import ServerProbes
+from ._settings import (
+    DEFAULT_CPU_ITERATIONS,
+    DEFAULT_FANOUT,
+    MAX_BLOCKING_DELAY_MS,
+    MAX_CPU_ITERATIONS,
+    MAX_DELAY_MS,
+    MAX_FANOUT,
+    MAX_THREADS,
+    SCENARIOS,
+    ServerSettings,
+)
+from ._timing import TimingMiddleware, stamp_timing
+
+DelayMs = Annotated[
+    float, Query(ge=0, le=MAX_DELAY_MS, description="simulated I/O wait in milliseconds")
+]
+BlockingDelayMs = Annotated[
+    float,
+    Query(ge=0, le=MAX_BLOCKING_DELAY_MS, description="time the event loop is blocked, in ms"),
+]
+Iterations = Annotated[
+    int, Query(ge=1, le=MAX_CPU_ITERATIONS, description="loop iterations of pure-Python work")
+]
+Fanout = Annotated[int, Query(ge=1, le=MAX_FANOUT, description="downstream calls per request")]
+
+
+def cpu_work(iterations: int) -> int:
+    """A fixed amount of pure-Python work that holds the GIL throughout."""
+    total = 0
+    for i in range(iterations):
+        total += i * i % 7
+    return total
+
+
+class DownstreamClients:
+    """HTTP clients the fan-out routes use to call this same server's `/downstream` route.
+
+    Several small clients rather than one: one httpx pool shared by many concurrent
+    requests spends quadratic time assigning connections (encode/httpcore#1035).
+    """
+
+    _CLIENTS = 16
+    _CONNECTIONS_PER_CLIENT = 10
+
+    def __init__(self) -> None:
+        self._clients: list[httpx.AsyncClient] = []
+        self._next = itertools.count()
+
+    def pick(self) -> httpx.AsyncClient:
+        index = next(self._next) % self._CLIENTS
+        while len(self._clients) <= index:
+            limits = httpx.Limits(
+                max_connections=self._CONNECTIONS_PER_CLIENT,
+                max_keepalive_connections=self._CONNECTIONS_PER_CLIENT,
+            )
+            # pool=None: wait for a connection rather than fail; the route's own delay bounds it.
+            timeout = httpx.Timeout(30.0, pool=None)
+            self._clients.append(httpx.AsyncClient(limits=limits, timeout=timeout))
+        return self._clients[index]
+
+    async def aclose(self) -> None:
+        clients, self._clients = self._clients, []
+        for client in clients:
+            await client.aclose()
+
+
+def _own_url(request: Request) -> str:
+    # The socket this request came in on: always this server, never a forwarded Host header.
+    server = request.scope.get("server") or ("127.0.0.1", 80)
+    return f"http://{server[0]}:{server[1]}"
+
+
+def create_app(settings: ServerSettings | None = None) -> FastAPI:
+    """Build the demo app. Its probes are at `app.state.probes` (a `ServerProbes`)."""
+    settings = settings or ServerSettings()
+    probes = ServerProbes(
+        threads=settings.threads, loop_lag_interval_s=settings.loop_lag_interval_s
+    )
+    downstream = DownstreamClients()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await probes.attach()
+        try:
+            yield
+        finally:
+            await downstream.aclose()
+            await probes.detach()
+
+    app = FastAPI(
+        title="LoopScope demo server",
+        description="Routes that show how `async def` and `def` endpoints behave under load.",
+        lifespan=lifespan,
+    )
+    app.state.probes = probes
+    # The scenario routes declare response_model=None: with a response model, FastAPI
+    # validates a `def` route's return value in the thread pool too, so each request
+    # borrows a thread twice and queues twice (measured: 43 instead of 50 req/s at 10
+    # threads). The demo shows the thread pool itself, not that second queue.
+    app.add_middleware(TimingMiddleware, probes=probes)
+
+    @app.get(
+        "/scenario/async",
+        response_model=None,
+        summary="async def + await asyncio.sleep: a non-blocking wait",
+    )
+    async def async_route(request: Request, delay_ms: DelayMs = 200) -> dict[str, Any]:
+        started = time.perf_counter()
+        await asyncio.sleep(delay_ms / 1000)
+        stamp_timing(request.state, started, time.perf_counter())
+        return {"scenario": "async", "delay_ms": delay_ms}
+
+    @app.get(
+        "/scenario/sync",
+        response_model=None,
+        summary="def + time.sleep: runs in FastAPI's thread pool",
+    )
+    def sync_route(request: Request, delay_ms: DelayMs = 200) -> dict[str, Any]:
+        started = time.perf_counter()
+        time.sleep(delay_ms / 1000)
+        stamp_timing(request.state, started, time.perf_counter())
+        return {"scenario": "sync", "delay_ms": delay_ms}
+
+    @app.get(
+        "/scenario/blocking",
+        response_model=None,
+        summary="async def + time.sleep: blocks the event loop",
+    )
+    async def blocking_route(request: Request, delay_ms: BlockingDelayMs = 100) -> dict[str, Any]:
+        started = time.perf_counter()
+        time.sleep(delay_ms / 1000)  # noqa: ASYNC251  the classic mistake, on purpose
+        stamp_timing(request.state, started, time.perf_counter())
+        return {"scenario": "blocking", "delay_ms": delay_ms}
+
+    @app.get("/scenario/cpu-async", response_model=None, summary="async def + pure-Python CPU work")
+    async def cpu_async_route(
+        request: Request, iterations: Iterations = DEFAULT_CPU_ITERATIONS
+    ) -> dict[str, Any]:
+        started = time.perf_counter()
+        cpu_work(iterations)
+        stamp_timing(request.state, started, time.perf_counter())
+        return {"scenario": "cpu-async", "iterations": iterations}
+
+    @app.get(
+        "/scenario/cpu-sync",
+        response_model=None,
+        summary="def + pure-Python CPU work, in the thread pool",
+    )
+    def cpu_sync_route(
+        request: Request, iterations: Iterations = DEFAULT_CPU_ITERATIONS
+    ) -> dict[str, Any]:
+        started = time.perf_counter()
+        cpu_work(iterations)
+        stamp_timing(request.state, started, time.perf_counter())
+        return {"scenario": "cpu-sync", "iterations": iterations}
+
+    async def _call_downstream(request: Request, delay_ms: float) -> None:
+        response = await downstream.pick().get(
+            f"{_own_url(request)}/downstream", params={"delay_ms": delay_ms}
+        )
+        response.raise_for_status()
+
+    @app.get(
+        "/scenario/fanout-sequential",
+        response_model=None,
+        summary="k downstream calls, one after another",
+    )
+    async def fanout_sequential_route(
+        request: Request, delay_ms: DelayMs = 200, fanout: Fanout = DEFAULT_FANOUT
+    ) -> dict[str, Any]:
+        started = time.perf_counter()
+        for _ in range(fanout):
+            await _call_downstream(request, delay_ms)
+        stamp_timing(request.state, started, time.perf_counter())
+        return {"scenario": "fanout-sequential", "delay_ms": delay_ms, "fanout": fanout}
+
+    @app.get(
+        "/scenario/fanout-gather",
+        response_model=None,
+        summary="k downstream calls at once with asyncio.gather",
+    )
+    async def fanout_gather_route(
+        request: Request, delay_ms: DelayMs = 200, fanout: Fanout = DEFAULT_FANOUT
+    ) -> dict[str, Any]:
+        started = time.perf_counter()
+        await asyncio.gather(*(_call_downstream(request, delay_ms) for _ in range(fanout)))
+        stamp_timing(request.state, started, time.perf_counter())
+        return {"scenario": "fanout-gather", "delay_ms": delay_ms, "fanout": fanout}
+
+    @app.get(
+        "/downstream",
+        response_model=None,
+        summary="the I/O the fan-out routes call: an async sleep",
+    )
+    async def downstream_route(delay_ms: DelayMs = 200) -> dict[str, Any]:
+        await asyncio.sleep(delay_ms / 1000)
+        return {"delay_ms": delay_ms}
+
+    @app.get("/stats", summary="in-flight requests, thread-pool tokens, event-loop lag")
+    async def stats_route() -> dict[str, object]:
+        return probes.snapshot().to_json()
+
+    @app.put("/threadpool", summary="resize the thread pool that runs def routes")
+    async def threadpool_route(
+        tokens: Annotated[int, Query(ge=1, le=MAX_THREADS)],
+    ) -> dict[str, object]:
+        probes.set_thread_tokens(tokens)
+        return {"threadpool": probes.snapshot().to_json()["threadpool"]}
+
+    @app.get("/", summary="what this server offers")
+    async def index_route() -> JSONResponse:
+        return JSONResponse(
+            {
+                "server": "LoopScope demo server",
+                "scenarios": {name: f"/scenario/{name}" for name in SCENARIOS},
+                "stats": "/stats",
+                "docs": "/docs",
+            }
+        )
+
+    return app

@@ -1,0 +1,58 @@
+"""Per-request timing: an ASGI middleware that stamps arrival, counts in-flight requests
+per scenario and writes the route's own timing as a `Server-Timing` header."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ._probes import ServerProbes
+
+SCENARIO_PREFIX = "/scenario/"
+#: Keys the middleware and the routes share in the ASGI scope's "state".
+ARRIVED_KEY = "loopscope_arrived"
+TIMING_KEY = "loopscope_timing"
+
+
+def stamp_timing(state: Any, started: float, finished: float) -> None:
+    """Called by a route: how long it waited (for a thread, or the loop) and how long it worked."""
+    arrived = getattr(state, ARRIVED_KEY, started)
+    setattr(state, TIMING_KEY, (max(0.0, started - arrived), finished - started))
+
+
+def format_server_timing(wait_s: float, work_s: float) -> str:
+    return (
+        f'wait;dur={wait_s * 1000:.3f};desc="waiting for a thread or the loop", '
+        f'work;dur={work_s * 1000:.3f};desc="route working"'
+    )
+
+
+class TimingMiddleware:
+    def __init__(self, app: ASGIApp, probes: ServerProbes) -> None:
+        self.app = app
+        self.probes = probes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(SCENARIO_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        scenario = scope["path"][len(SCENARIO_PREFIX) :]
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state[ARRIVED_KEY] = time.perf_counter()
+
+        async def send_with_timing(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                timing = state.get(TIMING_KEY)
+                if timing is not None:
+                    headers = list(message.get("headers", []))
+                    headers.append((b"server-timing", format_server_timing(*timing).encode()))
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        self.probes.request_started(scenario)
+        try:
+            await self.app(scope, receive, send_with_timing)
+        finally:
+            self.probes.request_finished(scenario)

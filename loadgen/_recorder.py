@@ -1,0 +1,309 @@
+"""`Recorder`: per-window throughput, errors and latency histograms, with bounded memory.
+
+Records are pushed in as responses complete; readers pull `snapshot()` and `summary()`.
+Percentiles come from HdrHistogram (2 significant digits, 1 µs to 1 h), never from a
+list of samples, so memory does not grow with the length of a run.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from hdrh.histogram import HdrHistogram
+
+from ._records import RequestRecord
+
+_LOWEST_US = 1
+_HIGHEST_US = 3_600_000_000
+_SIGNIFICANT_DIGITS = 2
+NAN = float("nan")
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(_LOWEST_US, _HIGHEST_US, _SIGNIFICANT_DIGITS)
+
+
+@dataclass(frozen=True, slots=True)
+class LatencySummary:
+    """Latency in milliseconds; NaN when nothing was measured."""
+
+    p50: float = NAN
+    p90: float = NAN
+    p99: float = NAN
+    max: float = NAN
+    mean: float = NAN
+
+    @classmethod
+    def from_histogram(cls, histogram: HdrHistogram, exact_max_s: float) -> LatencySummary:
+        if histogram.get_total_count() == 0:
+            return cls()
+        at = histogram.get_value_at_percentile
+        return cls(
+            p50=at(50) / 1000,
+            p90=at(90) / 1000,
+            p99=at(99) / 1000,
+            max=exact_max_s * 1000,
+            mean=histogram.get_mean_value() / 1000,
+        )
+
+    def to_json(self) -> dict[str, float | None]:
+        return {
+            name: (None if math.isnan(value) else round(value, 3))
+            for name, value in (
+                ("p50", self.p50),
+                ("p90", self.p90),
+                ("p99", self.p99),
+                ("max", self.max),
+                ("mean", self.mean),
+            )
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class WindowStats:
+    """One closed time window of one scenario. `start_s` counts from the recorder's origin."""
+
+    start_s: float
+    duration_s: float
+    ok: int
+    errors: int
+    latency: LatencySummary
+    server_wait_ms_mean: float = NAN
+    server_work_ms_mean: float = NAN
+
+    @property
+    def throughput_rps(self) -> float:
+        return self.ok / self.duration_s
+
+    @property
+    def error_rps(self) -> float:
+        return self.errors / self.duration_s
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """A scenario over the measured interval (warm-up excluded)."""
+
+    scenario: str
+    duration_s: float
+    ok: int
+    errors: dict[str, int]
+    latency: LatencySummary
+    server_wait_ms_mean: float
+    server_work_ms_mean: float
+
+    @property
+    def requests(self) -> int:
+        return self.ok + sum(self.errors.values())
+
+    @property
+    def throughput_rps(self) -> float:
+        return self.ok / self.duration_s if self.duration_s > 0 else NAN
+
+    @property
+    def error_rps(self) -> float:
+        return sum(self.errors.values()) / self.duration_s if self.duration_s > 0 else NAN
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioSnapshot:
+    windows: tuple[WindowStats, ...]
+    total_ok: int
+    total_errors: int
+
+    @property
+    def last(self) -> WindowStats | None:
+        return self.windows[-1] if self.windows else None
+
+
+@dataclass(frozen=True, slots=True)
+class RecorderSnapshot:
+    now_s: float
+    scenarios: dict[str, ScenarioSnapshot]
+
+
+@dataclass(slots=True)
+class _Accumulator:
+    """Counts and a histogram for one window or one measured interval."""
+
+    histogram: HdrHistogram = field(default_factory=new_histogram)
+    ok: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    max_s: float = 0.0
+    wait_sum_s: float = 0.0
+    wait_count: int = 0
+    work_sum_s: float = 0.0
+    work_count: int = 0
+
+    def add(self, record: RequestRecord) -> None:
+        if record.error is not None:
+            self.errors[record.error] += 1
+            return
+        self.ok += 1
+        latency = record.latency_s
+        self.histogram.record_value(min(_HIGHEST_US, max(_LOWEST_US, round(latency * 1e6))))
+        self.max_s = max(self.max_s, latency)
+        if record.server_wait_s is not None:
+            self.wait_sum_s += record.server_wait_s
+            self.wait_count += 1
+        if record.server_work_s is not None:
+            self.work_sum_s += record.server_work_s
+            self.work_count += 1
+
+    def wait_ms_mean(self) -> float:
+        return self.wait_sum_s / self.wait_count * 1000 if self.wait_count else NAN
+
+    def work_ms_mean(self) -> float:
+        return self.work_sum_s / self.work_count * 1000 if self.work_count else NAN
+
+
+class _ScenarioSeries:
+    def __init__(self, history: int) -> None:
+        self.closed: deque[WindowStats] = deque(maxlen=history)
+        self.current_index = 0
+        self.current = _Accumulator()
+        self.total_ok = 0
+        self.total_errors = 0
+        self.measured = _Accumulator()
+
+
+class Recorder:
+    """Turns request records into windowed series and warm-up-free summaries.
+
+    window_s: width of one window (live values are per window: 1 s by default).
+    history: closed windows kept per scenario (600 one-second windows = 10 minutes).
+    """
+
+    def __init__(
+        self,
+        *,
+        window_s: float = 1.0,
+        history: int = 600,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        if window_s <= 0:
+            raise ValueError("window_s must be positive")
+        self._window_s = window_s
+        self._history = history
+        self._clock = clock
+        self._origin = clock()
+        self._series: dict[str, _ScenarioSeries] = {}
+        self._measure_from: float | None = None
+        self._measure_until: float | None = None
+
+    @property
+    def window_s(self) -> float:
+        return self._window_s
+
+    @property
+    def origin(self) -> float:
+        return self._origin
+
+    def reset(self) -> None:
+        """Forget everything; windows count again from now."""
+        self._origin = self._clock()
+        self._series.clear()
+        self._measure_from = None
+        self._measure_until = None
+
+    def begin_measurement(self, at: float | None = None) -> None:
+        """Summaries count records completing from now on (ends the warm-up)."""
+        self._measure_from = self._clock() if at is None else at
+        self._measure_until = None
+        for series in self._series.values():
+            series.measured = _Accumulator()
+
+    def end_measurement(self, at: float | None = None) -> None:
+        self._measure_until = self._clock() if at is None else at
+
+    def _window_index(self, t: float) -> int:
+        return max(0, math.floor((t - self._origin) / self._window_s))
+
+    def _series_for(self, scenario: str) -> _ScenarioSeries:
+        series = self._series.get(scenario)
+        if series is None:
+            series = _ScenarioSeries(self._history)
+            series.current_index = self._window_index(self._clock())
+            self._series[scenario] = series
+        return series
+
+    def _close_until(self, series: _ScenarioSeries, index: int) -> None:
+        """Close every window before `index`; gaps become windows with no completions."""
+        if index <= series.current_index:
+            return
+        self._close_current(series)
+        # Only the last `history` empty windows can still be seen: skip the rest.
+        first_empty = max(series.current_index + 1, index - self._history)
+        for empty_index in range(first_empty, index):
+            series.closed.append(
+                WindowStats(empty_index * self._window_s, self._window_s, 0, 0, LatencySummary())
+            )
+        series.current_index = index
+        series.current = _Accumulator()
+
+    def _close_current(self, series: _ScenarioSeries) -> None:
+        acc = series.current
+        series.closed.append(
+            WindowStats(
+                start_s=series.current_index * self._window_s,
+                duration_s=self._window_s,
+                ok=acc.ok,
+                errors=sum(acc.errors.values()),
+                latency=LatencySummary.from_histogram(acc.histogram, acc.max_s),
+                server_wait_ms_mean=acc.wait_ms_mean(),
+                server_work_ms_mean=acc.work_ms_mean(),
+            )
+        )
+
+    def add(self, record: RequestRecord) -> None:
+        series = self._series_for(record.scenario)
+        self._close_until(series, self._window_index(record.end))
+        series.current.add(record)
+        if record.error is None:
+            series.total_ok += 1
+        else:
+            series.total_errors += 1
+        if (self._measure_from is None or record.end >= self._measure_from) and (
+            self._measure_until is None or record.end <= self._measure_until
+        ):
+            series.measured.add(record)
+
+    def add_all(self, records: Iterable[RequestRecord]) -> None:
+        for record in records:
+            self.add(record)
+
+    def track(self, scenario: str) -> None:
+        """Show `scenario` in snapshots even before its first response."""
+        self._series_for(scenario)
+
+    def snapshot(self) -> RecorderSnapshot:
+        now = self._clock()
+        index = self._window_index(now)
+        scenarios: dict[str, ScenarioSnapshot] = {}
+        for name, series in self._series.items():
+            self._close_until(series, index)
+            scenarios[name] = ScenarioSnapshot(
+                windows=tuple(series.closed),
+                total_ok=series.total_ok,
+                total_errors=series.total_errors,
+            )
+        return RecorderSnapshot(now_s=now - self._origin, scenarios=scenarios)
+
+    def summary(self, scenario: str) -> Summary:
+        series = self._series.get(scenario)
+        acc = series.measured if series is not None else _Accumulator()
+        start = self._origin if self._measure_from is None else self._measure_from
+        end = self._clock() if self._measure_until is None else self._measure_until
+        return Summary(
+            scenario=scenario,
+            duration_s=max(0.0, end - start),
+            ok=acc.ok,
+            errors=dict(acc.errors),
+            latency=LatencySummary.from_histogram(acc.histogram, acc.max_s),
+            server_wait_ms_mean=acc.wait_ms_mean(),
+            server_work_ms_mean=acc.work_ms_mean(),
+        )

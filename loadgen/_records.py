@@ -1,0 +1,84 @@
+"""What the generator records for each request, and what a route is asked to do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from embedded_server import (
+    CPU_SCENARIOS,
+    DEFAULT_CPU_ITERATIONS,
+    DEFAULT_FANOUT,
+    DELAY_SCENARIOS,
+    FANOUT_SCENARIOS,
+    SCENARIOS,
+)
+
+# Error kinds, counted apart in every summary.
+ERROR_HTTP_4XX = "http_4xx"
+ERROR_HTTP_5XX = "http_5xx"
+ERROR_TIMEOUT = "timeout"
+ERROR_CONNECT = "connect"
+ERROR_PROTOCOL = "protocol"
+ERROR_OTHER = "other"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ScenarioRequest:
+    """One scenario and its parameters: the request every user of a generator repeats."""
+
+    scenario: str
+    delay_ms: float = 200.0
+    iterations: int = DEFAULT_CPU_ITERATIONS
+    fanout: int = DEFAULT_FANOUT
+
+    def __post_init__(self) -> None:
+        if self.scenario not in SCENARIOS:
+            raise ValueError(
+                f"unknown scenario {self.scenario!r}; choose one of {', '.join(SCENARIOS)}"
+            )
+
+    @property
+    def path(self) -> str:
+        return f"/scenario/{self.scenario}"
+
+    @property
+    def params(self) -> dict[str, str]:
+        params: dict[str, str] = {}
+        if self.scenario in DELAY_SCENARIOS:
+            params["delay_ms"] = f"{self.delay_ms:g}"
+        if self.scenario in CPU_SCENARIOS:
+            params["iterations"] = str(self.iterations)
+        if self.scenario in FANOUT_SCENARIOS:
+            params["fanout"] = str(self.fanout)
+        return params
+
+    def with_delay(self, delay_ms: float) -> ScenarioRequest:
+        return replace(self, delay_ms=delay_ms)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RequestRecord:
+    """One request as the client saw it. Times are `time.perf_counter()` seconds.
+
+    `intended_start` is when the request should have started (open loop); for a closed
+    loop it equals `start`. Latency counts from `intended_start`.
+    """
+
+    scenario: str
+    start: float
+    end: float
+    intended_start: float | None = None
+    status: int | None = None
+    error: str | None = None
+    server_wait_s: float | None = None
+    server_work_s: float | None = None
+    user: int = field(default=0)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def latency_s(self) -> float:
+        begin = self.start if self.intended_start is None else self.intended_start
+        return self.end - begin

@@ -1,0 +1,80 @@
+"""What queueing theory predicts for each scenario (DESIGN.md, "theory").
+
+A closed loop of N users against a server of capacity c (requests served at once), each
+taking service time d: throughput X = min(N, c) / d, and by Little's law the response
+time R = N / X. Shown beside every measurement, so the gap itself teaches.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from embedded_server import DEFAULT_FANOUT, DEFAULT_THREADS, SCENARIOS
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """throughput_rps and latency_ms at the given load; capacity is c (inf: unbounded)."""
+
+    scenario: str
+    capacity: float
+    service_time_s: float
+    throughput_rps: float
+    latency_ms: float
+    explanation: str
+
+    def to_json(self) -> dict[str, float | str | None]:
+        return {
+            "throughput_rps": round(self.throughput_rps, 3),
+            "latency_ms": round(self.latency_ms, 3),
+            "capacity": None if math.isinf(self.capacity) else self.capacity,
+            "service_time_ms": round(self.service_time_s * 1000, 3),
+            "explanation": self.explanation,
+        }
+
+
+def capacity_and_service_time(
+    scenario: str,
+    *,
+    delay_s: float,
+    threads: int = DEFAULT_THREADS,
+    fanout: int = DEFAULT_FANOUT,
+    cpu_s: float | None = None,
+) -> tuple[float, float, str]:
+    """(capacity c, service time d, why) for one scenario."""
+    if scenario == "async":
+        return math.inf, delay_s, "awaiting a sleep frees the loop: no limit but the users"
+    if scenario == "sync":
+        return float(threads), delay_s, f"each request holds one of {threads} threads"
+    if scenario == "blocking":
+        return 1.0, delay_s, "time.sleep on the event loop: one request at a time"
+    if scenario in ("cpu-async", "cpu-sync"):
+        if cpu_s is None:
+            raise ValueError("CPU scenarios need the measured cost of one request (cpu_s)")
+        return 1.0, cpu_s, "pure-Python work holds the GIL: one core, however many threads"
+    if scenario == "fanout-sequential":
+        return math.inf, fanout * delay_s, f"{fanout} downstream calls one after another"
+    if scenario == "fanout-gather":
+        return math.inf, delay_s, f"{fanout} downstream calls at once: as long as one"
+    raise ValueError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
+
+
+def closed_loop(
+    scenario: str,
+    *,
+    users: int,
+    delay_s: float,
+    threads: int = DEFAULT_THREADS,
+    fanout: int = DEFAULT_FANOUT,
+    cpu_s: float | None = None,
+) -> Prediction:
+    """Little's law for N users that each send again as soon as they get an answer."""
+    capacity, service_s, why = capacity_and_service_time(
+        scenario, delay_s=delay_s, threads=threads, fanout=fanout, cpu_s=cpu_s
+    )
+    if users <= 0 or service_s <= 0:
+        return Prediction(scenario, capacity, service_s, 0.0, service_s * 1000, why)
+    throughput = min(users, capacity) / service_s
+    latency_s = users / throughput
+    return Prediction(scenario, capacity, service_s, throughput, latency_s * 1000, why)

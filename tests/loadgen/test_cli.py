@@ -1,0 +1,150 @@
+"""The `loopscope` command: exit codes, one-line errors, the JSON contract."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from loadgen.cli import main
+
+BAD_ARGUMENTS = [
+    ["run"],
+    ["run", "--scenario", "nope"],
+    ["run", "--scenario", "async", "--concurrency", "0"],
+    ["run", "--scenario", "async", "--concurrency", "1001"],
+    ["run", "--scenario", "async", "--concurrency", "many"],
+    ["run", "--scenario", "async", "--delay-ms", "-3"],
+    ["run", "--scenario", "async", "--delay-ms", "nan"],
+    ["run", "--scenario", "blocking", "--delay-ms", "5000"],
+    ["run", "--scenario", "async", "--duration", "0"],
+    ["run", "--scenario", "async", "--duration", "2", "--warmup", "3"],
+    ["run", "--scenario", "sync", "--threads", "0"],
+    ["run", "--scenario", "async", "--target", "http://example.com"],
+    ["run", "--scenario", "async", "--target", "ftp://127.0.0.1"],
+    ["run", "--scenario", "async", "--bogus"],
+    ["fly"],
+]
+
+
+@pytest.mark.parametrize("argv", BAD_ARGUMENTS, ids=" ".join)
+def test_bad_arguments_exit_2_with_one_line(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("loopscope: error: ")
+    assert "Traceback" not in captured.err
+
+
+def test_run_writes_the_json_of_the_contract(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out.json"
+    csv_out = tmp_path / "out.csv"
+    argv = [
+        "run",
+        "--scenario",
+        "sync",
+        "--concurrency",
+        "4",
+        "--delay-ms",
+        "50",
+        "--duration",
+        "1.5",
+        "--threads",
+        "2",
+        "--json",
+        str(out),
+        "--csv",
+        str(csv_out),
+    ]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "throughput (req/s)" in printed and "theory" in printed
+    result = json.loads(out.read_text())
+    for key in (
+        "scenario",
+        "concurrency",
+        "rate",
+        "delay_ms",
+        "threads",
+        "duration_s",
+        "requests",
+        "errors",
+        "throughput_rps",
+        "latency_ms",
+        "theory",
+    ):
+        assert key in result
+    assert result["scenario"] == "sync"
+    assert result["concurrency"] == 4
+    assert result["threads"] == 2
+    assert result["rate"] is None
+    assert result["errors"] == {}
+    assert result["requests"] > 0
+    assert set(result["latency_ms"]) >= {"p50", "p90", "p99", "max", "mean"}
+    assert set(result["theory"]) >= {"throughput_rps", "latency_ms"}
+    # 2 threads, 50 ms: theory says 40 req/s and 100 ms.
+    assert result["theory"]["throughput_rps"] == pytest.approx(40)
+    assert 20 < result["throughput_rps"] < 48
+    header, row = csv_out.read_text().splitlines()
+    assert header.startswith("scenario,concurrency")
+    assert row.startswith("sync,4")
+
+
+def test_serve_on_a_busy_port_exits_1_with_one_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "loadgen.cli", "serve", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1
+    assert (
+        done.stderr.strip()
+        == f"loopscope: cannot start the server: 127.0.0.1:{port} is already in use"
+    )
+
+
+def test_the_console_script_runs_headless_without_qt(tmp_path: Path) -> None:
+    # A real process: the command must work and must not import Qt to do so.
+    code = (
+        "import sys; from loadgen.cli import main; rc = main(sys.argv[1:]); "
+        "assert not any(m.startswith(('PySide6', 'pyqtgraph', 'qasync')) for m in sys.modules), "
+        "'Qt was imported'; sys.exit(rc)"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "run",
+            "--scenario",
+            "async",
+            "--concurrency",
+            "3",
+            "--delay-ms",
+            "20",
+            "--duration",
+            "1",
+            "--json",
+            str(tmp_path / "r.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert json.loads((tmp_path / "r.json").read_text())["scenario"] == "async"

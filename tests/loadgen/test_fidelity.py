@@ -1,0 +1,47 @@
+"""Measured vs theory on the embedded server, short runs and generous bounds.
+
+The 8-second table with the 10 % bounds lives in bench/core_fidelity.py; these runs only
+check that each scenario behaves as its theory says (order and rough size).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from loadgen import RunSettings, run_load
+
+CASES = [
+    # (scenario, users, delay ms, threads, fanout)
+    ("async", 50, 200, None, 3),
+    ("sync", 100, 200, 40, 3),
+    ("sync", 100, 200, 10, 3),
+    ("blocking", 5, 100, None, 3),
+    ("fanout-sequential", 10, 200, None, 3),
+    ("fanout-gather", 10, 200, None, 3),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("scenario", "users", "delay_ms", "threads", "fanout"),
+    CASES,
+    ids=[f"{c[0]}-{c[1]}u-{c[3] or 'default'}t" for c in CASES],
+)
+async def test_measurement_follows_theory(
+    scenario: str, users: int, delay_ms: float, threads: int | None, fanout: int
+) -> None:
+    result = await run_load(
+        RunSettings(
+            scenario=scenario,
+            concurrency=users,
+            delay_ms=delay_ms,
+            duration_s=4.0,
+            warmup_s=1.0,
+            threads=threads,
+            fanout=fanout,
+        )
+    )
+    summary, prediction = result.summary, result.prediction
+    assert summary.errors == {}
+    assert summary.throughput_rps == pytest.approx(prediction.throughput_rps, rel=0.25)
+    assert summary.latency.p50 == pytest.approx(prediction.latency_ms, rel=0.25)

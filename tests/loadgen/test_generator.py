@@ -1,0 +1,101 @@
+"""The generator against the real embedded server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+
+import pytest
+
+from embedded_server import EmbeddedServer, create_app
+from loadgen import HttpxSender, LoadGenerator, Recorder, ScenarioRequest
+from tests.conftest import wait_until
+
+
+async def test_set_concurrency_up_and_down_while_running(server: EmbeddedServer) -> None:
+    recorder = Recorder()
+    generator = LoadGenerator(
+        HttpxSender(server.url), recorder.add, ScenarioRequest(scenario="async", delay_ms=100)
+    )
+    probes = server.probes
+    try:
+        generator.start(5)
+        await wait_until(lambda: probes.in_flight()["async"] == 5, what="5 in flight")
+        generator.set_concurrency(25)
+        await wait_until(lambda: probes.in_flight()["async"] == 25, what="25 in flight")
+        assert generator.in_flight == 25
+        generator.set_concurrency(3)
+        # Removed users finish their request, then leave.
+        await wait_until(lambda: generator.active_users == 3, what="22 users leaving")
+        await wait_until(lambda: probes.in_flight()["async"] <= 3, what="server sees 3")
+        assert generator.in_flight <= 3
+        sent = generator.sent
+        await wait_until(lambda: generator.sent > sent + 6, what="the 3 users going on")
+        assert probes.in_flight()["async"] <= 3
+    finally:
+        await generator.aclose()
+    assert generator.in_flight == 0
+    assert recorder.summary("async").ok > 20
+    assert recorder.summary("async").errors == {}
+
+
+async def test_delay_changes_live(server: EmbeddedServer) -> None:
+    recorder = Recorder()
+    request = ScenarioRequest(scenario="async", delay_ms=20)
+    generator = LoadGenerator(HttpxSender(server.url), recorder.add, request)
+    try:
+        generator.start(4)
+        await wait_until(lambda: recorder.summary("async").ok >= 8, what="fast requests")
+        generator.set_request(request.with_delay(300))
+        recorder.begin_measurement()
+        # 4 fast requests were still in flight; 8 more are slow ones.
+        await wait_until(lambda: recorder.summary("async").ok >= 12, what="slow requests")
+    finally:
+        await generator.aclose()
+    assert recorder.summary("async").latency.p50 >= 250
+    with pytest.raises(ValueError, match="keeps its scenario"):
+        generator.set_request(ScenarioRequest(scenario="sync"))
+
+
+async def test_concurrency_is_bounded() -> None:
+    generator = LoadGenerator(
+        HttpxSender("http://127.0.0.1:9"), lambda r: None, ScenarioRequest(scenario="async")
+    )
+    with pytest.raises(ValueError, match="between 0 and 1000"):
+        generator.set_concurrency(1001)
+    await generator.aclose()
+
+
+async def test_errors_are_recorded_when_the_server_is_gone() -> None:
+    server = EmbeddedServer(create_app())
+    await server.start()
+    url = server.url
+    await server.stop()
+    recorder = Recorder()
+    generator = LoadGenerator(HttpxSender(url), recorder.add, ScenarioRequest(scenario="async"))
+    try:
+        generator.start(2)
+        await wait_until(lambda: recorder.summary("async").requests >= 4, what="errors")
+    finally:
+        await generator.aclose()
+    summary = recorder.summary("async")
+    assert summary.ok == 0
+    assert set(summary.errors) == {"connect"}
+
+
+async def test_shutdown_under_load_leaves_nothing_behind() -> None:
+    server = EmbeddedServer(create_app())
+    await server.start()
+    recorder = Recorder()
+    generator = LoadGenerator(
+        HttpxSender(server.url), recorder.add, ScenarioRequest(scenario="sync", delay_ms=50)
+    )
+    generator.start(60)
+    await wait_until(lambda: server.probes.threadpool().waiting > 0, what="a queue")
+    # Stop everything while 60 requests are in flight or queued for a thread.
+    await generator.aclose()
+    await server.stop()
+    await asyncio.sleep(0)  # let finished callbacks run before looking
+    assert {t for t in asyncio.all_tasks() if not t.done()} == {asyncio.current_task()}
+    gc.collect()  # any unclosed socket or transport would warn now (warnings are errors)
+    assert recorder.summary("sync").ok > 0

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from loadgen import theory
+
+
+def test_async_is_limited_only_by_users() -> None:
+    p = theory.closed_loop("async", users=50, delay_s=0.2)
+    assert p.throughput_rps == pytest.approx(250)
+    assert p.latency_ms == pytest.approx(200)
+    assert math.isinf(p.capacity)
+
+
+def test_sync_is_limited_by_threads() -> None:
+    p = theory.closed_loop("sync", users=100, delay_s=0.2, threads=40)
+    assert p.throughput_rps == pytest.approx(200)
+    assert p.latency_ms == pytest.approx(500)
+    below = theory.closed_loop("sync", users=10, delay_s=0.2, threads=40)
+    assert below.throughput_rps == pytest.approx(50)
+    assert below.latency_ms == pytest.approx(200)
+
+
+def test_blocking_serves_one_at_a_time() -> None:
+    p = theory.closed_loop("blocking", users=5, delay_s=0.1)
+    assert p.throughput_rps == pytest.approx(10)
+    assert p.latency_ms == pytest.approx(500)
+
+
+def test_fanout_sequential_vs_gather() -> None:
+    seq = theory.closed_loop("fanout-sequential", users=10, delay_s=0.1, fanout=3)
+    gat = theory.closed_loop("fanout-gather", users=10, delay_s=0.1, fanout=3)
+    assert seq.latency_ms == pytest.approx(300)
+    assert gat.latency_ms == pytest.approx(100)
+    assert gat.throughput_rps == pytest.approx(3 * seq.throughput_rps)
+
+
+def test_cpu_needs_a_measured_cost() -> None:
+    with pytest.raises(ValueError, match="cpu_s"):
+        theory.closed_loop("cpu-sync", users=4, delay_s=0)
+    p = theory.closed_loop("cpu-sync", users=4, delay_s=0, cpu_s=0.02)
+    assert p.throughput_rps == pytest.approx(50)
+    assert p.latency_ms == pytest.approx(80)
