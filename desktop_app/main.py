@@ -1,14 +1,193 @@
-"""Start-up of the desktop app."""
+"""Start-up of the desktop app: QApplication, one qasync loop, the session, the window."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import signal
 import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embedded_server import ServerStartError
+
+from .presets import PRESETS, Preset, preset_named
+
+
+class DisplayError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GuiOptions:
+    preset: str | None = None
+    autorun_s: float | None = None
+    screenshot: Path | None = None
+    json_path: Path | None = None
+    port: int = 0
+
+
+def check_display() -> None:
+    """No display and no offscreen platform: say so in one line rather than let Qt abort."""
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY")
+        or os.environ.get("WAYLAND_DISPLAY")
+        or os.environ.get("QT_QPA_PLATFORM")
+    ):
+        raise DisplayError(
+            "no display found: run it on a desktop, or set QT_QPA_PLATFORM=offscreen "
+            "for a headless --autorun"
+        )
+
+
+def autorun_figures(
+    window: Any, preset: Preset, measured_s: float, lag_ms: list[float]
+) -> dict[str, Any]:
+    session = window.session
+    scenarios: dict[str, Any] = {}
+    for name in session.scenarios:
+        summary = session.recorder.summary(name)
+        prediction = session.prediction(name)
+        scenarios[name] = {
+            "users": session.users(name),
+            "requests": summary.requests,
+            "errors": dict(summary.errors),
+            "throughput_rps": round(summary.throughput_rps, 3),
+            "latency_ms": summary.latency.to_json(),
+            "theory": {
+                "throughput_rps": round(prediction.throughput_rps, 3),
+                "latency_ms": round(prediction.latency_ms, 3),
+            },
+        }
+    figures: dict[str, Any] = {
+        "preset": preset.name,
+        "measured_s": round(measured_s, 3),
+        "delay_ms": session.delay_ms,
+        "threads": session.threads,
+        "scenarios": scenarios,
+        "loop_lag_ms": {
+            "p99": round(float(np.percentile(lag_ms, 99)), 3) if lag_ms else None,
+            "max": round(max(lag_ms), 3) if lag_ms else None,
+        },
+    }
+    if "async" in scenarios and "sync" in scenarios and scenarios["sync"]["throughput_rps"] > 0:
+        figures["async_over_sync"] = {
+            "measured": round(
+                scenarios["async"]["throughput_rps"] / scenarios["sync"]["throughput_rps"], 3
+            ),
+            "theory": round(
+                scenarios["async"]["theory"]["throughput_rps"]
+                / scenarios["sync"]["theory"]["throughput_rps"],
+                3,
+            ),
+        }
+    return figures
+
+
+async def _autorun(window: Any, preset: Preset, options: GuiOptions) -> None:
+    import time
+
+    assert options.autorun_s is not None
+    session = window.session
+    warmup = min(2.0, options.autorun_s / 4)
+    window.start()
+    # The run's own duration, not synchronisation.
+    await asyncio.sleep(warmup)
+    session.recorder.begin_measurement()
+    lag_from = time.perf_counter()
+    await asyncio.sleep(options.autorun_s - warmup)
+    session.recorder.end_measurement()
+    lag_ms = [lag * 1000 for lag in session.server.probes.loop_lag.lags_since(lag_from)]
+    window._paint_plots()
+    window._paint_text()
+    if options.screenshot is not None:
+        options.screenshot.parent.mkdir(parents=True, exist_ok=True)
+        window.grab().save(str(options.screenshot))
+    figures = autorun_figures(window, preset, options.autorun_s - warmup, lag_ms)
+    if options.json_path is not None:
+        options.json_path.parent.mkdir(parents=True, exist_ok=True)
+        options.json_path.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    for name, row in figures["scenarios"].items():
+        print(
+            f"{name:>18}: {row['users']} users, {row['throughput_rps']:.1f} req/s "
+            f"(theory {row['theory']['throughput_rps']:.1f}), p50 {row['latency_ms']['p50']} ms, "
+            f"p99 {row['latency_ms']['p99']} ms, errors {sum(row['errors'].values())}"
+        )
+    await window.stop()
+    window.close()
+
+
+async def run_window(options: GuiOptions) -> int:
+    """The app's life on the running qasync loop; returns the exit status."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from .session import LabSession
+    from .window import MainWindow
+
+    preset = preset_named(options.preset) if options.preset else PRESETS[0]
+    session = LabSession(port=options.port)
+    try:
+        await session.open()
+    except ServerStartError as exc:
+        if options.autorun_s is None:
+            QMessageBox.critical(None, "LoopScope", f"The demo server could not start.\n\n{exc}")
+        print(f"loopscope: {exc}", file=sys.stderr)
+        await session.close()
+        return 1
+    window = MainWindow(session)
+    window.apply_preset(preset)
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def window_closed() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    window.closed.connect(window_closed)
+    # Ctrl+C in the terminal closes the window the normal way (graceful shutdown).
+    previous = signal.signal(signal.SIGINT, lambda *_: window.close())
+    window.show()
+    status = 0
+    try:
+        if options.autorun_s is not None:
+            autorun = asyncio.get_running_loop().create_task(_autorun(window, preset, options))
+            await done
+            if not autorun.done():
+                autorun.cancel()
+            try:
+                await autorun
+            except asyncio.CancelledError:
+                status = 1
+        else:
+            await done
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        await session.close()
+    return status
+
+
+def run_gui(options: GuiOptions) -> int:
+    """Entry point: raises ValueError for a bad preset, DisplayError without a display."""
+    if options.preset is not None:
+        preset_named(options.preset)
+    check_display()
+    import qasync
+    from PySide6.QtWidgets import QApplication
+
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
+    app.setApplicationName("LoopScope")
+    # The window drives shutdown itself: quitting on last-window-close would stop the loop
+    # before uvicorn's graceful shutdown finished.
+    app.setQuitOnLastWindowClosed(False)
+    with asyncio.Runner(loop_factory=qasync.QEventLoop) as runner:
+        return runner.run(run_window(options))
 
 
 def main(argv: list[str] | None = None) -> int:
-    print(
-        "loopscope: the desktop window is not built yet; use `loopscope run` or "
-        "`loopscope serve` meanwhile",
-        file=sys.stderr,
-    )
-    return 1
+    from loadgen.cli import main as cli_main
+
+    return cli_main(["gui", *(sys.argv[1:] if argv is None else argv)])

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import httpx
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from ._probes import ServerProbes
 from ._settings import (
@@ -142,7 +142,13 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         response_model=None,
         summary="async def + time.sleep: blocks the event loop",
     )
-    async def blocking_route(request: Request, delay_ms: BlockingDelayMs = 100) -> dict[str, Any]:
+    async def blocking_route(
+        request: Request, delay_ms: BlockingDelayMs = 100
+    ) -> dict[str, Any] | Response:
+        # A client that already gave up (the app's Stop) is not worth freezing the loop for:
+        # this is what lets the window regain control at once after Stop.
+        if await request.is_disconnected():
+            return Response(status_code=499)
         started = time.perf_counter()
         time.sleep(delay_ms / 1000)  # noqa: ASYNC251  the classic mistake, on purpose
         stamp_timing(request.state, started, time.perf_counter())

@@ -48,8 +48,8 @@ class LoopLagMonitor:
     A blocked loop (the `blocking` scenario) shows up as one late tick as long as the block.
     """
 
-    # 10 s of ticks at 10 ms: enough for a p99 over the recent past, bounded memory.
-    _HISTORY = 1000
+    # 60 s of ticks at 10 ms: a minute of lag chart, bounded memory.
+    _HISTORY = 6000
 
     def __init__(self, interval_s: float = 0.010) -> None:
         self._interval_s = interval_s
@@ -75,6 +75,19 @@ class LoopLagMonitor:
             await asyncio.sleep(self._interval_s)
             after = time.perf_counter()
             self._samples.append((after, max(0.0, after - before - self._interval_s)))
+
+    def lags_since(self, since: float) -> list[float]:
+        """Lags in seconds of the ticks after `since` (a perf_counter time)."""
+        return [lag for at, lag in self._samples if at >= since]
+
+    def max_since(self, since: float) -> float:
+        """Largest lag in seconds among ticks after `since` (a perf_counter time)."""
+        worst = 0.0
+        for at, lag in reversed(self._samples):
+            if at < since:
+                break
+            worst = max(worst, lag)
+        return worst
 
     def stats(self) -> LoopLagStats:
         if not self._samples:

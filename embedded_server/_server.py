@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import logging
 import socket
 from collections.abc import Iterator
 
@@ -18,6 +19,20 @@ LOOPBACK = "127.0.0.1"
 
 class ServerStartError(RuntimeError):
     """The embedded server could not start; the message says why in one line."""
+
+
+class _ShutdownNoiseFilter(logging.Filter):
+    """Drops uvicorn's reports of requests it cancelled at the end of a graceful shutdown.
+
+    Stopping with requests still queued (a `def` route waiting for a thread, say) is the
+    normal way this app ends a run; a traceback per cancelled request would only alarm.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, asyncio.CancelledError):
+            return False
+        return not record.getMessage().startswith("Cancel ")
 
 
 class _QuietServer(uvicorn.Server):
@@ -147,11 +162,15 @@ class EmbeddedServer:
         if task is None or self._server is None:
             return
         self._server.should_exit = True
+        uvicorn_log = logging.getLogger("uvicorn.error")
+        noise_filter = _ShutdownNoiseFilter()
+        uvicorn_log.addFilter(noise_filter)
         try:
             await task
         except ServerStartError:
             pass
         finally:
+            uvicorn_log.removeFilter(noise_filter)
             if self._socket is not None:
                 self._socket.close()
 

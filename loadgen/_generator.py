@@ -48,8 +48,13 @@ class LoadGenerator:
         request: ScenarioRequest,
         *,
         limits: GeneratorLimits | None = None,
+        ramp_s: float = 0.0,
     ) -> None:
         self._sender = sender
+        # New users start spread over ramp_s instead of all at once: users started together
+        # stay in lock-step (all answered at once, every delay), and counts per window then
+        # jump by a whole batch depending on where the window edges fall.
+        self._ramp_s = ramp_s
         self._sink = sink
         self._request = request
         self._limits = limits or GeneratorLimits()
@@ -119,6 +124,9 @@ class LoadGenerator:
                 )
 
     async def _user(self, index: int) -> None:
+        if self._ramp_s > 0:
+            # Golden-ratio spread: evenly covers the ramp for any number of users.
+            await asyncio.sleep(self._ramp_s * ((index * 0.6180339887) % 1.0))
         while (
             self._running
             and index < self._target

@@ -156,8 +156,29 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_bounded_int(0, 65535, "--port"), default=8000)
     serve.add_argument("--threads", type=_bounded_int(1, MAX_THREADS, "--threads"), default=40)
 
-    gui = commands.add_parser("gui", help="open the desktop app")
-    gui.add_argument("rest", nargs=argparse.REMAINDER)
+    gui = commands.add_parser("gui", help="open the desktop app (the default)")
+    gui.add_argument("--preset", default=None, help='a lesson, e.g. "Sync vs async"')
+    gui.add_argument(
+        "--autorun",
+        type=_bounded_float(0, MAX_DURATION_S, "--autorun", open_low=True),
+        default=None,
+        metavar="SECONDS",
+        help="run the preset this long, save what was asked, and exit",
+    )
+    gui.add_argument(
+        "--screenshot",
+        type=Path,
+        default=None,
+        metavar="PNG",
+        help="with --autorun: save a picture of the window here",
+    )
+    gui.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="with --autorun: save the figures per endpoint here",
+    )
     return parser
 
 
@@ -283,13 +304,24 @@ async def _serve(port: int, threads: int) -> None:
         await server.stop()
 
 
-def _command_gui(rest: Sequence[str]) -> int:
+def _command_gui(args: argparse.Namespace) -> int:
+    if (args.screenshot or args.json) and args.autorun is None:
+        raise UsageError("--screenshot and --json need --autorun SECONDS")
     try:
-        from desktop_app.main import main as gui_main
+        from desktop_app.main import DisplayError, GuiOptions, run_gui
     except ImportError as exc:
         print(f"loopscope: the desktop app cannot start: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    return gui_main(list(rest))
+    options = GuiOptions(
+        preset=args.preset, autorun_s=args.autorun, screenshot=args.screenshot, json_path=args.json
+    )
+    try:
+        return run_gui(options)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    except DisplayError as exc:
+        print(f"loopscope: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -298,9 +330,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         if args.command is None:
-            return _command_gui([])
+            args = parser.parse_args(["gui"])
         if args.command == "gui":
-            return _command_gui(args.rest)
+            return _command_gui(args)
         if args.command == "serve":
             asyncio.run(_serve(args.port, args.threads))
             return EXIT_OK

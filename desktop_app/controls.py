@@ -1,0 +1,220 @@
+"""The left panel: presets, scenarios, sliders, Start/Stop/Reset. Only calls the session."""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from embedded_server import DEFAULT_THREADS, MAX_BLOCKING_DELAY_MS, SCENARIOS
+
+from .palette import SCENARIO_COLOURS, SCENARIO_LABELS
+from .presets import PRESETS
+
+# The users slider is logarithmic: 1 to 1000 users over 300 steps, so 1-10 is as easy
+# to set as 100-1000.
+USERS_STEPS = 300
+MAX_DELAY_SLIDER_MS = MAX_BLOCKING_DELAY_MS
+MAX_THREADS_SLIDER = 200
+
+
+def users_from_position(position: int) -> int:
+    return max(1, min(1000, round(10 ** (3 * position / USERS_STEPS))))
+
+
+def position_from_users(users: int) -> int:
+    return round(math.log10(max(1, users)) * USERS_STEPS / 3)
+
+
+class ControlPanel(QWidget):
+    """Emits what the user asks for; the window turns it into session calls."""
+
+    preset_chosen = Signal(int)
+    scenarios_changed = Signal(tuple)
+    users_changed = Signal(int, str)  # users, scenario ("" = all, linked)
+    delay_changed = Signal(int)
+    threads_changed = Signal(int)
+    start_stop_clicked = Signal()
+    reset_clicked = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        layout = QVBoxLayout(self)
+
+        preset_box = QGroupBox("Lesson")
+        preset_layout = QVBoxLayout(preset_box)
+        self.preset = QComboBox()
+        self.preset.setToolTip("Load a classroom preset: scenarios, users, delay and threads")
+        for preset in PRESETS:
+            self.preset.addItem(preset.name)
+        self.preset.currentIndexChanged.connect(self.preset_chosen.emit)
+        self.explanation = QLabel()
+        self.explanation.setWordWrap(True)
+        self.explanation.setObjectName("explanation")
+        self.explanation.setStyleSheet(
+            "QLabel#explanation { background: #F4F6F8; border: 1px solid #D0D5DA;"
+            " border-radius: 6px; padding: 8px; }"
+        )
+        preset_layout.addWidget(self.preset)
+        preset_layout.addWidget(self.explanation)
+        layout.addWidget(preset_box)
+
+        scenario_box = QGroupBox("Endpoints under load")
+        scenario_layout = QVBoxLayout(scenario_box)
+        self.scenario_checks: dict[str, QCheckBox] = {}
+        for name in SCENARIOS:
+            check = QCheckBox(f"{name}: {SCENARIO_LABELS[name]}")
+            check.setStyleSheet(
+                f"QCheckBox {{ color: {SCENARIO_COLOURS[name]}; font-weight: bold; }}"
+            )
+            check.setToolTip(f"Load the server's /scenario/{name} route (applies at Start)")
+            check.toggled.connect(self._scenarios_toggled)
+            scenario_layout.addWidget(check)
+            self.scenario_checks[name] = check
+        layout.addWidget(scenario_box)
+
+        load_box = QGroupBox("Load and server")
+        form = QFormLayout(load_box)
+        self.users = QSlider(Qt.Orientation.Horizontal)
+        self.users.setRange(0, USERS_STEPS)
+        self.users.setToolTip(
+            "Client: concurrent users per endpoint, each sending its next "
+            "request as soon as it gets an answer (closed loop). Live."
+        )
+        self.users_label = QLabel()
+        self.users.valueChanged.connect(self._users_moved)
+        self.link = QCheckBox("same users for every endpoint")
+        self.link.setChecked(True)
+        self.link.setToolTip("Unlink to give one endpoint its own number of users")
+        self.users_target = QComboBox()
+        self.users_target.setToolTip("Which endpoint the users slider drives when unlinked")
+        self.users_target.setEnabled(False)
+        self.link.toggled.connect(lambda linked: self.users_target.setEnabled(not linked))
+        self.delay = QSlider(Qt.Orientation.Horizontal)
+        self.delay.setRange(0, MAX_DELAY_SLIDER_MS // 10)
+        self.delay.setToolTip(
+            "Server: how long each route waits for its simulated I/O "
+            "(asyncio.sleep or time.sleep). Live."
+        )
+        self.delay_label = QLabel()
+        self.delay.valueChanged.connect(self._delay_moved)
+        self.threads = QSlider(Qt.Orientation.Horizontal)
+        self.threads.setRange(1, MAX_THREADS_SLIDER)
+        self.threads.setToolTip(
+            "Server: tokens of anyio's thread limiter, i.e. how many def "
+            "routes run at once. FastAPI's default is 40. Live."
+        )
+        self.threads_label = QLabel()
+        self.threads.valueChanged.connect(self._threads_moved)
+        form.addRow(self.users_label, self.users)
+        form.addRow(self.link)
+        form.addRow("slider drives", self.users_target)
+        form.addRow(self.delay_label, self.delay)
+        form.addRow(self.threads_label, self.threads)
+        layout.addWidget(load_box)
+
+        buttons = QHBoxLayout()
+        self.start_stop = QPushButton("Start")
+        self.start_stop.setToolTip("Start or stop the load (Space)")
+        self.start_stop.setObjectName("startStop")
+        self.start_stop.clicked.connect(self.start_stop_clicked.emit)
+        self.reset = QPushButton("Reset")
+        self.reset.setToolTip("Clear the charts, the response curve and the figures")
+        self.reset.clicked.connect(self.reset_clicked.emit)
+        buttons.addWidget(self.start_stop, 2)
+        buttons.addWidget(self.reset, 1)
+        layout.addLayout(buttons)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.status.setStyleSheet("color: #B03000;")
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+        self._quiet = False
+
+    # The window sets values from a preset without echoing them back as user actions.
+    def show_settings(
+        self,
+        *,
+        scenarios: tuple[str, ...],
+        users: int,
+        delay_ms: float,
+        threads: int,
+        explanation: str,
+    ) -> None:
+        self._quiet = True
+        try:
+            for name, check in self.scenario_checks.items():
+                check.setChecked(name in scenarios)
+            self.users.setValue(position_from_users(users))
+            self.delay.setValue(round(delay_ms / 10))
+            self.threads.setValue(threads)
+            self.explanation.setText(explanation)
+            self._refresh_labels()
+            self._refresh_targets()
+        finally:
+            self._quiet = False
+
+    def set_running(self, running: bool) -> None:
+        self.start_stop.setText("Stop" if running else "Start")
+        for check in self.scenario_checks.values():
+            check.setEnabled(not running)
+        self.preset.setEnabled(not running)
+
+    def selected_scenarios(self) -> tuple[str, ...]:
+        return tuple(name for name, check in self.scenario_checks.items() if check.isChecked())
+
+    def users_value(self) -> int:
+        return users_from_position(self.users.value())
+
+    def _refresh_labels(self) -> None:
+        self.users_label.setText(f"Users: {self.users_value()}")
+        self.delay_label.setText(f"I/O delay: {self.delay.value() * 10} ms")
+        self.threads_label.setText(
+            f"Threads: {self.threads.value()}"
+            + (
+                " (FastAPI default)"
+                if self.threads.value() == DEFAULT_THREADS
+                else f" (default {DEFAULT_THREADS})"
+            )
+        )
+
+    def _refresh_targets(self) -> None:
+        current = self.users_target.currentText()
+        self.users_target.clear()
+        self.users_target.addItems(list(self.selected_scenarios()))
+        index = self.users_target.findText(current)
+        if index >= 0:
+            self.users_target.setCurrentIndex(index)
+
+    def _scenarios_toggled(self) -> None:
+        self._refresh_targets()
+        if not self._quiet:
+            self.scenarios_changed.emit(self.selected_scenarios())
+
+    def _users_moved(self) -> None:
+        self._refresh_labels()
+        if not self._quiet:
+            target = "" if self.link.isChecked() else self.users_target.currentText()
+            self.users_changed.emit(self.users_value(), target)
+
+    def _delay_moved(self) -> None:
+        self._refresh_labels()
+        if not self._quiet:
+            self.delay_changed.emit(self.delay.value() * 10)
+
+    def _threads_moved(self) -> None:
+        self._refresh_labels()
+        if not self._quiet:
+            self.threads_changed.emit(self.threads.value())

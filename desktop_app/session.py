@@ -1,0 +1,321 @@
+"""`LabSession`: the composition root of the desktop app, with no Qt in it.
+
+It owns the embedded server, one generator per running scenario, the recorder, a probe
+sampler and the response curve, and shuts them all down. Widgets call its methods and
+read `snapshot()` on their timers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from embedded_server import (
+    CPU_SCENARIOS,
+    DEFAULT_CPU_ITERATIONS,
+    DEFAULT_FANOUT,
+    DEFAULT_THREADS,
+    MAX_BLOCKING_DELAY_MS,
+    SCENARIOS,
+    EmbeddedServer,
+    ServerSettings,
+    create_app,
+)
+from loadgen import (
+    MAX_USERS,
+    HttpxSender,
+    LoadGenerator,
+    Recorder,
+    RecorderSnapshot,
+    ScenarioRequest,
+    theory,
+)
+from loadgen._runner import measure_cpu_cost_s
+
+# The blocking scenario freezes the loop the window runs on for users × delay at a time;
+# 20 users at the 2 s route maximum is already 40 s, so it is capped (and said so in the UI).
+MAX_BLOCKING_USERS = 20
+# Probe sampling period: the in-flight, thread-pool and loop-lag charts get 10 points a
+# second, smooth enough to see a freeze start and end.
+PROBE_PERIOD_S = 0.1
+# 10 minutes of probe samples at 10 Hz.
+PROBE_HISTORY = 6000
+# A concurrency level counts as "settled" for the response curve after this long.
+SETTLE_S = 4.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeSample:
+    t_s: float  # seconds since the session's origin
+    in_flight: dict[str, int]
+    threads_total: int
+    threads_borrowed: int
+    threads_waiting: int
+    loop_lag_ms: float
+    users: dict[str, int]
+    theory_rps: dict[str, float]
+
+
+@dataclass(slots=True)
+class CurvePoint:
+    scenario: str
+    users: int
+    throughput_rps: float
+    latency_p50_ms: float
+    latency_p99_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class LabSnapshot:
+    recorder: RecorderSnapshot
+    probes: tuple[ProbeSample, ...]
+    curve: tuple[CurvePoint, ...]
+    running: bool
+    scenarios: tuple[str, ...]
+    users: dict[str, int]
+    predictions: dict[str, theory.Prediction] = field(default_factory=dict)
+
+
+class LabSession:
+    """Everything the window drives: server, load, measurement and their shutdown."""
+
+    def __init__(self, *, window_s: float = 1.0, port: int = 0) -> None:
+        self.server = EmbeddedServer(create_app(ServerSettings()), port=port)
+        self.recorder = Recorder(window_s=window_s)
+        self._generators: dict[str, LoadGenerator] = {}
+        self.scenarios: tuple[str, ...] = ("sync", "async")
+        self._users: dict[str, int] = dict.fromkeys(SCENARIOS, 10)
+        self.delay_ms = 200.0
+        self.threads = DEFAULT_THREADS
+        self.iterations = DEFAULT_CPU_ITERATIONS
+        self.fanout = DEFAULT_FANOUT
+        self._cpu_cost_s: float | None = None
+        self._probes: deque[ProbeSample] = deque(maxlen=PROBE_HISTORY)
+        self._sampler: asyncio.Task[None] | None = None
+        self._curve: dict[tuple[str, int], CurvePoint] = {}
+        self._settled_since: dict[str, float] = {}
+        self._opened = False
+        self._closed = False
+
+    # -- life ------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Start the embedded server and the probe sampler (raises ServerStartError)."""
+        await self.server.start()
+        self._sampler = asyncio.get_running_loop().create_task(
+            self._sample_forever(), name="loopscope-probe-sampler"
+        )
+        self._opened = True
+
+    async def close(self) -> None:
+        """Stop load, the sampler and the server; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.stop(cut_in_flight=True)
+        if self._sampler is not None:
+            self._sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sampler
+        if self._opened:
+            await self.server.stop()
+
+    @property
+    def running(self) -> bool:
+        return bool(self._generators)
+
+    # -- load --------------------------------------------------------------------------
+
+    def users(self, scenario: str) -> int:
+        return self._users[scenario]
+
+    def _request(self, scenario: str) -> ScenarioRequest:
+        delay = self.delay_ms
+        if scenario == "blocking":
+            delay = min(delay, MAX_BLOCKING_DELAY_MS)
+        return ScenarioRequest(
+            scenario=scenario, delay_ms=delay, iterations=self.iterations, fanout=self.fanout
+        )
+
+    def start(self) -> None:
+        if self.running or not self._opened:
+            return
+        for scenario in self.scenarios:
+            # A sender (its clients and connection pools) per scenario: users of two
+            # scenarios sharing one pool would queue for each other's connections.
+            sender = HttpxSender(self.server.url)
+            # Users start spread over one delay, as a real crowd would, not in lock-step.
+            ramp_s = min(2.0, self._request(scenario).delay_ms / 1000)
+            generator = LoadGenerator(
+                sender, self.recorder.add, self._request(scenario), ramp_s=ramp_s
+            )
+            self.recorder.track(scenario)
+            generator.start(self._users[scenario])
+            self._generators[scenario] = generator
+            self._settled_since[scenario] = time.perf_counter()
+
+    async def stop(self, *, cut_in_flight: bool = True) -> None:
+        """Stop all users. cut_in_flight drops requests in flight instead of waiting."""
+        generators, self._generators = self._generators, {}
+        grace = 0.0 if cut_in_flight else 5.0
+        await asyncio.gather(*(g.stop(grace_s=grace) for g in generators.values()))
+        for generator in generators.values():
+            await generator.aclose()
+
+    def set_scenarios(self, scenarios: tuple[str, ...]) -> None:
+        """Which scenarios run; takes effect at the next start."""
+        unknown = set(scenarios) - set(SCENARIOS)
+        if unknown or not scenarios:
+            raise ValueError(f"choose at least one of {', '.join(SCENARIOS)}")
+        self.scenarios = tuple(s for s in SCENARIOS if s in scenarios)
+
+    def set_users(self, users: int, scenario: str | None = None) -> list[str]:
+        """Set the users of one scenario, or of all. Returns the scenarios whose value was
+        capped (blocking: MAX_BLOCKING_USERS), for the window to say so."""
+        if not 1 <= users <= MAX_USERS:
+            raise ValueError(f"users must be between 1 and {MAX_USERS}")
+        capped: list[str] = []
+        for name in [scenario] if scenario else SCENARIOS:
+            value = users
+            if name == "blocking" and users > MAX_BLOCKING_USERS:
+                value = MAX_BLOCKING_USERS
+                capped.append(name)
+            if value != self._users[name]:
+                self._settled_since[name] = time.perf_counter()
+            self._users[name] = value
+            generator = self._generators.get(name)
+            if generator is not None:
+                generator.set_concurrency(value)
+        return [name for name in capped if name in self.scenarios]
+
+    def set_delay(self, delay_ms: float) -> None:
+        self.delay_ms = delay_ms
+        self._settings_changed()
+        for name, generator in self._generators.items():
+            generator.set_request(self._request(name))
+
+    def set_threads(self, threads: int) -> None:
+        self.server.probes.set_thread_tokens(threads)
+        self.threads = threads
+        self._settings_changed()
+
+    def apply(
+        self,
+        *,
+        scenarios: tuple[str, ...],
+        users: int,
+        delay_ms: float,
+        threads: int,
+        iterations: int = DEFAULT_CPU_ITERATIONS,
+        fanout: int = DEFAULT_FANOUT,
+    ) -> None:
+        """Load a preset's settings (call while stopped)."""
+        self.set_scenarios(scenarios)
+        self.iterations = iterations
+        self.fanout = fanout
+        self._cpu_cost_s = None
+        self.set_users(users)
+        self.set_delay(delay_ms)
+        self.set_threads(threads)
+
+    def reset(self) -> None:
+        """Clear charts, curve and figures (the load keeps its settings)."""
+        self.recorder.reset()
+        self._probes.clear()
+        self._curve.clear()
+        now = time.perf_counter()
+        for name in self._settled_since:
+            self._settled_since[name] = now
+
+    def _settings_changed(self) -> None:
+        # A new delay or pool size makes every scenario's level unsettled again.
+        now = time.perf_counter()
+        for name in SCENARIOS:
+            self._settled_since[name] = now
+
+    # -- what the window shows ---------------------------------------------------------------
+
+    def prediction(self, scenario: str) -> theory.Prediction:
+        cpu_s: float | None = None
+        if scenario in CPU_SCENARIOS:
+            if self._cpu_cost_s is None:
+                self._cpu_cost_s = measure_cpu_cost_s(self.iterations)
+            cpu_s = self._cpu_cost_s
+        return theory.closed_loop(
+            scenario,
+            users=self._users[scenario],
+            delay_s=self._request(scenario).delay_ms / 1000,
+            threads=self.threads,
+            fanout=self.fanout,
+            cpu_s=cpu_s,
+        )
+
+    def snapshot(self) -> LabSnapshot:
+        return LabSnapshot(
+            recorder=self.recorder.snapshot(),
+            probes=tuple(self._probes),
+            curve=tuple(self._curve.values()),
+            running=self.running,
+            scenarios=self.scenarios,
+            users={name: self._users[name] for name in self.scenarios},
+            predictions={name: self.prediction(name) for name in self.scenarios},
+        )
+
+    async def _sample_forever(self) -> None:
+        last = time.perf_counter()
+        tick = 0
+        while True:
+            await asyncio.sleep(PROBE_PERIOD_S)
+            now = time.perf_counter()
+            self._sample(now, last)
+            last = now
+            tick += 1
+            if tick % 10 == 0:
+                self._update_curve(now)
+
+    def _sample(self, now: float, last: float) -> None:
+        probes = self.server.probes
+        pool = probes.threadpool()
+        running = tuple(self._generators)
+        self._probes.append(
+            ProbeSample(
+                t_s=now - self.recorder.origin,
+                in_flight=probes.in_flight(),
+                threads_total=pool.total,
+                threads_borrowed=pool.borrowed,
+                threads_waiting=pool.waiting,
+                loop_lag_ms=probes.loop_lag.max_since(last) * 1000,
+                users={name: self._users[name] for name in running},
+                theory_rps={name: self.prediction(name).throughput_rps for name in running},
+            )
+        )
+
+    def _update_curve(self, now: float) -> None:
+        """Add or refresh a response-curve point for each scenario settled at its level."""
+        windows_by_scenario = self.recorder.snapshot().scenarios
+        for name in self._generators:
+            since = self._settled_since.get(name, now)
+            if now - since < SETTLE_S:
+                continue
+            series = windows_by_scenario.get(name)
+            # Windows that began a full second after the level was set.
+            first = since - self.recorder.origin + 1.0
+            windows = [w for w in series.windows if w.start_s >= first] if series else []
+            if len(windows) < 2:
+                continue
+            ok = sum(w.ok for w in windows)
+            span = sum(w.duration_s for w in windows)
+            p50s = [w.latency.p50 for w in windows if not math.isnan(w.latency.p50)]
+            p99s = [w.latency.p99 for w in windows if not math.isnan(w.latency.p99)]
+            users = self._users[name]
+            self._curve[(name, users)] = CurvePoint(
+                scenario=name,
+                users=users,
+                throughput_rps=ok / span,
+                latency_p50_ms=sorted(p50s)[len(p50s) // 2] if p50s else math.nan,
+                latency_p99_ms=max(p99s) if p99s else math.nan,
+            )

@@ -1,0 +1,263 @@
+"""The main window: controls on the left, charts and the figures table on the right."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Coroutine
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QCloseEvent, QColor, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .charts import Charts
+from .controls import ControlPanel
+from .palette import SCENARIO_COLOURS
+from .presets import PRESETS, Preset
+from .session import LabSession, LabSnapshot
+
+# Probe charts (in flight, threads, loop lag) redraw 4 times a second: enough to watch a
+# freeze start and end; each redraw costs a few ms of the loop the server shares.
+PLOT_PERIOD_MS = 250
+# The recorder's series only change once a window (1 s), and text changing faster than
+# that cannot be read: table, throughput/latency charts and the curve refresh each second.
+TEXT_PERIOD_MS = 1000
+
+TABLE_COLUMNS = (
+    "Endpoint",
+    "Users",
+    "req/s",
+    "theory req/s",
+    "p50 ms",
+    "theory ms",
+    "p99 ms",
+    "errors/s",
+)
+
+
+def _fmt(value: float, digits: int = 0) -> str:
+    return "–" if math.isnan(value) else f"{value:,.{digits}f}"
+
+
+class FiguresTable(QTableWidget):
+    def __init__(self) -> None:
+        super().__init__(0, len(TABLE_COLUMNS))
+        self.setHorizontalHeaderLabels(list(TABLE_COLUMNS))
+        self.verticalHeader().setVisible(False)
+        self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.horizontalHeader().setStretchLastSection(True)
+
+    def show_snapshot(self, snap: LabSnapshot) -> None:
+        self.setRowCount(len(snap.scenarios))
+        for row, name in enumerate(snap.scenarios):
+            series = snap.recorder.scenarios.get(name)
+            last = series.last if series is not None else None
+            prediction = snap.predictions[name]
+            cells = [
+                name,
+                str(snap.users.get(name, 0)),
+                _fmt(last.throughput_rps, 1) if last else "–",
+                _fmt(prediction.throughput_rps, 1),
+                _fmt(last.latency.p50) if last else "–",
+                _fmt(prediction.latency_ms),
+                _fmt(last.latency.p99) if last else "–",
+                _fmt(last.error_rps, 1) if last else "–",
+            ]
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if column == 0:
+                    item.setForeground(QBrush(QColor(SCENARIO_COLOURS[name])))
+                else:
+                    item.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
+                self.setItem(row, column, item)
+        self.resizeColumnsToContents()
+
+
+class MainWindow(QMainWindow):
+    """Turns user actions into session calls and paints session snapshots on timers."""
+
+    closed = Signal()
+
+    def __init__(self, session: LabSession, *, font_pt: int = 11) -> None:
+        super().__init__()
+        self.session = session
+        self.setWindowTitle("LoopScope: async def vs def under load")
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._shutdown_done = False
+        self._shutting_down = False
+        self._preset: Preset = PRESETS[0]
+
+        self.controls = ControlPanel()
+        self.controls.setFixedWidth(360)
+        self.charts = Charts(session, font_pt=font_pt)
+        self.table = FiguresTable()
+        self.table.setFixedHeight(150)
+        self.headline = QLabel()
+        self.headline.setStyleSheet(f"font-size: {font_pt + 5}pt; font-weight: bold;")
+        right = QVBoxLayout()
+        right.addWidget(self.headline)
+        right.addWidget(self.charts, 1)
+        right.addWidget(self.table)
+        central = QWidget()
+        layout = QHBoxLayout(central)
+        layout.addWidget(self.controls)
+        layout.addLayout(right, 1)
+        self.setCentralWidget(central)
+        self.resize(1600, 1000)
+
+        self.controls.preset_chosen.connect(self._choose_preset)
+        self.controls.scenarios_changed.connect(self._scenarios_changed)
+        self.controls.users_changed.connect(self._users_changed)
+        self.controls.delay_changed.connect(self._delay_changed)
+        self.controls.threads_changed.connect(self.session.set_threads)
+        self.controls.start_stop_clicked.connect(self.toggle_running)
+        self.controls.reset_clicked.connect(self.reset)
+        self._space = QShortcut(QKeySequence(Qt.Key.Key_Space), self)
+        self._space.activated.connect(self.toggle_running)
+
+        self._plot_timer = QTimer(self)
+        self._plot_timer.timeout.connect(self._paint_plots)
+        self._plot_timer.start(PLOT_PERIOD_MS)
+        self._text_timer = QTimer(self)
+        self._text_timer.timeout.connect(self._paint_text)
+        self._text_timer.start(TEXT_PERIOD_MS)
+        self.apply_preset(PRESETS[0])
+
+    # -- tasks -----------------------------------------------------------------------------
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run a coroutine on the shared loop, owned by the window, errors shown."""
+        task = asyncio.get_event_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.show_message(f"Error: {task.exception()}")
+
+    def show_message(self, text: str) -> None:
+        self.controls.status.setText(text)
+
+    # -- actions ------------------------------------------------------------------------------
+
+    def apply_preset(self, preset: Preset) -> None:
+        """Load a preset (stops the load first) and clear the charts."""
+        if self.session.running:
+            self.show_message("Stop the load before changing the lesson.")
+            self._show_preset_index(PRESETS.index(self._preset))
+            return
+        self._preset = preset
+        self.session.apply(
+            scenarios=preset.scenarios,
+            users=preset.users,
+            delay_ms=preset.delay_ms,
+            threads=preset.threads,
+            iterations=preset.iterations,
+            fanout=preset.fanout,
+        )
+        self.controls.show_settings(
+            scenarios=preset.scenarios,
+            users=preset.users,
+            delay_ms=preset.delay_ms,
+            threads=preset.threads,
+            explanation=preset.explanation,
+        )
+        self._show_preset_index(PRESETS.index(preset))
+        self.headline.setText(preset.name)
+        self.reset()
+
+    def _show_preset_index(self, index: int) -> None:
+        if self.controls.preset.currentIndex() != index:
+            self.controls.preset.blockSignals(True)
+            self.controls.preset.setCurrentIndex(index)
+            self.controls.preset.blockSignals(False)
+
+    def _choose_preset(self, index: int) -> None:
+        self.apply_preset(PRESETS[index])
+
+    def _scenarios_changed(self, scenarios: tuple[str, ...]) -> None:
+        if not scenarios:
+            self.show_message("Choose at least one endpoint to load.")
+            return
+        self.session.set_scenarios(scenarios)
+        self.show_message("")
+
+    def _users_changed(self, users: int, scenario: str) -> None:
+        capped = self.session.set_users(users, scenario or None)
+        if capped:
+            self.show_message(
+                "The blocking endpoint is capped at 20 users: each one freezes "
+                "this window for a whole delay."
+            )
+        elif self.controls.status.text().startswith("The blocking"):
+            self.show_message("")
+
+    def _delay_changed(self, delay_ms: int) -> None:
+        self.session.set_delay(delay_ms)
+
+    def toggle_running(self) -> None:
+        if self._shutting_down:
+            return
+        if self.session.running:
+            self.spawn(self.stop())
+        else:
+            self.start()
+
+    def start(self) -> None:
+        self.session.start()
+        self.controls.set_running(True)
+        self.show_message("")
+
+    async def stop(self) -> None:
+        self.controls.set_running(False)
+        await self.session.stop(cut_in_flight=True)
+
+    def reset(self) -> None:
+        self.session.reset()
+        self.charts.clear()
+        self._paint_text()
+
+    # -- painting -------------------------------------------------------------------------------
+
+    def _paint_plots(self) -> None:
+        self.charts.update_probes(self.session.snapshot())
+
+    def _paint_text(self) -> None:
+        snap = self.session.snapshot()
+        self.charts.update_series(snap)
+        self.table.show_snapshot(snap)
+
+    # -- shutdown -------------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self._shutdown_done:
+            event.accept()
+            return
+        # Shut the server down gracefully on the loop first, then close for real.
+        event.ignore()
+        if not self._shutting_down:
+            self._shutting_down = True
+            self.show_message("Stopping…")
+            self.spawn(self._shutdown())
+
+    async def _shutdown(self) -> None:
+        self._plot_timer.stop()
+        self._text_timer.stop()
+        await self.session.close()
+        self._shutdown_done = True
+        self.close()
+        self.closed.emit()

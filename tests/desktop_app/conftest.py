@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, TypeVar
+
+import pytest
+import qasync
+from PySide6.QtWidgets import QApplication
+
+T = TypeVar("T")
+Runner = Callable[[Coroutine[Any, Any, T]], T]
+
+
+@pytest.fixture
+def run_on_qt_loop(qapp: QApplication) -> Iterator[Runner[Any]]:
+    """Runs a coroutine on a qasync loop driven by the test's QApplication, as the app does."""
+    qapp.setQuitOnLastWindowClosed(False)
+    loop = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(loop)
+
+    def run(coro: Coroutine[Any, Any, T]) -> T:
+        return loop.run_until_complete(coro)
+
+    try:
+        yield run
+    finally:
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        loop.close()
+        asyncio.set_event_loop(None)
+        assert pending == [], f"tasks left behind: {pending}"
