@@ -241,10 +241,14 @@ class LabSession:
 
     def prediction(self, scenario: str) -> theory.Prediction:
         cpu_s: float | None = None
+        cpu_share = 1.0
         if scenario in CPU_SCENARIOS:
             if self._cpu_cost_s is None:
                 self._cpu_cost_s = measure_cpu_cost_s(self.iterations)
             cpu_s = self._cpu_cost_s
+            # CPU-bound scenarios running side by side share the one core the GIL allows.
+            sharing = [s for s in self.scenarios if s in CPU_SCENARIOS] or [scenario]
+            cpu_share = self._users[scenario] / sum(self._users[s] for s in sharing)
         return theory.closed_loop(
             scenario,
             users=self._users[scenario],
@@ -252,6 +256,7 @@ class LabSession:
             threads=self.threads,
             fanout=self.fanout,
             cpu_s=cpu_s,
+            cpu_share=cpu_share,
         )
 
     def snapshot(self) -> LabSnapshot:

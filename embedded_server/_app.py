@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import httpx
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from ._probes import ServerProbes
@@ -177,10 +177,15 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         return {"scenario": "cpu-sync", "iterations": iterations}
 
     async def _call_downstream(request: Request, delay_ms: float) -> None:
-        response = await downstream.pick().get(
-            f"{_own_url(request)}/downstream", params={"delay_ms": delay_ms}
-        )
-        response.raise_for_status()
+        try:
+            response = await downstream.pick().get(
+                f"{_own_url(request)}/downstream", params={"delay_ms": delay_ms}
+            )
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            # A failed downstream call is the fan-out route's 502, not a crash (it happens
+            # when the server shuts down under load and stops accepting connections).
+            raise HTTPException(status_code=502, detail=f"downstream call failed: {exc}") from None
 
     @app.get(
         "/scenario/fanout-sequential",

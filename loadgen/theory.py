@@ -41,8 +41,13 @@ def capacity_and_service_time(
     threads: int = DEFAULT_THREADS,
     fanout: int = DEFAULT_FANOUT,
     cpu_s: float | None = None,
+    cpu_share: float = 1.0,
 ) -> tuple[float, float, str]:
-    """(capacity c, service time d, why) for one scenario."""
+    """(capacity c, service time d, why) for one scenario.
+
+    cpu_share: the part of the one GIL-bound core this scenario gets when other CPU-bound
+    scenarios run beside it (their users' share of all CPU-bound users).
+    """
     if scenario == "async":
         return math.inf, delay_s, "awaiting a sleep frees the loop: no limit but the users"
     if scenario == "sync":
@@ -52,7 +57,10 @@ def capacity_and_service_time(
     if scenario in ("cpu-async", "cpu-sync"):
         if cpu_s is None:
             raise ValueError("CPU scenarios need the measured cost of one request (cpu_s)")
-        return 1.0, cpu_s, "pure-Python work holds the GIL: one core, however many threads"
+        why = "pure-Python work holds the GIL: one core, however many threads"
+        if cpu_share < 1.0:
+            why += f", shared ({cpu_share:.0%} of it here)"
+        return cpu_share, cpu_s, why
     if scenario == "fanout-sequential":
         return math.inf, fanout * delay_s, f"{fanout} downstream calls one after another"
     if scenario == "fanout-gather":
@@ -68,10 +76,16 @@ def closed_loop(
     threads: int = DEFAULT_THREADS,
     fanout: int = DEFAULT_FANOUT,
     cpu_s: float | None = None,
+    cpu_share: float = 1.0,
 ) -> Prediction:
     """Little's law for N users that each send again as soon as they get an answer."""
     capacity, service_s, why = capacity_and_service_time(
-        scenario, delay_s=delay_s, threads=threads, fanout=fanout, cpu_s=cpu_s
+        scenario,
+        delay_s=delay_s,
+        threads=threads,
+        fanout=fanout,
+        cpu_s=cpu_s,
+        cpu_share=cpu_share,
     )
     if users <= 0 or service_s <= 0:
         return Prediction(scenario, capacity, service_s, 0.0, service_s * 1000, why)

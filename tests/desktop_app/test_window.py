@@ -134,9 +134,10 @@ def test_preset_change_resets_the_charts(qtbot: QtBot, run_on_qt_loop: Any) -> N
         assert recorder.snapshot().scenarios == {}
         assert window.session.snapshot().probes == () or len(window.session.snapshot().probes) < 3
         for plot in window.charts.plots():
-            for key, item in plot._items.items():
-                xs, _ = item.getData()
-                assert xs is None or len(xs) == 0 or key.endswith(":theory"), key
+            # Nothing of the old lesson is left: no curve, no legend entry.
+            assert not any(k.startswith(("sync", "async")) for k in plot._items)
+            legend_names = [label.text for _, label in plot.legend.items]
+            assert not any("thread pool" in name or "await" in name for name in legend_names)
         assert window.table.rowCount() == 2
         assert window.table.item(0, 0).text() == "fanout-sequential"
         await close_window(window)
