@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
@@ -16,30 +17,48 @@ from loadgen import theory
 from .palette import SCENARIO_COLOURS, SCENARIO_LABELS
 from .session import LabSession, LabSnapshot
 
-pg.setConfigOptions(background="w", foreground="#202020", antialias=True)
+pg.setConfigOptions(antialias=True)
 
 # Seconds of history the time charts show.
 VISIBLE_S = 60.0
-LINE_WIDTH = 3
+
+
+@dataclass(frozen=True, slots=True)
+class ChartStyle:
+    """Fonts, line widths and colours: normal, presentation (projector) and dark."""
+
+    font_pt: int = 11
+    line_width: float = 3
+    background: str = "#FFFFFF"
+    foreground: str = "#202020"
+    muted: str = "#888888"
+
+    @classmethod
+    def make(cls, *, presentation: bool, dark: bool) -> ChartStyle:
+        # Presentation: readable from the back of a room on a 1920×1080 projector.
+        font_pt, line_width = (16, 5.0) if presentation else (11, 3.0)
+        if dark:
+            return cls(font_pt, line_width, "#1E2227", "#E6E6E6", "#9AA3AD")
+        return cls(font_pt, line_width)
+
+
+# Users at which the response curve's theory line is drawn: 1 to 1000, even on a log axis.
 CURVE_USERS = np.unique(np.round(np.logspace(0, 3, 60)).astype(int))
 
 
-def _pen(
-    colour: str, *, style: Qt.PenStyle = Qt.PenStyle.SolidLine, width: float = LINE_WIDTH
-) -> object:
-    return pg.mkPen(colour, width=width, style=style)
-
-
 class _Plot(pg.PlotWidget):  # type: ignore[misc]
-    def __init__(self, title: str, left: str, bottom: str, font_pt: int) -> None:
-        super().__init__()
-        self.setTitle(title, size=f"{font_pt + 2}pt")
+    def __init__(self, title: str, left: str, bottom: str, style: ChartStyle) -> None:
+        super().__init__(background=style.background)
+        font_pt = style.font_pt
+        self.setTitle(title, size=f"{font_pt + 2}pt", color=style.foreground)
         tick_font = QFont()
         tick_font.setPointSize(font_pt)
-        label_style = {"font-size": f"{font_pt + 1}pt"}
+        label_style = {"font-size": f"{font_pt + 1}pt", "color": style.foreground}
         for name, text in (("left", left), ("bottom", bottom)):
             axis = self.getAxis(name)
             axis.setStyle(tickFont=tick_font)
+            axis.setPen(style.foreground)
+            axis.setTextPen(style.foreground)
             axis.setLabel(text, **label_style)
             # Axes (with their grid lines) are most of a plot's paint cost, ~3 ms each,
             # measured; cached as a pixmap they are redrawn only when their range changes.
@@ -47,7 +66,12 @@ class _Plot(pg.PlotWidget):  # type: ignore[misc]
         self.showGrid(x=True, y=True, alpha=0.25)
         self.setMouseEnabled(x=False, y=False)
         self.setMenuEnabled(False)
-        self.legend = self.addLegend(labelTextSize=f"{font_pt}pt", offset=(8, 8))
+        self.legend = self.addLegend(
+            labelTextSize=f"{font_pt}pt",
+            labelTextColor=style.foreground,
+            offset=(8, 8),
+            brush=pg.mkBrush(style.background + "C0"),
+        )
         self.getPlotItem().setClipToView(True)
         self.getPlotItem().setDownsampling(mode="peak")
         self._items: dict[str, pg.PlotDataItem] = {}
@@ -82,22 +106,25 @@ class _Plot(pg.PlotWidget):  # type: ignore[misc]
 class Charts(QWidget):
     """Throughput, latency, in-flight and thread pool, loop lag, and the response curve."""
 
-    def __init__(self, session: LabSession, *, font_pt: int = 11) -> None:
+    def __init__(self, session: LabSession, style: ChartStyle | None = None) -> None:
         super().__init__()
         self._session = session
-        self.throughput = _Plot("Throughput (dashed: theory)", "requests / s", "time (s)", font_pt)
-        self.latency = _Plot("Latency p50 (solid) and p99 (dotted)", "ms", "time (s)", font_pt)
+        self.chart_style = style = style or ChartStyle()
+        self.throughput = _Plot("Throughput (dashed: theory)", "requests / s", "time (s)", style)
+        self.latency = _Plot("Latency p50 (solid) and p99 (dotted)", "ms", "time (s)", style)
         self.inflight = _Plot(
-            "Server: in flight and thread pool", "requests / threads", "time (s)", font_pt
+            "Server: in flight and thread pool", "requests / threads", "time (s)", style
         )
-        self.loop_lag = _Plot("Event-loop lag: what this window feels", "ms", "time (s)", font_pt)
+        self.loop_lag = _Plot("Event-loop lag: what this window feels", "ms", "time (s)", style)
         self.curve_rps = _Plot(
-            "Throughput vs users (dashed: theory)", "requests / s", "users", font_pt
+            "Throughput vs users (dashed: theory)", "requests / s", "users", style
         )
-        self.curve_latency = _Plot("Latency p50 vs users (dashed: theory)", "ms", "users", font_pt)
+        self.curve_latency = _Plot("Latency p50 vs users (dashed: theory)", "ms", "users", style)
         for plot in (self.curve_rps, self.curve_latency):
             plot.setLogMode(x=True, y=False)
-        self.loop_lag.addLine(y=50, pen=_pen("#999999", style=Qt.PenStyle.DashLine, width=1))
+        self.loop_lag.addLine(
+            y=50, pen=self._pen(self.chart_style.muted, style=Qt.PenStyle.DashLine, hairline=True)
+        )
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for index, plot in enumerate(
@@ -111,6 +138,17 @@ class Charts(QWidget):
             )
         ):
             layout.addWidget(plot, index // 2, index % 2)
+
+    def _pen(
+        self,
+        colour: str,
+        *,
+        style: Qt.PenStyle = Qt.PenStyle.SolidLine,
+        thin: bool = False,
+        hairline: bool = False,
+    ) -> object:
+        width = 1.0 if hairline else self.chart_style.line_width * (0.6 if thin else 1.0)
+        return pg.mkPen(colour, width=width, style=style)
 
     def plots(self) -> list[_Plot]:
         return [
@@ -145,21 +183,21 @@ class Charts(QWidget):
             label = SCENARIO_LABELS[name]
             windows = [w for w in series.windows if w.start_s + w.duration_s >= x_range[0]]
             xs = np.array([w.start_s + w.duration_s for w in windows])
-            self.throughput.item(name, pen=_pen(colour), name=label).setData(
+            self.throughput.item(name, pen=self._pen(colour), name=label).setData(
                 xs, np.array([w.throughput_rps for w in windows])
             )
-            self.latency.item(name, pen=_pen(colour), name=label).setData(
+            self.latency.item(name, pen=self._pen(colour), name=label).setData(
                 xs, np.array([w.latency.p50 for w in windows]), connect="finite"
             )
             self.latency.item(
-                name + ":p99", pen=_pen(colour, style=Qt.PenStyle.DotLine, width=2)
+                name + ":p99", pen=self._pen(colour, style=Qt.PenStyle.DotLine, thin=True)
             ).setData(xs, np.array([w.latency.p99 for w in windows]), connect="finite")
         probes = [p for p in snap.probes if p.t_s >= x_range[0]]
         px = np.array([p.t_s for p in probes])
         for name in shown:
             colour = SCENARIO_COLOURS[name]
             self.throughput.item(
-                name + ":theory", pen=_pen(colour, style=Qt.PenStyle.DashLine, width=2)
+                name + ":theory", pen=self._pen(colour, style=Qt.PenStyle.DashLine, thin=True)
             ).setData(
                 px, np.array([p.theory_rps.get(name, math.nan) for p in probes]), connect="finite"
             )
@@ -176,23 +214,23 @@ class Charts(QWidget):
         for name in shown:
             colour = SCENARIO_COLOURS[name]
             self.inflight.item(
-                name, pen=_pen(colour), name=f"in flight: {SCENARIO_LABELS[name]}"
+                name, pen=self._pen(colour), name=f"in flight: {SCENARIO_LABELS[name]}"
             ).setData(px, np.array([p.in_flight.get(name, 0) for p in probes]))
-        self.inflight.item("borrowed", pen=_pen("#222222", width=2), name="threads busy").setData(
-            px, np.array([p.threads_borrowed for p in probes])
-        )
+        self.inflight.item(
+            "borrowed", pen=self._pen(self.chart_style.foreground, thin=True), name="threads busy"
+        ).setData(px, np.array([p.threads_borrowed for p in probes]))
         self.inflight.item(
             "waiting",
-            pen=_pen("#888888", style=Qt.PenStyle.DashLine, width=2),
+            pen=self._pen(self.chart_style.muted, style=Qt.PenStyle.DashLine, thin=True),
             name="waiting for a thread",
         ).setData(px, np.array([p.threads_waiting for p in probes]))
         self.inflight.item(
             "total",
-            pen=_pen("#BBBBBB", style=Qt.PenStyle.DotLine, width=2),
+            pen=self._pen(self.chart_style.muted, style=Qt.PenStyle.DotLine, thin=True),
             name="thread-pool size",
         ).setData(px, np.array([p.threads_total for p in probes]))
         self.loop_lag.item(
-            "lag", pen=_pen("#D55E00", width=2), name="lag (50 ms: noticeable)"
+            "lag", pen=self._pen("#D55E00", thin=True), name="lag (50 ms: noticeable)"
         ).setData(px, np.array([p.loop_lag_ms for p in probes]))
         for plot in (self.inflight, self.loop_lag):
             plot.setXRange(*x_range, padding=0)
@@ -215,7 +253,7 @@ class Charts(QWidget):
             ).setData(users, np.array([p.latency_p50_ms for p in points]))
             if name in snap.predictions:
                 curve = [self._theory_at(name, int(n)) for n in CURVE_USERS]
-                dashed = _pen(colour, style=Qt.PenStyle.DashLine, width=2)
+                dashed = self._pen(colour, style=Qt.PenStyle.DashLine, thin=True)
                 self.curve_rps.item(name + ":theory", pen=dashed).setData(
                     CURVE_USERS.astype(float), np.array([c.throughput_rps for c in curve])
                 )

@@ -9,10 +9,12 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSlider,
     QVBoxLayout,
     QWidget,
@@ -48,6 +50,9 @@ class ControlPanel(QWidget):
     threads_changed = Signal(int)
     start_stop_clicked = Signal()
     reset_clicked = Signal()
+    dark_toggled = Signal(bool)
+    presentation_toggled = Signal(bool)
+    save_png_clicked = Signal()
 
     def __init__(self) -> None:
         super().__init__()
@@ -63,12 +68,15 @@ class ControlPanel(QWidget):
         self.explanation = QLabel()
         self.explanation.setWordWrap(True)
         self.explanation.setObjectName("explanation")
-        self.explanation.setStyleSheet(
-            "QLabel#explanation { background: #F4F6F8; border: 1px solid #D0D5DA;"
-            " border-radius: 6px; padding: 8px; }"
-        )
+        self.explanation.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        # The card scrolls rather than squeezing the controls below it.
+        card = QScrollArea()
+        card.setWidget(self.explanation)
+        card.setWidgetResizable(True)
+        card.setMinimumHeight(150)
+        card.setFrameShape(QFrame.Shape.NoFrame)
         preset_layout.addWidget(self.preset)
-        preset_layout.addWidget(self.explanation)
+        preset_layout.addWidget(card)
         layout.addWidget(preset_box)
 
         scenario_box = QGroupBox("Endpoints under load")
@@ -138,8 +146,24 @@ class ControlPanel(QWidget):
         layout.addLayout(buttons)
         self.status = QLabel()
         self.status.setWordWrap(True)
-        self.status.setStyleSheet("color: #B03000;")
+        self.status.setObjectName("status")
         layout.addWidget(self.status)
+
+        view_box = QGroupBox("View")
+        view_layout = QVBoxLayout(view_box)
+        self.dark = QCheckBox("Dark theme")
+        self.dark.setToolTip("Light or dark colours for the whole window (remembered)")
+        self.dark.toggled.connect(self.dark_toggled.emit)
+        self.presentation = QCheckBox("Presentation mode (F11)")
+        self.presentation.setToolTip("Full screen, large fonts and thick lines for a projector")
+        self.presentation.toggled.connect(self.presentation_toggled.emit)
+        self.save_png = QPushButton("Save charts as PNG…")
+        self.save_png.setToolTip("Save a picture of the charts as they are now")
+        self.save_png.clicked.connect(self.save_png_clicked.emit)
+        view_layout.addWidget(self.dark)
+        view_layout.addWidget(self.presentation)
+        view_layout.addWidget(self.save_png)
+        layout.addWidget(view_box)
         layout.addStretch(1)
         self._quiet = False
 

@@ -123,6 +123,7 @@ async def _autorun(window: Any, preset: Preset, options: GuiOptions) -> None:
 
 async def run_window(options: GuiOptions) -> int:
     """The app's life on the running qasync loop; returns the exit status."""
+    from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QMessageBox
 
     from .session import LabSession
@@ -138,8 +139,11 @@ async def run_window(options: GuiOptions) -> int:
         print(f"loopscope: {exc}", file=sys.stderr)
         await session.close()
         return 1
-    window = MainWindow(session)
-    window.apply_preset(preset)
+    # --autorun is reproducible: it neither reads nor writes the remembered settings.
+    settings = None if options.autorun_s is not None else QSettings("LoopScope", "LoopScope")
+    window = MainWindow(session, settings=settings)
+    if options.preset or options.autorun_s is not None:
+        window.apply_preset(preset)
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def window_closed() -> None:
@@ -179,7 +183,12 @@ def run_gui(options: GuiOptions) -> int:
 
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
+    from PySide6.QtGui import QIcon
+
+    from resources import resource_path
+
     app.setApplicationName("LoopScope")
+    app.setWindowIcon(QIcon(str(resource_path("icons", "loopscope.png"))))
     # The window drives shutdown itself: quitting on last-window-close would stop the loop
     # before uvicorn's graceful shutdown finished.
     app.setQuitOnLastWindowClosed(False)

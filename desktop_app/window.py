@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QCloseEvent, QColor, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QFileDialog,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -19,7 +21,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .charts import Charts
+from resources import resource_path
+
+from .charts import Charts, ChartStyle
 from .controls import ControlPanel
 from .palette import SCENARIO_COLOURS
 from .presets import PRESETS, Preset
@@ -90,9 +94,14 @@ class MainWindow(QMainWindow):
 
     closed = Signal()
 
-    def __init__(self, session: LabSession, *, font_pt: int = 11) -> None:
+    def __init__(self, session: LabSession, *, settings: QSettings | None = None) -> None:
+        """settings: where the last lesson, theme and window size are remembered (None in
+        --autorun and tests, so runs are reproducible)."""
         super().__init__()
         self.session = session
+        self._settings = settings
+        self._dark = False
+        self._presentation = False
         self.setWindowTitle("LoopScope: async def vs def under load")
         self._tasks: set[asyncio.Task[Any]] = set()
         self._shutdown_done = False
@@ -100,16 +109,17 @@ class MainWindow(QMainWindow):
         self._preset: Preset = PRESETS[0]
 
         self.controls = ControlPanel()
-        self.controls.setFixedWidth(360)
-        self.charts = Charts(session, font_pt=font_pt)
+        self.controls.setFixedWidth(380)
+        self.charts = Charts(session)
         self.table = FiguresTable()
         self.table.setFixedHeight(150)
         self.headline = QLabel()
-        self.headline.setStyleSheet(f"font-size: {font_pt + 5}pt; font-weight: bold;")
+        self.headline.setObjectName("headline")
         right = QVBoxLayout()
         right.addWidget(self.headline)
         right.addWidget(self.charts, 1)
         right.addWidget(self.table)
+        self._right = right
         central = QWidget()
         layout = QHBoxLayout(central)
         layout.addWidget(self.controls)
@@ -124,8 +134,15 @@ class MainWindow(QMainWindow):
         self.controls.threads_changed.connect(self.session.set_threads)
         self.controls.start_stop_clicked.connect(self.toggle_running)
         self.controls.reset_clicked.connect(self.reset)
+        self.controls.dark_toggled.connect(self.set_dark)
+        self.controls.presentation_toggled.connect(self.set_presentation)
+        self.controls.save_png_clicked.connect(self._save_png_dialog)
         self._space = QShortcut(QKeySequence(Qt.Key.Key_Space), self)
         self._space.activated.connect(self.toggle_running)
+        self._f11 = QShortcut(QKeySequence(Qt.Key.Key_F11), self)
+        self._f11.activated.connect(lambda: self.controls.presentation.toggle())
+        self._escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
+        self._escape.activated.connect(lambda: self.controls.presentation.setChecked(False))
 
         self._plot_timer = QTimer(self)
         self._plot_timer.timeout.connect(self._paint_plots)
@@ -133,7 +150,13 @@ class MainWindow(QMainWindow):
         self._text_timer = QTimer(self)
         self._text_timer.timeout.connect(self._paint_text)
         self._text_timer.start(TEXT_PERIOD_MS)
-        self.apply_preset(PRESETS[0])
+        self._apply_style()
+        self.apply_preset(self._remembered_preset())
+        if settings is not None:
+            geometry = settings.value("window/geometry")
+            if isinstance(geometry, QByteArray):
+                self.restoreGeometry(geometry)
+            self.controls.dark.setChecked(bool(settings.value("view/dark", False, type=bool)))
 
     # -- tasks -----------------------------------------------------------------------------
 
@@ -178,7 +201,64 @@ class MainWindow(QMainWindow):
         )
         self._show_preset_index(PRESETS.index(preset))
         self.headline.setText(preset.name)
+        if self._settings is not None:
+            self._settings.setValue("lesson", preset.name)
         self.reset()
+
+    def _remembered_preset(self) -> Preset:
+        name = self._settings.value("lesson", "") if self._settings is not None else ""
+        return next((p for p in PRESETS if p.name == name), PRESETS[0])
+
+    # -- view ---------------------------------------------------------------------------------
+
+    def set_dark(self, dark: bool) -> None:
+        self._dark = dark
+        if self._settings is not None:
+            self._settings.setValue("view/dark", dark)
+        self._apply_style()
+
+    def set_presentation(self, on: bool) -> None:
+        """Projector mode: full screen, fonts of 16 pt and more, thick lines."""
+        self._presentation = on
+        self._apply_style()
+        if on:
+            self.showFullScreen()
+        else:
+            self.showNormal()
+
+    def _apply_style(self) -> None:
+        theme = "dark" if self._dark else "light"
+        font_pt = 16 if self._presentation else 11
+        sheet = resource_path("styles", f"{theme}.qss").read_text(encoding="utf-8")
+        self.setStyleSheet(
+            sheet
+            + f"\nQWidget {{ font-size: {font_pt}pt; }}"
+            + f"\nQLabel#headline {{ font-size: {font_pt + 6}pt; font-weight: bold; }}"
+        )
+        self.controls.setFixedWidth(520 if self._presentation else 380)
+        self.table.setFixedHeight(180 if self._presentation else 150)
+        # Fonts, widths and colours are set when plots are made: make new ones.
+        style = ChartStyle.make(presentation=self._presentation, dark=self._dark)
+        if style != self.charts.chart_style:
+            old = self.charts
+            self.charts = Charts(self.session, style)
+            self._right.replaceWidget(old, self.charts)
+            old.deleteLater()
+            snap = self.session.snapshot()
+            self.charts.update_from(snap)
+
+    def save_charts_png(self, path: Path) -> bool:
+        """Save a picture of the charts; False (and a message) when it cannot be written."""
+        ok = self.charts.grab().save(str(path))
+        self.show_message(f"Charts saved to {path}" if ok else f"Could not save {path}")
+        return bool(ok)
+
+    def _save_png_dialog(self) -> None:
+        name, _ = QFileDialog.getSaveFileName(
+            self, "Save charts as PNG", "loopscope-charts.png", "PNG images (*.png)"
+        )
+        if name:
+            self.save_charts_png(Path(name if name.lower().endswith(".png") else name + ".png"))
 
     def _show_preset_index(self, index: int) -> None:
         if self.controls.preset.currentIndex() != index:
@@ -255,6 +335,9 @@ class MainWindow(QMainWindow):
             self.spawn(self._shutdown())
 
     async def _shutdown(self) -> None:
+        if self._settings is not None:
+            self._settings.setValue("window/geometry", self.saveGeometry())
+            self._settings.sync()
         self._plot_timer.stop()
         self._text_timer.stop()
         await self.session.close()

@@ -1,0 +1,105 @@
+"""Classroom features: presentation mode, themes, remembered settings, PNG export."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings
+from PySide6.QtGui import QImage
+from pytestqt.qtbot import QtBot
+
+from desktop_app.presets import PRESETS
+from desktop_app.session import LabSession
+from desktop_app.window import MainWindow
+
+
+async def open_window(qtbot: QtBot, settings: QSettings | None = None) -> MainWindow:
+    session = LabSession()
+    await session.open()
+    window = MainWindow(session, settings=settings)
+    qtbot.addWidget(window)
+    window.show()
+    return window
+
+
+async def close_window(window: MainWindow) -> None:
+    closed = asyncio.get_running_loop().create_future()
+    window.closed.connect(lambda: closed.done() or closed.set_result(None))
+    window.close()
+    await asyncio.wait_for(closed, 10)
+
+
+def test_presentation_mode_uses_large_fonts_and_thick_lines(
+    qtbot: QtBot, run_on_qt_loop: Any
+) -> None:
+    async def body() -> None:
+        window = await open_window(qtbot)
+        assert window.charts.chart_style.font_pt < 16
+        window.controls.presentation.setChecked(True)
+        style = window.charts.chart_style
+        assert style.font_pt >= 16 and style.line_width >= 5
+        tick_font = window.charts.throughput.getAxis("left").style["tickFont"]
+        assert tick_font.pointSize() >= 16
+        assert "font-size: 16pt" in window.styleSheet()
+        assert window.isFullScreen()
+        window.controls.presentation.setChecked(False)
+        assert window.charts.chart_style.font_pt < 16
+        assert not window.isFullScreen()
+        await close_window(window)
+
+    run_on_qt_loop(body())
+
+
+def test_theme_lesson_and_window_are_remembered(
+    qtbot: QtBot, run_on_qt_loop: Any, tmp_path: Path
+) -> None:
+    settings_file = str(tmp_path / "loopscope.ini")
+
+    async def body() -> None:
+        settings = QSettings(settings_file, QSettings.Format.IniFormat)
+        window = await open_window(qtbot, settings)
+        assert window.headline.text() == PRESETS[0].name  # nothing remembered yet
+        window.controls.preset.setCurrentIndex(2)
+        window.controls.dark.setChecked(True)
+        assert window.charts.chart_style.background != "#FFFFFF"
+        await close_window(window)
+
+        again = await open_window(qtbot, QSettings(settings_file, QSettings.Format.IniFormat))
+        assert again.headline.text() == PRESETS[2].name
+        assert again.session.threads == PRESETS[2].threads
+        assert again.controls.dark.isChecked()
+        assert again.charts.chart_style.background != "#FFFFFF"
+        await close_window(again)
+
+    run_on_qt_loop(body())
+
+
+def test_save_charts_as_png(qtbot: QtBot, run_on_qt_loop: Any, tmp_path: Path) -> None:
+    async def body() -> None:
+        window = await open_window(qtbot)
+        target = tmp_path / "charts.png"
+        assert window.save_charts_png(target)
+        image = QImage(str(target))
+        assert image.width() > 400 and image.height() > 300
+        assert "Charts saved" in window.controls.status.text()
+        # A place that cannot be written: a message, not a traceback.
+        assert not window.save_charts_png(tmp_path / "missing-dir" / "charts.png")
+        assert "Could not save" in window.controls.status.text()
+        await close_window(window)
+
+    run_on_qt_loop(body())
+
+
+def test_every_preset_has_an_explanation_card(qtbot: QtBot, run_on_qt_loop: Any) -> None:
+    async def body() -> None:
+        window = await open_window(qtbot)
+        for index, preset in enumerate(PRESETS):
+            window.controls.preset.setCurrentIndex(index)
+            text = window.controls.explanation.text()
+            assert text.startswith("Watch:") and "Theory:" in text and "Why:" in text
+            assert set(window.session.scenarios) == set(preset.scenarios)
+        await close_window(window)
+
+    run_on_qt_loop(body())
