@@ -244,13 +244,20 @@ class Charts(QWidget):
         for name in names:
             colour = SCENARIO_COLOURS[name]
             points = sorted((p for p in snap.curve if p.scenario == name), key=lambda p: p.users)
-            users = np.array([p.users for p in points], dtype=float)
-            self.curve_rps.item(
-                name, pen=None, name=SCENARIO_LABELS[name], symbol="o", colour=colour
-            ).setData(users, np.array([p.throughput_rps for p in points]))
-            self.curve_latency.item(
-                name, pen=None, name=SCENARIO_LABELS[name], symbol="o", colour=colour
-            ).setData(users, np.array([p.latency_p50_ms for p in points]))
+            # A point measured while the generator was the limit is a cross, not a dot.
+            # (Separate items: a per-point symbol list crashed pyqtgraph here.)
+            for kind, symbol, chosen in (
+                ("", "o", [p for p in points if not p.generator_limited]),
+                (":limited", "x", [p for p in points if p.generator_limited]),
+            ):
+                users = np.array([p.users for p in chosen], dtype=float)
+                label = SCENARIO_LABELS[name] if not kind else None
+                self.curve_rps.item(
+                    name + kind, pen=None, name=label, symbol=symbol, colour=colour
+                ).setData(users, np.array([p.throughput_rps for p in chosen]))
+                self.curve_latency.item(
+                    name + kind, pen=None, name=label, symbol=symbol, colour=colour
+                ).setData(users, np.array([p.latency_p50_ms for p in chosen]))
             if name in snap.predictions:
                 curve = [self._theory_at(name, int(n)) for n in CURVE_USERS]
                 dashed = self._pen(colour, style=Qt.PenStyle.DashLine, thin=True)

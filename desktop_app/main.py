@@ -129,8 +129,10 @@ def _report_startup() -> None:
     t0 = os.environ.get("LOOPSCOPE_STARTUP_T0")
     if t0:
         try:
-            print(f"loopscope: window shown {time.time() - float(t0):.2f} s after launch",
-                  file=sys.stderr)
+            print(
+                f"loopscope: window shown {time.time() - float(t0):.2f} s after launch",
+                file=sys.stderr,
+            )
         except ValueError:
             pass
 

@@ -35,6 +35,7 @@ from loadgen import (
     theory,
 )
 from loadgen._runner import measure_cpu_cost_s
+from loadgen.health import HealthMonitor, HealthVerdict
 
 # The blocking scenario freezes the loop the window runs on for users × delay at a time;
 # 20 users at the 2 s route maximum is already 40 s, so it is capped (and said so in the UI).
@@ -46,6 +47,9 @@ PROBE_PERIOD_S = 0.1
 PROBE_HISTORY = 6000
 # A concurrency level counts as "settled" for the response curve after this long.
 SETTLE_S = 4.0
+# Generator health is judged over this many seconds: long enough for a p99 of loop lag
+# (300 ticks), short enough that the warning follows a slider within seconds.
+HEALTH_PERIOD_S = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,7 @@ class CurvePoint:
     throughput_rps: float
     latency_p50_ms: float
     latency_p99_ms: float
+    generator_limited: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,12 +105,17 @@ class LabSession:
         self._settled_since: dict[str, float] = {}
         self._opened = False
         self._closed = False
+        self._health_monitor: HealthMonitor | None = None
+        #: The latest verdict on the generator (None until load has run a period).
+        self.health: HealthVerdict | None = None
 
     # -- life ------------------------------------------------------------------------
 
     async def open(self) -> None:
         """Start the embedded server and the probe sampler (raises ServerStartError)."""
         await self.server.start()
+        self._health_monitor = HealthMonitor(self.server.probes.loop_lag)
+        self._health_monitor.restart()
         self._sampler = asyncio.get_running_loop().create_task(
             self._sample_forever(), name="loopscope-probe-sampler"
         )
@@ -227,6 +237,7 @@ class LabSession:
         self.recorder.reset()
         self._probes.clear()
         self._curve.clear()
+        self.health = None
         now = time.perf_counter()
         for name in self._settled_since:
             self._settled_since[name] = now
@@ -281,6 +292,19 @@ class LabSession:
             tick += 1
             if tick % 10 == 0:
                 self._update_curve(now)
+            if tick % round(HEALTH_PERIOD_S / PROBE_PERIOD_S) == 0:
+                self._judge_health()
+
+    def _judge_health(self) -> None:
+        """Is the generator (this process, this loop) what limits the figures right now?"""
+        monitor = self._health_monitor
+        if monitor is None:
+            return
+        if self.running:
+            self.health = monitor.verdict(scenarios=tuple(self._generators))
+        else:
+            self.health = None
+        monitor.restart()
 
     def _sample(self, now: float, last: float) -> None:
         probes = self.server.probes
@@ -323,4 +347,5 @@ class LabSession:
                 throughput_rps=ok / span,
                 latency_p50_ms=sorted(p50s)[len(p50s) // 2] if p50s else math.nan,
                 latency_p99_ms=max(p99s) if p99s else math.nan,
+                generator_limited=self.health is not None and self.health.generator_limited,
             )

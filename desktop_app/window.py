@@ -115,8 +115,17 @@ class MainWindow(QMainWindow):
         self.table.setFixedHeight(150)
         self.headline = QLabel()
         self.headline.setObjectName("headline")
+        self.health_banner = QLabel()
+        self.health_banner.setObjectName("healthBanner")
+        self.health_banner.setWordWrap(True)
+        self.health_banner.setStyleSheet(
+            "QLabel#healthBanner { background: #FFF1E0; color: #8A3B00; border: 1px solid #E0A060;"
+            " border-radius: 6px; padding: 6px; }"
+        )
+        self.health_banner.hide()
         right = QVBoxLayout()
         right.addWidget(self.headline)
+        right.addWidget(self.health_banner)
         right.addWidget(self.charts, 1)
         right.addWidget(self.table)
         self._right = right
@@ -320,6 +329,20 @@ class MainWindow(QMainWindow):
         snap = self.session.snapshot()
         self.charts.update_series(snap)
         self.table.show_snapshot(snap)
+        self._show_health()
+
+    def _show_health(self) -> None:
+        health = self.session.health
+        if health is not None and health.generator_limited and self.session.running:
+            self.health_banner.setText(
+                "Generator-limited: "
+                + "; ".join(health.warnings)
+                + ". Figures now partly measure LoopScope itself; response-curve points "
+                "taken now are drawn as crosses."
+            )
+            self.health_banner.show()
+        else:
+            self.health_banner.hide()
 
     # -- shutdown -------------------------------------------------------------------------------
 

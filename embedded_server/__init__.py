@@ -6,7 +6,7 @@ Imports no Qt: the same server runs inside the desktop app and headless.
 from __future__ import annotations
 
 from ._app import cpu_work, create_app
-from ._probes import LoopLagStats, ProbeSnapshot, ServerProbes, ThreadPoolStats
+from ._probes import LoopLagMonitor, LoopLagStats, ProbeSnapshot, ServerProbes, ThreadPoolStats
 from ._server import LOOPBACK, EmbeddedServer, ServerStartError
 from ._settings import (
     CPU_SCENARIOS,
@@ -40,6 +40,7 @@ __all__ = [
     "MAX_THREADS",
     "SCENARIOS",
     "EmbeddedServer",
+    "LoopLagMonitor",
     "LoopLagStats",
     "ProbeSnapshot",
     "ServerProbes",

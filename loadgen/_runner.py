@@ -1,4 +1,8 @@
-"""One headless load run: server (embedded unless a target is given), generator, recorder."""
+"""One headless load run: server (embedded unless a target is given), generator, recorder.
+
+Closed loop (`concurrency` users) unless `rate` is set: then an open loop at that many
+requests per second, with at most `max_in_flight` requests in flight.
+"""
 
 from __future__ import annotations
 
@@ -25,9 +29,12 @@ from embedded_server import (
 
 from . import theory
 from ._generator import LoadGenerator
-from ._recorder import Recorder, Summary
+from ._open_loop import LATE_THRESHOLD_S, OpenLoopGenerator, ScheduleStats, connections_for
+from ._open_theory import open_loop
+from ._recorder import Recorder, Summary, WindowStats
 from ._records import ScenarioRequest
 from ._sender import HttpxSender
+from .health import HealthMonitor, HealthVerdict
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
@@ -46,10 +53,17 @@ def check_loopback_target(url: str) -> str:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RunSettings:
-    """One closed-loop run. warmup_s=None means min(1 s, a fifth of the duration)."""
+    """One run. warmup_s=None means min(1 s, a fifth of the duration).
+
+    rate=None: a closed loop of `concurrency` users. rate=R: an open loop of R requests
+    per second, at most `max_in_flight` at once (None: `connections_for` the rate and
+    the theoretical service time); `concurrency` is then unused.
+    """
 
     scenario: str
     concurrency: int = 10
+    rate: float | None = None
+    max_in_flight: int | None = None
     delay_ms: float = 200.0
     duration_s: float = 10.0
     warmup_s: float | None = None
@@ -75,25 +89,64 @@ class RunSettings:
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
+    """A run's summary beside its theory.
+
+    windows: the recorder's closed 1 s windows, warm-up included (`start_s` from the
+    start of the load). schedule: how the open loop kept its schedule over the measured
+    interval (None for a closed loop); max_in_flight: the open loop's bound.
+    """
+
     settings: RunSettings
     summary: Summary
     prediction: theory.Prediction
     threads: int | None
     target: str
     extra: dict[str, float] = field(default_factory=dict)
+    windows: tuple[WindowStats, ...] = ()
+    schedule: ScheduleStats | None = None
+    max_in_flight: int | None = None
+    health: HealthVerdict | None = None
+
+    @property
+    def generator_limited(self) -> bool:
+        """True when the client or its loop, not the server, may have set the result."""
+        return self.health is not None and self.health.generator_limited
+
+    @property
+    def open_loop(self) -> bool:
+        return self.settings.rate is not None
+
+    @property
+    def level(self) -> float:
+        """The load asked for: users (closed loop) or requests per second (open loop)."""
+        s = self.settings
+        return s.rate if s.rate is not None else float(s.concurrency)
 
     def to_json(self) -> dict[str, object]:
-        """The `run --json` object of DESIGN.md's command-line contract."""
+        """The `run --json` object of DESIGN.md's command-line contract.
+
+        Open loop: `mode` is "open", `rate` the requests per second asked for, and
+        `concurrency` the most requests allowed in flight at once (the connections);
+        `late_starts` counts requests started over 10 ms after their intended time.
+        `latency_ms` counts from the intended start (corrected for coordinated omission),
+        `latency_uncorrected_ms` from the actual send (equal in a closed loop). A theory
+        latency of null with `latency_unbounded` true means it grows without bound.
+        """
         s, summary = self.settings, self.summary
 
         def num(value: float) -> float | None:
             return None if math.isnan(value) else round(value, 3)
 
+        theory_json = self.prediction.to_json()
+        if math.isinf(self.prediction.latency_ms):
+            theory_json["latency_ms"] = None  # JSON has no infinity
+        theory_json["latency_unbounded"] = math.isinf(self.prediction.latency_ms)
+        schedule = self.schedule
         return {
             "scenario": s.scenario,
-            "mode": "closed",
-            "concurrency": s.concurrency,
-            "rate": None,
+            "mode": "open" if self.open_loop else "closed",
+            "concurrency": self.max_in_flight if self.open_loop else s.concurrency,
+            "rate": s.rate,
             "delay_ms": s.delay_ms,
             "threads": self.threads,
             "iterations": s.iterations if s.scenario in CPU_SCENARIOS else None,
@@ -108,11 +161,26 @@ class RunResult:
             "throughput_rps": num(summary.throughput_rps),
             "error_rps": num(summary.error_rps),
             "latency_ms": summary.latency.to_json(),
+            "latency_uncorrected_ms": summary.latency_uncorrected.to_json(),
+            "late_starts": None if schedule is None else schedule.late,
+            "schedule": None
+            if schedule is None
+            else {
+                "due": schedule.due,
+                "started": schedule.started,
+                "late": schedule.late,
+                "late_pool_full": schedule.late_pool_full,
+                "late_loop": schedule.late_loop,
+                "skipped": schedule.skipped,
+                "backlog_at_end": schedule.backlog,
+                "late_threshold_ms": LATE_THRESHOLD_S * 1000,
+            },
             "server_timing_ms": {
                 "wait_mean": num(summary.server_wait_ms_mean),
                 "work_mean": num(summary.server_work_ms_mean),
             },
-            "theory": self.prediction.to_json(),
+            "theory": theory_json,
+            "generator_health": self.health.to_json() if self.health is not None else None,
         }
 
 
@@ -148,35 +216,110 @@ async def _set_remote_threads(url: str, threads: int) -> None:
 
 
 async def run_load(settings: RunSettings) -> RunResult:
-    """Run one closed-loop measurement and summarise it beside the theory."""
-    request = settings.request()  # validates the scenario name
+    """Run one measurement (closed or open loop) and summarise it beside the theory."""
+    settings.request()  # validates the scenario name before starting anything
     cpu_s: float | None = None
     if settings.scenario in CPU_SCENARIOS and settings.target is None:
         cpu_s = measure_cpu_cost_s(settings.iterations)
     async with _server_for(settings) as (url, threads):
         if settings.target is not None and settings.threads is not None:
             await _set_remote_threads(url, settings.threads)
-        recorder = Recorder()
-        generator = LoadGenerator(HttpxSender(url), recorder.add, request)
-        try:
-            generator.start(settings.concurrency)
-            # These sleeps are the measurement's own duration, not synchronisation.
-            await asyncio.sleep(settings.effective_warmup_s)
-            recorder.begin_measurement()
-            await asyncio.sleep(settings.duration_s - settings.effective_warmup_s)
-            recorder.end_measurement()
-        finally:
-            await generator.aclose()
+        return await measure(settings, url, threads, cpu_s=cpu_s)
+
+
+def open_loop_connections(settings: RunSettings, threads: int, cpu_s: float | None) -> int:
+    """The open loop's bound on requests in flight: asked for, or sized for the rate."""
+    assert settings.rate is not None
+    if settings.max_in_flight is not None:
+        return settings.max_in_flight
+    if cpu_s is None and settings.scenario in CPU_SCENARIOS:
+        # A target on this machine: the local cost is a fair estimate, only for sizing.
+        cpu_s = measure_cpu_cost_s(settings.iterations)
+    _, service_s, _ = theory.capacity_and_service_time(
+        settings.scenario,
+        delay_s=settings.delay_ms / 1000,
+        threads=threads,
+        fanout=settings.fanout,
+        cpu_s=cpu_s,
+    )
+    return connections_for(settings.rate, service_s)
+
+
+async def measure(
+    settings: RunSettings, url: str, threads: int | None, *, cpu_s: float | None
+) -> RunResult:
+    """Load the server at `url` as `settings` say, and summarise beside the theory.
+
+    cpu_s: the cost of one CPU-scenario request here (None: taken from the server's own
+    timing afterwards). The sweep calls this once per step against one server.
+    """
+    request = settings.request()
+    recorder = Recorder()
+    sender = HttpxSender(url)
+    generator: LoadGenerator | OpenLoopGenerator
+    max_in_flight: int | None = None
+    if settings.rate is None:
+        generator = LoadGenerator(sender, recorder.add, request)
+        generator.start(settings.concurrency)
+    else:
+        max_in_flight = open_loop_connections(settings, threads or DEFAULT_THREADS, cpu_s)
+        generator = OpenLoopGenerator(sender, recorder.add, request, max_in_flight=max_in_flight)
+        generator.start(settings.rate)
+    schedule: ScheduleStats | None = None
+    health = HealthMonitor()
+    health.start()
+    try:
+        # These sleeps are the measurement's own duration, not synchronisation.
+        await asyncio.sleep(settings.effective_warmup_s)
+        recorder.begin_measurement()
+        health.restart()
+        before = generator.stats() if isinstance(generator, OpenLoopGenerator) else None
+        await asyncio.sleep(settings.duration_s - settings.effective_warmup_s)
+        recorder.end_measurement()
+        if isinstance(generator, OpenLoopGenerator) and before is not None:
+            schedule = generator.stats().since(before)
+        # Only starts late because the client's own loop was busy blame the client; waits
+        # for a free connection mean the server fell behind.
+        verdict = health.verdict(
+            scenarios=(settings.scenario,),
+            late_starts=schedule.late_loop if schedule else 0,
+            started=schedule.started if schedule else 0,
+        )
+        series = recorder.snapshot().scenarios.get(settings.scenario)
+        windows = series.windows if series is not None else ()
+    finally:
+        await generator.aclose()
+        await health.stop()
     summary = recorder.summary(settings.scenario)
     if cpu_s is None and settings.scenario in CPU_SCENARIOS:
         # Another server: the best we know is the work time it reports per request.
         cpu_s = summary.server_work_ms_mean / 1000 if summary.ok else math.nan
-    prediction = theory.closed_loop(
-        settings.scenario,
-        users=settings.concurrency,
-        delay_s=settings.delay_ms / 1000,
-        threads=threads or DEFAULT_THREADS,
-        fanout=settings.fanout,
-        cpu_s=cpu_s,
+    if settings.rate is None:
+        prediction = theory.closed_loop(
+            settings.scenario,
+            users=settings.concurrency,
+            delay_s=settings.delay_ms / 1000,
+            threads=threads or DEFAULT_THREADS,
+            fanout=settings.fanout,
+            cpu_s=cpu_s,
+        )
+    else:
+        prediction = open_loop(
+            settings.scenario,
+            rate=settings.rate,
+            delay_s=settings.delay_ms / 1000,
+            threads=threads or DEFAULT_THREADS,
+            fanout=settings.fanout,
+            cpu_s=cpu_s,
+        )
+    return RunResult(
+        settings,
+        summary,
+        prediction,
+        threads,
+        url,
+        windows=windows,
+        schedule=schedule,
+        max_in_flight=max_in_flight,
+        health=verdict,
     )
-    return RunResult(settings, summary, prediction, threads, url)

@@ -1,16 +1,15 @@
-"""The `loopscope` command: `run` and `serve` headless, and the desktop app with no arguments."""
+"""The `loopscope` command: `run`, `sweep` and `serve` headless, the desktop app otherwise."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import signal
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
 
 from embedded_server import (
     DEFAULT_CPU_ITERATIONS,
@@ -27,66 +26,38 @@ from embedded_server import (
     create_app,
 )
 
+from ._cli_common import (
+    EXIT_BAD_ARGUMENTS,
+    EXIT_FAILED,
+    EXIT_OK,
+    MAX_DURATION_S,
+    Parser,
+    UsageError,
+    fmt,
+    ratio,
+)
+from ._cli_common import bounded_float as _bounded_float
+from ._cli_common import bounded_int as _bounded_int
 from ._generator import MAX_USERS
+from ._open_loop import LATE_THRESHOLD_S, MAX_IN_FLIGHT, MAX_RATE
 from ._runner import RunResult, RunSettings, check_loopback_target, run_load
+from ._sweep_cli import add_sweep_parser, command_sweep
+from .export import write_json, write_run_csv
+from .sweep import RENDER_SWEEP_PNG_COMMAND
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_ARGUMENTS = 2
-MAX_DURATION_S = 3600.0
-
-
-class UsageError(Exception):
-    """Bad arguments: reported as one line, exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        # One readable line instead of argparse's usage block.
-        raise UsageError(message)
-
-
-def _bounded_int(low: int, high: int, what: str) -> type[int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{what} must be a whole number, got {text!r}"
-            ) from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(
-                f"{what} must be between {low} and {high}, got {value}"
-            )
-        return value
-
-    return parse  # type: ignore[return-value]
-
-
-def _bounded_float(low: float, high: float, what: str, *, open_low: bool = False) -> type[float]:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} must be a number, got {text!r}") from None
-        too_low = value <= low if open_low else value < low
-        if math.isnan(value) or too_low or value > high:
-            raise argparse.ArgumentTypeError(
-                f"{what} must be between {low:g} and {high:g}, got {text}"
-            )
-        return value
-
-    return parse  # type: ignore[return-value]
+__all__ = ["EXIT_BAD_ARGUMENTS", "EXIT_FAILED", "EXIT_OK", "UsageError", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog="loopscope",
         description="See what async def and def mean for a FastAPI server under load.",
     )
-    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", parser_class=Parser)
 
-    run = commands.add_parser("run", help="run one closed-loop load test headless")
+    run = commands.add_parser(
+        "run", help="run one load test headless: closed loop, or open loop with --rate"
+    )
     run.add_argument(
         "--scenario",
         required=True,
@@ -96,9 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--concurrency",
-        type=_bounded_int(1, MAX_USERS, "--concurrency"),
-        default=10,
-        help="users, each waiting for its answer before the next request",
+        type=_bounded_int(1, MAX_IN_FLIGHT, "--concurrency"),
+        default=None,
+        help=f"closed loop: users (1-{MAX_USERS}, default 10), each waiting for its answer "
+        f"before the next request; open loop: the most requests in flight (connections; "
+        f"default: twice what the rate needs in theory, at least 10)",
     )
     run.add_argument(
         "--delay-ms",
@@ -138,9 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--rate",
-        type=_bounded_float(0, 100_000, "--rate", open_low=True),
+        type=_bounded_float(0, MAX_RATE, "--rate", open_low=True),
         default=None,
-        help="open loop: requests per second (not available yet)",
+        help="open loop: start this many requests per second whatever the answers do; "
+        "latency counts from each one's intended start",
     )
     run.add_argument(
         "--target",
@@ -148,7 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="a server on this machine to load instead of the embedded one",
     )
     run.add_argument("--json", type=Path, default=None, help="write the result as JSON here")
-    run.add_argument("--csv", type=Path, default=None, help="write the result as CSV here")
+    run.add_argument("--csv", type=Path, default=None, help="write one CSV row per 1 s window here")
+
+    add_sweep_parser(commands)
 
     serve = commands.add_parser(
         "serve", help="run the demo server alone, for curl, wrk or a browser"
@@ -182,17 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _fmt(value: float, digits: int = 1) -> str:
-    return "-" if math.isnan(value) else f"{value:,.{digits}f}"
-
-
-def _ratio(measured: float, predicted: float) -> str:
-    if math.isnan(measured) or predicted <= 0 or math.isinf(predicted):
-        return "-"
-    return f"{measured / predicted:.2f}"
+def _theory_ms(value: float) -> str:
+    return "unbounded" if math.isinf(value) else fmt(value)
 
 
 def format_summary(result: RunResult) -> str:
+    """The `run` report: the measurement beside the theory."""
+    if result.open_loop:
+        return _format_open_summary(result)
     s, summary, p = result.settings, result.summary, result.prediction
     threads = f", {result.threads} threads" if s.scenario in ("sync", "cpu-sync") else ""
     lines = [
@@ -201,57 +174,104 @@ def format_summary(result: RunResult) -> str:
         f"the first {s.effective_warmup_s:g} s are warm-up, not counted",
         "",
         f"  {'':<20}{'measured':>12}{'theory':>12}{'ratio':>8}",
-        f"  {'throughput (req/s)':<20}{_fmt(summary.throughput_rps):>12}"
-        f"{_fmt(p.throughput_rps):>12}{_ratio(summary.throughput_rps, p.throughput_rps):>8}",
-        f"  {'latency p50 (ms)':<20}{_fmt(summary.latency.p50):>12}"
-        f"{_fmt(p.latency_ms):>12}{_ratio(summary.latency.p50, p.latency_ms):>8}",
+        f"  {'throughput (req/s)':<20}{fmt(summary.throughput_rps):>12}"
+        f"{fmt(p.throughput_rps):>12}{ratio(summary.throughput_rps, p.throughput_rps):>8}",
+        f"  {'latency p50 (ms)':<20}{fmt(summary.latency.p50):>12}"
+        f"{fmt(p.latency_ms):>12}{ratio(summary.latency.p50, p.latency_ms):>8}",
     ]
     for name in ("p90", "p99", "max", "mean"):
         value = getattr(summary.latency, name)
-        lines.append(f"  {'latency ' + name + ' (ms)':<20}{_fmt(value):>12}")
-    errors = ", ".join(f"{kind}: {count}" for kind, count in sorted(summary.errors.items()))
-    lines += [
-        "",
-        f"  requests: {summary.requests:,} ({summary.ok:,} ok); errors: {errors or 'none'}",
-        f"  server: waited {_fmt(summary.server_wait_ms_mean)} ms for a thread or the loop, "
-        f"worked {_fmt(summary.server_work_ms_mean)} ms (means)",
-        f"  theory: {p.explanation}",
-    ]
+        lines.append(f"  {'latency ' + name + ' (ms)':<20}{fmt(value):>12}")
+    lines += ["", *_requests_lines(result)]
     return "\n".join(lines)
 
 
-def _write_json(path: Path, payload: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+def _wrapped(text: str) -> str:
+    """A report line of at most 92 characters, continued with a deeper indent."""
+    return textwrap.fill(text, width=92, initial_indent="  ", subsequent_indent="    ")
 
 
-def _write_run_csv(path: Path, result: RunResult) -> None:
-    row = result.to_json()
-    latency = row["latency_ms"]
-    theory_row = row["theory"]
-    assert isinstance(latency, dict) and isinstance(theory_row, dict)
-    columns = {
-        "scenario": row["scenario"],
-        "concurrency": row["concurrency"],
-        "delay_ms": row["delay_ms"],
-        "threads": row["threads"],
-        "duration_s": row["duration_s"],
-        "requests": row["requests"],
-        "errors": sum(result.summary.errors.values()),
-        "throughput_rps": row["throughput_rps"],
-        **{f"latency_{k}_ms": v for k, v in latency.items()},
-        "theory_throughput_rps": theory_row["throughput_rps"],
-        "theory_latency_ms": theory_row["latency_ms"],
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    header = ",".join(columns)
-    values = ",".join("" if v is None else str(v) for v in columns.values())
-    path.write_text(f"{header}\n{values}\n", encoding="utf-8")
+def _requests_lines(result: RunResult) -> list[str]:
+    summary, p = result.summary, result.prediction
+    errors = ", ".join(f"{kind}: {count}" for kind, count in sorted(summary.errors.items()))
+    return [
+        f"  requests: {summary.requests:,} ({summary.ok:,} ok); errors: {errors or 'none'}",
+        f"  server: waited {fmt(summary.server_wait_ms_mean)} ms for a thread or the loop, "
+        f"worked {fmt(summary.server_work_ms_mean)} ms (means)",
+        _wrapped(f"theory: {p.explanation}"),
+        *_health_lines(result),
+    ]
+
+
+def _health_lines(result: RunResult) -> list[str]:
+    """The generator's own state: a warning when it, not the server, may be the limit."""
+    health = result.health
+    if health is None:
+        return []
+    if not health.generator_limited:
+        return [
+            f"  generator: healthy ({health.cpu_fraction:.0%} of a core, "
+            f"loop lag p99 {health.loop_lag_p99_ms:.0f} ms)"
+        ]
+    return [_wrapped(f"WARNING, generator-limited: {warning}") for warning in health.warnings]
+
+
+def _format_open_summary(result: RunResult) -> str:
+    s, summary, p = result.settings, result.summary, result.prediction
+    assert s.rate is not None
+    threads = f", {result.threads} threads" if s.scenario in ("sync", "cpu-sync") else ""
+    corrected, uncorrected = summary.latency, summary.latency_uncorrected
+    lines = [
+        f"LoopScope run: {s.scenario}, open loop at {s.rate:g} req/s, "
+        f"delay {s.delay_ms:g} ms{threads}",
+        f"  {s.duration_s:g} s of load against {result.target}; "
+        f"the first {s.effective_warmup_s:g} s are warm-up, not counted",
+        textwrap.fill(
+            f"at most {result.max_in_flight} requests in flight (connections): one that "
+            "finds them all busy waits and starts late. Latency counts from each request's "
+            "intended start (corrected for coordinated omission); 'uncorrected' counts "
+            "from its actual send, as a naive tool would.",
+            width=92,
+            initial_indent="  ",
+            subsequent_indent="  ",
+        ),
+        "",
+        f"  {'':<20}{'measured':>12}{'uncorrected':>13}{'theory':>12}{'ratio':>8}",
+        f"  {'throughput (req/s)':<20}{fmt(summary.throughput_rps):>12}{'':>13}"
+        f"{fmt(p.throughput_rps):>12}{ratio(summary.throughput_rps, p.throughput_rps):>8}",
+        f"  {'latency p50 (ms)':<20}{fmt(corrected.p50):>12}{fmt(uncorrected.p50):>13}"
+        f"{_theory_ms(p.latency_ms):>12}{ratio(corrected.p50, p.latency_ms):>8}",
+    ]
+    for name in ("p90", "p99", "max", "mean"):
+        label = f"latency {name} (ms)"
+        lines.append(
+            f"  {label:<20}{fmt(getattr(corrected, name)):>12}{fmt(getattr(uncorrected, name)):>13}"
+        )
+    lines += ["", *_requests_lines(result)]
+    schedule = result.schedule
+    if schedule is not None:
+        threshold_ms = LATE_THRESHOLD_S * 1000
+        text = (
+            f"schedule: {schedule.due:,} starts due, {schedule.started:,} started, "
+            f"{schedule.late:,} late (> {threshold_ms:g} ms behind), "
+            f"{schedule.backlog:,} still waiting at the end"
+        )
+        if schedule.late:
+            text += (
+                f"; of the late ones {schedule.late_pool_full:,} waited for a free "
+                f"connection (answers came back slower than the rate needs), "
+                f"{schedule.late_loop:,} were late because the client's own loop was busy"
+            )
+        lines.append(_wrapped(text))
+    return "\n".join(lines)
 
 
 def _command_run(args: argparse.Namespace) -> int:
-    if args.rate is not None:
-        raise UsageError("--rate (open loop) is not available yet; use --concurrency")
+    if args.rate is None and args.concurrency is not None and args.concurrency > MAX_USERS:
+        raise UsageError(
+            f"--concurrency must be between 1 and {MAX_USERS} without --rate, "
+            f"got {args.concurrency}"
+        )
     if args.scenario == "blocking" and args.delay_ms > MAX_BLOCKING_DELAY_MS:
         raise UsageError(f"--delay-ms for blocking must be at most {MAX_BLOCKING_DELAY_MS}")
     if args.warmup is not None and args.warmup >= args.duration:
@@ -261,9 +281,12 @@ def _command_run(args: argparse.Namespace) -> int:
             check_loopback_target(args.target)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+    open_loop = args.rate is not None
     settings = RunSettings(
         scenario=args.scenario,
-        concurrency=args.concurrency,
+        concurrency=10 if open_loop or args.concurrency is None else args.concurrency,
+        rate=args.rate,
+        max_in_flight=args.concurrency if open_loop else None,
         delay_ms=args.delay_ms,
         duration_s=args.duration,
         warmup_s=args.warmup,
@@ -275,9 +298,9 @@ def _command_run(args: argparse.Namespace) -> int:
     result = asyncio.run(run_load(settings))
     print(format_summary(result))
     if args.json is not None:
-        _write_json(args.json, result.to_json())
+        write_json(args.json, result.to_json())
     if args.csv is not None:
-        _write_run_csv(args.csv, result)
+        write_run_csv(args.csv, result)
     if result.summary.ok == 0:
         print("loopscope: no request succeeded; is the target a LoopScope server?", file=sys.stderr)
         return EXIT_FAILED
@@ -326,6 +349,11 @@ def _command_gui(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == [RENDER_SWEEP_PNG_COMMAND]:
+        # Internal: the bundled executable drawing a sweep PNG for its parent process.
+        from ._sweep_png import main as render_main
+
+        return render_main(argv[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -336,6 +364,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             asyncio.run(_serve(args.port, args.threads))
             return EXIT_OK
+        if args.command == "sweep":
+            return command_sweep(args)
         return _command_run(args)
     except UsageError as exc:
         print(f"loopscope: error: {exc}", file=sys.stderr)

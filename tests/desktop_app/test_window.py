@@ -203,3 +203,28 @@ def test_autorun_saves_screenshot_and_figures(tmp_path: Path) -> None:
     assert result["scenarios"]["async"]["errors"] == {}
     # Theory says 2.5; the 15 % check at 10 s is in bench/, here only the direction.
     assert result["async_over_sync"]["measured"] > 1.5
+
+
+def test_the_window_warns_when_the_generator_is_the_bottleneck(
+    qtbot: QtBot, run_on_qt_loop: Any
+) -> None:
+    async def body() -> None:
+        window = await open_window(qtbot)
+        window.controls.scenario_checks["sync"].setChecked(False)
+        window.controls.delay.setValue(0)  # 0 ms: every response asks for the next at once
+        window.controls.users.setValue(position_from_users(300))
+        window.toggle_running()
+        await wait_until(
+            lambda: window.health_banner.isVisible(),
+            timeout_s=20,
+            what="the generator-limited banner",
+        )
+        assert "Generator-limited" in window.health_banner.text()
+        assert "of a core" in window.health_banner.text()
+        window.toggle_running()
+        await wait_until(lambda: not window.session.running, what="stop")
+        window._paint_text()
+        assert not window.health_banner.isVisible()
+        await close_window(window)
+
+    run_on_qt_loop(body())

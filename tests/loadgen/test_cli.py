@@ -27,6 +27,11 @@ BAD_ARGUMENTS = [
     ["run", "--scenario", "async", "--target", "http://example.com"],
     ["run", "--scenario", "async", "--target", "ftp://127.0.0.1"],
     ["run", "--scenario", "async", "--bogus"],
+    ["run", "--scenario", "async", "--rate", "0"],
+    ["run", "--scenario", "async", "--rate", "-5"],
+    ["run", "--scenario", "async", "--rate", "100001"],
+    ["run", "--scenario", "async", "--rate", "fast"],
+    ["run", "--scenario", "async", "--rate", "10", "--concurrency", "10001"],
     ["fly"],
 ]
 
@@ -94,9 +99,39 @@ def test_run_writes_the_json_of_the_contract(
     # 2 threads, 50 ms: theory says 40 req/s and 100 ms.
     assert result["theory"]["throughput_rps"] == pytest.approx(40)
     assert 20 < result["throughput_rps"] < 48
-    header, row = csv_out.read_text().splitlines()
-    assert header.startswith("scenario,concurrency")
-    assert row.startswith("sync,4")
+    # One row per closed 1 s window: 1.5 s of load closes one.
+    header, *rows = csv_out.read_text().splitlines()
+    assert header.startswith("scenario,t_s,warmup,ok,errors,throughput_rps,latency_p50_ms")
+    assert rows and all(row.startswith("sync,") for row in rows)
+
+
+def test_open_loop_run_writes_its_json_and_one_csv_row_per_window(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, csv_out = tmp_path / "open.json", tmp_path / "open.csv"
+    argv = ["run", "--scenario", "async", "--rate", "50", "--delay-ms", "20"]
+    argv += ["--duration", "3.5", "--warmup", "1", "--json", str(out), "--csv", str(csv_out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "open loop at 50 req/s" in printed and "uncorrected" in printed
+    result = json.loads(out.read_text())
+    assert result["mode"] == "open"
+    assert result["rate"] == 50
+    assert result["concurrency"] == 10  # the most in flight: sized for the rate, at least 10
+    assert isinstance(result["late_starts"], int)
+    assert set(result["latency_uncorrected_ms"]) == {"p50", "p90", "p99", "max", "mean"}
+    assert result["theory"]["throughput_rps"] == 50
+    assert 40 <= result["throughput_rps"] <= 60
+    lines = csv_out.read_text().splitlines()
+    columns = lines[0].split(",")
+    assert columns[:6] == ["scenario", "t_s", "warmup", "ok", "errors", "throughput_rps"]
+    assert {"latency_p90_ms", "latency_p99_ms", "latency_max_ms"} <= set(columns)
+    rows = [dict(zip(columns, line.split(","), strict=True)) for line in lines[1:]]
+    assert [float(row["t_s"]) for row in rows] == [0.0, 1.0, 2.0]
+    assert [row["warmup"] for row in rows] == ["1", "0", "0"]
+    for row in rows[1:]:
+        assert 40 <= float(row["throughput_rps"]) <= 60
+        assert 15 <= float(row["latency_p50_ms"]) <= 80
 
 
 def test_serve_on_a_busy_port_exits_1_with_one_line() -> None:

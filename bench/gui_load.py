@@ -1,0 +1,125 @@
+"""How the window copes with heavy load on its own loop: loop lag and chart redraw cost.
+
+Opens the real window offscreen, runs `async` at the given numbers of users (1000 by
+default, the slider's top), and measures over the run: the event-loop lag (p50, p99,
+max, from the server's 10 ms probe) and the cost of one full chart refresh (series +
+probes + painting all six plots). Not part of the tests; writes bench/results/gui_load.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+async def measure(users: int, delay_ms: float, seconds: float) -> dict[str, object]:
+    import numpy as np
+
+    from desktop_app.session import LabSession
+    from desktop_app.window import MainWindow
+
+    session = LabSession()
+    await session.open()
+    window = MainWindow(session)
+    window.resize(1600, 1000)
+    window.show()
+    session.set_scenarios(("async",))
+    session.set_users(users)
+    session.set_delay(delay_ms)
+    window.start()
+    await asyncio.sleep(2.0)  # warm-up: users ramp in over one delay
+    session.recorder.begin_measurement()
+    since = time.perf_counter()
+    redraw_ms: list[float] = []
+    end = since + seconds
+    while time.perf_counter() < end:
+        await asyncio.sleep(1.0)
+        started = time.perf_counter()
+        snap = session.snapshot()
+        window.charts.update_from(snap)
+        window.table.show_snapshot(snap)
+        for plot in window.charts.plots():
+            plot.grab()  # forces the paint a screen refresh would do
+        redraw_ms.append((time.perf_counter() - started) * 1000)
+    session.recorder.end_measurement()
+    lags = np.array(session.server.probes.loop_lag.lags_since(since)) * 1000
+    summary = session.recorder.summary("async")
+    await window.stop()
+    await session.close()
+    return {
+        "users": users,
+        "delay_ms": delay_ms,
+        "seconds": seconds,
+        "throughput_rps": round(summary.throughput_rps, 1),
+        "theory_rps": round(users / (delay_ms / 1000), 1),
+        "latency_p50_ms": round(summary.latency.p50, 1),
+        "loop_lag_ms": {
+            "p50": round(float(np.percentile(lags, 50)), 1),
+            "p99": round(float(np.percentile(lags, 99)), 1),
+            "max": round(float(lags.max()), 1),
+        },
+        "redraw_ms": {
+            "median": round(statistics.median(redraw_ms), 1),
+            "max": round(max(redraw_ms), 1),
+        },
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", default="100,1000", help="comma-separated user counts")
+    parser.add_argument("--delay-ms", type=float, default=1000.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "gui_load.json")
+    args = parser.parse_args()
+
+    import qasync
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication([])  # noqa: F841 (kept alive for the loop)
+    rows = []
+    for users in (int(u) for u in args.users.split(",")):
+        with asyncio.Runner(loop_factory=qasync.QEventLoop) as runner:
+            row = runner.run(measure(users, args.delay_ms, args.seconds))
+        rows.append(row)
+        lag = row["loop_lag_ms"]
+        redraw = row["redraw_ms"]
+        assert isinstance(lag, dict) and isinstance(redraw, dict)
+        print(
+            f"{users:>5} async users, {args.delay_ms:g} ms: {row['throughput_rps']} req/s "
+            f"(theory {row['theory_rps']}), loop lag p50 {lag['p50']} ms p99 {lag['p99']} ms "
+            f"max {lag['max']} ms; chart refresh median {redraw['median']} ms "
+            f"max {redraw['max']} ms"
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps(
+            {
+                "benchmark": "gui_load",
+                "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                "python": platform.python_version(),
+                "cpus": os.cpu_count(),
+                "rows": rows,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

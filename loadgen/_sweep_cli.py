@@ -1,0 +1,236 @@
+"""`loopscope sweep`: its arguments, progress bar, report table and exports."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from embedded_server import (
+    DEFAULT_CPU_ITERATIONS,
+    DEFAULT_FANOUT,
+    MAX_CPU_ITERATIONS,
+    MAX_DELAY_MS,
+    MAX_FANOUT,
+    MAX_THREADS,
+    SCENARIOS,
+)
+
+from ._cli_common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    bounded_float,
+    bounded_int,
+    comma_list,
+    fmt,
+    ratio,
+)
+from ._generator import MAX_USERS
+from ._open_loop import MAX_IN_FLIGHT, MAX_RATE
+from ._runner import RunResult
+from .export import write_json, write_sweep_csv
+from .sweep import (
+    MAX_STEP_S,
+    SweepPngError,
+    SweepProgress,
+    SweepSettings,
+    render_sweep_png,
+    run_sweep,
+    step_label,
+)
+
+_BAR_WIDTH = 20
+
+
+def add_sweep_parser(commands: Any) -> None:
+    """Add `sweep` to the subcommands (`commands` is argparse's subparsers action)."""
+    sweep = commands.add_parser(
+        "sweep", help="run every scenario at every load level, one step each, headless"
+    )
+    sweep.add_argument(
+        "--scenarios",
+        required=True,
+        type=comma_list(str, "--scenarios"),
+        metavar="A,B",
+        help=f"comma-separated, from: {', '.join(SCENARIOS)}",
+    )
+    levels = sweep.add_mutually_exclusive_group(required=True)
+    levels.add_argument(
+        "--concurrency",
+        type=comma_list(bounded_int(1, MAX_USERS, "--concurrency"), "--concurrency"),
+        metavar="N,M",
+        help="closed loop: users per step, e.g. 1,10,50,100",
+    )
+    levels.add_argument(
+        "--rates",
+        type=comma_list(bounded_float(0, MAX_RATE, "--rates", open_low=True), "--rates"),
+        metavar="R,S",
+        help="open loop: requests per second per step, e.g. 10,50,100",
+    )
+    sweep.add_argument(
+        "--max-in-flight",
+        type=bounded_int(1, MAX_IN_FLIGHT, "--max-in-flight"),
+        default=None,
+        help="open loop: the most requests in flight (default: twice what each rate needs)",
+    )
+    sweep.add_argument(
+        "--delay-ms",
+        type=bounded_float(0, MAX_DELAY_MS, "--delay-ms"),
+        default=200.0,
+        help="simulated I/O time per request, in milliseconds",
+    )
+    sweep.add_argument(
+        "--step-duration",
+        type=bounded_float(0, MAX_STEP_S, "--step-duration", open_low=True),
+        default=5.0,
+        help="seconds of load per step, warm-up included",
+    )
+    sweep.add_argument(
+        "--warmup",
+        type=bounded_float(0, MAX_STEP_S, "--warmup"),
+        default=None,
+        help="seconds of each step excluded from it (default: min(1, step/5))",
+    )
+    sweep.add_argument(
+        "--threads",
+        type=bounded_int(1, MAX_THREADS, "--threads"),
+        default=None,
+        help="thread-pool tokens for def routes, reset before every step (default 40)",
+    )
+    sweep.add_argument(
+        "--iterations",
+        type=bounded_int(1, MAX_CPU_ITERATIONS, "--iterations"),
+        default=DEFAULT_CPU_ITERATIONS,
+        help="CPU work per request (cpu-* scenarios)",
+    )
+    sweep.add_argument(
+        "--fanout",
+        type=bounded_int(1, MAX_FANOUT, "--fanout"),
+        default=DEFAULT_FANOUT,
+        help="downstream calls per request (fanout-*)",
+    )
+    sweep.add_argument("--json", type=Path, default=None, help="write a list of run objects")
+    sweep.add_argument("--csv", type=Path, default=None, help="write one CSV row per step")
+    sweep.add_argument(
+        "--png", type=Path, default=None, help="draw throughput and latency against the level"
+    )
+
+
+def settings_from(args: argparse.Namespace) -> SweepSettings:
+    """The sweep the arguments ask for; UsageError (one line) when it makes no sense."""
+    try:
+        return SweepSettings(
+            scenarios=args.scenarios,
+            concurrency=args.concurrency or (),
+            rates=args.rates or (),
+            delay_ms=args.delay_ms,
+            step_duration_s=args.step_duration,
+            warmup_s=args.warmup,
+            threads=args.threads,
+            iterations=args.iterations,
+            fanout=args.fanout,
+            max_in_flight=args.max_in_flight,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+class ProgressBar:
+    """`[#####.....] 5/10 sync c=50` on stderr: redrawn in place on a terminal, one line
+    per step otherwise (a log then still shows where a long sweep is)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._tty = stream.isatty()
+        self._width = 0
+
+    def __call__(self, progress: SweepProgress) -> None:
+        filled = round(_BAR_WIDTH * progress.done / max(1, progress.total))
+        bar = "#" * filled + "." * (_BAR_WIDTH - filled)
+        if progress.step is None:
+            text = f"[{bar}] {progress.total}/{progress.total} done in {progress.elapsed_s:.0f} s"
+        else:
+            text = f"[{bar}] {progress.done + 1}/{progress.total} {step_label(progress.step)}"
+            if progress.done:
+                left = progress.elapsed_s / progress.done * (progress.total - progress.done)
+                text += f" (~{left:.0f} s left)"
+        if self._tty:
+            padding = " " * max(0, self._width - len(text))
+            self._width = len(text)
+            end = "\n" if progress.step is None else ""
+            self._stream.write(f"\r{text}{padding}{end}")
+        else:
+            self._stream.write(text + "\n")
+        self._stream.flush()
+
+
+def format_sweep(settings: SweepSettings, results: list[RunResult]) -> str:
+    """The sweep report: one line per step, measured beside theory."""
+    kind = "open loop" if settings.open_loop else "closed loop"
+    warmup = results[0].settings.effective_warmup_s if results else 0.0
+    lines = [
+        f"LoopScope sweep: {', '.join(settings.scenarios)}; {kind}, delay "
+        f"{settings.delay_ms:g} ms, {settings.effective_threads} threads",
+        f"  {len(results)} steps of {settings.step_duration_s:g} s; the first {warmup:g} s "
+        f"of each are warm-up, not counted",
+        "",
+    ]
+    level = "rate" if settings.open_loop else "users"
+    head = (
+        f"  {'scenario':<18}{level:>7}{'req/s':>10}{'theory':>9}{'ratio':>7}"
+        f"{'p50 ms':>10}{'theory':>11}{'p99 ms':>10}"
+    )
+    if settings.open_loop:
+        head += f"{'uncorr p50':>12}{'late':>7}"
+    lines.append(head + f"{'errors':>8}")
+    for result in results:
+        s, summary, p = result.settings, result.summary, result.prediction
+        theory_ms = "unbounded" if p.latency_ms == float("inf") else fmt(p.latency_ms)
+        row = (
+            f"  {s.scenario:<18}{result.level:>7g}{fmt(summary.throughput_rps):>10}"
+            f"{fmt(p.throughput_rps):>9}{ratio(summary.throughput_rps, p.throughput_rps):>7}"
+            f"{fmt(summary.latency.p50):>10}{theory_ms:>11}{fmt(summary.latency.p99):>10}"
+        )
+        if settings.open_loop:
+            late = result.schedule.late if result.schedule is not None else 0
+            row += f"{fmt(summary.latency_uncorrected.p50):>12}{late:>7,}"
+        # "!" marks a step where the generator itself may have been the limit.
+        mark = "  ! generator-limited" if result.generator_limited else ""
+        lines.append(row + f"{sum(summary.errors.values()):>8,}{mark}")
+    if any(result.generator_limited for result in results):
+        lines += [
+            "",
+            "  ! generator-limited: the LoopScope process (client and, here, server too) was",
+            "    near one full core or its loop lagged; these steps measure the client too",
+        ]
+    if settings.open_loop:
+        lines += [
+            "",
+            "  latency counts from each request's intended start; 'uncorr' from its actual",
+            "  send; 'late' counts starts over 10 ms behind schedule",
+        ]
+    return "\n".join(lines)
+
+
+def command_sweep(args: argparse.Namespace) -> int:
+    """Run the sweep, print its table, write what was asked; the exit status."""
+    settings = settings_from(args)
+    results = asyncio.run(run_sweep(settings, progress=ProgressBar(sys.stderr)))
+    print(format_sweep(settings, results))
+    if args.json is not None:
+        write_json(args.json, [result.to_json() for result in results])
+    if args.csv is not None:
+        write_sweep_csv(args.csv, results)
+    if args.png is not None:
+        try:
+            render_sweep_png(results, args.png)
+        except SweepPngError as exc:
+            print(f"loopscope: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+    if not any(result.summary.ok for result in results):
+        print("loopscope: no request succeeded in any step", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK

@@ -1,0 +1,97 @@
+"""Generator health: the verdict from measured signs, and a real saturated client."""
+
+from __future__ import annotations
+
+import asyncio
+
+from embedded_server import EmbeddedServer
+from loadgen import HttpxSender, LoadGenerator, Recorder, ScenarioRequest
+from loadgen.health import HealthMonitor, judge
+
+
+def test_healthy_signs_give_no_warning() -> None:
+    verdict = judge(cpu_fraction=0.3, loop_lag_p99_ms=5, scenarios=("async",))
+    assert not verdict.generator_limited
+    assert verdict.to_json()["warnings"] == []
+
+
+def test_each_sign_warns_on_its_own() -> None:
+    assert "of a core" in judge(cpu_fraction=0.97, loop_lag_p99_ms=1).warnings[0]
+    assert "ms late" in judge(cpu_fraction=0.1, loop_lag_p99_ms=120).warnings[0]
+    late = judge(cpu_fraction=0.1, loop_lag_p99_ms=1, late_start_fraction=0.2)
+    assert "started late" in late.warnings[0]
+
+
+def test_lessons_that_block_by_design_are_not_blamed_on_the_client() -> None:
+    assert not judge(cpu_fraction=0.2, loop_lag_p99_ms=400, scenarios=("blocking",)).warnings
+    assert not judge(cpu_fraction=0.99, loop_lag_p99_ms=2, scenarios=("cpu-sync",)).warnings
+
+
+async def test_a_saturated_client_is_detected(server: EmbeddedServer) -> None:
+    """200 users against a 0 ms route: the one Python core is all busy."""
+    recorder = Recorder()
+    generator = LoadGenerator(
+        HttpxSender(server.url), recorder.add, ScenarioRequest(scenario="async", delay_ms=0)
+    )
+    health = HealthMonitor(server.probes.loop_lag)
+    generator.start(200)
+    try:
+        await asyncio.sleep(0.5)  # let the users ramp up, then measure
+        health.restart()
+        await asyncio.sleep(2.0)  # the measurement's own duration
+        verdict = health.verdict(scenarios=("async",))
+    finally:
+        await generator.aclose()
+    assert verdict.cpu_fraction > 0.85
+    assert verdict.generator_limited
+    assert recorder.summary("async").ok > 100
+
+
+async def test_a_light_load_is_healthy(server: EmbeddedServer) -> None:
+    recorder = Recorder()
+    generator = LoadGenerator(
+        HttpxSender(server.url), recorder.add, ScenarioRequest(scenario="async", delay_ms=200)
+    )
+    health = HealthMonitor()  # its own lag timer, as for an external target
+    health.start()
+    generator.start(5)
+    try:
+        await asyncio.sleep(1.5)
+        verdict = health.verdict(scenarios=("async",))
+    finally:
+        await generator.aclose()
+        await health.stop()
+    assert verdict.cpu_fraction < 0.5
+    assert not verdict.generator_limited, verdict.warnings
+
+
+def test_the_cli_warns_when_the_generator_is_the_bottleneck(
+    tmp_path: object, capsys: object
+) -> None:
+    """`run` against a 0 ms route with 200 users: the summary and the JSON both say so."""
+    import json
+    from pathlib import Path
+
+    from loadgen.cli import main
+
+    assert isinstance(tmp_path, Path)
+    out = tmp_path / "r.json"
+    argv = [
+        "run",
+        "--scenario",
+        "async",
+        "--concurrency",
+        "200",
+        "--delay-ms",
+        "0",
+        "--duration",
+        "2.5",
+        "--json",
+        str(out),
+    ]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert "WARNING, generator-limited" in printed
+    health = json.loads(out.read_text())["generator_health"]
+    assert health["generator_limited"] is True
+    assert health["cpu_percent_of_one_core"] > 85
