@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QProgressBar,
     QPushButton,
     QScrollArea,
     QSlider,
@@ -40,6 +41,19 @@ def position_from_users(users: int) -> int:
     return round(math.log10(max(1, users)) * USERS_STEPS / 3)
 
 
+# The rate slider is logarithmic too: 1 to 2000 requests per second.
+RATE_STEPS = 330
+MAX_RATE_SLIDER = 2000.0
+
+
+def rate_from_position(position: int) -> float:
+    return float(round(10 ** (math.log10(MAX_RATE_SLIDER) * position / RATE_STEPS)))
+
+
+def position_from_rate(rate: float) -> int:
+    return round(math.log10(max(1.0, rate)) * RATE_STEPS / math.log10(MAX_RATE_SLIDER))
+
+
 class ControlPanel(QWidget):
     """Emits what the user asks for; the window turns it into session calls."""
 
@@ -53,6 +67,10 @@ class ControlPanel(QWidget):
     dark_toggled = Signal(bool)
     presentation_toggled = Signal(bool)
     save_png_clicked = Signal()
+    mode_changed = Signal(str)  # "closed" or "open"
+    rate_changed = Signal(float)
+    sweep_clicked = Signal()
+    export_clicked = Signal()
 
     def __init__(self) -> None:
         super().__init__()
@@ -126,7 +144,24 @@ class ControlPanel(QWidget):
         )
         self.threads_label = QLabel()
         self.threads.valueChanged.connect(self._threads_moved)
+        self.mode = QComboBox()
+        self.mode.addItem("Closed loop: users wait for answers", "closed")
+        self.mode.addItem("Open loop: fixed arrival rate", "open")
+        self.mode.setToolTip(
+            "Client: closed loop = each user sends again when answered (load follows the "
+            "server); open loop = requests arrive on a schedule whatever the server does "
+            "(latency counts from the intended start). Applies at Start."
+        )
+        self.mode.currentIndexChanged.connect(self._mode_chosen)
+        self.rate = QSlider(Qt.Orientation.Horizontal)
+        self.rate.setRange(0, RATE_STEPS)
+        self.rate.setValue(position_from_rate(50))
+        self.rate.setToolTip("Client (open loop): requests per second sent to each endpoint. Live.")
+        self.rate_label = QLabel()
+        self.rate.valueChanged.connect(self._rate_moved)
+        form.addRow(self.mode)
         form.addRow(self.users_label, self.users)
+        form.addRow(self.rate_label, self.rate)
         form.addRow(self.link)
         form.addRow("slider drives", self.users_target)
         form.addRow(self.delay_label, self.delay)
@@ -144,6 +179,24 @@ class ControlPanel(QWidget):
         buttons.addWidget(self.start_stop, 2)
         buttons.addWidget(self.reset, 1)
         layout.addLayout(buttons)
+        sweep_row = QHBoxLayout()
+        self.sweep = QPushButton("Sweep users")
+        self.sweep.setToolTip(
+            "Run each endpoint at 1, 5, 10, 25, 50, 100 and 200 users for 5 s each and draw "
+            "the response curve (click again to cancel)"
+        )
+        self.sweep.clicked.connect(self.sweep_clicked.emit)
+        self.export = QPushButton("Export…")
+        self.export.setToolTip("Save this run: a CSV of every 1 s window and a PNG of the charts")
+        self.export.clicked.connect(self.export_clicked.emit)
+        sweep_row.addWidget(self.sweep, 2)
+        sweep_row.addWidget(self.export, 1)
+        layout.addLayout(sweep_row)
+        self.sweep_progress = QProgressBar()
+        self.sweep_progress.setRange(0, 100)
+        self.sweep_progress.setTextVisible(True)
+        self.sweep_progress.hide()
+        layout.addWidget(self.sweep_progress)
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.status.setObjectName("status")
@@ -190,11 +243,21 @@ class ControlPanel(QWidget):
         finally:
             self._quiet = False
 
+    def show_users(self, users: int) -> None:
+        """Move the users slider to `users` without echoing it back as a user action."""
+        self._quiet = True
+        try:
+            self.users.setValue(position_from_users(users))
+            self._refresh_labels()
+        finally:
+            self._quiet = False
+
     def set_running(self, running: bool) -> None:
         self.start_stop.setText("Stop" if running else "Start")
         for check in self.scenario_checks.values():
             check.setEnabled(not running)
         self.preset.setEnabled(not running)
+        self.mode.setEnabled(not running)
 
     def selected_scenarios(self) -> tuple[str, ...]:
         return tuple(name for name, check in self.scenario_checks.items() if check.isChecked())
@@ -202,7 +265,24 @@ class ControlPanel(QWidget):
     def users_value(self) -> int:
         return users_from_position(self.users.value())
 
+    def rate_value(self) -> float:
+        return rate_from_position(self.rate.value())
+
+    def _mode_chosen(self) -> None:
+        self._refresh_labels()
+        if not self._quiet:
+            self.mode_changed.emit(self.mode.currentData())
+
+    def _rate_moved(self) -> None:
+        self._refresh_labels()
+        if not self._quiet:
+            self.rate_changed.emit(self.rate_value())
+
     def _refresh_labels(self) -> None:
+        open_loop = self.mode.currentData() == "open"
+        self.users.setEnabled(not open_loop)
+        self.rate.setEnabled(open_loop)
+        self.rate_label.setText(f"Rate: {self.rate_value():g} req/s")
         self.users_label.setText(f"Users: {self.users_value()}")
         self.delay_label.setText(f"I/O delay: {self.delay.value() * 10} ms")
         self.threads_label.setText(

@@ -34,6 +34,8 @@ from loadgen import (
     ScenarioRequest,
     theory,
 )
+from loadgen._open_loop import OpenLoopGenerator, connections_for
+from loadgen._open_theory import open_loop
 from loadgen._runner import measure_cpu_cost_s
 from loadgen.health import HealthMonitor, HealthVerdict
 
@@ -83,6 +85,8 @@ class LabSnapshot:
     scenarios: tuple[str, ...]
     users: dict[str, int]
     predictions: dict[str, theory.Prediction] = field(default_factory=dict)
+    mode: str = "closed"
+    rate: float = 0.0
 
 
 class LabSession:
@@ -91,7 +95,11 @@ class LabSession:
     def __init__(self, *, window_s: float = 1.0, port: int = 0) -> None:
         self.server = EmbeddedServer(create_app(ServerSettings()), port=port)
         self.recorder = Recorder(window_s=window_s)
-        self._generators: dict[str, LoadGenerator] = {}
+        self._generators: dict[str, LoadGenerator | OpenLoopGenerator] = {}
+        #: "closed" (users that wait for their answer) or "open" (a fixed arrival rate).
+        self.mode = "closed"
+        #: Requests per second of each scenario in open-loop mode.
+        self.rate = 50.0
         self.scenarios: tuple[str, ...] = ("sync", "async")
         self._users: dict[str, int] = dict.fromkeys(SCENARIOS, 10)
         self.delay_ms = 200.0
@@ -106,6 +114,8 @@ class LabSession:
         self._opened = False
         self._closed = False
         self._health_monitor: HealthMonitor | None = None
+        #: True while the window's sweep drives the users (it adds the curve points).
+        self.sweeping = False
         #: The latest verdict on the generator (None until load has run a period).
         self.health: HealthVerdict | None = None
 
@@ -158,13 +168,23 @@ class LabSession:
             # A sender (its clients and connection pools) per scenario: users of two
             # scenarios sharing one pool would queue for each other's connections.
             sender = HttpxSender(self.server.url)
-            # Users start spread over one delay, as a real crowd would, not in lock-step.
-            ramp_s = min(2.0, self._request(scenario).delay_ms / 1000)
-            generator = LoadGenerator(
-                sender, self.recorder.add, self._request(scenario), ramp_s=ramp_s
-            )
             self.recorder.track(scenario)
-            generator.start(self._users[scenario])
+            generator: LoadGenerator | OpenLoopGenerator
+            if self.mode == "open":
+                generator = OpenLoopGenerator(
+                    sender,
+                    self.recorder.add,
+                    self._request(scenario),
+                    max_in_flight=self._connections(scenario),
+                )
+                generator.start(self.rate)
+            else:
+                # Users start spread over one delay, as a real crowd would, not in lock-step.
+                ramp_s = min(2.0, self._request(scenario).delay_ms / 1000)
+                generator = LoadGenerator(
+                    sender, self.recorder.add, self._request(scenario), ramp_s=ramp_s
+                )
+                generator.start(self._users[scenario])
             self._generators[scenario] = generator
             self._settled_since[scenario] = time.perf_counter()
 
@@ -198,9 +218,36 @@ class LabSession:
                 self._settled_since[name] = time.perf_counter()
             self._users[name] = value
             generator = self._generators.get(name)
-            if generator is not None:
+            if isinstance(generator, LoadGenerator):
                 generator.set_concurrency(value)
         return [name for name in capped if name in self.scenarios]
+
+    def set_mode(self, mode: str) -> None:
+        """Closed loop (users) or open loop (arrival rate); takes effect at the next start."""
+        if mode not in ("closed", "open"):
+            raise ValueError(f"mode must be 'closed' or 'open', got {mode!r}")
+        self.mode = mode
+        self._settings_changed()
+
+    def set_rate(self, rate: float) -> None:
+        """Open loop: requests per second per scenario, live."""
+        if not 0 < rate <= 100_000:
+            raise ValueError("rate must be between 0 and 100000 requests per second")
+        self.rate = rate
+        self._settings_changed()
+        for name, generator in self._generators.items():
+            if isinstance(generator, OpenLoopGenerator):
+                generator.set_max_in_flight(self._connections(name))
+                generator.set_rate(rate)
+
+    def _connections(self, scenario: str) -> int:
+        """The open loop's bound on requests in flight, sized from theory for the rate."""
+        prediction = self.prediction(scenario)
+        return connections_for(self.rate, prediction.service_time_s)
+
+    def in_flight_cap(self, scenario: str) -> int | None:
+        generator = self._generators.get(scenario)
+        return generator.max_in_flight if isinstance(generator, OpenLoopGenerator) else None
 
     def set_delay(self, delay_ms: float) -> None:
         self.delay_ms = delay_ms
@@ -260,6 +307,15 @@ class LabSession:
             # CPU-bound scenarios running side by side share the one core the GIL allows.
             sharing = [s for s in self.scenarios if s in CPU_SCENARIOS] or [scenario]
             cpu_share = self._users[scenario] / sum(self._users[s] for s in sharing)
+        if self.mode == "open":
+            return open_loop(
+                scenario,
+                rate=self.rate,
+                delay_s=self._request(scenario).delay_ms / 1000,
+                threads=self.threads,
+                fanout=self.fanout,
+                cpu_s=cpu_s,
+            )
         return theory.closed_loop(
             scenario,
             users=self._users[scenario],
@@ -279,6 +335,8 @@ class LabSession:
             scenarios=self.scenarios,
             users={name: self._users[name] for name in self.scenarios},
             predictions={name: self.prediction(name) for name in self.scenarios},
+            mode=self.mode,
+            rate=self.rate,
         )
 
     async def _sample_forever(self) -> None:
@@ -325,27 +383,33 @@ class LabSession:
 
     def _update_curve(self, now: float) -> None:
         """Add or refresh a response-curve point for each scenario settled at its level."""
-        windows_by_scenario = self.recorder.snapshot().scenarios
+        if self.mode != "closed" or self.sweeping:
+            return  # the curve is against users; a sweep adds its own points
         for name in self._generators:
             since = self._settled_since.get(name, now)
-            if now - since < SETTLE_S:
-                continue
-            series = windows_by_scenario.get(name)
-            # Windows that began a full second after the level was set.
-            first = since - self.recorder.origin + 1.0
-            windows = [w for w in series.windows if w.start_s >= first] if series else []
-            if len(windows) < 2:
-                continue
-            ok = sum(w.ok for w in windows)
-            span = sum(w.duration_s for w in windows)
-            p50s = [w.latency.p50 for w in windows if not math.isnan(w.latency.p50)]
-            p99s = [w.latency.p99 for w in windows if not math.isnan(w.latency.p99)]
-            users = self._users[name]
-            self._curve[(name, users)] = CurvePoint(
-                scenario=name,
-                users=users,
-                throughput_rps=ok / span,
-                latency_p50_ms=sorted(p50s)[len(p50s) // 2] if p50s else math.nan,
-                latency_p99_ms=max(p99s) if p99s else math.nan,
-                generator_limited=self.health is not None and self.health.generator_limited,
-            )
+            if now - since >= SETTLE_S:
+                self.add_curve_point(name, since)
+
+    def add_curve_point(self, name: str, since: float) -> CurvePoint | None:
+        """A point for `name` at its current users from the windows that began a full
+        second after `since` (a perf_counter time); None if there are fewer than two."""
+        series = self.recorder.snapshot().scenarios.get(name)
+        first = since - self.recorder.origin + 1.0
+        windows = [w for w in series.windows if w.start_s >= first] if series else []
+        if len(windows) < 2:
+            return None
+        ok = sum(w.ok for w in windows)
+        span = sum(w.duration_s for w in windows)
+        p50s = [w.latency.p50 for w in windows if not math.isnan(w.latency.p50)]
+        p99s = [w.latency.p99 for w in windows if not math.isnan(w.latency.p99)]
+        users = self._users[name]
+        point = CurvePoint(
+            scenario=name,
+            users=users,
+            throughput_rps=ok / span,
+            latency_p50_ms=sorted(p50s)[len(p50s) // 2] if p50s else math.nan,
+            latency_p99_ms=max(p99s) if p99s else math.nan,
+            generator_limited=self.health is not None and self.health.generator_limited,
+        )
+        self._curve[(name, users)] = point
+        return point

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ TEXT_PERIOD_MS = 1000
 
 TABLE_COLUMNS = (
     "Endpoint",
-    "Users",
+    "Load",
     "req/s",
     "theory req/s",
     "p50 ms",
@@ -49,7 +50,15 @@ TABLE_COLUMNS = (
 
 
 def _fmt(value: float, digits: int = 0) -> str:
+    if math.isinf(value):
+        return "∞"  # open loop past capacity: theory's latency grows without bound
     return "–" if math.isnan(value) else f"{value:,.{digits}f}"
+
+
+# The sweep's levels and step length: 7 levels × 5 s, each long enough for two clean
+# 1 s windows after a second of settling.
+SWEEP_USERS = (1, 5, 10, 25, 50, 100, 200)
+SWEEP_STEP_S = 5.0
 
 
 class FiguresTable(QTableWidget):
@@ -69,7 +78,9 @@ class FiguresTable(QTableWidget):
             prediction = snap.predictions[name]
             cells = [
                 name,
-                str(snap.users.get(name, 0)),
+                f"{snap.rate:g} req/s"
+                if snap.mode == "open"
+                else f"{snap.users.get(name, 0)} users",
                 _fmt(last.throughput_rps, 1) if last else "–",
                 _fmt(prediction.throughput_rps, 1),
                 _fmt(last.latency.p50) if last else "–",
@@ -142,6 +153,11 @@ class MainWindow(QMainWindow):
         self.controls.delay_changed.connect(self._delay_changed)
         self.controls.threads_changed.connect(self.session.set_threads)
         self.controls.start_stop_clicked.connect(self.toggle_running)
+        self.controls.mode_changed.connect(self._mode_changed)
+        self.controls.rate_changed.connect(self.session.set_rate)
+        self.controls.sweep_clicked.connect(self.toggle_sweep)
+        self.controls.export_clicked.connect(self._export_dialog)
+        self._sweep_task: asyncio.Task[Any] | None = None
         self.controls.reset_clicked.connect(self.reset)
         self.controls.dark_toggled.connect(self.set_dark)
         self.controls.presentation_toggled.connect(self.set_presentation)
@@ -256,6 +272,97 @@ class MainWindow(QMainWindow):
             snap = self.session.snapshot()
             self.charts.update_from(snap)
 
+    def _mode_changed(self, mode: str) -> None:
+        self.session.set_mode(mode)
+        self.session.set_rate(self.controls.rate_value())
+        self.charts.clear()
+        self._paint_text()
+
+    # -- sweep ----------------------------------------------------------------------------------
+
+    def toggle_sweep(self) -> None:
+        """Start a sweep over SWEEP_USERS, or cancel the one running."""
+        if self._sweep_task is not None and not self._sweep_task.done():
+            self._sweep_task.cancel()
+            return
+        if self.session.mode != "closed":
+            self.show_message("A sweep varies users: switch to the closed loop first.")
+            return
+        self._sweep_task = self.spawn(self.sweep())
+
+    async def sweep(
+        self, levels: tuple[int, ...] = SWEEP_USERS, step_s: float = SWEEP_STEP_S
+    ) -> None:
+        """Run each level for `step_s` and add its point to the response curve."""
+        session, controls = self.session, self.controls
+        was_running = session.running
+        session.sweeping = True
+        controls.sweep.setText("Cancel sweep")
+        controls.sweep_progress.setValue(0)
+        controls.sweep_progress.show()
+        try:
+            if not was_running:
+                self.start()
+            for done, users in enumerate(levels):
+                controls.sweep_progress.setFormat(f"{users} users: %p%")
+                session.set_users(users)
+                controls.show_users(users)
+                since = time.perf_counter()
+                await asyncio.sleep(step_s)  # the step's own measuring time
+                for name in session.scenarios:
+                    session.add_curve_point(name, since)
+                controls.sweep_progress.setValue(round(100 * (done + 1) / len(levels)))
+            self.show_message("Sweep done: the response curve has a point per level.")
+        except asyncio.CancelledError:
+            self.show_message("Sweep cancelled.")
+        finally:
+            session.sweeping = False
+            controls.sweep.setText("Sweep users")
+            controls.sweep_progress.hide()
+            if not was_running and session.running:
+                await self.stop()
+            self._paint_text()
+
+    # -- export -----------------------------------------------------------------------------------
+
+    def export_run(self, csv_path: Path) -> bool:
+        """Write every closed 1 s window of this run as CSV, and the charts beside it as PNG
+        (`name.csv` and `name-charts.png`). False, with a message, when it cannot."""
+        snap = self.session.snapshot()
+        lines = ["scenario,t_s,ok,errors,throughput_rps,p50_ms,p90_ms,p99_ms,max_ms"]
+
+        def cell(value: float) -> str:
+            return "" if math.isnan(value) else f"{value:.3f}"
+
+        for name, series in snap.recorder.scenarios.items():
+            for w in series.windows:
+                lat = w.latency
+                lines.append(
+                    f"{name},{w.start_s + w.duration_s:.1f},{w.ok},{w.errors},"
+                    f"{cell(w.throughput_rps)},{cell(lat.p50)},{cell(lat.p90)},"
+                    f"{cell(lat.p99)},{cell(lat.max)}"
+                )
+        png_path = csv_path.with_name(csv_path.stem + "-charts.png")
+        try:
+            csv_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        except OSError as exc:
+            self.show_message(f"Could not export to {csv_path}: {exc.strerror or exc}")
+            return False
+        if not self.charts.grab().save(str(png_path)):
+            self.show_message(f"Could not save {png_path}")
+            return False
+        self.show_message(
+            f"Exported {len(lines) - 1} windows to {csv_path} and the charts to {png_path.name}"
+        )
+        return True
+
+    def _export_dialog(self) -> None:
+        name, _ = QFileDialog.getSaveFileName(
+            self, "Export this run", "loopscope-run.csv", "CSV files (*.csv)"
+        )
+        if name:
+            self.export_run(Path(name if name.lower().endswith(".csv") else name + ".csv"))
+
     def save_charts_png(self, path: Path) -> bool:
         """Save a picture of the charts; False (and a message) when it cannot be written."""
         ok = self.charts.grab().save(str(path))
@@ -300,6 +407,9 @@ class MainWindow(QMainWindow):
 
     def toggle_running(self) -> None:
         if self._shutting_down:
+            return
+        if self._sweep_task is not None and not self._sweep_task.done():
+            self._sweep_task.cancel()  # Stop during a sweep ends the sweep (and its load)
             return
         if self.session.running:
             self.spawn(self.stop())
@@ -363,6 +473,9 @@ class MainWindow(QMainWindow):
             self._settings.sync()
         self._plot_timer.stop()
         self._text_timer.stop()
+        if self._sweep_task is not None and not self._sweep_task.done():
+            self._sweep_task.cancel()
+            await asyncio.gather(self._sweep_task, return_exceptions=True)
         await self.session.close()
         self._shutdown_done = True
         self.close()
