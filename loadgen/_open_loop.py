@@ -127,7 +127,7 @@ class OpenLoopGenerator:
 
     `set_rate` changes the rate live (0 pauses). Each request in flight holds a slot
     (0, 1, 2, ...; the lowest free one), passed to the sender as its user, so
-    `HttpxSender` spreads them over one client per ~10 connections. Records go to `sink`
+    `HttpxSender` keeps one pooled connection per slot. Records go to `sink`
     as each response completes, with `intended_start` set. Every task is owned here and
     ended by `stop()`.
     """

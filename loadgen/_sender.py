@@ -1,10 +1,37 @@
-"""The seam between the generator and the network: send one request, return one record."""
+"""The seam between the generator and the network: send one request, return one record.
+
+Why httpx over an aiohttp transport. Measured 2026-11-25 on the 2-core machine against
+one separate `loopscope serve` process (uvicorn, h11), closed loop through LoadGenerator
++ Recorder, two runs each (`bench/sender_matrix.py`, `bench/results/sender_matrix.json`):
+
+                                            client CPU   req/s, 0 ms route   req/s, 50 ms route
+                                            per request  50 and 100 users    400 users
+                                            (median)     (server-bound)      (theory 8000)
+httpx default transport, 1 client/10 users  950 µs        890-1230            640-950   (before)
+httpx default transport, 1 client/user      790 µs       1360-1530            880-1120
+httpx default transport, 1 client/25 users  1980 µs       420-500             270-300
+httpx + PyPI `httpx-aiohttp` 0.2.0          390 µs       2270-3820           1760-1770
+httpx + AiohttpTransport below              310 µs       3120-4200           2330-2790 (now)
+raw aiohttp, no LoadGenerator (reference)   150 µs       2970-4020           2770-2920
+wrk, one thread (reference)                  30 µs       3090-3860           2410-2440
+
+httpcore's pool scans every connection on every request (encode/httpcore#1035), so a
+client per group of users still costs ~0.8-1 ms of Python per request; creating each
+client also costs ~29 ms (its SSL context), so one client per user would freeze the loop
+for half a minute at 1000 users. aiohttp parses HTTP in C and hands out pooled
+connections in O(1): one client serves every user. `httpx-aiohttp` 0.2.0 is not used: it
+reports a refused connection as `httpx.ConnectTimeout` (a "timeout", which also skips
+the generator's back-off against a dead server) and streams each body in chunks. The
+request itself is built once per scenario request and reused: httpx spends ~150 µs a
+request building the same URL and headers again.
+"""
 
 from __future__ import annotations
 
 import time
 from typing import Protocol
 
+import aiohttp
 import httpx
 
 from ._records import (
@@ -17,6 +44,13 @@ from ._records import (
     RequestRecord,
     ScenarioRequest,
 )
+
+# Idle keep-alive connections are dropped after this, before uvicorn drops them after its
+# 5 s (timeout_keep_alive): a request then never goes out on a connection being closed.
+KEEPALIVE_EXPIRY_S = 4.0
+# Built requests kept per sender: one per scenario request in use (the delay slider
+# makes new ones); past this many the cache starts over.
+_MAX_BUILT_REQUESTS = 64
 
 
 class RequestSender(Protocol):
@@ -51,50 +85,178 @@ def classify_error(exc: Exception) -> str:
     return ERROR_OTHER
 
 
-class HttpxSender:
-    """Sends scenario requests with httpx, one `AsyncClient` per small group of users.
+def httpx_error(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
+    """The httpx exception httpx's own transport would raise for an aiohttp failure."""
+    message = str(exc) or type(exc).__name__
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return httpx.ConnectTimeout(message, request=request)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return httpx.ConnectError(message, request=request)
+    if isinstance(exc, TimeoutError):  # aiohttp's socket-read timeout and the like
+        return httpx.ReadTimeout(message, request=request)
+    protocol = (
+        aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientResponseError
+    )
+    if isinstance(exc, protocol):
+        return httpx.RemoteProtocolError(message, request=request)
+    if isinstance(exc, aiohttp.ClientConnectionError):
+        return httpx.ReadError(message, request=request)
+    if isinstance(exc, aiohttp.InvalidURL):
+        return httpx.UnsupportedProtocol(message, request=request)
+    return httpx.TransportError(message, request=request)
 
-    One client shared by many concurrent requests collapses: httpcore assigns pooled
-    connections in quadratic time (encode/httpcore#1035); measured here, c=100 gave 42
-    req/s instead of 500 with one client, 379 with one client per 10 users. Each client's
-    pool is as large as its group, so no request ever waits for a connection.
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """httpx's transport interface on aiohttp's connection pool and C HTTP/1.1 parser.
+
+    Requests, responses, timeouts and exceptions stay httpx's; only the bytes on the wire
+    go through aiohttp. Bodies are read whole (the demo routes answer a few hundred bytes).
+    Cookies, redirects and content decoding are left to httpx. The aiohttp session is
+    made on first use, on the running loop.
+
+    Idle keep-alive connections expire before uvicorn's do, so a request is never sent on
+    a connection the server is closing; aiohttp's automatic resend is switched off.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_connections: int | None = None,
+        keepalive_expiry_s: float = KEEPALIVE_EXPIRY_S,
+    ) -> None:
+        self._max_connections = max_connections
+        self._keepalive_expiry_s = keepalive_expiry_s
+        self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections or 0,  # 0: no limit
+                limit_per_host=0,
+                keepalive_timeout=self._keepalive_expiry_s,
+            )
+            session = aiohttp.ClientSession(
+                connector=connector,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=False,
+                trust_env=False,
+            )
+            # One request, one attempt, as with httpx's own transport and wrk: aiohttp would
+            # otherwise resend a GET once when the server drops its connection, turning a
+            # failure the class should see into a slow success. No public switch exists
+            # (aio-libs/aiohttp#10790); aiohttp's own test client sets this same attribute.
+            session._retry_connection = False
+            self._session = session
+        return self._session
+
+    def _timeout(self, request: httpx.Request) -> aiohttp.ClientTimeout:
+        spec = request.extensions.get("timeout", {})
+        key = (spec.get("connect"), spec.get("read"), spec.get("pool"))
+        timeout = self._timeouts.get(key)
+        if timeout is None:
+            connect, read, pool = key
+            timeout = aiohttp.ClientTimeout(
+                total=None, connect=pool, sock_connect=connect, sock_read=read
+            )
+            if len(self._timeouts) < 16:
+                self._timeouts[key] = timeout
+        return timeout
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        session = self._get_session()
+        try:
+            content = request.content
+        except httpx.RequestNotRead:
+            content = await request.aread()
+        try:
+            async with session.request(
+                request.method,
+                str(request.url),
+                headers=request.headers.multi_items(),
+                data=content or None,
+                allow_redirects=False,
+                timeout=self._timeout(request),
+            ) as response:
+                body = await response.read()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise httpx_error(exc, request) from exc
+        extensions: dict[str, object] = {"http_version": b"HTTP/1.1"}
+        if response.reason:
+            extensions["reason_phrase"] = response.reason.encode("ascii", "replace")
+        return httpx.Response(
+            status_code=response.status,
+            headers=list(response.raw_headers),
+            content=body,
+            extensions=extensions,
+        )
+
+    async def aclose(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+
+class HttpxSender:
+    """Sends scenario requests with httpx, over `AiohttpTransport` (module notes: why).
+
+    users_per_client: users per `httpx.AsyncClient`; None (the default) shares one client
+    among all users, each user holding its own keep-alive connection from its pool (a
+    closed-loop user has one request in flight at a time, so no request ever waits for
+    a connection).
     """
 
     def __init__(
         self,
         base_url: str,
         *,
-        users_per_client: int = 10,
+        users_per_client: int | None = None,
         timeout_s: float = 60.0,
     ) -> None:
+        if users_per_client is not None and users_per_client < 1:
+            raise ValueError(f"users_per_client must be at least 1, got {users_per_client}")
         self._base_url = base_url.rstrip("/")
         self._users_per_client = users_per_client
         self._timeout = httpx.Timeout(timeout_s)
         self._clients: dict[int, httpx.AsyncClient] = {}
+        self._built: dict[tuple[int, ScenarioRequest], httpx.Request] = {}
 
     @property
     def client_count(self) -> int:
         return len(self._clients)
 
-    def _client_for(self, user: int) -> httpx.AsyncClient:
-        group = user // self._users_per_client
+    def _client_for(self, group: int) -> httpx.AsyncClient:
         client = self._clients.get(group)
         if client is None:
-            limits = httpx.Limits(
-                max_connections=self._users_per_client,
-                max_keepalive_connections=self._users_per_client,
-            )
             client = httpx.AsyncClient(
-                base_url=self._base_url, limits=limits, timeout=self._timeout, trust_env=False
+                base_url=self._base_url,
+                transport=AiohttpTransport(),
+                timeout=self._timeout,
+                trust_env=False,
             )
             self._clients[group] = client
         return client
 
+    def _built_request(
+        self, group: int, client: httpx.AsyncClient, request: ScenarioRequest
+    ) -> httpx.Request:
+        # The same GET every time: build it once. Sending does not change an httpx.Request
+        # (no body to consume, no auth, no redirects), so users may share one.
+        key = (group, request)
+        built = self._built.get(key)
+        if built is None:
+            if len(self._built) >= _MAX_BUILT_REQUESTS:
+                self._built.clear()
+            built = client.build_request("GET", request.path, params=request.params)
+            self._built[key] = built
+        return built
+
     async def send(self, request: ScenarioRequest, *, user: int) -> RequestRecord:
-        client = self._client_for(user)
+        group = 0 if self._users_per_client is None else user // self._users_per_client
+        client = self._client_for(group)
         start = time.perf_counter()
         try:
-            response = await client.get(request.path, params=request.params)
+            response = await client.send(self._built_request(group, client, request))
         except httpx.HTTPError as exc:
             return RequestRecord(
                 scenario=request.scenario,
@@ -123,5 +285,6 @@ class HttpxSender:
 
     async def aclose(self) -> None:
         clients, self._clients = self._clients, {}
+        self._built.clear()
         for client in clients.values():
             await client.aclose()

@@ -41,6 +41,11 @@ env -u QT_QPA_PLATFORM -u DISPLAY "$BUNDLE" run --scenario async --concurrency 1
     --delay-ms 50 --duration 2 --json "$OUT/run.json" > "$OUT/run.txt"
 "$PYTHON" -c "import json,sys; r=json.load(open(sys.argv[1])); assert r['requests'] > 0 and r['errors'] == {}, r; print('run from the bundle:', r['throughput_rps'], 'req/s')" "$OUT/run.json"
 
+# A sweep with its PNG: the bundle draws it with its own executable (no interpreter).
+env -u DISPLAY "$BUNDLE" sweep --scenarios async --concurrency 1,5 --delay-ms 50 \
+    --step-duration 1.5 --png "$OUT/sweep.png" > "$OUT/sweep.txt"
+test -s "$OUT/sweep.png" || { echo "FAIL: no sweep PNG from the bundle" >&2; exit 1; }
+
 # Bad arguments from the bundle: exit 2 and one line.
 set +e
 "$BUNDLE" run --scenario nope 2> "$OUT/bad.err"
