@@ -88,13 +88,16 @@ async def test_fanout_gather_is_faster_than_sequential(server: EmbeddedServer) -
 async def test_sync_route_timing_splits_thread_wait_from_work(server: EmbeddedServer) -> None:
     server.probes.set_thread_tokens(1)
     async with httpx.AsyncClient(base_url=server.url) as client:
-        first, second = await asyncio.gather(
-            client.get("/scenario/sync", params={"delay_ms": "200"}),
-            client.get("/scenario/sync", params={"delay_ms": "200"}),
+        responses = await asyncio.gather(
+            client.get("/scenario/sync", params={"delay_ms": "300"}),
+            client.get("/scenario/sync", params={"delay_ms": "300"}),
         )
-    waits = sorted(parse_server_timing(r.headers["server-timing"])[0] or 0 for r in (first, second))
-    assert waits[0] < 0.1  # one got the only thread at once
-    assert waits[1] >= 0.15  # the other queued for it about one delay
+    timings = [parse_server_timing(r.headers["server-timing"]) for r in responses]
+    waits = sorted(wait or 0.0 for wait, _ in timings)
+    # The only thread serves one request; the other queues for it about one delay longer
+    # (a difference, so a slow machine's thread start-up does not matter).
+    assert waits[1] - waits[0] >= 0.25
+    assert all(work is not None and work >= 0.29 for _, work in timings)
 
 
 async def test_stats_route_reports_probes(server: EmbeddedServer) -> None:
