@@ -13,9 +13,11 @@ from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QCloseEvent, QColor, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QScrollArea,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -120,7 +122,7 @@ class MainWindow(QMainWindow):
         self._preset: Preset = PRESETS[0]
 
         self.controls = ControlPanel()
-        self.controls.setFixedWidth(380)
+        self.controls.setFixedWidth(400)
         self.charts = Charts(session)
         self.table = FiguresTable()
         self.table.setFixedHeight(150)
@@ -142,7 +144,14 @@ class MainWindow(QMainWindow):
         self._right = right
         central = QWidget()
         layout = QHBoxLayout(central)
-        layout.addWidget(self.controls)
+        # The panel scrolls rather than forcing the window taller than a 1080p screen
+        # (presentation mode's 16 pt controls need more height than that).
+        self._controls_scroll = QScrollArea()
+        self._controls_scroll.setWidget(self.controls)
+        self._controls_scroll.setWidgetResizable(True)
+        self._controls_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self._controls_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        layout.addWidget(self._controls_scroll)
         layout.addLayout(right, 1)
         self.setCentralWidget(central)
         self.resize(1600, 1000)
@@ -260,7 +269,10 @@ class MainWindow(QMainWindow):
             + f"\nQWidget {{ font-size: {font_pt}pt; }}"
             + f"\nQLabel#headline {{ font-size: {font_pt + 6}pt; font-weight: bold; }}"
         )
-        self.controls.setFixedWidth(520 if self._presentation else 380)
+        width = 560 if self._presentation else 400
+        self.controls.setFixedWidth(width)
+        # Room for the vertical scroll bar when the panel is taller than the window.
+        self._controls_scroll.setFixedWidth(width + 16)
         self.table.setFixedHeight(180 if self._presentation else 150)
         # Fonts, widths and colours are set when plots are made: make new ones.
         style = ChartStyle.make(presentation=self._presentation, dark=self._dark)
