@@ -487,7 +487,10 @@ class MainWindow(QMainWindow):
         self._text_timer.stop()
         if self._sweep_task is not None and not self._sweep_task.done():
             self._sweep_task.cancel()
-            await asyncio.gather(self._sweep_task, return_exceptions=True)
+        # Let every other task the window started (a Stop still closing its connections)
+        # finish before the session goes: nothing may outlive it.
+        others = [t for t in self._tasks if t is not asyncio.current_task()]
+        await asyncio.gather(*others, return_exceptions=True)
         await self.session.close()
         self._shutdown_done = True
         self.close()

@@ -220,6 +220,7 @@ class HttpxSender:
         self._timeout = httpx.Timeout(timeout_s)
         self._clients: dict[int, httpx.AsyncClient] = {}
         self._built: dict[tuple[int, ScenarioRequest], httpx.Request] = {}
+        self._closed = False
 
     @property
     def client_count(self) -> int:
@@ -252,6 +253,13 @@ class HttpxSender:
         return built
 
     async def send(self, request: ScenarioRequest, *, user: int) -> RequestRecord:
+        if self._closed:
+            # A send after aclose() (a task that outlived its generator) must not open a
+            # new client that nobody would close: it is recorded as a failed request.
+            now = time.perf_counter()
+            return RequestRecord(
+                scenario=request.scenario, start=now, end=now, error=ERROR_OTHER, user=user
+            )
         group = 0 if self._users_per_client is None else user // self._users_per_client
         client = self._client_for(group)
         start = time.perf_counter()
@@ -284,6 +292,7 @@ class HttpxSender:
         )
 
     async def aclose(self) -> None:
+        self._closed = True
         clients, self._clients = self._clients, {}
         self._built.clear()
         for client in clients.values():

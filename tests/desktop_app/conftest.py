@@ -29,3 +29,25 @@ def run_on_qt_loop(qapp: QApplication) -> Iterator[Runner[Any]]:
         loop.close()
         asyncio.set_event_loop(None)
         assert pending == [], f"tasks left behind: {pending}"
+
+
+async def open_window(qtbot: Any, settings: Any = None) -> Any:
+    """A real window on a real session (embedded server on port 0), shown offscreen."""
+    from desktop_app.session import LabSession
+    from desktop_app.window import MainWindow
+
+    session = LabSession()
+    await session.open()
+    window = MainWindow(session, settings=settings)
+    qtbot.addWidget(window)
+    window.show()
+    return window
+
+
+async def close_window(window: Any) -> None:
+    """Close the way a user does and wait for the graceful shutdown to finish."""
+    closed = asyncio.get_running_loop().create_future()
+    window.closed.connect(lambda: closed.done() or closed.set_result(None))
+    window.close()
+    await asyncio.wait_for(closed, 10)
+    assert not window.isVisible()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -11,24 +10,7 @@ from PySide6.QtGui import QImage
 from pytestqt.qtbot import QtBot
 
 from desktop_app.presets import PRESETS
-from desktop_app.session import LabSession
-from desktop_app.window import MainWindow
-
-
-async def open_window(qtbot: QtBot, settings: QSettings | None = None) -> MainWindow:
-    session = LabSession()
-    await session.open()
-    window = MainWindow(session, settings=settings)
-    qtbot.addWidget(window)
-    window.show()
-    return window
-
-
-async def close_window(window: MainWindow) -> None:
-    closed = asyncio.get_running_loop().create_future()
-    window.closed.connect(lambda: closed.done() or closed.set_result(None))
-    window.close()
-    await asyncio.wait_for(closed, 10)
+from tests.desktop_app.conftest import close_window, open_window
 
 
 def test_presentation_mode_uses_large_fonts_and_thick_lines(

@@ -9,25 +9,8 @@ from typing import Any
 from pytestqt.qtbot import QtBot
 
 from desktop_app.controls import position_from_rate
-from desktop_app.session import LabSession
-from desktop_app.window import MainWindow
 from tests.conftest import wait_until
-
-
-async def open_window(qtbot: QtBot) -> MainWindow:
-    session = LabSession()
-    await session.open()
-    window = MainWindow(session)
-    qtbot.addWidget(window)
-    window.show()
-    return window
-
-
-async def close_window(window: MainWindow) -> None:
-    closed = asyncio.get_running_loop().create_future()
-    window.closed.connect(lambda: closed.done() or closed.set_result(None))
-    window.close()
-    await asyncio.wait_for(closed, 10)
+from tests.desktop_app.conftest import close_window, open_window
 
 
 def test_open_loop_rate_slider_changes_the_arrival_rate_live(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -17,26 +16,9 @@ from pytestqt.qtbot import QtBot
 from desktop_app.controls import position_from_users
 from desktop_app.main import GuiOptions, run_window
 from desktop_app.presets import preset_named
-from desktop_app.session import MAX_BLOCKING_USERS, LabSession
-from desktop_app.window import MainWindow
+from desktop_app.session import MAX_BLOCKING_USERS
 from tests.conftest import wait_until
-
-
-async def open_window(qtbot: QtBot) -> MainWindow:
-    session = LabSession()
-    await session.open()
-    window = MainWindow(session)
-    qtbot.addWidget(window)
-    window.show()
-    return window
-
-
-async def close_window(window: MainWindow) -> None:
-    closed = asyncio.get_running_loop().create_future()
-    window.closed.connect(lambda: closed.done() or closed.set_result(None))
-    window.close()
-    await asyncio.wait_for(closed, 10)
-    assert not window.isVisible()
+from tests.desktop_app.conftest import close_window, open_window
 
 
 def test_window_opens_and_closes_cleanly(qtbot: QtBot, run_on_qt_loop: Any) -> None:
