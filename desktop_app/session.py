@@ -116,6 +116,8 @@ class LabSession:
         self._health_monitor: HealthMonitor | None = None
         #: True while the window's sweep drives the users (it adds the curve points).
         self.sweeping = False
+        # Generators taken out of service whose stop has not finished closing them.
+        self._stopping: set[LoadGenerator | OpenLoopGenerator] = set()
         #: The latest verdict on the generator (None until load has run a period).
         self.health: HealthVerdict | None = None
 
@@ -137,6 +139,9 @@ class LabSession:
             return
         self._closed = True
         await self.stop(cut_in_flight=True)
+        for generator in list(self._stopping):
+            await generator.aclose()
+        self._stopping.clear()
         if self._sampler is not None:
             self._sampler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -191,10 +196,16 @@ class LabSession:
     async def stop(self, *, cut_in_flight: bool = True) -> None:
         """Stop all users. cut_in_flight drops requests in flight instead of waiting."""
         generators, self._generators = self._generators, {}
+        self._stopping.update(generators.values())
         grace = 0.0 if cut_in_flight else 5.0
-        await asyncio.gather(*(g.stop(grace_s=grace) for g in generators.values()))
-        for generator in generators.values():
-            await generator.aclose()
+        try:
+            await asyncio.gather(*(g.stop(grace_s=grace) for g in generators.values()))
+        finally:
+            # Even when this stop is itself cancelled (the window closing mid-sweep), every
+            # generator closes its connections; close() finishes any that could not.
+            for generator in generators.values():
+                await generator.aclose()
+                self._stopping.discard(generator)
 
     def set_scenarios(self, scenarios: tuple[str, ...]) -> None:
         """Which scenarios run; takes effect at the next start."""
