@@ -115,6 +115,7 @@ class MainWindow(QMainWindow):
         self._settings = settings
         self._dark = False
         self._presentation = False
+        self._retired_charts: list[Charts] = []
         self.setWindowTitle("LoopScope: async def vs def under load")
         self._tasks: set[asyncio.Task[Any]] = set()
         self._shutdown_done = False
@@ -280,7 +281,10 @@ class MainWindow(QMainWindow):
             old = self.charts
             self.charts = Charts(self.session, style)
             self._right.replaceWidget(old, self.charts)
-            old.deleteLater()
+            # Kept, hidden, rather than deleted: deleting pyqtgraph plots while Qt may still
+            # deliver their queued paint events is a crash risk; a toggle costs a few plots.
+            old.hide()
+            self._retired_charts.append(old)
             snap = self.session.snapshot()
             self.charts.update_from(snap)
 
