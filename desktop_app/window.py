@@ -372,12 +372,18 @@ class MainWindow(QMainWindow):
         )
         return True
 
+    def _ask_save_path(self, title: str, default: str, file_filter: str) -> Path | None:
+        """A save dialog; the answer gets the default's suffix when the user typed none."""
+        name, _ = QFileDialog.getSaveFileName(self, title, default, file_filter)
+        if not name:
+            return None
+        suffix = Path(default).suffix
+        return Path(name if name.lower().endswith(suffix) else name + suffix)
+
     def _export_dialog(self) -> None:
-        name, _ = QFileDialog.getSaveFileName(
-            self, "Export this run", "loopscope-run.csv", "CSV files (*.csv)"
-        )
-        if name:
-            self.export_run(Path(name if name.lower().endswith(".csv") else name + ".csv"))
+        path = self._ask_save_path("Export this run", "loopscope-run.csv", "CSV files (*.csv)")
+        if path is not None:
+            self.export_run(path)
 
     def save_charts_png(self, path: Path) -> bool:
         """Save a picture of the charts; False (and a message) when it cannot be written."""
@@ -386,11 +392,11 @@ class MainWindow(QMainWindow):
         return bool(ok)
 
     def _save_png_dialog(self) -> None:
-        name, _ = QFileDialog.getSaveFileName(
-            self, "Save charts as PNG", "loopscope-charts.png", "PNG images (*.png)"
+        path = self._ask_save_path(
+            "Save charts as PNG", "loopscope-charts.png", "PNG images (*.png)"
         )
-        if name:
-            self.save_charts_png(Path(name if name.lower().endswith(".png") else name + ".png"))
+        if path is not None:
+            self.save_charts_png(path)
 
     def _show_preset_index(self, index: int) -> None:
         if self.controls.preset.currentIndex() != index:
