@@ -73,7 +73,7 @@ class ServerProcess:
         return process_cpu_s(self.pid)
 
     def start(self) -> str:
-        code = "import sys; from loadgen.cli import main; sys.exit(main())"
+        code = "import sys; from loopscope.cli import main; sys.exit(main())"
         self._proc = subprocess.Popen(
             [sys.executable, "-c", code, "serve", "--port", "0", "--threads", str(self._threads)],
             stdout=subprocess.PIPE,

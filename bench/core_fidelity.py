@@ -30,8 +30,8 @@ from pathlib import Path
 # Measure the code in this checkout, whatever `loadgen` an (older) install would resolve to.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import loadgen
-from embedded_server import DEFAULT_FANOUT
+from loopscope import loadgen
+from loopscope.embedded_server import DEFAULT_FANOUT
 
 WARMUP_S = 1.0
 TOLERANCE = 0.10

@@ -48,7 +48,7 @@ from _support import (
     write_json,
 )
 
-import loadgen
+from loopscope import loadgen
 
 TARGET_RATIO = 0.5
 DEFAULT_OUT = RESULTS / "generator_vs_wrk.json"

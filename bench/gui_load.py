@@ -27,8 +27,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 async def measure(users: int, delay_ms: float, seconds: float) -> dict[str, object]:
     import numpy as np
 
-    from desktop_app.session import LabSession
-    from desktop_app.window import MainWindow
+    from loopscope.desktop_app.session import LabSession
+    from loopscope.desktop_app.window import MainWindow
 
     session = LabSession()
     await session.open()

@@ -67,7 +67,7 @@ from _support import (
     write_json,
 )
 
-import loadgen
+from loopscope import loadgen
 
 TOLERANCE = 0.10
 THREADS = 40

@@ -53,7 +53,7 @@ from _support import (
     write_json,
 )
 
-from loadgen import (
+from loopscope.loadgen import (
     HttpxSender,
     LoadGenerator,
     Recorder,
@@ -62,7 +62,7 @@ from loadgen import (
     ScenarioRequest,
     parse_server_timing,
 )
-from loadgen._sender import classify_error
+from loopscope.loadgen._sender import classify_error
 
 DEFAULT_CLIENTS = (
     "wrk",

@@ -11,8 +11,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QGraphicsItem, QGridLayout, QWidget
 
-from embedded_server import CPU_SCENARIOS
-from loadgen import theory
+from loopscope.embedded_server import CPU_SCENARIOS
+from loopscope.loadgen import theory
 
 from .palette import SCENARIO_COLOURS, SCENARIO_LABELS
 from .session import LabSession, LabSnapshot

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from embedded_server import DEFAULT_THREADS, MAX_BLOCKING_DELAY_MS, SCENARIOS
+from loopscope.embedded_server import DEFAULT_THREADS, MAX_BLOCKING_DELAY_MS, SCENARIOS
 
 from .palette import SCENARIO_COLOURS, SCENARIO_LABELS
 from .presets import PRESETS

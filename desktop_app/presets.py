@@ -9,8 +9,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from embedded_server import DEFAULT_CPU_ITERATIONS, DEFAULT_FANOUT, DEFAULT_THREADS, SCENARIOS
-from resources import resource_path
+from loopscope.embedded_server import (
+    DEFAULT_CPU_ITERATIONS,
+    DEFAULT_FANOUT,
+    DEFAULT_THREADS,
+    SCENARIOS,
+)
+from loopscope.resources import resource_path
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

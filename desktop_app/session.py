@@ -14,7 +14,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from embedded_server import (
+from loopscope.embedded_server import (
     CPU_SCENARIOS,
     DEFAULT_CPU_ITERATIONS,
     DEFAULT_FANOUT,
@@ -25,19 +25,20 @@ from embedded_server import (
     ServerSettings,
     create_app,
 )
-from loadgen import (
+from loopscope.loadgen import (
     MAX_USERS,
     HttpxSender,
     LoadGenerator,
+    OpenLoopGenerator,
     Recorder,
     RecorderSnapshot,
     ScenarioRequest,
+    connections_for,
+    measure_cpu_cost_s,
     theory,
 )
-from loadgen._open_loop import OpenLoopGenerator, connections_for
-from loadgen._open_theory import open_loop
-from loadgen._runner import measure_cpu_cost_s
-from loadgen.health import HealthMonitor, HealthVerdict
+from loopscope.loadgen import open_loop_theory as open_loop
+from loopscope.loadgen.health import HealthMonitor, HealthVerdict
 
 # The blocking scenario freezes the loop the window runs on for users × delay at a time;
 # 20 users at the 2 s route maximum is already 40 s, so it is capped (and said so in the UI).

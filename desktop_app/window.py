@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from resources import resource_path
+from loopscope.resources import resource_path
 
 from .charts import Charts, ChartStyle
 from .controls import ControlPanel

@@ -1,8 +1,9 @@
-"""The load side of LoopScope: generators (closed and open loop), recorder, theory, sweeps,
-exports and the `loopscope` command.
+"""The load side of LoopScope: generators (closed and open loop), recorder, theory, sweeps
+and exports.
 
-Imports no Qt: everything here runs headless on a plain asyncio loop. (`_sweep_png`, which
-draws a sweep's PNG with pyqtgraph, is never imported: it runs in a process of its own.)
+Imports no Qt and nothing of the desktop app or the command line: everything here runs
+headless on a plain asyncio loop. Other packages use what this module exports (and the
+public modules `theory`, `health`, `sweep`, `export`), never an underscore module.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from ._generator import MAX_USERS, GeneratorLimits, LoadGenerator, RecordSink
 from ._open_loop import (
     LATE_THRESHOLD_S,
     MAX_IN_FLIGHT,
+    MAX_RATE,
     OpenLoopGenerator,
     OpenLoopLimits,
     ScheduleStats,
@@ -27,13 +29,14 @@ from ._recorder import (
     WindowStats,
 )
 from ._records import RequestRecord, ScenarioRequest
-from ._runner import RunResult, RunSettings, check_loopback_target, run_load
+from ._runner import RunResult, RunSettings, check_loopback_target, measure_cpu_cost_s, run_load
 from ._sender import HttpxSender, RequestSender, parse_server_timing
 from .sweep import SweepProgress, SweepSettings, run_sweep
 
 __all__ = [
     "LATE_THRESHOLD_S",
     "MAX_IN_FLIGHT",
+    "MAX_RATE",
     "MAX_USERS",
     "GeneratorLimits",
     "HttpxSender",
@@ -57,6 +60,7 @@ __all__ = [
     "WindowStats",
     "check_loopback_target",
     "connections_for",
+    "measure_cpu_cost_s",
     "open_loop_theory",
     "parse_server_timing",
     "run_load",

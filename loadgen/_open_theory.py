@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from embedded_server import DEFAULT_FANOUT, DEFAULT_THREADS
+from loopscope.embedded_server import DEFAULT_FANOUT, DEFAULT_THREADS
 
 from .theory import Prediction, capacity_and_service_time
 

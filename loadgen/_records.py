@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from embedded_server import (
+from loopscope.embedded_server import (
     CPU_SCENARIOS,
     DEFAULT_CPU_ITERATIONS,
     DEFAULT_FANOUT,

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from embedded_server import (
+from loopscope.embedded_server import (
     CPU_SCENARIOS,
     DEFAULT_CPU_ITERATIONS,
     DEFAULT_FANOUT,

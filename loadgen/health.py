@@ -17,7 +17,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
-from embedded_server import CPU_SCENARIOS, LoopLagMonitor
+from loopscope.embedded_server import CPU_SCENARIOS, LoopLagMonitor
 
 # One core is all a Python process gets for Python code (the GIL): past ~85 % of it the
 # client starts queueing its own work.

@@ -2,24 +2,17 @@
 
 Each step is a whole run (its own generator, recorder and warm-up, excluded from its
 summary); between steps the thread pool is reset and the server is given a moment to
-finish the previous step's requests. `render_sweep_png` draws the result in a separate
-process, so nothing here imports Qt.
+finish the previous step's requests.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-from embedded_server import (
+from loopscope.embedded_server import (
     CPU_SCENARIOS,
     DEFAULT_CPU_ITERATIONS,
     DEFAULT_FANOUT,
@@ -36,7 +29,6 @@ from embedded_server import (
 from ._generator import MAX_USERS
 from ._open_loop import MAX_IN_FLIGHT, MAX_RATE
 from ._runner import RunResult, RunSettings, measure, measure_cpu_cost_s
-from .export import finite
 
 # The whole sweep's load time, warm-ups included; longer sweeps are refused up front.
 MAX_SWEEP_S = 3600.0
@@ -211,45 +203,3 @@ async def run_sweep(
     if progress is not None:
         progress(SweepProgress(len(steps), len(steps), None, time.perf_counter() - started))
     return results
-
-
-#: Hidden first argument of the `loopscope` executable that draws a sweep PNG (bundle only).
-RENDER_SWEEP_PNG_COMMAND = "_render-sweep-png"
-
-
-class SweepPngError(RuntimeError):
-    """The PNG could not be drawn; the message is one line for the user."""
-
-
-def render_sweep_png(results: Sequence[RunResult], path: Path, *, timeout_s: float = 120.0) -> None:
-    """Draw throughput and latency against the load level into a PNG, in another process.
-
-    The drawing uses pyqtgraph on Qt's offscreen platform (no display needed), in a child
-    process so that this one never imports Qt.
-    """
-    if getattr(sys, "frozen", False):
-        # The PyInstaller bundle has no interpreter for `-m`: its executable draws instead.
-        command = [sys.executable, RENDER_SWEEP_PNG_COMMAND]
-    else:
-        command = [sys.executable, "-m", "loadgen._sweep_png"]
-    payload = [result.to_json() for result in results]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    with tempfile.TemporaryDirectory(prefix="loopscope-sweep-") as folder:
-        data = Path(folder) / "sweep.json"
-        data.write_text(json.dumps(finite(payload)), encoding="utf-8")
-        try:
-            done = subprocess.run(
-                [*command, str(data), str(path)],
-                capture_output=True,
-                text=True,
-                timeout=timeout_s,
-                env=env,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise SweepPngError(f"drawing the PNG took over {timeout_s:g} s") from None
-    if done.returncode != 0:
-        lines = (done.stderr or done.stdout).strip().splitlines()
-        why = lines[-1] if lines else f"exit status {done.returncode}"
-        raise SweepPngError(f"cannot draw the PNG: {why}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from embedded_server import DEFAULT_FANOUT, DEFAULT_THREADS, SCENARIOS
+from loopscope.embedded_server import DEFAULT_FANOUT, DEFAULT_THREADS, SCENARIOS
 
 
 @dataclass(frozen=True, slots=True)

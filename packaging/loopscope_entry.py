@@ -3,7 +3,7 @@
 
 import sys
 
-from loadgen.cli import main
+from loopscope.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -10,13 +10,13 @@ from pathlib import Path
 def resource_root() -> Path:
     """The folder holding the resources.
 
-    In a PyInstaller bundle the data files live under `sys._MEIPASS/resources` (build.spec
-    puts them there); everywhere else they sit beside this module, in a checkout as in a
+    In a PyInstaller bundle the data files live under `sys._MEIPASS/loopscope/resources`
+    (build.spec puts them there); everywhere else they sit beside this module, in a checkout as in a
     wheel (they are package data).
     """
     bundle = getattr(sys, "_MEIPASS", None)
     if getattr(sys, "frozen", False) and bundle:
-        return Path(bundle) / "resources"
+        return Path(bundle) / "loopscope" / "resources"
     return Path(__file__).resolve().parent
 
 

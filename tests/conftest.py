@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from embedded_server import EmbeddedServer, ServerSettings, create_app
+from loopscope.embedded_server import EmbeddedServer, ServerSettings, create_app
 
 # GUI tests never need a display.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from resources import resource_path, resource_root
+from loopscope.resources import resource_path, resource_root
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,7 +58,7 @@ def test_resources_from_an_installed_wheel(tmp_path: Path) -> None:
         timeout=300,
     )
     code = (
-        "import resources, sys; from resources import resource_path; "
+        "import sys; from loopscope.resources import resource_path; "
         "p = resource_path('presets'); assert str(p).startswith(sys.argv[1]), p; "
         "print(len(list(p.glob('*.json'))), resource_path('icons', 'loopscope.png').stat().st_size)"
     )

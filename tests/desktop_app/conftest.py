@@ -20,7 +20,8 @@ def run_on_qt_loop(qapp: QApplication) -> Iterator[Runner[Any]]:
     asyncio.set_event_loop(loop)
 
     def run(coro: Coroutine[Any, Any, T]) -> T:
-        return loop.run_until_complete(coro)
+        result: T = loop.run_until_complete(coro)
+        return result
 
     try:
         yield run
@@ -33,8 +34,8 @@ def run_on_qt_loop(qapp: QApplication) -> Iterator[Runner[Any]]:
 
 async def open_window(qtbot: Any, settings: Any = None) -> Any:
     """A real window on a real session (embedded server on port 0), shown offscreen."""
-    from desktop_app.session import LabSession
-    from desktop_app.window import MainWindow
+    from loopscope.desktop_app.session import LabSession
+    from loopscope.desktop_app.window import MainWindow
 
     session = LabSession()
     await session.open()
@@ -46,8 +47,13 @@ async def open_window(qtbot: Any, settings: Any = None) -> Any:
 
 async def close_window(window: Any) -> None:
     """Close the way a user does and wait for the graceful shutdown to finish."""
-    closed = asyncio.get_running_loop().create_future()
-    window.closed.connect(lambda: closed.done() or closed.set_result(None))
+    closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def on_closed() -> None:
+        if not closed.done():
+            closed.set_result(None)
+
+    window.closed.connect(on_closed)
     window.close()
     await asyncio.wait_for(closed, 10)
     assert not window.isVisible()

@@ -9,7 +9,7 @@ from PySide6.QtCore import QSettings
 from PySide6.QtGui import QImage
 from pytestqt.qtbot import QtBot
 
-from desktop_app.presets import PRESETS
+from loopscope.desktop_app.presets import PRESETS
 from tests.desktop_app.conftest import close_window, open_window
 
 

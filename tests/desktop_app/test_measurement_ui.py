@@ -8,7 +8,7 @@ from typing import Any
 
 from pytestqt.qtbot import QtBot
 
-from desktop_app.controls import position_from_rate
+from loopscope.desktop_app.controls import position_from_rate
 from tests.conftest import wait_until
 from tests.desktop_app.conftest import close_window, open_window
 
@@ -83,7 +83,10 @@ def test_export_writes_windows_csv_and_charts_png(
         window = await open_window(qtbot)
         window.controls.delay.setValue(5)
         window.toggle_running()
-        series = lambda: window.session.recorder.snapshot().scenarios.get("async")  # noqa: E731
+
+        def series() -> Any:
+            return window.session.recorder.snapshot().scenarios.get("async")
+
         await wait_until(
             lambda: (s := series()) is not None and len(s.windows) >= 2, what="two windows"
         )

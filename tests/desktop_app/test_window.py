@@ -13,10 +13,10 @@ from typing import Any
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from desktop_app.controls import position_from_users
-from desktop_app.main import GuiOptions, run_window
-from desktop_app.presets import preset_named
-from desktop_app.session import MAX_BLOCKING_USERS
+from loopscope.desktop_app.app import GuiOptions, run_window
+from loopscope.desktop_app.controls import position_from_users
+from loopscope.desktop_app.presets import preset_named
+from loopscope.desktop_app.session import MAX_BLOCKING_USERS
 from tests.conftest import wait_until
 from tests.desktop_app.conftest import close_window, open_window
 
@@ -146,7 +146,7 @@ def test_no_display_is_one_line_and_exit_1() -> None:
         if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
     }
     done = subprocess.run(
-        [sys.executable, "-m", "desktop_app"], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "loopscope"], env=env, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
@@ -162,7 +162,7 @@ def test_autorun_saves_screenshot_and_figures(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "loadgen.cli",
+            "loopscope",
             "gui",
             "--autorun",
             "5",

@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from embedded_server import (
+from loopscope.embedded_server import (
     MAX_BLOCKING_DELAY_MS,
     MAX_CPU_ITERATIONS,
     MAX_DELAY_MS,
@@ -15,7 +15,7 @@ from embedded_server import (
     SCENARIOS,
     EmbeddedServer,
 )
-from loadgen import parse_server_timing
+from loopscope.loadgen import parse_server_timing
 
 SMALL_PARAMS = {
     "async": {"delay_ms": "20"},

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from embedded_server import EmbeddedServer, ServerSettings, ServerStartError, create_app
+from loopscope.embedded_server import EmbeddedServer, ServerSettings, ServerStartError, create_app
 from tests.conftest import wait_until
 
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from loadgen import Recorder, RequestRecord, open_loop_theory
+from loopscope.loadgen import Recorder, RequestRecord, open_loop_theory
 
 
 class FakeClock:

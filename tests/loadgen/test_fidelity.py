@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from loadgen import RunSettings, run_load
+from loopscope.loadgen import RunSettings, run_load
 
 CASES = [
     # (scenario, users, delay ms, threads, fanout)

@@ -7,8 +7,8 @@ import gc
 
 import pytest
 
-from embedded_server import EmbeddedServer, create_app
-from loadgen import HttpxSender, LoadGenerator, Recorder, ScenarioRequest
+from loopscope.embedded_server import EmbeddedServer, create_app
+from loopscope.loadgen import HttpxSender, LoadGenerator, Recorder, ScenarioRequest
 from tests.conftest import wait_until
 
 

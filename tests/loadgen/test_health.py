@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from embedded_server import EmbeddedServer
-from loadgen import HttpxSender, LoadGenerator, Recorder, ScenarioRequest
-from loadgen.health import HealthMonitor, judge
+from loopscope.embedded_server import EmbeddedServer
+from loopscope.loadgen import HttpxSender, LoadGenerator, Recorder, ScenarioRequest
+from loopscope.loadgen.health import HealthMonitor, judge
 
 
 def test_healthy_signs_give_no_warning() -> None:
@@ -73,7 +73,7 @@ def test_the_cli_warns_when_the_generator_is_the_bottleneck(
     import json
     from pathlib import Path
 
-    from loadgen.cli import main
+    from loopscope.cli import main
 
     assert isinstance(tmp_path, Path)
     out = tmp_path / "r.json"

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from loadgen import (
+from loopscope.loadgen import (
     OpenLoopGenerator,
     Recorder,
     RequestRecord,

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from loadgen import Recorder, RequestRecord
+from loopscope.loadgen import Recorder, RequestRecord
 
 
 class FakeClock:

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from embedded_server import EmbeddedServer
-from loadgen import HttpxSender, ScenarioRequest
+from loopscope.embedded_server import EmbeddedServer
+from loopscope.loadgen import HttpxSender, ScenarioRequest
 
 
 async def test_success_and_422_are_told_apart(server: EmbeddedServer) -> None:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from loadgen import (
+from loopscope.cli import main
+from loopscope.loadgen import (
     LatencySummary,
     RunResult,
     RunSettings,
@@ -22,8 +23,7 @@ from loadgen import (
     open_loop_theory,
     theory,
 )
-from loadgen.cli import main
-from loadgen.export import STEP_COLUMNS
+from loopscope.loadgen.export import STEP_COLUMNS
 
 SWEEP = ["sweep", "--scenarios", "async,sync"]
 
@@ -122,7 +122,7 @@ def test_sweep_writes_json_csv_and_png(tmp_path: Path, capsys: pytest.CaptureFix
 def test_sweep_runs_headless_without_qt(tmp_path: Path) -> None:
     # A real process: an open-loop sweep must not import Qt to do its work.
     code = (
-        "import sys; from loadgen.cli import main; rc = main(sys.argv[1:]); "
+        "import sys; from loopscope.cli import main; rc = main(sys.argv[1:]); "
         "assert not any(m.startswith(('PySide6', 'pyqtgraph', 'qasync')) for m in sys.modules), "
         "'Qt was imported'; sys.exit(rc)"
     )
@@ -179,7 +179,7 @@ def test_the_png_shows_each_scenario_in_its_colour(tmp_path: Path, open_loop: bo
     data, png = tmp_path / "sweep.json", tmp_path / "out.png"
     data.write_text(json.dumps(runs))
     done = subprocess.run(
-        [sys.executable, "-m", "loadgen._sweep_png", str(data), str(png)],
+        [sys.executable, "-m", "loopscope.desktop_app.sweep_png", str(data), str(png)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from loadgen import theory
+from loopscope.loadgen import theory
 
 
 def test_async_is_limited_only_by_users() -> None:

@@ -1,8 +1,8 @@
-"""Draws a sweep as a PNG: `python -m loadgen._sweep_png sweep.json out.png`.
+"""Draws a sweep as a PNG: `python -m loopscope.desktop_app.sweep_png sweep.json out.png`.
 
-The one module under loadgen/ that imports Qt, and only ever in a process of its own
-(started by `loadgen.sweep.render_sweep_png`, with QT_QPA_PLATFORM=offscreen): the
-`loopscope` process itself stays free of Qt. Input: the list of run objects `sweep --json`
+Runs in a process of its own (started by `loopscope sweep --png` through
+`loopscope._sweep_png.render_sweep_png`, with QT_QPA_PLATFORM=offscreen), so that a
+headless sweep never imports Qt. Input: the list of run objects `sweep --json`
 writes. Two panels, throughput and latency p50 against the load level (users, or the
 offered rate for an open loop), one colour per scenario, theory dashed.
 """
@@ -23,7 +23,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QApplication
 
-from desktop_app.palette import SCENARIO_COLOURS, SCENARIO_LABELS
+from loopscope.desktop_app.palette import SCENARIO_COLOURS, SCENARIO_LABELS
 
 Run = dict[str, Any]
 
@@ -231,7 +231,8 @@ def _top(plot: Any) -> float:
 
 def main(argv: Sequence[str]) -> int:
     if len(argv) != 2:
-        print("usage: python -m loadgen._sweep_png SWEEP.json OUT.png", file=sys.stderr)
+        usage = "usage: python -m loopscope.desktop_app.sweep_png SWEEP.json OUT.png"
+        print(usage, file=sys.stderr)
         return 2
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     runs = json.loads(Path(argv[0]).read_text(encoding="utf-8"))

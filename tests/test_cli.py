@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from loadgen.cli import main
+from loopscope.cli import main
 
 BAD_ARGUMENTS = [
     ["run"],
@@ -140,7 +140,7 @@ def test_serve_on_a_busy_port_exits_1_with_one_line() -> None:
         taken.listen()
         port = taken.getsockname()[1]
         done = subprocess.run(
-            [sys.executable, "-m", "loadgen.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "loopscope", "serve", "--port", str(port)],
             capture_output=True,
             text=True,
             timeout=60,
@@ -155,7 +155,7 @@ def test_serve_on_a_busy_port_exits_1_with_one_line() -> None:
 def test_the_console_script_runs_headless_without_qt(tmp_path: Path) -> None:
     # A real process: the command must work and must not import Qt to do so.
     code = (
-        "import sys; from loadgen.cli import main; rc = main(sys.argv[1:]); "
+        "import sys; from loopscope.cli import main; rc = main(sys.argv[1:]); "
         "assert not any(m.startswith(('PySide6', 'pyqtgraph', 'qasync')) for m in sys.modules), "
         "'Qt was imported'; sys.exit(rc)"
     )

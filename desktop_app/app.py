@@ -1,4 +1,6 @@
-"""Start-up of the desktop app: QApplication, one qasync loop, the session, the window."""
+"""Start-up of the desktop app: QApplication, one qasync loop, the session, the window.
+
+The command line (`loopscope gui`, in the entry package) calls `run_gui`."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from embedded_server import ServerStartError
+from loopscope.embedded_server import ServerStartError
 
 from .presets import PRESETS, Preset, preset_named
 
@@ -202,7 +204,7 @@ def run_gui(options: GuiOptions) -> int:
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     from PySide6.QtGui import QIcon
 
-    from resources import resource_path
+    from loopscope.resources import resource_path
 
     app.setApplicationName("LoopScope")
     app.setWindowIcon(QIcon(str(resource_path("icons", "loopscope.png"))))
@@ -212,8 +214,3 @@ def run_gui(options: GuiOptions) -> int:
     with asyncio.Runner(loop_factory=qasync.QEventLoop) as runner:
         return runner.run(run_window(options))
 
-
-def main(argv: list[str] | None = None) -> int:
-    from loadgen.cli import main as cli_main
-
-    return cli_main(["gui", *(sys.argv[1:] if argv is None else argv)])

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from embedded_server import (
+from loopscope.embedded_server import (
     DEFAULT_CPU_ITERATIONS,
     DEFAULT_FANOUT,
     MAX_CPU_ITERATIONS,
@@ -17,8 +17,17 @@ from embedded_server import (
     MAX_THREADS,
     SCENARIOS,
 )
+from loopscope.loadgen import MAX_IN_FLIGHT, MAX_RATE, MAX_USERS, RunResult
+from loopscope.loadgen.export import write_json, write_sweep_csv
+from loopscope.loadgen.sweep import (
+    MAX_STEP_S,
+    SweepProgress,
+    SweepSettings,
+    run_sweep,
+    step_label,
+)
 
-from ._cli_common import (
+from ._options import (
     EXIT_FAILED,
     EXIT_OK,
     UsageError,
@@ -28,19 +37,7 @@ from ._cli_common import (
     fmt,
     ratio,
 )
-from ._generator import MAX_USERS
-from ._open_loop import MAX_IN_FLIGHT, MAX_RATE
-from ._runner import RunResult
-from .export import write_json, write_sweep_csv
-from .sweep import (
-    MAX_STEP_S,
-    SweepPngError,
-    SweepProgress,
-    SweepSettings,
-    render_sweep_png,
-    run_sweep,
-    step_label,
-)
+from ._sweep_png import SweepPngError, render_sweep_png
 
 _BAR_WIDTH = 20
 

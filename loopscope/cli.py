@@ -11,7 +11,7 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
-from embedded_server import (
+from loopscope.embedded_server import (
     DEFAULT_CPU_ITERATIONS,
     DEFAULT_FANOUT,
     MAX_BLOCKING_DELAY_MS,
@@ -25,8 +25,19 @@ from embedded_server import (
     ServerStartError,
     create_app,
 )
+from loopscope.loadgen import (
+    LATE_THRESHOLD_S,
+    MAX_IN_FLIGHT,
+    MAX_RATE,
+    MAX_USERS,
+    RunResult,
+    RunSettings,
+    check_loopback_target,
+    run_load,
+)
+from loopscope.loadgen.export import write_json, write_run_csv
 
-from ._cli_common import (
+from ._options import (
     EXIT_BAD_ARGUMENTS,
     EXIT_FAILED,
     EXIT_OK,
@@ -36,14 +47,10 @@ from ._cli_common import (
     fmt,
     ratio,
 )
-from ._cli_common import bounded_float as _bounded_float
-from ._cli_common import bounded_int as _bounded_int
-from ._generator import MAX_USERS
-from ._open_loop import LATE_THRESHOLD_S, MAX_IN_FLIGHT, MAX_RATE
-from ._runner import RunResult, RunSettings, check_loopback_target, run_load
-from ._sweep_cli import add_sweep_parser, command_sweep
-from .export import write_json, write_run_csv
-from .sweep import RENDER_SWEEP_PNG_COMMAND
+from ._options import bounded_float as _bounded_float
+from ._options import bounded_int as _bounded_int
+from ._sweep_command import add_sweep_parser, command_sweep
+from ._sweep_png import RENDER_SWEEP_PNG_COMMAND
 
 __all__ = ["EXIT_BAD_ARGUMENTS", "EXIT_FAILED", "EXIT_OK", "UsageError", "build_parser", "main"]
 
@@ -331,7 +338,7 @@ def _command_gui(args: argparse.Namespace) -> int:
     if (args.screenshot or args.json) and args.autorun is None:
         raise UsageError("--screenshot and --json need --autorun SECONDS")
     try:
-        from desktop_app.main import DisplayError, GuiOptions, run_gui
+        from loopscope.desktop_app.app import DisplayError, GuiOptions, run_gui
     except ImportError as exc:
         print(f"loopscope: the desktop app cannot start: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -351,7 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == [RENDER_SWEEP_PNG_COMMAND]:
         # Internal: the bundled executable drawing a sweep PNG for its parent process.
-        from ._sweep_png import main as render_main
+        from loopscope.desktop_app.sweep_png import main as render_main
 
         return render_main(argv[1:])
     parser = build_parser()

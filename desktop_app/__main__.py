@@ -1,5 +1,0 @@
-import sys
-
-from desktop_app.main import main
-
-sys.exit(main())

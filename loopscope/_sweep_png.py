@@ -1,0 +1,56 @@
+"""Drawing a sweep's PNG in a child process, so that the `loopscope` process never imports Qt
+(`loopscope.desktop_app.sweep_png` does the drawing)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from loopscope.loadgen import RunResult
+from loopscope.loadgen.export import finite
+
+#: Hidden first argument of the `loopscope` executable that draws a sweep PNG (bundle only).
+RENDER_SWEEP_PNG_COMMAND = "_render-sweep-png"
+
+
+class SweepPngError(RuntimeError):
+    """The PNG could not be drawn; the message is one line for the user."""
+
+
+def render_sweep_png(results: Sequence[RunResult], path: Path, *, timeout_s: float = 120.0) -> None:
+    """Draw throughput and latency against the load level into a PNG, in another process.
+
+    The drawing uses pyqtgraph on Qt's offscreen platform (no display needed), in a child
+    process so that this one never imports Qt.
+    """
+    if getattr(sys, "frozen", False):
+        # The PyInstaller bundle has no interpreter for `-m`: its executable draws instead.
+        command = [sys.executable, RENDER_SWEEP_PNG_COMMAND]
+    else:
+        command = [sys.executable, "-m", "loopscope.desktop_app.sweep_png"]
+    payload = [result.to_json() for result in results]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    with tempfile.TemporaryDirectory(prefix="loopscope-sweep-") as folder:
+        data = Path(folder) / "sweep.json"
+        data.write_text(json.dumps(finite(payload)), encoding="utf-8")
+        try:
+            done = subprocess.run(
+                [*command, str(data), str(path)],
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                env=env,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise SweepPngError(f"drawing the PNG took over {timeout_s:g} s") from None
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        why = lines[-1] if lines else f"exit status {done.returncode}"
+        raise SweepPngError(f"cannot draw the PNG: {why}")
