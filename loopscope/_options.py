@@ -1,11 +1,22 @@
-"""What every `loopscope` subcommand shares: exit codes, one-line errors, argument types."""
+"""What every `loopscope` subcommand shares: exit codes, one-line errors, argument types, and
+the workload options of `run` and `sweep`."""
 
 from __future__ import annotations
 
 import argparse
 import math
 from collections.abc import Callable
-from typing import NoReturn, TypeVar
+from pathlib import Path
+from typing import NoReturn, TypedDict, TypeVar
+
+from loopscope.embedded_server import (
+    DEFAULT_CPU_ITERATIONS,
+    DEFAULT_FANOUT,
+    MAX_CPU_ITERATIONS,
+    MAX_DELAY_MS,
+    MAX_FANOUT,
+    MAX_THREADS,
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -88,3 +99,73 @@ def ratio(measured: float, predicted: float) -> str:
     if math.isnan(measured) or math.isnan(predicted) or predicted <= 0 or math.isinf(predicted):
         return "-"
     return f"{measured / predicted:.2f}"
+
+
+def add_workload_options(parser: argparse.ArgumentParser, *, per_step: bool) -> None:
+    """The options `run` and `sweep` share: what each request asks of the server, the
+    thread pool, the warm-up, and the JSON/CSV outputs (declared once, so the two commands
+    cannot drift apart). `per_step`: the sweep's wording (warm-up and pool per step)."""
+    parser.add_argument(
+        "--delay-ms",
+        type=bounded_float(0, MAX_DELAY_MS, "--delay-ms"),
+        default=200.0,
+        help="simulated I/O time per request, in milliseconds",
+    )
+    warmup_of = "each step" if per_step else "the run"
+    parser.add_argument(
+        "--warmup",
+        type=bounded_float(0, MAX_DURATION_S, "--warmup"),
+        default=None,
+        help=f"seconds of {warmup_of} excluded from the summary (default: min(1, length/5))",
+    )
+    parser.add_argument(
+        "--threads",
+        type=bounded_int(1, MAX_THREADS, "--threads"),
+        default=None,
+        help="thread-pool tokens for def routes (FastAPI's default: 40)"
+        + (", reset before every step" if per_step else ""),
+    )
+    parser.add_argument(
+        "--iterations",
+        type=bounded_int(1, MAX_CPU_ITERATIONS, "--iterations"),
+        default=DEFAULT_CPU_ITERATIONS,
+        help="CPU work per request (cpu-* scenarios)",
+    )
+    parser.add_argument(
+        "--fanout",
+        type=bounded_int(1, MAX_FANOUT, "--fanout"),
+        default=DEFAULT_FANOUT,
+        help="downstream calls per request (fanout-*)",
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="write a list of run objects here" if per_step else "write the result as JSON here",
+    )
+    parser.add_argument(
+        "--csv",
+        type=Path,
+        default=None,
+        help="write one CSV row per step here" if per_step else "write one CSV row per 1 s window",
+    )
+
+
+class Workload(TypedDict):
+    """What `add_workload_options` parsed, as keywords of RunSettings and SweepSettings."""
+
+    delay_ms: float
+    warmup_s: float | None
+    threads: int | None
+    iterations: int
+    fanout: int
+
+
+def workload_from(args: argparse.Namespace) -> Workload:
+    return Workload(
+        delay_ms=args.delay_ms,
+        warmup_s=args.warmup,
+        threads=args.threads,
+        iterations=args.iterations,
+        fanout=args.fanout,
+    )

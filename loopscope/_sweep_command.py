@@ -8,15 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from loopscope.embedded_server import (
-    DEFAULT_CPU_ITERATIONS,
-    DEFAULT_FANOUT,
-    MAX_CPU_ITERATIONS,
-    MAX_DELAY_MS,
-    MAX_FANOUT,
-    MAX_THREADS,
-    SCENARIOS,
-)
+from loopscope.embedded_server import SCENARIOS
 from loopscope.loadgen import MAX_IN_FLIGHT, MAX_RATE, MAX_USERS, RunResult
 from loopscope.loadgen.export import write_json, write_sweep_csv
 from loopscope.loadgen.sweep import (
@@ -31,11 +23,13 @@ from ._options import (
     EXIT_FAILED,
     EXIT_OK,
     UsageError,
+    add_workload_options,
     bounded_float,
     bounded_int,
     comma_list,
     fmt,
     ratio,
+    workload_from,
 )
 from ._sweep_png import SweepPngError, render_sweep_png
 
@@ -74,43 +68,12 @@ def add_sweep_parser(commands: Any) -> None:
         help="open loop: the most requests in flight (default: twice what each rate needs)",
     )
     sweep.add_argument(
-        "--delay-ms",
-        type=bounded_float(0, MAX_DELAY_MS, "--delay-ms"),
-        default=200.0,
-        help="simulated I/O time per request, in milliseconds",
-    )
-    sweep.add_argument(
         "--step-duration",
         type=bounded_float(0, MAX_STEP_S, "--step-duration", open_low=True),
         default=5.0,
         help="seconds of load per step, warm-up included",
     )
-    sweep.add_argument(
-        "--warmup",
-        type=bounded_float(0, MAX_STEP_S, "--warmup"),
-        default=None,
-        help="seconds of each step excluded from it (default: min(1, step/5))",
-    )
-    sweep.add_argument(
-        "--threads",
-        type=bounded_int(1, MAX_THREADS, "--threads"),
-        default=None,
-        help="thread-pool tokens for def routes, reset before every step (default 40)",
-    )
-    sweep.add_argument(
-        "--iterations",
-        type=bounded_int(1, MAX_CPU_ITERATIONS, "--iterations"),
-        default=DEFAULT_CPU_ITERATIONS,
-        help="CPU work per request (cpu-* scenarios)",
-    )
-    sweep.add_argument(
-        "--fanout",
-        type=bounded_int(1, MAX_FANOUT, "--fanout"),
-        default=DEFAULT_FANOUT,
-        help="downstream calls per request (fanout-*)",
-    )
-    sweep.add_argument("--json", type=Path, default=None, help="write a list of run objects")
-    sweep.add_argument("--csv", type=Path, default=None, help="write one CSV row per step")
+    add_workload_options(sweep, per_step=True)
     sweep.add_argument(
         "--png", type=Path, default=None, help="draw throughput and latency against the level"
     )
@@ -123,13 +86,9 @@ def settings_from(args: argparse.Namespace) -> SweepSettings:
             scenarios=args.scenarios,
             concurrency=args.concurrency or (),
             rates=args.rates or (),
-            delay_ms=args.delay_ms,
             step_duration_s=args.step_duration,
-            warmup_s=args.warmup,
-            threads=args.threads,
-            iterations=args.iterations,
-            fanout=args.fanout,
             max_in_flight=args.max_in_flight,
+            **workload_from(args),
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None

@@ -1,41 +1,22 @@
-"""The `loopscope` command: `run`, `sweep` and `serve` headless, the desktop app otherwise."""
+"""The `loopscope` command, the application's entry point: `run`, `sweep` and `serve` headless,
+the desktop app otherwise (`python -m loopscope`, the console script and the bundle)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 import signal
 import sys
-import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
 from loopscope.embedded_server import (
-    DEFAULT_CPU_ITERATIONS,
-    DEFAULT_FANOUT,
-    MAX_BLOCKING_DELAY_MS,
-    MAX_CPU_ITERATIONS,
-    MAX_DELAY_MS,
-    MAX_FANOUT,
     MAX_THREADS,
-    SCENARIOS,
     EmbeddedServer,
     ServerSettings,
     ServerStartError,
     create_app,
 )
-from loopscope.loadgen import (
-    LATE_THRESHOLD_S,
-    MAX_IN_FLIGHT,
-    MAX_RATE,
-    MAX_USERS,
-    RunResult,
-    RunSettings,
-    check_loopback_target,
-    run_load,
-)
-from loopscope.loadgen.export import write_json, write_run_csv
 
 from ._options import (
     EXIT_BAD_ARGUMENTS,
@@ -44,11 +25,10 @@ from ._options import (
     MAX_DURATION_S,
     Parser,
     UsageError,
-    fmt,
-    ratio,
+    bounded_float,
+    bounded_int,
 )
-from ._options import bounded_float as _bounded_float
-from ._options import bounded_int as _bounded_int
+from ._run_command import add_run_parser, command_run
 from ._sweep_command import add_sweep_parser, command_sweep
 from ._sweep_png import RENDER_SWEEP_PNG_COMMAND
 
@@ -62,88 +42,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", parser_class=Parser)
 
-    run = commands.add_parser(
-        "run", help="run one load test headless: closed loop, or open loop with --rate"
-    )
-    run.add_argument(
-        "--scenario",
-        required=True,
-        choices=SCENARIOS,
-        metavar="NAME",
-        help=f"one of: {', '.join(SCENARIOS)}",
-    )
-    run.add_argument(
-        "--concurrency",
-        type=_bounded_int(1, MAX_IN_FLIGHT, "--concurrency"),
-        default=None,
-        help=f"closed loop: users (1-{MAX_USERS}, default 10), each waiting for its answer "
-        f"before the next request; open loop: the most requests in flight (connections; "
-        f"default: twice what the rate needs in theory, at least 10)",
-    )
-    run.add_argument(
-        "--delay-ms",
-        type=_bounded_float(0, MAX_DELAY_MS, "--delay-ms"),
-        default=200.0,
-        help="simulated I/O time per request, in milliseconds",
-    )
-    run.add_argument(
-        "--duration",
-        type=_bounded_float(0, MAX_DURATION_S, "--duration", open_low=True),
-        default=10.0,
-        help="seconds of load, warm-up included",
-    )
-    run.add_argument(
-        "--warmup",
-        type=_bounded_float(0, MAX_DURATION_S, "--warmup"),
-        default=None,
-        help="seconds excluded from the summary (default: min(1, duration/5))",
-    )
-    run.add_argument(
-        "--threads",
-        type=_bounded_int(1, MAX_THREADS, "--threads"),
-        default=None,
-        help="thread-pool tokens for def routes (FastAPI's default: 40)",
-    )
-    run.add_argument(
-        "--iterations",
-        type=_bounded_int(1, MAX_CPU_ITERATIONS, "--iterations"),
-        default=DEFAULT_CPU_ITERATIONS,
-        help="CPU work per request (cpu-* scenarios)",
-    )
-    run.add_argument(
-        "--fanout",
-        type=_bounded_int(1, MAX_FANOUT, "--fanout"),
-        default=DEFAULT_FANOUT,
-        help="downstream calls per request (fanout-*)",
-    )
-    run.add_argument(
-        "--rate",
-        type=_bounded_float(0, MAX_RATE, "--rate", open_low=True),
-        default=None,
-        help="open loop: start this many requests per second whatever the answers do; "
-        "latency counts from each one's intended start",
-    )
-    run.add_argument(
-        "--target",
-        default=None,
-        help="a server on this machine to load instead of the embedded one",
-    )
-    run.add_argument("--json", type=Path, default=None, help="write the result as JSON here")
-    run.add_argument("--csv", type=Path, default=None, help="write one CSV row per 1 s window here")
-
+    add_run_parser(commands)
     add_sweep_parser(commands)
 
     serve = commands.add_parser(
         "serve", help="run the demo server alone, for curl, wrk or a browser"
     )
-    serve.add_argument("--port", type=_bounded_int(0, 65535, "--port"), default=8000)
-    serve.add_argument("--threads", type=_bounded_int(1, MAX_THREADS, "--threads"), default=40)
+    serve.add_argument("--port", type=bounded_int(0, 65535, "--port"), default=8000)
+    serve.add_argument("--threads", type=bounded_int(1, MAX_THREADS, "--threads"), default=40)
 
     gui = commands.add_parser("gui", help="open the desktop app (the default)")
     gui.add_argument("--preset", default=None, help='a lesson, e.g. "Sync vs async"')
     gui.add_argument(
         "--autorun",
-        type=_bounded_float(0, MAX_DURATION_S, "--autorun", open_low=True),
+        type=bounded_float(0, MAX_DURATION_S, "--autorun", open_low=True),
         default=None,
         metavar="SECONDS",
         help="run the preset this long, save what was asked, and exit",
@@ -163,155 +75,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --autorun: save the figures per endpoint here",
     )
     return parser
-
-
-def _theory_ms(value: float) -> str:
-    return "unbounded" if math.isinf(value) else fmt(value)
-
-
-def format_summary(result: RunResult) -> str:
-    """The `run` report: the measurement beside the theory."""
-    if result.open_loop:
-        return _format_open_summary(result)
-    s, summary, p = result.settings, result.summary, result.prediction
-    threads = f", {result.threads} threads" if s.scenario in ("sync", "cpu-sync") else ""
-    lines = [
-        f"LoopScope run: {s.scenario}, {s.concurrency} users, delay {s.delay_ms:g} ms{threads}",
-        f"  {s.duration_s:g} s of load against {result.target}; "
-        f"the first {s.effective_warmup_s:g} s are warm-up, not counted",
-        "",
-        f"  {'':<20}{'measured':>12}{'theory':>12}{'ratio':>8}",
-        f"  {'throughput (req/s)':<20}{fmt(summary.throughput_rps):>12}"
-        f"{fmt(p.throughput_rps):>12}{ratio(summary.throughput_rps, p.throughput_rps):>8}",
-        f"  {'latency p50 (ms)':<20}{fmt(summary.latency.p50):>12}"
-        f"{fmt(p.latency_ms):>12}{ratio(summary.latency.p50, p.latency_ms):>8}",
-    ]
-    for name in ("p90", "p99", "max", "mean"):
-        value = getattr(summary.latency, name)
-        lines.append(f"  {'latency ' + name + ' (ms)':<20}{fmt(value):>12}")
-    lines += ["", *_requests_lines(result)]
-    return "\n".join(lines)
-
-
-def _wrapped(text: str) -> str:
-    """A report line of at most 92 characters, continued with a deeper indent."""
-    return textwrap.fill(text, width=92, initial_indent="  ", subsequent_indent="    ")
-
-
-def _requests_lines(result: RunResult) -> list[str]:
-    summary, p = result.summary, result.prediction
-    errors = ", ".join(f"{kind}: {count}" for kind, count in sorted(summary.errors.items()))
-    return [
-        f"  requests: {summary.requests:,} ({summary.ok:,} ok); errors: {errors or 'none'}",
-        f"  server: waited {fmt(summary.server_wait_ms_mean)} ms for a thread or the loop, "
-        f"worked {fmt(summary.server_work_ms_mean)} ms (means)",
-        _wrapped(f"theory: {p.explanation}"),
-        *_health_lines(result),
-    ]
-
-
-def _health_lines(result: RunResult) -> list[str]:
-    """The generator's own state: a warning when it, not the server, may be the limit."""
-    health = result.health
-    if health is None:
-        return []
-    if not health.generator_limited:
-        return [
-            f"  generator: healthy ({health.cpu_fraction:.0%} of a core, "
-            f"loop lag p99 {health.loop_lag_p99_ms:.0f} ms)"
-        ]
-    return [_wrapped(f"WARNING, generator-limited: {warning}") for warning in health.warnings]
-
-
-def _format_open_summary(result: RunResult) -> str:
-    s, summary, p = result.settings, result.summary, result.prediction
-    assert s.rate is not None
-    threads = f", {result.threads} threads" if s.scenario in ("sync", "cpu-sync") else ""
-    corrected, uncorrected = summary.latency, summary.latency_uncorrected
-    lines = [
-        f"LoopScope run: {s.scenario}, open loop at {s.rate:g} req/s, "
-        f"delay {s.delay_ms:g} ms{threads}",
-        f"  {s.duration_s:g} s of load against {result.target}; "
-        f"the first {s.effective_warmup_s:g} s are warm-up, not counted",
-        textwrap.fill(
-            f"at most {result.max_in_flight} requests in flight (connections): one that "
-            "finds them all busy waits and starts late. Latency counts from each request's "
-            "intended start (corrected for coordinated omission); 'uncorrected' counts "
-            "from its actual send, as a naive tool would.",
-            width=92,
-            initial_indent="  ",
-            subsequent_indent="  ",
-        ),
-        "",
-        f"  {'':<20}{'measured':>12}{'uncorrected':>13}{'theory':>12}{'ratio':>8}",
-        f"  {'throughput (req/s)':<20}{fmt(summary.throughput_rps):>12}{'':>13}"
-        f"{fmt(p.throughput_rps):>12}{ratio(summary.throughput_rps, p.throughput_rps):>8}",
-        f"  {'latency p50 (ms)':<20}{fmt(corrected.p50):>12}{fmt(uncorrected.p50):>13}"
-        f"{_theory_ms(p.latency_ms):>12}{ratio(corrected.p50, p.latency_ms):>8}",
-    ]
-    for name in ("p90", "p99", "max", "mean"):
-        label = f"latency {name} (ms)"
-        lines.append(
-            f"  {label:<20}{fmt(getattr(corrected, name)):>12}{fmt(getattr(uncorrected, name)):>13}"
-        )
-    lines += ["", *_requests_lines(result)]
-    schedule = result.schedule
-    if schedule is not None:
-        threshold_ms = LATE_THRESHOLD_S * 1000
-        text = (
-            f"schedule: {schedule.due:,} starts due, {schedule.started:,} started, "
-            f"{schedule.late:,} late (> {threshold_ms:g} ms behind), "
-            f"{schedule.backlog:,} still waiting at the end"
-        )
-        if schedule.late:
-            text += (
-                f"; of the late ones {schedule.late_pool_full:,} waited for a free "
-                f"connection (answers came back slower than the rate needs), "
-                f"{schedule.late_loop:,} were late because the client's own loop was busy"
-            )
-        lines.append(_wrapped(text))
-    return "\n".join(lines)
-
-
-def _command_run(args: argparse.Namespace) -> int:
-    if args.rate is None and args.concurrency is not None and args.concurrency > MAX_USERS:
-        raise UsageError(
-            f"--concurrency must be between 1 and {MAX_USERS} without --rate, "
-            f"got {args.concurrency}"
-        )
-    if args.scenario == "blocking" and args.delay_ms > MAX_BLOCKING_DELAY_MS:
-        raise UsageError(f"--delay-ms for blocking must be at most {MAX_BLOCKING_DELAY_MS}")
-    if args.warmup is not None and args.warmup >= args.duration:
-        raise UsageError("--warmup must be shorter than --duration")
-    if args.target is not None:
-        try:
-            check_loopback_target(args.target)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-    open_loop = args.rate is not None
-    settings = RunSettings(
-        scenario=args.scenario,
-        concurrency=10 if open_loop or args.concurrency is None else args.concurrency,
-        rate=args.rate,
-        max_in_flight=args.concurrency if open_loop else None,
-        delay_ms=args.delay_ms,
-        duration_s=args.duration,
-        warmup_s=args.warmup,
-        threads=args.threads,
-        iterations=args.iterations,
-        fanout=args.fanout,
-        target=args.target,
-    )
-    result = asyncio.run(run_load(settings))
-    print(format_summary(result))
-    if args.json is not None:
-        write_json(args.json, result.to_json())
-    if args.csv is not None:
-        write_run_csv(args.csv, result)
-    if result.summary.ok == 0:
-        print("loopscope: no request succeeded; is the target a LoopScope server?", file=sys.stderr)
-        return EXIT_FAILED
-    return EXIT_OK
 
 
 async def _serve(port: int, threads: int) -> None:
@@ -373,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "sweep":
             return command_sweep(args)
-        return _command_run(args)
+        return command_run(args)
     except UsageError as exc:
         print(f"loopscope: error: {exc}", file=sys.stderr)
         return EXIT_BAD_ARGUMENTS

@@ -1,0 +1,223 @@
+"""`loopscope run`: its arguments, the report (measurement beside theory) and its exports."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import sys
+import textwrap
+from typing import Any
+
+from loopscope.embedded_server import MAX_BLOCKING_DELAY_MS, SCENARIOS
+from loopscope.loadgen import (
+    LATE_THRESHOLD_S,
+    MAX_IN_FLIGHT,
+    MAX_RATE,
+    MAX_USERS,
+    RunResult,
+    RunSettings,
+    check_loopback_target,
+    run_load,
+)
+from loopscope.loadgen.export import write_json, write_run_csv
+
+from ._options import (
+    EXIT_FAILED,
+    EXIT_OK,
+    MAX_DURATION_S,
+    UsageError,
+    add_workload_options,
+    bounded_float,
+    bounded_int,
+    fmt,
+    ratio,
+    workload_from,
+)
+
+
+def add_run_parser(commands: Any) -> None:
+    """Add `run` to the subcommands (`commands` is argparse's subparsers action)."""
+    run = commands.add_parser(
+        "run", help="run one load test headless: closed loop, or open loop with --rate"
+    )
+    run.add_argument(
+        "--scenario",
+        required=True,
+        choices=SCENARIOS,
+        metavar="NAME",
+        help=f"one of: {', '.join(SCENARIOS)}",
+    )
+    run.add_argument(
+        "--concurrency",
+        type=bounded_int(1, MAX_IN_FLIGHT, "--concurrency"),
+        default=None,
+        help=f"closed loop: users (1-{MAX_USERS}, default 10), each waiting for its answer "
+        f"before the next request; open loop: the most requests in flight (connections; "
+        f"default: twice what the rate needs in theory, at least 10)",
+    )
+    run.add_argument(
+        "--duration",
+        type=bounded_float(0, MAX_DURATION_S, "--duration", open_low=True),
+        default=10.0,
+        help="seconds of load, warm-up included",
+    )
+    run.add_argument(
+        "--rate",
+        type=bounded_float(0, MAX_RATE, "--rate", open_low=True),
+        default=None,
+        help="open loop: start this many requests per second whatever the answers do; "
+        "latency counts from each one's intended start",
+    )
+    run.add_argument(
+        "--target",
+        default=None,
+        help="a server on this machine to load instead of the embedded one",
+    )
+    add_workload_options(run, per_step=False)
+
+
+def _theory_ms(value: float) -> str:
+    return "unbounded" if math.isinf(value) else fmt(value)
+
+
+def format_summary(result: RunResult) -> str:
+    """The `run` report: the measurement beside the theory."""
+    if result.open_loop:
+        return _format_open_summary(result)
+    s, summary, p = result.settings, result.summary, result.prediction
+    threads = f", {result.threads} threads" if s.scenario in ("sync", "cpu-sync") else ""
+    lines = [
+        f"LoopScope run: {s.scenario}, {s.concurrency} users, delay {s.delay_ms:g} ms{threads}",
+        f"  {s.duration_s:g} s of load against {result.target}; "
+        f"the first {s.effective_warmup_s:g} s are warm-up, not counted",
+        "",
+        f"  {'':<20}{'measured':>12}{'theory':>12}{'ratio':>8}",
+        f"  {'throughput (req/s)':<20}{fmt(summary.throughput_rps):>12}"
+        f"{fmt(p.throughput_rps):>12}{ratio(summary.throughput_rps, p.throughput_rps):>8}",
+        f"  {'latency p50 (ms)':<20}{fmt(summary.latency.p50):>12}"
+        f"{fmt(p.latency_ms):>12}{ratio(summary.latency.p50, p.latency_ms):>8}",
+    ]
+    for name in ("p90", "p99", "max", "mean"):
+        value = getattr(summary.latency, name)
+        lines.append(f"  {'latency ' + name + ' (ms)':<20}{fmt(value):>12}")
+    lines += ["", *_requests_lines(result)]
+    return "\n".join(lines)
+
+
+def _wrapped(text: str) -> str:
+    """A report line of at most 92 characters, continued with a deeper indent."""
+    return textwrap.fill(text, width=92, initial_indent="  ", subsequent_indent="    ")
+
+
+def _requests_lines(result: RunResult) -> list[str]:
+    summary, p = result.summary, result.prediction
+    errors = ", ".join(f"{kind}: {count}" for kind, count in sorted(summary.errors.items()))
+    return [
+        f"  requests: {summary.requests:,} ({summary.ok:,} ok); errors: {errors or 'none'}",
+        f"  server: waited {fmt(summary.server_wait_ms_mean)} ms for a thread or the loop, "
+        f"worked {fmt(summary.server_work_ms_mean)} ms (means)",
+        _wrapped(f"theory: {p.explanation}"),
+        *_health_lines(result),
+    ]
+
+
+def _health_lines(result: RunResult) -> list[str]:
+    """The generator's own state: a warning when it, not the server, may be the limit."""
+    health = result.health
+    if health is None:
+        return []
+    if not health.generator_limited:
+        return [
+            f"  generator: healthy ({health.cpu_fraction:.0%} of a core, "
+            f"loop lag p99 {health.loop_lag_p99_ms:.0f} ms)"
+        ]
+    return [_wrapped(f"WARNING, generator-limited: {warning}") for warning in health.warnings]
+
+
+def _format_open_summary(result: RunResult) -> str:
+    s, summary, p = result.settings, result.summary, result.prediction
+    assert s.rate is not None
+    threads = f", {result.threads} threads" if s.scenario in ("sync", "cpu-sync") else ""
+    corrected, uncorrected = summary.latency, summary.latency_uncorrected
+    lines = [
+        f"LoopScope run: {s.scenario}, open loop at {s.rate:g} req/s, "
+        f"delay {s.delay_ms:g} ms{threads}",
+        f"  {s.duration_s:g} s of load against {result.target}; "
+        f"the first {s.effective_warmup_s:g} s are warm-up, not counted",
+        textwrap.fill(
+            f"at most {result.max_in_flight} requests in flight (connections): one that "
+            "finds them all busy waits and starts late. Latency counts from each request's "
+            "intended start (corrected for coordinated omission); 'uncorrected' counts "
+            "from its actual send, as a naive tool would.",
+            width=92,
+            initial_indent="  ",
+            subsequent_indent="  ",
+        ),
+        "",
+        f"  {'':<20}{'measured':>12}{'uncorrected':>13}{'theory':>12}{'ratio':>8}",
+        f"  {'throughput (req/s)':<20}{fmt(summary.throughput_rps):>12}{'':>13}"
+        f"{fmt(p.throughput_rps):>12}{ratio(summary.throughput_rps, p.throughput_rps):>8}",
+        f"  {'latency p50 (ms)':<20}{fmt(corrected.p50):>12}{fmt(uncorrected.p50):>13}"
+        f"{_theory_ms(p.latency_ms):>12}{ratio(corrected.p50, p.latency_ms):>8}",
+    ]
+    for name in ("p90", "p99", "max", "mean"):
+        label = f"latency {name} (ms)"
+        lines.append(
+            f"  {label:<20}{fmt(getattr(corrected, name)):>12}{fmt(getattr(uncorrected, name)):>13}"
+        )
+    lines += ["", *_requests_lines(result)]
+    schedule = result.schedule
+    if schedule is not None:
+        threshold_ms = LATE_THRESHOLD_S * 1000
+        text = (
+            f"schedule: {schedule.due:,} starts due, {schedule.started:,} started, "
+            f"{schedule.late:,} late (> {threshold_ms:g} ms behind), "
+            f"{schedule.backlog:,} still waiting at the end"
+        )
+        if schedule.late:
+            text += (
+                f"; of the late ones {schedule.late_pool_full:,} waited for a free "
+                f"connection (answers came back slower than the rate needs), "
+                f"{schedule.late_loop:,} were late because the client's own loop was busy"
+            )
+        lines.append(_wrapped(text))
+    return "\n".join(lines)
+
+
+def command_run(args: argparse.Namespace) -> int:
+    """Run the load, print the report, write what was asked; the exit status."""
+    if args.rate is None and args.concurrency is not None and args.concurrency > MAX_USERS:
+        raise UsageError(
+            f"--concurrency must be between 1 and {MAX_USERS} without --rate, "
+            f"got {args.concurrency}"
+        )
+    if args.scenario == "blocking" and args.delay_ms > MAX_BLOCKING_DELAY_MS:
+        raise UsageError(f"--delay-ms for blocking must be at most {MAX_BLOCKING_DELAY_MS}")
+    if args.warmup is not None and args.warmup >= args.duration:
+        raise UsageError("--warmup must be shorter than --duration")
+    if args.target is not None:
+        try:
+            check_loopback_target(args.target)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    open_loop = args.rate is not None
+    settings = RunSettings(
+        scenario=args.scenario,
+        concurrency=10 if open_loop or args.concurrency is None else args.concurrency,
+        rate=args.rate,
+        max_in_flight=args.concurrency if open_loop else None,
+        duration_s=args.duration,
+        target=args.target,
+        **workload_from(args),
+    )
+    result = asyncio.run(run_load(settings))
+    print(format_summary(result))
+    if args.json is not None:
+        write_json(args.json, result.to_json())
+    if args.csv is not None:
+        write_run_csv(args.csv, result)
+    if result.summary.ok == 0:
+        print("loopscope: no request succeeded; is the target a LoopScope server?", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
