@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn, TypedDict, TypeVar
@@ -169,3 +170,69 @@ def workload_from(args: argparse.Namespace) -> Workload:
         iterations=args.iterations,
         fanout=args.fanout,
     )
+
+
+# A run must measure at least this long after its warm-up: shorter, no 1 s window closes
+# and the figures are noise (`--duration 1e-9` used to run and blame the target).
+MIN_MEASURED_S = 0.5
+
+
+def check_measured_period(
+    duration_s: float, warmup_s: float | None, rate: float | None, *, duration_option: str
+) -> None:
+    """Refuse (UsageError) a run or step that cannot measure anything."""
+    warmup = min(1.0, duration_s / 5) if warmup_s is None else warmup_s
+    if warmup >= duration_s:
+        raise UsageError(f"--warmup must be shorter than {duration_option}")
+    measured = duration_s - warmup
+    if measured < MIN_MEASURED_S:
+        raise UsageError(
+            f"{duration_option} {duration_s:g} with a {warmup:g} s warm-up measures "
+            f"{measured:g} s; at least {MIN_MEASURED_S:g} s must be measured"
+        )
+    if rate is not None and rate * measured < 1:
+        raise UsageError(
+            f"at {rate:g} requests/s not one request starts in the {measured:g} s measured; "
+            f"give a rate of at least {1 / measured:.3g}"
+        )
+
+
+def check_output_paths(outputs: dict[str, Path | None]) -> None:
+    """Before any load starts: every output (option -> path) can be written, and no two
+    options name the same file. UsageError (one line) otherwise. A file that did not exist
+    is created to prove it and removed again."""
+    seen: dict[Path, str] = {}
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        resolved = path.resolve()
+        if resolved in seen:
+            raise UsageError(f"{seen[resolved]} and {option} name the same file: {path}")
+        seen[resolved] = option
+        if path.is_dir():
+            raise UsageError(f"{option} {path} is a folder; give a file name")
+        existed = path.exists()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            raise UsageError(f"{option}: cannot write {path}: {exc.strerror or exc}") from None
+        if not existed:
+            path.unlink(missing_ok=True)
+
+
+def write_outputs(writers: dict[str, tuple[Path | None, Callable[[Path], None]]]) -> bool:
+    """Write every asked-for output (option -> (path, writer)); one that fails is reported
+    in one line and does not stop the others. True when all were written."""
+    ok = True
+    for option, (path, write) in writers.items():
+        if path is None:
+            continue
+        try:
+            write(path)
+        except OSError as exc:
+            print(f"loopscope: could not write {option} {path}: {exc.strerror or exc}",
+                  file=sys.stderr)
+            ok = False
+    return ok

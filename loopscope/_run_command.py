@@ -30,9 +30,12 @@ from ._options import (
     add_workload_options,
     bounded_float,
     bounded_int,
+    check_measured_period,
+    check_output_paths,
     fmt,
     ratio,
     workload_from,
+    write_outputs,
 )
 
 
@@ -194,13 +197,13 @@ def command_run(args: argparse.Namespace) -> int:
         )
     if args.scenario == "blocking" and args.delay_ms > MAX_BLOCKING_DELAY_MS:
         raise UsageError(f"--delay-ms for blocking must be at most {MAX_BLOCKING_DELAY_MS}")
-    if args.warmup is not None and args.warmup >= args.duration:
-        raise UsageError("--warmup must be shorter than --duration")
+    check_measured_period(args.duration, args.warmup, args.rate, duration_option="--duration")
     if args.target is not None:
         try:
             check_loopback_target(args.target)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+    check_output_paths({"--json": args.json, "--csv": args.csv})
     open_loop = args.rate is not None
     settings = RunSettings(
         scenario=args.scenario,
@@ -213,11 +216,17 @@ def command_run(args: argparse.Namespace) -> int:
     )
     result = asyncio.run(run_load(settings))
     print(format_summary(result))
-    if args.json is not None:
-        write_json(args.json, result.to_json())
-    if args.csv is not None:
-        write_run_csv(args.csv, result)
+    written = write_outputs(
+        {
+            "--json": (args.json, lambda path: write_json(path, result.to_json())),
+            "--csv": (args.csv, lambda path: write_run_csv(path, result)),
+        }
+    )
     if result.summary.ok == 0:
-        print("loopscope: no request succeeded; is the target a LoopScope server?", file=sys.stderr)
+        errors = ", ".join(f"{kind}: {n}" for kind, n in sorted(result.summary.errors.items()))
+        why = f" ({errors})" if errors else ""
+        # Only a target of the user's own can be the wrong kind of server.
+        hint = "; is the target a LoopScope server?" if args.target is not None else ""
+        print(f"loopscope: no request succeeded{why}{hint}", file=sys.stderr)
         return EXIT_FAILED
-    return EXIT_OK
+    return EXIT_OK if written else EXIT_FAILED

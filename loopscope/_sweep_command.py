@@ -26,10 +26,13 @@ from ._options import (
     add_workload_options,
     bounded_float,
     bounded_int,
+    check_measured_period,
+    check_output_paths,
     comma_list,
     fmt,
     ratio,
     workload_from,
+    write_outputs,
 )
 from ._sweep_png import SweepPngError, render_sweep_png
 
@@ -174,19 +177,26 @@ def format_sweep(settings: SweepSettings, results: list[RunResult]) -> str:
 def command_sweep(args: argparse.Namespace) -> int:
     """Run the sweep, print its table, write what was asked; the exit status."""
     settings = settings_from(args)
+    lowest_rate = min(settings.rates) if settings.rates else None
+    check_measured_period(
+        settings.step_duration_s, settings.warmup_s, lowest_rate, duration_option="--step-duration"
+    )
+    check_output_paths({"--json": args.json, "--csv": args.csv, "--png": args.png})
     results = asyncio.run(run_sweep(settings, progress=ProgressBar(sys.stderr)))
     print(format_sweep(settings, results))
-    if args.json is not None:
-        write_json(args.json, [result.to_json() for result in results])
-    if args.csv is not None:
-        write_sweep_csv(args.csv, results)
+    written = write_outputs(
+        {
+            "--json": (args.json, lambda path: write_json(path, [r.to_json() for r in results])),
+            "--csv": (args.csv, lambda path: write_sweep_csv(path, results)),
+        }
+    )
     if args.png is not None:
         try:
             render_sweep_png(results, args.png)
         except SweepPngError as exc:
             print(f"loopscope: {exc}", file=sys.stderr)
-            return EXIT_FAILED
+            written = False
     if not any(result.summary.ok for result in results):
         print("loopscope: no request succeeded in any step", file=sys.stderr)
         return EXIT_FAILED
-    return EXIT_OK
+    return EXIT_OK if written else EXIT_FAILED

@@ -33,6 +33,16 @@ BAD_ARGUMENTS = [
     ["run", "--scenario", "async", "--rate", "fast"],
     ["run", "--scenario", "async", "--rate", "10", "--concurrency", "10001"],
     ["fly"],
+    # Nothing can be measured: refused up front, not blamed on a target after the run.
+    ["run", "--scenario", "async", "--duration", "1e-9"],
+    ["run", "--scenario", "async", "--rate", "1e-9"],
+    ["run", "--scenario", "async", "--warmup", "1.99", "--duration", "2"],
+    ["sweep", "--scenarios", "async", "--rates", "0.01", "--step-duration", "5"],
+    # Outputs are checked before any load starts.
+    ["run", "--scenario", "async", "--json", "/proc/loopscope.json"],
+    ["run", "--scenario", "async", "--csv", "/"],
+    ["run", "--scenario", "async", "--json", "/tmp/same.out", "--csv", "/tmp/same.out"],
+    ["sweep", "--scenarios", "async", "--concurrency", "1", "--png", "/proc/loopscope.png"],
 ]
 
 
@@ -46,6 +56,7 @@ def test_bad_arguments_exit_2_with_one_line(
     assert len(lines) == 1, captured.err
     assert lines[0].startswith("loopscope: error: ")
     assert "Traceback" not in captured.err
+    assert captured.out == ""  # no report: the load never started
 
 
 def test_run_writes_the_json_of_the_contract(
