@@ -42,13 +42,13 @@ def problems(bundle: Path) -> list[str]:
         names = ", ".join(str(p.relative_to(bundle)) for p in dangling)
         found.append(f"symlinks to files left out of the bundle: {names}")
 
-    names = {p.name for p in files}
+    present = {p.name for p in files}
     missing: dict[str, list[str]] = {}
     for path in files:
         if path.is_symlink() or not elf.is_elf(path):
             continue
         for soname in elf.read(path).needed:
-            if soname not in names and include_library(soname) and not _is_loader(soname):
+            if soname not in present and include_library(soname) and not _is_loader(soname):
                 missing.setdefault(soname, []).append(str(path.relative_to(bundle)))
     for soname, users in sorted(missing.items()):
         found.append(

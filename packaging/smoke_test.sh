@@ -18,7 +18,9 @@ fail() {
     exit 1
 }
 
-"$PYTHON" -m PyInstaller --noconfirm --clean --log-level ERROR build.spec
+# -P: not the checkout first on sys.path, or the setuptools leftover loopscope.egg-info/ found
+# there would be bundled as LoopScope's metadata instead of the installed package's.
+"$PYTHON" -P -m PyInstaller --noconfirm --clean --log-level ERROR build.spec
 BUNDLE=dist/loopscope/loopscope
 test -x "$BUNDLE" || fail "the build made no executable at $BUNDLE"
 
