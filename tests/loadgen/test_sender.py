@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from loopscope.embedded_server import EmbeddedServer
 from loopscope.loadgen import (
     HttpxSender,
+    RequestRecord,
     ScenarioRequest,
     classify_error,
     classify_status,
@@ -30,6 +33,29 @@ async def test_success_and_422_are_told_apart(server: EmbeddedServer) -> None:
     assert sender.client_count <= 1
 
 
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def raw_server(handler: Handler) -> AsyncIterator[str]:
+    """A bare TCP server on loopback port 0 running `handler` per connection; yields its URL."""
+    listener = await asyncio.start_server(handler, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
+    finally:
+        listener.close()
+        await listener.wait_closed()
+
+
+async def send_one(url: str) -> RequestRecord:
+    """One request from a fresh sender, closed afterwards."""
+    sender = HttpxSender(url)
+    try:
+        return await sender.send(ScenarioRequest(scenario="async"), user=0)
+    finally:
+        await sender.aclose()
+
+
 async def test_a_dropped_connection_is_one_protocol_error_not_a_silent_retry() -> None:
     attempts = 0
 
@@ -40,15 +66,8 @@ async def test_a_dropped_connection_is_one_protocol_error_not_a_silent_retry() -
         writer.close()
         await writer.wait_closed()
 
-    listener = await asyncio.start_server(drop, "127.0.0.1", 0)
-    port = listener.sockets[0].getsockname()[1]
-    sender = HttpxSender(f"http://127.0.0.1:{port}")
-    try:
-        record = await sender.send(ScenarioRequest(scenario="async"), user=0)
-    finally:
-        await sender.aclose()
-        listener.close()
-        await listener.wait_closed()
+    async with raw_server(drop) as url:
+        record = await send_one(url)
     assert record.error == "protocol"
     assert attempts == 1
 
@@ -66,17 +85,14 @@ async def test_no_answer_is_a_timeout() -> None:
             writer.close()
             await writer.wait_closed()
 
-    listener = await asyncio.start_server(silent, "127.0.0.1", 0)
-    port = listener.sockets[0].getsockname()[1]
-    sender = HttpxSender(f"http://127.0.0.1:{port}", timeout_s=0.3)
-    try:
-        record = await sender.send(ScenarioRequest(scenario="async"), user=0)
-    finally:
-        release.set()
-        await sender.aclose()
-        await asyncio.gather(*handlers, return_exceptions=True)
-        listener.close()
-        await listener.wait_closed()
+    async with raw_server(silent) as url:
+        sender = HttpxSender(url, timeout_s=0.3)
+        try:
+            record = await sender.send(ScenarioRequest(scenario="async"), user=0)
+        finally:
+            release.set()
+            await sender.aclose()
+            await asyncio.gather(*handlers, return_exceptions=True)
     assert record.error == "timeout"
 
 
@@ -93,15 +109,8 @@ async def test_a_5xx_answer_is_http_5xx_not_4xx() -> None:
         writer.close()
         await writer.wait_closed()
 
-    listener = await asyncio.start_server(fail, "127.0.0.1", 0)
-    port = listener.sockets[0].getsockname()[1]
-    sender = HttpxSender(f"http://127.0.0.1:{port}")
-    try:
-        record = await sender.send(ScenarioRequest(scenario="async"), user=0)
-    finally:
-        await sender.aclose()
-        listener.close()
-        await listener.wait_closed()
+    async with raw_server(fail) as url:
+        record = await send_one(url)
     assert record.status == 503 and record.error == "http_5xx"
 
 
