@@ -1,12 +1,16 @@
-"""Helpers the benchmarks share: a separate demo-server process, wrk, CPU accounting.
+"""Helpers the benchmarks share: a separate demo-server process, wrk, LoopScope's own runs
+with their CPU, ratios to theory, arguments and JSON output.
 
 Not a benchmark itself. Every load goes to 127.0.0.1; every wait here has a deadline.
+Benchmarks use `loopscope.loadgen`'s public API only, as any other program would.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import math
 import os
 import platform
 import re
@@ -22,11 +26,28 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from loopscope import loadgen
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
 LOOPBACK = "127.0.0.1"
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def require_this_checkout() -> None:
+    """Exit unless `loopscope.loadgen` is this checkout's code (`pip install -e .` here).
+
+    A benchmark run on another install's code would put its numbers under this checkout's
+    name. (Putting the checkout first on sys.path does not help: the subpackages install
+    from their own folders, so only an install of this checkout measures it.)
+    """
+    source = Path(loadgen.__file__).resolve()
+    if not source.is_relative_to(ROOT):
+        sys.exit(
+            f"loopscope.loadgen is imported from {source.parent}, not from {ROOT}: "
+            f"run `pip install -e {ROOT}` in this environment first"
+        )
 
 
 def checkout_env() -> dict[str, str]:
@@ -52,6 +73,13 @@ def children_cpu_s() -> float:
     """CPU seconds of all ended and waited-for child processes so far."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def cpu_pct(before_s: float | None, after_s: float | None, wall_s: float) -> float | None:
+    """CPU % over `wall_s` from two CPU readings; None when a reading is missing."""
+    if before_s is None or after_s is None or wall_s <= 0:
+        return None
+    return 100 * (after_s - before_s) / wall_s
 
 
 class ServerProcess:
@@ -240,9 +268,6 @@ def run_wrk(
     )
     if socket_errors:
         errors += sum(int(value) for value in socket_errors.groups())
-    server_cpu_pct = None
-    if server_cpu_before is not None and server_cpu_after is not None:
-        server_cpu_pct = 100 * (server_cpu_after - server_cpu_before) / wall
     return ClientResult(
         client="wrk",
         connections=connections,
@@ -253,7 +278,7 @@ def run_wrk(
         throughput_rps=(requests - errors) / measured_s,
         latency_mean_ms=_wrk_latency_ms(text),
         client_cpu_pct=100 * cpu / wall,
-        server_cpu_pct=server_cpu_pct,
+        server_cpu_pct=cpu_pct(server_cpu_before, server_cpu_after, wall),
     )
 
 
@@ -261,7 +286,105 @@ def scenario_url(base: str, delay_ms: float) -> str:
     return f"{base}/scenario/async?delay_ms={delay_ms:g}"
 
 
-# --- output ------------------------------------------------------------------------------
+# --- LoopScope's own runs ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MeasuredRun:
+    """One `loadgen.run_load` run (what `loopscope run` does) and the CPU it took.
+
+    cpu_pct: this process over the whole run, warm-up and shutdown included (the
+    benchmark does nothing else meanwhile); server_cpu_pct: the separate server
+    process's, None when the server shares this process (no target).
+    """
+
+    result: loadgen.RunResult
+    cpu_pct: float
+    server_cpu_pct: float | None
+
+
+def run_load_measured(
+    settings: loadgen.RunSettings, server: ServerProcess | None = None
+) -> MeasuredRun:
+    """Run `settings` on a fresh event loop, as `loopscope run` does, measuring CPU."""
+    server_before = server.cpu_s() if server is not None else None
+    cpu_before, wall_before = time.process_time(), time.perf_counter()
+    result = asyncio.run(loadgen.run_load(settings))
+    cpu_after, wall_after = time.process_time(), time.perf_counter()
+    server_after = server.cpu_s() if server is not None else None
+    wall = wall_after - wall_before
+    return MeasuredRun(
+        result,
+        100 * (cpu_after - cpu_before) / wall,
+        cpu_pct(server_before, server_after, wall),
+    )
+
+
+# --- ratios to theory --------------------------------------------------------------------
+
+
+def ratio(measured: float, predicted: float) -> float:
+    """measured / predicted; NaN where theory has no finite, positive figure."""
+    if math.isnan(measured) or math.isnan(predicted) or predicted <= 0 or math.isinf(predicted):
+        return math.nan
+    return measured / predicted
+
+
+def within(value: float, tolerance: float) -> bool:
+    """A ratio within 1 ± tolerance; NaN (no measurement or no theory) never is."""
+    return 1 - tolerance <= value <= 1 + tolerance
+
+
+def theory_cells(
+    measured_rps: float, theory_rps: float, measured_ms: float, theory_ms: float
+) -> list[str]:
+    """Table cells: throughput measured, theory, ratio; then latency measured, theory, ratio."""
+    return [
+        fmt(measured_rps, 1),
+        fmt(theory_rps, 1),
+        fmt(ratio(measured_rps, theory_rps), 2),
+        fmt(measured_ms, 1),
+        fmt(theory_ms, 1),
+        fmt(ratio(measured_ms, theory_ms), 2),
+    ]
+
+
+def nan_none(value: float, digits: int | None = None) -> float | None:
+    """None for NaN (JSON has no NaN), else the value, rounded to `digits` if given."""
+    if math.isnan(value):
+        return None
+    return value if digits is None else round(value, digits)
+
+
+# --- arguments and output ----------------------------------------------------------------
+
+
+def add_run_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    out: Path,
+    per: str,
+    duration_s: float = 5.0,
+    warmup_s: float = 1.0,
+    warmup_of: str = "",
+) -> None:
+    """--duration, --warmup (both per `per`, e.g. "row") and --out, as every benchmark has.
+
+    warmup_of: whose warm-up it is, when not every client's (e.g. "the generator's").
+    """
+    parser.add_argument(
+        "--duration",
+        type=positive_float,
+        default=duration_s,
+        help=f"measured seconds per {per} (default {duration_s:g})",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=positive_float,
+        default=warmup_s,
+        help=f"{warmup_of or 'the'} warm-up seconds per {per}, not measured (default {warmup_s:g})",
+    )
+    parser.add_argument("--out", type=Path, default=out, help=f"JSON output path (default {out})")
 
 
 def machine_info() -> dict[str, object]:
@@ -304,7 +427,8 @@ def int_list(text: str) -> list[int]:
 
 
 def fmt(value: float | None, digits: int = 0) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
+    """A table cell: "-" for None or NaN."""
+    return "-" if value is None or math.isnan(value) else f"{value:.{digits}f}"
 
 
 def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:

@@ -16,26 +16,30 @@ run, and its numbers depend on the machine, so keep the machine otherwise quiet.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import math
-import os
-import platform
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-# Measure the code in this checkout, whatever `loadgen` an (older) install would resolve to.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _support import (
+    RESULTS,
+    machine_info,
+    nan_none,
+    ratio,
+    require_this_checkout,
+    run_load_measured,
+    theory_cells,
+    within,
+    write_json,
+)
 
 from loopscope import loadgen
 from loopscope.embedded_server import DEFAULT_FANOUT
 
 WARMUP_S = 1.0
 TOLERANCE = 0.10
-DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "core_fidelity.json"
+DEFAULT_OUT = RESULTS / "core_fidelity.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,29 +71,14 @@ class Row:
 
     @property
     def ok(self) -> bool:
-        return within(self.throughput_ratio) and within(self.latency_ratio)
+        return within(self.throughput_ratio, TOLERANCE) and within(self.latency_ratio, TOLERANCE)
 
     def to_json(self) -> dict[str, object]:
         row = self.result.to_json()
-        row["throughput_ratio"] = _round(self.throughput_ratio)
-        row["latency_p50_ratio"] = _round(self.latency_ratio)
+        row["throughput_ratio"] = nan_none(self.throughput_ratio, 3)
+        row["latency_p50_ratio"] = nan_none(self.latency_ratio, 3)
         row["within_tolerance"] = self.ok
         return row
-
-
-def ratio(measured: float, predicted: float) -> float:
-    if math.isnan(measured) or math.isnan(predicted) or predicted <= 0 or math.isinf(predicted):
-        return math.nan
-    return measured / predicted
-
-
-def within(value: float) -> bool:
-    # NaN compares False, so a run without a measurement is never "ok".
-    return 1 - TOLERANCE <= value <= 1 + TOLERANCE
-
-
-def _round(value: float, digits: int = 3) -> float | None:
-    return None if math.isnan(value) else round(value, digits)
 
 
 def settings_for(case: Case, duration_s: float) -> loadgen.RunSettings:
@@ -105,7 +94,7 @@ def settings_for(case: Case, duration_s: float) -> loadgen.RunSettings:
 
 
 def measure(case: Case, duration_s: float) -> Row:
-    result = asyncio.run(loadgen.run_load(settings_for(case, duration_s)))
+    result = run_load_measured(settings_for(case, duration_s)).result
     summary, prediction = result.summary, result.prediction
     return Row(
         result,
@@ -136,10 +125,6 @@ def _line(cells: Sequence[str]) -> str:
     ).rstrip()
 
 
-def _num(value: float, digits: int = 1) -> str:
-    return "-" if math.isnan(value) else f"{value:.{digits}f}"
-
-
 def header() -> str:
     titles = _line([title for title, _, _ in _COLUMNS])
     units = _line(["", "", "", "(ms)", "(req/s)", "(req/s)", "", "(ms)", "(ms)", "", ""])
@@ -158,35 +143,27 @@ def format_row(row: Row) -> str:
             str(s.concurrency),
             threads,
             f"{s.delay_ms:g}",
-            _num(summary.throughput_rps),
-            _num(p.throughput_rps),
-            _num(row.throughput_ratio, 2),
-            _num(summary.latency.p50),
-            _num(p.latency_ms),
-            _num(row.latency_ratio, 2),
+            *theory_cells(
+                summary.throughput_rps, p.throughput_rps, summary.latency.p50, p.latency_ms
+            ),
             "ok" if row.ok else "OFF",
         ]
     )
 
 
-def write_json(path: Path, rows: Sequence[Row], duration_s: float) -> None:
-    payload = {
-        "benchmark": "core_fidelity",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "duration_s": duration_s,
-        "warmup_s": WARMUP_S,
-        "tolerance": TOLERANCE,
-        "all_within_tolerance": all(row.ok for row in rows),
-        "rows": [row.to_json() for row in rows],
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+def write_rows(path: Path, rows: Sequence[Row], duration_s: float) -> None:
+    write_json(
+        path,
+        {
+            "benchmark": "core_fidelity",
+            **machine_info(),
+            "duration_s": duration_s,
+            "warmup_s": WARMUP_S,
+            "tolerance": TOLERANCE,
+            "all_within_tolerance": all(row.ok for row in rows),
+            "rows": [row.to_json() for row in rows],
+        },
+    )
 
 
 def _duration(text: str) -> float:
@@ -218,6 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"where to write the JSON (default: {DEFAULT_OUT})",
     )
     args = parser.parse_args(argv)
+    require_this_checkout()
 
     print(
         f"LoopScope core fidelity: {len(CASES)} closed-loop runs of {args.duration:g} s "
@@ -232,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows.append(row)
         print(format_row(row), flush=True)
 
-    write_json(args.out, rows, args.duration)
+    write_rows(args.out, rows, args.duration)
     off = [row for row in rows if not row.ok]
     print(f"\n{len(rows) - len(off)} of {len(rows)} rows within {TOLERANCE:.0%}; wrote {args.out}")
     return 0

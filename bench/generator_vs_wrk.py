@@ -21,27 +21,24 @@ This is a benchmark, not a test: numbers depend on the machine; keep it otherwis
 from __future__ import annotations
 
 import argparse
-import asyncio
 import math
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-
-# Measure the code in this checkout, whatever `loadgen` an (older) install would resolve to.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _support import (
     RESULTS,
     ClientResult,
     ServerProcess,
+    add_run_arguments,
     ensure_wrk,
     fmt,
     int_list,
     machine_info,
+    nan_none,
     positive_float,
+    require_this_checkout,
+    run_load_measured,
     run_wrk,
     scenario_url,
     table,
@@ -66,17 +63,8 @@ def run_generator(
         warmup_s=warmup_s,
         target=server.url,
     )
-    server_before = server.cpu_s()
-    cpu_before, wall_before = time.process_time(), time.perf_counter()
-    result = asyncio.run(loadgen.run_load(settings))
-    cpu_after, wall_after = time.process_time(), time.perf_counter()
-    server_after = server.cpu_s()
-    wall = wall_after - wall_before
-    summary = result.summary
-    server_pct = None
-    if server_before is not None and server_after is not None:
-        server_pct = 100 * (server_after - server_before) / wall
-    mean = summary.latency.mean
+    run = run_load_measured(settings, server)
+    summary = run.result.summary
     return (
         ClientResult(
             client="loopscope",
@@ -86,12 +74,11 @@ def run_generator(
             requests=summary.requests,
             errors=sum(summary.errors.values()),
             throughput_rps=summary.throughput_rps,
-            latency_mean_ms=None if math.isnan(mean) else mean,
-            # Over the whole run, warm-up and shutdown included: this process does nothing else.
-            client_cpu_pct=100 * (cpu_after - cpu_before) / wall,
-            server_cpu_pct=server_pct,
+            latency_mean_ms=nan_none(summary.latency.mean),
+            client_cpu_pct=run.cpu_pct,
+            server_cpu_pct=run.server_cpu_pct,
         ),
-        result.prediction.throughput_rps,
+        run.result.prediction.throughput_rps,
     )
 
 
@@ -142,7 +129,7 @@ class Level:
             "delay_ms": self.delay_ms,
             "connections": self.connections,
             "theory_rps": None if self._theory() is None else round(self.theory_rps, 1),
-            "ratio_generator_to_wrk": None if math.isnan(self.ratio) else round(self.ratio, 3),
+            "ratio_generator_to_wrk": nan_none(self.ratio, 3),
             "at_least_target": self.ok,
             "wrk": self.wrk.to_json(),
             "generator": self.generator.to_json(),
@@ -171,12 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="LoopScope's generator vs wrk against one separate demo-server process."
     )
-    parser.add_argument(
-        "--duration", type=positive_float, default=5.0, help="measured seconds per client/level"
-    )
-    parser.add_argument(
-        "--warmup", type=positive_float, default=1.0, help="generator warm-up seconds (default 1)"
-    )
+    add_run_arguments(parser, out=DEFAULT_OUT, per="level", warmup_of="the generator's")
     parser.add_argument(
         "--zero-levels",
         type=int_list,
@@ -192,10 +174,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=[1, 10, 50, 100, 400],
         help="connections against the delayed route (default 1,10,50,100,400)",
     )
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output path")
     args = parser.parse_args(argv)
     if max(args.zero_levels + args.delay_levels) > loadgen.MAX_USERS:
         parser.error(f"at most {loadgen.MAX_USERS} connections")
+    require_this_checkout()
 
     wrk = ensure_wrk()
     if wrk is None:

@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import platform
 import statistics
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _support import RESULTS, machine_info, require_this_checkout, write_json
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
@@ -82,8 +79,9 @@ def main() -> int:
     parser.add_argument("--users", default="100,1000", help="comma-separated user counts")
     parser.add_argument("--delay-ms", type=float, default=1000.0)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "gui_load.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "gui_load.json")
     args = parser.parse_args()
+    require_this_checkout()
 
     import qasync
     from PySide6.QtWidgets import QApplication
@@ -103,20 +101,7 @@ def main() -> int:
             f"max {lag['max']} ms; chart refresh median {redraw['median']} ms "
             f"max {redraw['max']} ms"
         )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(
-            {
-                "benchmark": "gui_load",
-                "date": datetime.now(UTC).isoformat(timespec="seconds"),
-                "python": platform.python_version(),
-                "cpus": os.cpu_count(),
-                "rows": rows,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+    write_json(args.out, {"benchmark": "gui_load", **machine_info(), "rows": rows})
     print(f"wrote {args.out}")
     return 0
 

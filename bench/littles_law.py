@@ -44,26 +44,26 @@ This is a benchmark, not a test; it takes about 4 minutes with the defaults.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import math
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-
-# Measure the code in this checkout, whatever `loadgen` an (older) install would resolve to.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _support import (
     RESULTS,
+    MeasuredRun,
     ServerProcess,
+    add_run_arguments,
     fmt,
     int_list,
     machine_info,
+    nan_none,
     positive_float,
+    ratio,
+    require_this_checkout,
+    run_load_measured,
     table,
+    theory_cells,
+    within,
     write_json,
 )
 
@@ -80,9 +80,11 @@ DEFAULT_OUT = RESULTS / "littles_law.json"
 @dataclass(frozen=True, slots=True)
 class Row:
     setup: str
-    result: loadgen.RunResult
-    process_cpu_pct: float
-    server_cpu_pct: float | None
+    run: MeasuredRun
+
+    @property
+    def result(self) -> loadgen.RunResult:
+        return self.run.result
 
     @property
     def scenario(self) -> str:
@@ -98,17 +100,17 @@ class Row:
 
     @property
     def throughput_ratio(self) -> float:
-        return _ratio(self.result.summary.throughput_rps, self.result.prediction.throughput_rps)
+        return ratio(self.result.summary.throughput_rps, self.result.prediction.throughput_rps)
 
     @property
     def latency_ratio(self) -> float:
         # Little's law speaks of the mean time in the system, so the mean it is; p50 differs
         # when latencies split in two (e.g. sync, 50 users, 40 threads: 200 or 400 ms).
-        return _ratio(self.result.summary.latency.mean, self.result.prediction.latency_ms)
+        return ratio(self.result.summary.latency.mean, self.result.prediction.latency_ms)
 
     @property
     def ok(self) -> bool:
-        return _within(self.throughput_ratio) and _within(self.latency_ratio)
+        return within(self.throughput_ratio, TOLERANCE) and within(self.latency_ratio, TOLERANCE)
 
     def cells(self) -> list[str]:
         s, p = self.result.summary, self.result.prediction
@@ -118,15 +120,10 @@ class Row:
             self.scenario,
             str(self.users),
             f"{self.delay_ms:g}",
-            fmt(s.throughput_rps, 1),
-            fmt(p.throughput_rps, 1),
-            _fmt_ratio(self.throughput_ratio),
-            fmt(_nan_none(s.latency.mean), 1),
-            fmt(p.latency_ms, 1),
-            _fmt_ratio(self.latency_ratio),
-            fmt(_nan_none(s.latency.p50), 1),
-            fmt(self.process_cpu_pct),
-            fmt(self.server_cpu_pct),
+            *theory_cells(s.throughput_rps, p.throughput_rps, s.latency.mean, p.latency_ms),
+            fmt(s.latency.p50, 1),
+            fmt(self.run.cpu_pct),
+            fmt(self.run.server_cpu_pct),
             str(errors),
             "ok" if self.ok else "OFF",
         ]
@@ -134,13 +131,12 @@ class Row:
     def to_json(self) -> dict[str, object]:
         row = self.result.to_json()
         row["setup"] = self.setup
-        row["throughput_ratio"] = _round(self.throughput_ratio)
-        row["latency_mean_ratio"] = _round(self.latency_ratio)
+        row["throughput_ratio"] = nan_none(self.throughput_ratio, 3)
+        row["latency_mean_ratio"] = nan_none(self.latency_ratio, 3)
         row["within_tolerance"] = self.ok
-        row["bench_process_cpu_pct"] = round(self.process_cpu_pct, 1)
-        row["server_process_cpu_pct"] = (
-            None if self.server_cpu_pct is None else round(self.server_cpu_pct, 1)
-        )
+        row["bench_process_cpu_pct"] = round(self.run.cpu_pct, 1)
+        server_pct = self.run.server_cpu_pct
+        row["server_process_cpu_pct"] = None if server_pct is None else round(server_pct, 1)
         return row
 
 
@@ -163,28 +159,6 @@ HEADER = [
 ]
 
 
-def _ratio(measured: float, predicted: float) -> float:
-    if math.isnan(measured) or math.isnan(predicted) or predicted <= 0 or math.isinf(predicted):
-        return math.nan
-    return measured / predicted
-
-
-def _within(value: float) -> bool:
-    return 1 - TOLERANCE <= value <= 1 + TOLERANCE  # NaN: never
-
-
-def _round(value: float) -> float | None:
-    return None if math.isnan(value) else round(value, 3)
-
-
-def _nan_none(value: float) -> float | None:
-    return None if math.isnan(value) else value
-
-
-def _fmt_ratio(value: float) -> str:
-    return "-" if math.isnan(value) else f"{value:.2f}"
-
-
 def measure(
     setup: str,
     scenario: str,
@@ -204,16 +178,7 @@ def measure(
         threads=THREADS,
         target=server.url if server is not None else None,
     )
-    server_before = server.cpu_s() if server is not None else None
-    cpu_before, wall_before = time.process_time(), time.perf_counter()
-    result = asyncio.run(loadgen.run_load(settings))
-    cpu_after, wall_after = time.process_time(), time.perf_counter()
-    server_after = server.cpu_s() if server is not None else None
-    wall = wall_after - wall_before
-    server_pct = None
-    if server_before is not None and server_after is not None:
-        server_pct = 100 * (server_after - server_before) / wall
-    return Row(setup, result, 100 * (cpu_after - cpu_before) / wall, server_pct)
+    return Row(setup, run_load_measured(settings, server))
 
 
 def highest_ok(rows: Sequence[Row]) -> int | None:
@@ -230,12 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Little's-law fidelity: shared loop vs separate server process."
     )
-    parser.add_argument(
-        "--duration", type=positive_float, default=5.0, help="measured s per row (default 5)"
-    )
-    parser.add_argument(
-        "--warmup", type=positive_float, default=1.0, help="warm-up s per row (default 1)"
-    )
+    add_run_arguments(parser, out=DEFAULT_OUT, per="row")
     parser.add_argument(
         "--async-delays-ms",
         type=int_list,
@@ -246,11 +206,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--sync-delay-ms", type=positive_float, default=200.0, help="sync rows' delay (200)"
     )
     parser.add_argument("--setups", default=",".join(SETUPS), help="shared,separate (default both)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output path")
     args = parser.parse_args(argv)
     setups = [name.strip() for name in args.setups.split(",") if name.strip()]
     if not setups or any(name not in SETUPS for name in setups):
         parser.error(f"--setups: choose from {', '.join(SETUPS)}")
+    require_this_checkout()
 
     plan: list[tuple[str, int, float]] = [
         ("async", users, float(delay)) for delay in args.async_delays_ms for users in ASYNC_USERS

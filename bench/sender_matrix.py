@@ -33,20 +33,20 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
+import httpx
 from _support import (
     RESULTS,
     ClientResult,
     ServerProcess,
+    add_run_arguments,
     checkout_env,
+    cpu_pct,
     ensure_wrk,
     fmt,
     int_list,
     machine_info,
-    positive_float,
     process_cpu_s,
+    require_this_checkout,
     run_wrk,
     scenario_url,
     table,
@@ -60,9 +60,9 @@ from loopscope.loadgen import (
     RequestRecord,
     RequestSender,
     ScenarioRequest,
-    parse_server_timing,
+    record_from_error,
+    record_from_response,
 )
-from loopscope.loadgen._sender import classify_error
 
 DEFAULT_CLIENTS = (
     "wrk",
@@ -82,18 +82,18 @@ DEFAULT_OUT = RESULTS / "sender_matrix.json"
 
 class HttpcoreSender:
     """The sender LoopScope had before 2026-11-25: httpx's default transport (httpcore),
-    `client.get` per request, one `AsyncClient` per `users_per_client` users."""
+    `client.get` per request, one `AsyncClient` per `users_per_client` users.
+
+    Kept as it was (not `HttpxSender` with httpx's transport plugged in: that one builds
+    each request once), except for its records, which are LoopScope's own.
+    """
 
     def __init__(self, base_url: str, *, users_per_client: int) -> None:
-        import httpx
-
-        self._httpx = httpx
         self._base_url = base_url
         self._users_per_client = users_per_client
         self._clients: dict[int, httpx.AsyncClient] = {}
 
     async def send(self, request: ScenarioRequest, *, user: int) -> RequestRecord:
-        httpx = self._httpx
         group = user // self._users_per_client
         client = self._clients.get(group)
         if client is None:
@@ -109,25 +109,8 @@ class HttpcoreSender:
         try:
             response = await client.get(request.path, params=request.params)
         except httpx.HTTPError as exc:
-            return RequestRecord(
-                scenario=request.scenario,
-                start=start,
-                end=time.perf_counter(),
-                error=classify_error(exc),
-                user=user,
-            )
-        end = time.perf_counter()
-        wait, work = parse_server_timing(response.headers.get("server-timing"))
-        return RequestRecord(
-            scenario=request.scenario,
-            start=start,
-            end=end,
-            status=response.status_code,
-            error="http_4xx" if response.status_code >= 400 else None,
-            server_wait_s=wait,
-            server_work_s=work,
-            user=user,
-        )
+            return record_from_error(request, exc, start, time.perf_counter(), user)
+        return record_from_response(request, response, start, time.perf_counter(), user)
 
     async def aclose(self) -> None:
         for client in self._clients.values():
@@ -143,24 +126,14 @@ def _make_sender(client: str, url: str) -> RequestSender:
         return HttpxSender(url, users_per_client=int(client.removeprefix("loopscope-upc")))
     if client == "httpx-aiohttp":
         # LoopScope's sender with the PyPI package's transport in place of its own.
-        import httpx
-        from httpx_aiohttp import AiohttpTransport
+        from httpx_aiohttp import AiohttpTransport as PackageTransport
 
-        class PackageTransportSender(HttpxSender):
-            def _client_for(self, group: int) -> httpx.AsyncClient:
-                found = self._clients.get(group)
-                if found is None:
-                    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-                    found = httpx.AsyncClient(
-                        base_url=url,
-                        transport=AiohttpTransport(limits=limits, trust_env=False),
-                        timeout=60.0,
-                        trust_env=False,
-                    )
-                    self._clients[group] = found
-                return found
+        def package_transport() -> httpx.AsyncBaseTransport:
+            limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+            transport: httpx.AsyncBaseTransport = PackageTransport(limits=limits, trust_env=False)
+            return transport
 
-        return PackageTransportSender(url)
+        return HttpxSender(url, transport_factory=package_transport)
     raise ValueError(f"unknown client {client!r}")
 
 
@@ -194,12 +167,8 @@ async def _child_generator(
         "duration_s": summary.duration_s,
         "latency_mean_ms": None if math.isnan(summary.latency.mean) else summary.latency.mean,
         "cpu_pct": 100 * (cpu1 - cpu0) / (wall1 - wall0),
-        "server_cpu_pct": _pct(server0, server1, wall1 - wall0),
+        "server_cpu_pct": cpu_pct(server0, server1, wall1 - wall0),
     }
-
-
-def _pct(before: float | None, after: float | None, wall_s: float) -> float | None:
-    return None if before is None or after is None else 100 * (after - before) / wall_s
 
 
 async def _child_aiohttp(
@@ -249,7 +218,7 @@ async def _child_aiohttp(
         "duration_s": duration_s,
         "latency_mean_ms": 1000 * latency_sum / ok if ok else None,
         "cpu_pct": 100 * (cpu1 - cpu0) / (wall1 - wall0),
-        "server_cpu_pct": _pct(server0, server1, wall1 - wall0),
+        "server_cpu_pct": cpu_pct(server0, server1, wall1 - wall0),
     }
 
 
@@ -341,20 +310,21 @@ def measure(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=positive_float, default=5.0, help="measured s")
-    parser.add_argument("--warmup", type=positive_float, default=1.0, help="warm-up s")
+    add_run_arguments(
+        parser, out=DEFAULT_OUT, per="client and level", warmup_of="the Python clients'"
+    )
     parser.add_argument("--runs", type=int, default=2, choices=range(1, 6))
     parser.add_argument("--clients", default=",".join(DEFAULT_CLIENTS))
     parser.add_argument("--zero-levels", type=int_list, default=[1, 10, 50, 100])
     parser.add_argument("--delay-levels", type=int_list, default=[1, 10, 50, 100, 400])
     parser.add_argument("--delay-ms", type=float, default=50.0, help="the delayed route's ms")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     # Child mode (internal): one client, one level, prints one JSON line.
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--server-pid", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--conns", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    require_this_checkout()
     if args.child:
         return child_main(args)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from . import theory
 from ._generator import MAX_USERS, GeneratorLimits, LoadGenerator, RecordSink
+from ._generator_base import BaseLoadGenerator
 from ._open_loop import (
     LATE_THRESHOLD_S,
     MAX_IN_FLIGHT,
@@ -30,7 +31,17 @@ from ._recorder import (
 )
 from ._records import RequestRecord, ScenarioRequest
 from ._runner import RunResult, RunSettings, check_loopback_target, measure_cpu_cost_s, run_load
-from ._sender import HttpxSender, RequestSender, parse_server_timing
+from ._sender import (
+    AiohttpTransport,
+    HttpxSender,
+    RequestSender,
+    TransportFactory,
+    classify_error,
+    classify_status,
+    parse_server_timing,
+    record_from_error,
+    record_from_response,
+)
 from .sweep import SweepProgress, SweepSettings, run_sweep
 
 __all__ = [
@@ -38,6 +49,8 @@ __all__ = [
     "MAX_IN_FLIGHT",
     "MAX_RATE",
     "MAX_USERS",
+    "AiohttpTransport",
+    "BaseLoadGenerator",
     "GeneratorLimits",
     "HttpxSender",
     "LatencySummary",
@@ -57,12 +70,17 @@ __all__ = [
     "Summary",
     "SweepProgress",
     "SweepSettings",
+    "TransportFactory",
     "WindowStats",
     "check_loopback_target",
+    "classify_error",
+    "classify_status",
     "connections_for",
     "measure_cpu_cost_s",
     "open_loop_theory",
     "parse_server_timing",
+    "record_from_error",
+    "record_from_response",
     "run_load",
     "run_sweep",
     "theory",

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from ._records import ERROR_CONNECT, RequestRecord, ScenarioRequest
+from ._generator_base import BaseLoadGenerator, RecordSink
+from ._records import ERROR_CONNECT, ScenarioRequest
 from ._sender import RequestSender
 
-RecordSink = Callable[[RequestRecord], None]
+__all__ = ["MAX_USERS", "GeneratorLimits", "LoadGenerator", "RecordSink"]
 
 MAX_USERS = 1000
 
@@ -29,12 +29,13 @@ class GeneratorLimits:
     max_duration_s: float = 4 * 3600.0
 
 
-class LoadGenerator:
+class LoadGenerator(BaseLoadGenerator):
     """Closed-loop load: each user sends a request, waits for the answer, and repeats.
 
     `set_concurrency` adds users at once; removed users finish their request first.
     Records go to `sink` as each response completes. Every user task is owned here and
-    ended by `stop()`.
+    ended by `stop()`; a user that hits a bug ends alone (the others go on) and `stop()`
+    raises the bug.
     """
 
     # A user whose request cannot even connect waits this long before trying again,
@@ -50,32 +51,14 @@ class LoadGenerator:
         limits: GeneratorLimits | None = None,
         ramp_s: float = 0.0,
     ) -> None:
-        self._sender = sender
+        super().__init__(sender, sink, request)
         # New users start spread over ramp_s instead of all at once: users started together
         # stay in lock-step (all answered at once, every delay), and counts per window then
         # jump by a whole batch depending on where the window edges fall.
         self._ramp_s = ramp_s
-        self._sink = sink
-        self._request = request
         self._limits = limits or GeneratorLimits()
         self._target = 0
-        self._tasks: dict[int, asyncio.Task[None]] = {}
-        self._in_flight = 0
-        self._sent = 0
-        self._running = False
-        self._deadline = 0.0
-
-    @property
-    def request(self) -> ScenarioRequest:
-        return self._request
-
-    @property
-    def scenario(self) -> str:
-        return self._request.scenario
-
-    @property
-    def running(self) -> bool:
-        return self._running
+        self._users: dict[int, asyncio.Task[None]] = {}  # by user index, for set_concurrency
 
     @property
     def concurrency(self) -> int:
@@ -85,28 +68,10 @@ class LoadGenerator:
     @property
     def active_users(self) -> int:
         """User tasks alive, including removed ones still finishing a request."""
-        return sum(1 for task in self._tasks.values() if not task.done())
-
-    @property
-    def in_flight(self) -> int:
-        """Requests sent and not yet answered."""
-        return self._in_flight
-
-    @property
-    def sent(self) -> int:
-        return self._sent
-
-    def set_request(self, request: ScenarioRequest) -> None:
-        """Change what users ask for (e.g. the delay slider); applies to their next request."""
-        if request.scenario != self._request.scenario:
-            raise ValueError("a generator keeps its scenario; make another generator instead")
-        self._request = request
+        return sum(1 for task in self._users.values() if not task.done())
 
     def start(self, concurrency: int) -> None:
-        if self._running:
-            raise RuntimeError("the generator is already running")
-        self._running = True
-        self._deadline = time.perf_counter() + self._limits.max_duration_s
+        self._begin(self._limits.max_duration_s)
         self.set_concurrency(concurrency)
 
     def set_concurrency(self, users: int) -> None:
@@ -117,10 +82,12 @@ class LoadGenerator:
             return
         loop = asyncio.get_running_loop()
         for index in range(users):
-            task = self._tasks.get(index)
+            task = self._users.get(index)
             if task is None or task.done():
-                self._tasks[index] = loop.create_task(
-                    self._user(index), name=f"loopscope-user-{self.scenario}-{index}"
+                self._users[index] = self._own(
+                    loop.create_task(
+                        self._user(index), name=f"loopscope-user-{self.scenario}-{index}"
+                    )
                 )
 
     async def _user(self, index: int) -> None:
@@ -143,22 +110,7 @@ class LoadGenerator:
             if record.error == ERROR_CONNECT:
                 await asyncio.sleep(self._CONNECT_ERROR_BACKOFF_S)
 
-    async def stop(self, *, grace_s: float = 2.0) -> None:
-        """Stop all users: requests in flight get `grace_s` to finish, then are cancelled."""
-        self._running = False
+    async def _stop_starting(self, grace_s: float) -> None:
+        # Users see the target drop to 0 and leave after their request in flight.
         self._target = 0
-        tasks = [task for task in self._tasks.values() if not task.done()]
-        self._tasks.clear()
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=grace_s)
-            for task in pending:
-                task.cancel()
-            results = await asyncio.gather(*tasks, return_exceptions=True)
-            for result in results:
-                if isinstance(result, Exception):
-                    raise result
-
-    async def aclose(self) -> None:
-        """Stop, then close the sender's connections."""
-        await self.stop()
-        await self._sender.aclose()
+        self._users.clear()

@@ -24,7 +24,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, replace
 
-from ._generator import RecordSink
+from ._generator_base import BaseLoadGenerator, RecordSink
 from ._records import RequestRecord, ScenarioRequest
 from ._sender import RequestSender
 
@@ -122,14 +122,14 @@ class _Segment:
     phase0: float
 
 
-class OpenLoopGenerator:
+class OpenLoopGenerator(BaseLoadGenerator):
     """Open-loop load: requests start at `rate` per second whatever the answers do.
 
     `set_rate` changes the rate live (0 pauses). Each request in flight holds a slot
     (0, 1, 2, ...; the lowest free one), passed to the sender as its user, so
     `HttpxSender` keeps one pooled connection per slot. Records go to `sink`
     as each response completes, with `intended_start` set. Every task is owned here and
-    ended by `stop()`.
+    ended by `stop()`; a bug in one request stops the generator and `stop()` raises it.
     """
 
     def __init__(
@@ -142,23 +142,17 @@ class OpenLoopGenerator:
         limits: OpenLoopLimits | None = None,
         late_threshold_s: float = LATE_THRESHOLD_S,
     ) -> None:
-        self._sender = sender
-        self._sink = sink
-        self._request = request
+        super().__init__(sender, sink, request)
         self._limits = limits or OpenLoopLimits()
         self._late_threshold_s = late_threshold_s
         self._check_max_in_flight(max_in_flight)
         self._max_in_flight = max_in_flight
         self._rate = 0.0
-        self._running = False
-        self._deadline = 0.0
         self._segments: deque[_Segment] = deque()
         self._next_index = 0  # the next intended start not yet dispatched
-        self._dispatched = 0
         self._skipped = 0
         self._late = 0
         self._late_pool_full = 0
-        self._in_flight = 0
         self._free_slots: list[int] = []  # a heap: the lowest free slot goes first
         self._slots = 0
         # Since when the dispatcher has been behind schedule with every connection busy.
@@ -166,20 +160,6 @@ class OpenLoopGenerator:
         self._waiting_for_slot = False
         self._waiter: asyncio.Future[None] | None = None
         self._dispatcher: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._failure: BaseException | None = None
-
-    @property
-    def request(self) -> ScenarioRequest:
-        return self._request
-
-    @property
-    def scenario(self) -> str:
-        return self._request.scenario
-
-    @property
-    def running(self) -> bool:
-        return self._running
 
     @property
     def rate(self) -> float:
@@ -191,24 +171,9 @@ class OpenLoopGenerator:
         return self._max_in_flight
 
     @property
-    def in_flight(self) -> int:
-        """Requests sent and not yet answered."""
-        return self._in_flight
-
-    @property
-    def sent(self) -> int:
-        return self._dispatched
-
-    @property
     def slots(self) -> int:
         """Distinct slots (connections) used so far."""
         return self._slots
-
-    def set_request(self, request: ScenarioRequest) -> None:
-        """Change what is asked for (e.g. the delay slider); applies to the next start."""
-        if request.scenario != self._request.scenario:
-            raise ValueError("a generator keeps its scenario; make another generator instead")
-        self._request = request
 
     def _check_max_in_flight(self, value: int) -> None:
         if not 1 <= value <= self._limits.max_in_flight:
@@ -227,10 +192,8 @@ class OpenLoopGenerator:
         if self._running:
             raise RuntimeError("the generator is already running")
         self._check_rate(rate)
-        now = time.perf_counter()
-        self._running = True
+        now = self._begin(self._limits.max_duration_s)
         self._rate = rate
-        self._deadline = now + self._limits.max_duration_s
         self._segments.append(_Segment(now, rate, 0.0))
         self._dispatcher = asyncio.get_running_loop().create_task(
             self._dispatch(), name=f"loopscope-open-loop-{self.scenario}"
@@ -271,7 +234,7 @@ class OpenLoopGenerator:
             due = max(due, math.floor(self._phase_at(now)) + 1)
         return ScheduleStats(
             due=min(due, self._limits.max_requests),
-            started=self._dispatched,
+            started=self._sent,
             late=self._late,
             late_pool_full=self._late_pool_full,
             skipped=self._skipped,
@@ -303,7 +266,7 @@ class OpenLoopGenerator:
 
     async def _dispatch(self) -> None:
         limits = self._limits
-        while self._running and self._dispatched < limits.max_requests:
+        while self._running and self._sent < limits.max_requests:
             now = time.perf_counter()
             if now >= self._deadline:
                 break
@@ -324,10 +287,7 @@ class OpenLoopGenerator:
             # Start what is due and fits, then yield: a bounded batch per turn.
             for _ in range(_BATCH):
                 self._start_one(intended)
-                if (
-                    self._dispatched >= limits.max_requests
-                    or self._in_flight >= self._max_in_flight
-                ):
+                if self._sent >= limits.max_requests or self._in_flight >= self._max_in_flight:
                     break
                 intended = self._time_of(self._next_index)
                 if intended > now:
@@ -361,12 +321,13 @@ class OpenLoopGenerator:
             if self._pool_full_since is not None:
                 self._late_pool_full += 1
         self._next_index += 1
-        self._dispatched += 1
+        self._sent += 1
         self._in_flight += 1
         task = asyncio.get_running_loop().create_task(
             self._send(self._request, slot, intended),
             name=f"loopscope-open-{self.scenario}-{slot}",
         )
+        # What `_own()` does, inline: this runs once per request.
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
@@ -384,21 +345,13 @@ class OpenLoopGenerator:
                 self._wake()
         self._sink(replace(record, intended_start=intended))
 
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if task.cancelled():
-            return
-        exc = task.exception()  # retrieved here, so never "never retrieved"
-        if exc is not None and self._failure is None:
-            # A bug, not a network error (the sender turns those into records): stop
-            # starting requests, and let stop() raise it.
-            self._failure = exc
-            self._running = False
-            self._wake()
-
-    async def stop(self, *, grace_s: float = 2.0) -> None:
-        """Stop starting requests; those in flight get `grace_s` to finish, then are cancelled."""
+    def _failed(self) -> None:
+        # A bug, not a network error (the sender turns those into records): every request
+        # would hit it again, at the rate, so stop starting them; stop() raises it.
         self._running = False
+        self._wake()
+
+    async def _stop_starting(self, grace_s: float) -> None:
         self._wake()
         dispatcher, self._dispatcher = self._dispatcher, None
         if dispatcher is not None:
@@ -406,22 +359,6 @@ class OpenLoopGenerator:
                 await asyncio.wait_for(dispatcher, timeout=grace_s)
             except TimeoutError:
                 pass  # wait_for cancelled it
-        tasks = list(self._tasks)
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=grace_s)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        failure, self._failure = self._failure, None
-        if failure is not None:
-            raise failure
-
-    async def aclose(self) -> None:
-        """Stop, then close the sender's connections."""
-        try:
-            await self.stop()
-        finally:
-            await self._sender.aclose()
 
 
 def _resolve(waiter: asyncio.Future[None]) -> None:

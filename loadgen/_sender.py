@@ -29,6 +29,7 @@ request building the same URL and headers again.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 import aiohttp
@@ -54,9 +55,15 @@ _MAX_BUILT_REQUESTS = 64
 
 
 class RequestSender(Protocol):
+    """Sends one request and returns its record; network failures are records, not raised."""
+
     async def send(self, request: ScenarioRequest, *, user: int) -> RequestRecord: ...
 
     async def aclose(self) -> None: ...
+
+
+# Makes the httpx transport of each client an `HttpxSender` opens.
+TransportFactory = Callable[[], httpx.AsyncBaseTransport]
 
 
 def parse_server_timing(header: str | None) -> tuple[float | None, float | None]:
@@ -75,7 +82,17 @@ def parse_server_timing(header: str | None) -> tuple[float | None, float | None]
     return found.get("wait"), found.get("work")
 
 
+def classify_status(status: int) -> str | None:
+    """The error kind of an HTTP status: `http_5xx`, `http_4xx`, or None for a success."""
+    if status >= 500:
+        return ERROR_HTTP_5XX
+    if status >= 400:
+        return ERROR_HTTP_4XX
+    return None
+
+
 def classify_error(exc: Exception) -> str:
+    """The error kind of an httpx exception raised instead of a response."""
     if isinstance(exc, httpx.TimeoutException):
         return ERROR_TIMEOUT
     if isinstance(exc, httpx.ConnectError):
@@ -83,6 +100,37 @@ def classify_error(exc: Exception) -> str:
     if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
         return ERROR_PROTOCOL
     return ERROR_OTHER
+
+
+def record_from_response(
+    request: ScenarioRequest, response: httpx.Response, start: float, end: float, user: int
+) -> RequestRecord:
+    """The record of a response read whole between `start` and `end` (perf_counter s).
+
+    Positional on purpose: `HttpxSender` calls this once per request.
+    """
+    status = response.status_code
+    wait, work = parse_server_timing(response.headers.get("server-timing"))
+    return RequestRecord(
+        scenario=request.scenario,
+        start=start,
+        end=end,
+        status=status,
+        # A success skips the call: this runs once per request.
+        error=None if status < 400 else classify_status(status),
+        server_wait_s=wait,
+        server_work_s=work,
+        user=user,
+    )
+
+
+def record_from_error(
+    request: ScenarioRequest, exc: Exception, start: float, end: float, user: int
+) -> RequestRecord:
+    """The record of a request that raised `exc` (an httpx exception) instead of answering."""
+    return RequestRecord(
+        scenario=request.scenario, start=start, end=end, error=classify_error(exc), user=user
+    )
 
 
 def httpx_error(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
@@ -204,6 +252,11 @@ class HttpxSender:
     among all users, each user holding its own keep-alive connection from its pool (a
     closed-loop user has one request in flight at a time, so no request ever waits for
     a connection).
+    timeout_s: httpx's connect, read, write and pool timeout for every request.
+    transport_factory: makes each client's transport; None (the default) is
+    `AiohttpTransport()`. The seam for comparing transports (`bench/sender_matrix.py`
+    passes httpx's own or another package's); the requests, the records and their error
+    kinds stay this sender's, so what differs is only the transport.
     """
 
     def __init__(
@@ -212,12 +265,14 @@ class HttpxSender:
         *,
         users_per_client: int | None = None,
         timeout_s: float = 60.0,
+        transport_factory: TransportFactory | None = None,
     ) -> None:
         if users_per_client is not None and users_per_client < 1:
             raise ValueError(f"users_per_client must be at least 1, got {users_per_client}")
         self._base_url = base_url.rstrip("/")
         self._users_per_client = users_per_client
         self._timeout = httpx.Timeout(timeout_s)
+        self._transport_factory: TransportFactory = transport_factory or AiohttpTransport
         self._clients: dict[int, httpx.AsyncClient] = {}
         self._built: dict[tuple[int, ScenarioRequest], httpx.Request] = {}
         self._closed = False
@@ -231,7 +286,7 @@ class HttpxSender:
         if client is None:
             client = httpx.AsyncClient(
                 base_url=self._base_url,
-                transport=AiohttpTransport(),
+                transport=self._transport_factory(),
                 timeout=self._timeout,
                 trust_env=False,
             )
@@ -266,30 +321,8 @@ class HttpxSender:
         try:
             response = await client.send(self._built_request(group, client, request))
         except httpx.HTTPError as exc:
-            return RequestRecord(
-                scenario=request.scenario,
-                start=start,
-                end=time.perf_counter(),
-                error=classify_error(exc),
-                user=user,
-            )
-        end = time.perf_counter()
-        wait, work = parse_server_timing(response.headers.get("server-timing"))
-        error = None
-        if response.status_code >= 500:
-            error = ERROR_HTTP_5XX
-        elif response.status_code >= 400:
-            error = ERROR_HTTP_4XX
-        return RequestRecord(
-            scenario=request.scenario,
-            start=start,
-            end=end,
-            status=response.status_code,
-            error=error,
-            server_wait_s=wait,
-            server_work_s=work,
-            user=user,
-        )
+            return record_from_error(request, exc, start, time.perf_counter(), user)
+        return record_from_response(request, response, start, time.perf_counter(), user)
 
     async def aclose(self) -> None:
         self._closed = True

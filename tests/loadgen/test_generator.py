@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
+from typing import Literal
 
 import pytest
 
 from loopscope.embedded_server import EmbeddedServer, create_app
-from loopscope.loadgen import HttpxSender, LoadGenerator, Recorder, ScenarioRequest
+from loopscope.loadgen import (
+    BaseLoadGenerator,
+    HttpxSender,
+    LoadGenerator,
+    OpenLoopGenerator,
+    Recorder,
+    RecordSink,
+    RequestRecord,
+    ScenarioRequest,
+)
 from tests.conftest import wait_until
 
 
@@ -99,3 +110,72 @@ async def test_shutdown_under_load_leaves_nothing_behind() -> None:
     assert {t for t in asyncio.all_tasks() if not t.done()} == {asyncio.current_task()}
     gc.collect()  # any unclosed socket or transport would warn now (warnings are errors)
     assert recorder.summary("sync").ok > 0
+
+
+# Both generators share one base: the same stop (grace, then cancel), the same failure
+# handling, the same aclose. Each test runs against the closed and the open loop.
+
+GeneratorKind = Literal["closed", "open"]
+
+
+def _make(
+    kind: GeneratorKind, sender: HttpxSender, sink: RecordSink, request: ScenarioRequest
+) -> BaseLoadGenerator:
+    if kind == "closed":
+        closed = LoadGenerator(sender, sink, request)
+        closed.start(4)
+        return closed
+    opened = OpenLoopGenerator(sender, sink, request, max_in_flight=4)
+    opened.start(200)  # far more than 4 connections of 1 s requests carry: all 4 stay busy
+    return opened
+
+
+@pytest.mark.parametrize("kind", ["closed", "open"])
+async def test_both_generators_stop_within_grace_and_close_the_sender(
+    server: EmbeddedServer, kind: GeneratorKind
+) -> None:
+    sender = HttpxSender(server.url)
+    records: list[RequestRecord] = []
+    request = ScenarioRequest(scenario="async", delay_ms=1000)
+    generator = _make(kind, sender, records.append, request)
+    try:
+        assert isinstance(generator, BaseLoadGenerator) and generator.running
+        await wait_until(lambda: server.probes.in_flight()["async"] == 4, what="4 in flight")
+        assert generator.in_flight == 4 and generator.sent == 4
+        started = time.perf_counter()
+        await generator.stop(grace_s=0.1)  # the 1 s requests cannot finish: they are cancelled
+        assert time.perf_counter() - started < 0.9
+        assert not generator.running and generator.in_flight == 0
+        # Nothing of the generator is left (the server's own tasks share this loop).
+        left = [t.get_name() for t in asyncio.all_tasks() if not t.done()]
+        assert not [name for name in left if name.startswith("loopscope-open")]
+        assert not [name for name in left if name.startswith("loopscope-user")]
+        assert records == []  # a cancelled request has no record
+        assert sender.client_count == 1
+    finally:
+        await generator.aclose()
+    assert sender.client_count == 0
+    # A closed sender opens nothing new: what is sent now is a failed record.
+    late = await sender.send(request, user=0)
+    assert late.error == "other" and sender.client_count == 0
+
+
+@pytest.mark.parametrize("kind", ["closed", "open"])
+async def test_a_bug_is_raised_by_stop_and_the_sender_is_closed_anyway(
+    server: EmbeddedServer, kind: GeneratorKind
+) -> None:
+    def broken_sink(record: RequestRecord) -> None:
+        raise RuntimeError("a bug in the sink")
+
+    sender = HttpxSender(server.url)
+    generator = _make(kind, sender, broken_sink, ScenarioRequest(scenario="async", delay_ms=10))
+    # The closed loop's users die one by one (the others go on until then); the open loop
+    # stops starting requests at the first bug.
+    if isinstance(generator, LoadGenerator):
+        await wait_until(lambda: generator.active_users == 0, what="every user to fail")
+    else:
+        await wait_until(lambda: not generator.running, what="the generator to stop")
+    with pytest.raises(RuntimeError, match="a bug in the sink"):
+        await generator.aclose()
+    assert sender.client_count == 0
+    await generator.aclose()  # the bug was raised once: closing again is quiet

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 
+import httpx
 import pytest
 
 from loopscope.embedded_server import EmbeddedServer
-from loopscope.loadgen import HttpxSender, ScenarioRequest
+from loopscope.loadgen import (
+    HttpxSender,
+    RequestRecord,
+    ScenarioRequest,
+    classify_error,
+    classify_status,
+    record_from_error,
+    record_from_response,
+)
 
 
 async def test_success_and_422_are_told_apart(server: EmbeddedServer) -> None:
@@ -22,6 +33,29 @@ async def test_success_and_422_are_told_apart(server: EmbeddedServer) -> None:
     assert sender.client_count <= 1
 
 
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def raw_server(handler: Handler) -> AsyncIterator[str]:
+    """A bare TCP server on loopback port 0 running `handler` per connection; yields its URL."""
+    listener = await asyncio.start_server(handler, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
+    finally:
+        listener.close()
+        await listener.wait_closed()
+
+
+async def send_one(url: str) -> RequestRecord:
+    """One request from a fresh sender, closed afterwards."""
+    sender = HttpxSender(url)
+    try:
+        return await sender.send(ScenarioRequest(scenario="async"), user=0)
+    finally:
+        await sender.aclose()
+
+
 async def test_a_dropped_connection_is_one_protocol_error_not_a_silent_retry() -> None:
     attempts = 0
 
@@ -32,15 +66,8 @@ async def test_a_dropped_connection_is_one_protocol_error_not_a_silent_retry() -
         writer.close()
         await writer.wait_closed()
 
-    listener = await asyncio.start_server(drop, "127.0.0.1", 0)
-    port = listener.sockets[0].getsockname()[1]
-    sender = HttpxSender(f"http://127.0.0.1:{port}")
-    try:
-        record = await sender.send(ScenarioRequest(scenario="async"), user=0)
-    finally:
-        await sender.aclose()
-        listener.close()
-        await listener.wait_closed()
+    async with raw_server(drop) as url:
+        record = await send_one(url)
     assert record.error == "protocol"
     assert attempts == 1
 
@@ -58,20 +85,75 @@ async def test_no_answer_is_a_timeout() -> None:
             writer.close()
             await writer.wait_closed()
 
-    listener = await asyncio.start_server(silent, "127.0.0.1", 0)
-    port = listener.sockets[0].getsockname()[1]
-    sender = HttpxSender(f"http://127.0.0.1:{port}", timeout_s=0.3)
-    try:
-        record = await sender.send(ScenarioRequest(scenario="async"), user=0)
-    finally:
-        release.set()
-        await sender.aclose()
-        await asyncio.gather(*handlers, return_exceptions=True)
-        listener.close()
-        await listener.wait_closed()
+    async with raw_server(silent) as url:
+        sender = HttpxSender(url, timeout_s=0.3)
+        try:
+            record = await sender.send(ScenarioRequest(scenario="async"), user=0)
+        finally:
+            release.set()
+            await sender.aclose()
+            await asyncio.gather(*handlers, return_exceptions=True)
     assert record.error == "timeout"
 
 
 def test_users_per_client_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         HttpxSender("http://127.0.0.1:9", users_per_client=0)
+
+
+async def test_a_5xx_answer_is_http_5xx_not_4xx() -> None:
+    async def fail(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    async with raw_server(fail) as url:
+        record = await send_one(url)
+    assert record.status == 503 and record.error == "http_5xx"
+
+
+def test_status_and_error_kinds_are_classified_in_one_place() -> None:
+    assert [classify_status(s) for s in (200, 302, 404, 422, 499, 500, 502)] == [
+        None,
+        None,
+        "http_4xx",
+        "http_4xx",
+        "http_4xx",
+        "http_5xx",
+        "http_5xx",
+    ]
+    url = httpx.Request("GET", "http://127.0.0.1:9/")
+    assert classify_error(httpx.ConnectError("refused", request=url)) == "connect"
+    assert classify_error(httpx.ReadTimeout("slow", request=url)) == "timeout"
+    assert classify_error(httpx.RemoteProtocolError("dropped", request=url)) == "protocol"
+    request = ScenarioRequest(scenario="async")
+    answer = httpx.Response(502, headers={"server-timing": "wait;dur=2, work;dur=30"})
+    record = record_from_response(request, answer, 1.0, 1.5, 7)
+    assert (record.status, record.error, record.user) == (502, "http_5xx", 7)
+    assert record.server_wait_s == pytest.approx(0.002)
+    assert record.server_work_s == pytest.approx(0.030)
+    failed = record_from_error(request, httpx.ConnectError("refused", request=url), 1.0, 1.1, 3)
+    assert (failed.status, failed.error) == (None, "connect")
+    assert failed.latency_s == pytest.approx(0.1)
+
+
+async def test_the_transport_can_be_swapped_and_records_stay_the_senders(
+    server: EmbeddedServer,
+) -> None:
+    made: list[httpx.AsyncBaseTransport] = []
+
+    def httpcore_transport() -> httpx.AsyncBaseTransport:
+        made.append(httpx.AsyncHTTPTransport())  # httpx's own transport (httpcore)
+        return made[-1]
+
+    sender = HttpxSender(server.url, transport_factory=httpcore_transport)
+    try:
+        ok = await sender.send(ScenarioRequest(scenario="async", delay_ms=10), user=0)
+        bad = await sender.send(ScenarioRequest(scenario="async", delay_ms=-1), user=1)
+    finally:
+        await sender.aclose()
+    assert len(made) == 1
+    assert ok.ok and ok.status == 200 and ok.server_work_s is not None
+    assert bad.status == 422 and bad.error == "http_4xx"

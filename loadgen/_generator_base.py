@@ -1,0 +1,130 @@
+"""`BaseLoadGenerator`: what the closed and the open loop share.
+
+Both send one scenario request over and over through a `RequestSender`, push each record
+to a sink, count what they sent and what is in flight, own every task they start, and
+stop the same way: no new requests, a grace period for those in flight, then
+cancellation, and a bug in a request (not a network error: the sender records those)
+raised from `stop()`. They differ only in *when* a request starts: when a user's previous
+answer comes back (`LoadGenerator`) or on a schedule (`OpenLoopGenerator`).
+
+Nothing here runs per request: the subclasses' send loops touch only instance attributes,
+which cost the same wherever the class that sets them is defined.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from ._records import RequestRecord, ScenarioRequest
+from ._sender import RequestSender
+
+RecordSink = Callable[[RequestRecord], None]
+
+# How long requests in flight may finish when `stop()` is given no grace period.
+DEFAULT_GRACE_S = 2.0
+
+
+class BaseLoadGenerator:
+    """One scenario's load through one sender; subclasses decide when requests start.
+
+    A subclass starts its tasks with `_own()` (or, on a per-request path, adds them to
+    `_tasks` with `_task_done` as their done callback itself), keeps `_sent` and
+    `_in_flight` up to date, and implements `_stop_starting()`.
+    """
+
+    def __init__(self, sender: RequestSender, sink: RecordSink, request: ScenarioRequest) -> None:
+        self._sender = sender
+        self._sink = sink
+        self._request = request
+        self._running = False
+        self._deadline = 0.0  # perf_counter time after which no request starts
+        self._in_flight = 0
+        self._sent = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._failure: BaseException | None = None
+
+    @property
+    def request(self) -> ScenarioRequest:
+        return self._request
+
+    @property
+    def scenario(self) -> str:
+        return self._request.scenario
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    @property
+    def in_flight(self) -> int:
+        """Requests sent and not yet answered."""
+        return self._in_flight
+
+    @property
+    def sent(self) -> int:
+        """Requests sent since the generator was made."""
+        return self._sent
+
+    def set_request(self, request: ScenarioRequest) -> None:
+        """Change what is asked for (e.g. the delay slider); applies to the next request."""
+        if request.scenario != self._request.scenario:
+            raise ValueError("a generator keeps its scenario; make another generator instead")
+        self._request = request
+
+    def _begin(self, max_duration_s: float) -> float:
+        """Mark the generator running until `max_duration_s` from now; returns now."""
+        if self._running:
+            raise RuntimeError("the generator is already running")
+        now = time.perf_counter()
+        self._running = True
+        self._deadline = now + max_duration_s
+        return now
+
+    def _own(self, task: asyncio.Task[None]) -> asyncio.Task[None]:
+        """Keep `task` until it ends (so `stop()` can end it) and watch it for a bug."""
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()  # retrieved here, so never "never retrieved"
+        if exc is not None and self._failure is None:
+            self._failure = exc
+            self._failed()
+
+    def _failed(self) -> None:
+        """Called at the first bug in a task; the failure is raised by `stop()` either way."""
+
+    async def _stop_starting(self, grace_s: float) -> None:
+        """Start no more requests (`_running` is already False); at most `grace_s`."""
+        raise NotImplementedError
+
+    async def stop(self, *, grace_s: float = DEFAULT_GRACE_S) -> None:
+        """Stop starting requests; those in flight get `grace_s` to finish, then are cancelled.
+
+        Raises the first exception a request or user task raised (a bug: network errors
+        are records), after everything has ended.
+        """
+        self._running = False
+        await self._stop_starting(grace_s)
+        tasks = list(self._tasks)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        failure, self._failure = self._failure, None
+        if failure is not None:
+            raise failure
+
+    async def aclose(self) -> None:
+        """Stop, then close the sender's connections (even when stopping raised)."""
+        try:
+            await self.stop()
+        finally:
+            await self._sender.aclose()
