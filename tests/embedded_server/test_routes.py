@@ -82,7 +82,9 @@ async def test_fanout_gather_is_faster_than_sequential(server: EmbeddedServer) -
     _, gat_work = parse_server_timing(gat.headers["server-timing"])
     assert seq_work is not None and gat_work is not None
     assert seq_work >= 0.4
-    assert gat_work < 0.3
+    # Gather waits about one delay where sequential waits four; a ratio, not a bound in
+    # seconds, so a busy CI machine's slower connection set-up does not fail it.
+    assert gat_work < seq_work / 2
 
 
 async def test_sync_route_timing_splits_thread_wait_from_work(server: EmbeddedServer) -> None:
