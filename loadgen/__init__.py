@@ -31,7 +31,15 @@ from ._recorder import (
 from ._records import RequestRecord, ScenarioRequest
 from ._runner import RunResult, RunSettings, check_loopback_target, measure_cpu_cost_s, run_load
 from ._sender import HttpxSender, RequestSender, parse_server_timing
-from .sweep import SweepProgress, SweepSettings, run_sweep
+from .sweep import (
+    ProgressCallback,
+    SweepProgress,
+    SweepSettings,
+    SweepStep,
+    SweepTarget,
+    run_sweep,
+    sweep_steps,
+)
 
 __all__ = [
     "LATE_THRESHOLD_S",
@@ -44,6 +52,7 @@ __all__ = [
     "LoadGenerator",
     "OpenLoopGenerator",
     "OpenLoopLimits",
+    "ProgressCallback",
     "RecordSink",
     "Recorder",
     "RecorderSnapshot",
@@ -57,6 +66,8 @@ __all__ = [
     "Summary",
     "SweepProgress",
     "SweepSettings",
+    "SweepStep",
+    "SweepTarget",
     "WindowStats",
     "check_loopback_target",
     "connections_for",
@@ -65,5 +76,6 @@ __all__ = [
     "parse_server_timing",
     "run_load",
     "run_sweep",
+    "sweep_steps",
     "theory",
 ]
