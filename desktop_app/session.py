@@ -401,6 +401,9 @@ class LabSession:
         finally:
             self._sweep_users = {}
             self._sweeping = False
+            # The engine set the pool for each step; the slider's value holds again (it may
+            # have moved during the sweep).
+            self.server.probes.set_thread_tokens(self.threads)
 
     # -- what the window shows ---------------------------------------------------------------
 

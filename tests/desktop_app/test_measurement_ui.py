@@ -123,6 +123,18 @@ def test_sweep_cancel_and_stop_end_it_within_a_second(qtbot: QtBot, run_on_qt_lo
     run_on_qt_loop(body())
 
 
+def test_closing_the_window_mid_sweep_ends_everything(qtbot: QtBot, run_on_qt_loop: Any) -> None:
+    async def body() -> None:
+        window = await open_window(qtbot)
+        window.toggle_sweep()
+        probes = window.session.server.probes
+        await wait_until(lambda: probes.in_flight()["sync"] > 0, what="the sweep's load")
+        await close_window(window)
+        assert window._sweep_task is not None and window._sweep_task.cancelled()
+
+    run_on_qt_loop(body())  # the fixture asserts no task is left behind
+
+
 def test_a_sweep_started_under_load_resumes_it(qtbot: QtBot, run_on_qt_loop: Any) -> None:
     async def body() -> None:
         window = await open_window(qtbot)
