@@ -5,19 +5,22 @@ The command line (`loopscope gui`, in the entry package) calls `run_gui`."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from loopscope.embedded_server import ServerStartError
+from loopscope.loadgen.export import summary_record, write_json
 
 from .presets import PRESETS, Preset, preset_named
+
+if TYPE_CHECKING:  # Qt is imported only once the app starts (the CLI imports this module)
+    from .window import MainWindow
 
 
 class DisplayError(RuntimeError):
@@ -47,24 +50,18 @@ def check_display() -> None:
 
 
 def autorun_figures(
-    window: Any, preset: Preset, measured_s: float, lag_ms: list[float]
+    window: MainWindow, preset: Preset, measured_s: float, lag_ms: list[float]
 ) -> dict[str, Any]:
+    """The `gui --autorun --json` figures: each scenario's record (the one `run --json`
+    writes for its measurement, with its users), the async/sync ratio and the loop lag."""
     session = window.session
-    scenarios: dict[str, Any] = {}
-    for name in session.scenarios:
-        summary = session.recorder.summary(name)
-        prediction = session.prediction(name)
-        scenarios[name] = {
+    scenarios: dict[str, dict[str, Any]] = {
+        name: {
             "users": session.users(name),
-            "requests": summary.requests,
-            "errors": dict(summary.errors),
-            "throughput_rps": round(summary.throughput_rps, 3),
-            "latency_ms": summary.latency.to_json(),
-            "theory": {
-                "throughput_rps": round(prediction.throughput_rps, 3),
-                "latency_ms": round(prediction.latency_ms, 3),
-            },
+            **summary_record(session.recorder.summary(name), session.prediction(name)),
         }
+        for name in session.scenarios
+    }
     figures: dict[str, Any] = {
         "preset": preset.name,
         "measured_s": round(measured_s, 3),
@@ -76,21 +73,18 @@ def autorun_figures(
             "max": round(max(lag_ms), 3) if lag_ms else None,
         },
     }
-    if "async" in scenarios and "sync" in scenarios and scenarios["sync"]["throughput_rps"] > 0:
-        figures["async_over_sync"] = {
-            "measured": round(
-                scenarios["async"]["throughput_rps"] / scenarios["sync"]["throughput_rps"], 3
-            ),
-            "theory": round(
-                scenarios["async"]["theory"]["throughput_rps"]
-                / scenarios["sync"]["theory"]["throughput_rps"],
-                3,
-            ),
-        }
+    if "async" in scenarios and "sync" in scenarios:
+        measured = [scenarios[n]["throughput_rps"] for n in ("async", "sync")]
+        theory = [scenarios[n]["theory"]["throughput_rps"] for n in ("async", "sync")]
+        if measured[1] and theory[1]:  # None or 0: nothing to divide by
+            figures["async_over_sync"] = {
+                "measured": round(measured[0] / measured[1], 3),
+                "theory": round(theory[0] / theory[1], 3),
+            }
     return figures
 
 
-async def _autorun(window: Any, preset: Preset, options: GuiOptions) -> None:
+async def _autorun(window: MainWindow, preset: Preset, options: GuiOptions) -> None:
     import time
 
     assert options.autorun_s is not None
@@ -104,18 +98,17 @@ async def _autorun(window: Any, preset: Preset, options: GuiOptions) -> None:
     await asyncio.sleep(options.autorun_s - warmup)
     session.recorder.end_measurement()
     lag_ms = [lag * 1000 for lag in session.server.probes.loop_lag.lags_since(lag_from)]
-    window._paint_plots()
-    window._paint_text()
+    window.refresh()
     if options.screenshot is not None:
         options.screenshot.parent.mkdir(parents=True, exist_ok=True)
         window.grab().save(str(options.screenshot))
     figures = autorun_figures(window, preset, options.autorun_s - warmup, lag_ms)
     if options.json_path is not None:
-        options.json_path.parent.mkdir(parents=True, exist_ok=True)
-        options.json_path.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+        write_json(options.json_path, figures)
     for name, row in figures["scenarios"].items():
+        rps = row["throughput_rps"]  # None when nothing was measured
         print(
-            f"{name:>18}: {row['users']} users, {row['throughput_rps']:.1f} req/s "
+            f"{name:>18}: {row['users']} users, {'–' if rps is None else f'{rps:.1f}'} req/s "
             f"(theory {row['theory']['throughput_rps']:.1f}), p50 {row['latency_ms']['p50']} ms, "
             f"p99 {row['latency_ms']['p99']} ms, errors {sum(row['errors'].values())}"
         )
@@ -213,4 +206,3 @@ def run_gui(options: GuiOptions) -> int:
     app.setQuitOnLastWindowClosed(False)
     with asyncio.Runner(loop_factory=qasync.QEventLoop) as runner:
         return runner.run(run_window(options))
-

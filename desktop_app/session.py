@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import math
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from loopscope.embedded_server import (
@@ -30,11 +32,17 @@ from loopscope.loadgen import (
     HttpxSender,
     LoadGenerator,
     OpenLoopGenerator,
+    ProgressCallback,
     Recorder,
     RecorderSnapshot,
+    RunResult,
+    RunSettings,
     ScenarioRequest,
+    SweepProgress,
+    SweepStep,
     connections_for,
     measure_cpu_cost_s,
+    sweep_steps,
     theory,
 )
 from loopscope.loadgen import open_loop_theory as open_loop
@@ -115,8 +123,9 @@ class LabSession:
         self._opened = False
         self._closed = False
         self._health_monitor: HealthMonitor | None = None
-        #: True while the window's sweep drives the users (it adds the curve points).
-        self.sweeping = False
+        self._sweeping = False
+        # The scenarios the sweep's current step loads, with their users.
+        self._sweep_users: dict[str, int] = {}
         # Generators taken out of service whose stop has not finished closing them.
         self._stopping: set[LoadGenerator | OpenLoopGenerator] = set()
         #: The latest verdict on the generator (None until load has run a period).
@@ -152,7 +161,17 @@ class LabSession:
 
     @property
     def running(self) -> bool:
-        return bool(self._generators)
+        """Load is on: the live generators, or a sweep (settling between steps included)."""
+        return bool(self._generators) or self._sweeping
+
+    @property
+    def sweeping(self) -> bool:
+        """True while a sweep runs (it adds its own curve points)."""
+        return self._sweeping
+
+    def _loaded(self) -> tuple[str, ...]:
+        """The scenarios under load right now: the live ones, or the sweep step's."""
+        return tuple(self._generators) or tuple(self._sweep_users)
 
     # -- load --------------------------------------------------------------------------
 
@@ -222,9 +241,8 @@ class LabSession:
             raise ValueError(f"users must be between 1 and {MAX_USERS}")
         capped: list[str] = []
         for name in [scenario] if scenario else SCENARIOS:
-            value = users
-            if name == "blocking" and users > MAX_BLOCKING_USERS:
-                value = MAX_BLOCKING_USERS
+            value = self._capped_users(name, users)
+            if value != users:
                 capped.append(name)
             if value != self._users[name]:
                 self._settled_since[name] = time.perf_counter()
@@ -233,6 +251,10 @@ class LabSession:
             if isinstance(generator, LoadGenerator):
                 generator.set_concurrency(value)
         return [name for name in capped if name in self.scenarios]
+
+    @staticmethod
+    def _capped_users(scenario: str, users: int) -> int:
+        return min(users, MAX_BLOCKING_USERS) if scenario == "blocking" else users
 
     def set_mode(self, mode: str) -> None:
         """Closed loop (users) or open loop (arrival rate); takes effect at the next start."""
@@ -307,15 +329,95 @@ class LabSession:
         for name in SCENARIOS:
             self._settled_since[name] = now
 
+    # -- sweep ---------------------------------------------------------------------------------
+
+    def sweep_plan(self, levels: Sequence[int], step_s: float) -> list[SweepStep]:
+        """A step per level of users: every chosen scenario at once, as the live load runs
+        them side by side (so sweep points and settled live points measure the same thing),
+        blocking capped as its slider is, at the current delay and pool size."""
+        if not levels:
+            raise ValueError("a sweep needs at least one level of users")
+        for users in levels:
+            if not 1 <= users <= MAX_USERS:
+                raise ValueError(f"users must be between 1 and {MAX_USERS}")
+        return [
+            tuple(self._sweep_run(name, users, step_s) for name in self.scenarios)
+            for users in levels
+        ]
+
+    def _sweep_run(self, scenario: str, users: int, step_s: float) -> RunSettings:
+        run = RunSettings(
+            scenario=scenario,
+            concurrency=self._capped_users(scenario, users),
+            delay_ms=self._request(scenario).delay_ms,
+            duration_s=step_s,
+            threads=self.threads,
+            iterations=self.iterations,
+            fanout=self.fanout,
+        )
+        # Users start spread over one delay, as the live load's do; within the warm-up,
+        # which the step's figures leave out.
+        return dataclasses.replace(run, ramp_s=min(run.delay_ms / 1000, run.effective_warmup_s))
+
+    async def sweep(
+        self,
+        levels: Sequence[int],
+        *,
+        step_s: float,
+        progress: ProgressCallback | None = None,
+    ) -> list[RunResult]:
+        """Run the scenarios at each level of users for `step_s`, through loadgen's sweep
+        engine on this session's server, adding a response-curve point per level per
+        scenario as each step ends. The live load stops first (the caller may start it
+        again after); the sweep's requests feed the live charts. Cancel it to end it."""
+        if self._sweeping:
+            raise RuntimeError("a sweep is already running")
+        if self.mode != "closed":
+            raise ValueError("a sweep varies users: closed loop only")
+        steps = self.sweep_plan(levels, step_s)
+
+        def report(update: SweepProgress) -> None:
+            for result in update.finished:
+                self.add_result_point(result)
+            if update.runs:
+                self.set_users(levels[update.done])
+            self._sweep_users = {run.scenario: run.concurrency for run in update.runs}
+            if progress is not None:
+                progress(update)
+
+        self._sweeping = True
+        try:
+            await self.stop(cut_in_flight=True)
+            for name in self.scenarios:
+                self.recorder.track(name)
+            return await sweep_steps(
+                self.server,
+                steps,
+                threads=self.threads,
+                cpu_costs={n: self._cpu_cost() for n in self.scenarios if n in CPU_SCENARIOS},
+                progress=report,
+                sink=self.recorder.add,
+            )
+        finally:
+            self._sweep_users = {}
+            self._sweeping = False
+            # The engine set the pool for each step; the slider's value holds again (it may
+            # have moved during the sweep).
+            self.server.probes.set_thread_tokens(self.threads)
+
     # -- what the window shows ---------------------------------------------------------------
+
+    def _cpu_cost(self) -> float:
+        """Seconds one CPU-scenario request costs here, measured once per setting."""
+        if self._cpu_cost_s is None:
+            self._cpu_cost_s = measure_cpu_cost_s(self.iterations)
+        return self._cpu_cost_s
 
     def prediction(self, scenario: str) -> theory.Prediction:
         cpu_s: float | None = None
         cpu_share = 1.0
         if scenario in CPU_SCENARIOS:
-            if self._cpu_cost_s is None:
-                self._cpu_cost_s = measure_cpu_cost_s(self.iterations)
-            cpu_s = self._cpu_cost_s
+            cpu_s = self._cpu_cost()
             # CPU-bound scenarios running side by side share the one core the GIL allows.
             sharing = [s for s in self.scenarios if s in CPU_SCENARIOS] or [scenario]
             cpu_share = self._users[scenario] / sum(self._users[s] for s in sharing)
@@ -371,7 +473,7 @@ class LabSession:
         if monitor is None:
             return
         if self.running:
-            self.health = monitor.verdict(scenarios=tuple(self._generators))
+            self.health = monitor.verdict(scenarios=self._loaded())
         else:
             self.health = None
         monitor.restart()
@@ -379,7 +481,7 @@ class LabSession:
     def _sample(self, now: float, last: float) -> None:
         probes = self.server.probes
         pool = probes.threadpool()
-        running = tuple(self._generators)
+        running = self._loaded()
         self._probes.append(
             ProbeSample(
                 t_s=now - self.recorder.origin,
@@ -401,6 +503,20 @@ class LabSession:
             since = self._settled_since.get(name, now)
             if now - since >= SETTLE_S:
                 self.add_curve_point(name, since)
+
+    def add_result_point(self, result: RunResult) -> CurvePoint:
+        """The response-curve point of one sweep run: its summary, warm-up excluded."""
+        summary = result.summary
+        point = CurvePoint(
+            scenario=result.settings.scenario,
+            users=result.settings.concurrency,
+            throughput_rps=summary.throughput_rps,
+            latency_p50_ms=summary.latency.p50,
+            latency_p99_ms=summary.latency.p99,
+            generator_limited=result.generator_limited,
+        )
+        self._curve[(point.scenario, point.users)] = point
+        return point
 
     def add_curve_point(self, name: str, since: float) -> CurvePoint | None:
         """A point for `name` at its current users from the windows that began a full

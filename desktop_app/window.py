@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from loopscope.loadgen import SweepProgress, export
 from loopscope.resources import resource_path
 
 from .charts import Charts, ChartStyle
@@ -309,58 +309,55 @@ class MainWindow(QMainWindow):
     async def sweep(
         self, levels: tuple[int, ...] = SWEEP_USERS, step_s: float = SWEEP_STEP_S
     ) -> None:
-        """Run each level for `step_s` and add its point to the response curve."""
+        """Sweep the users through `levels`, `step_s` each (the session runs loadgen's sweep
+        engine and adds the curve points); the load that ran before resumes after."""
         session, controls = self.session, self.controls
         was_running = session.running
-        session.sweeping = True
+
+        def show(progress: SweepProgress) -> None:
+            controls.sweep_progress.setValue(round(100 * progress.done / progress.total))
+            if progress.runs:
+                users = levels[progress.done]
+                controls.sweep_progress.setFormat(f"{users} users: %p%")
+                controls.show_users(users)
+            # The step's point is on the curve now, not at the next text tick.
+            self.refresh()
+
         controls.sweep.setText("Cancel sweep")
         controls.sweep_progress.setValue(0)
         controls.sweep_progress.show()
+        controls.set_running(True)
+        self.show_message("")
         try:
-            if not was_running:
-                self.start()
-            for done, users in enumerate(levels):
-                controls.sweep_progress.setFormat(f"{users} users: %p%")
-                session.set_users(users)
-                controls.show_users(users)
-                since = time.perf_counter()
-                await asyncio.sleep(step_s)  # the step's own measuring time
-                for name in session.scenarios:
-                    session.add_curve_point(name, since)
-                controls.sweep_progress.setValue(round(100 * (done + 1) / len(levels)))
+            await session.sweep(levels, step_s=step_s, progress=show)
             self.show_message("Sweep done: the response curve has a point per level.")
         except asyncio.CancelledError:
             self.show_message("Sweep cancelled.")
+            raise
         finally:
-            session.sweeping = False
             controls.sweep.setText("Sweep users")
             controls.sweep_progress.hide()
-            if not was_running and session.running:
-                await self.stop()
-            self._paint_text()
+            if was_running and not self._shutting_down:
+                session.start()
+            controls.set_running(session.running)
+            self.refresh()
 
     # -- export -----------------------------------------------------------------------------------
 
     def export_run(self, csv_path: Path) -> bool:
-        """Write every closed 1 s window of this run as CSV, and the charts beside it as PNG
-        (`name.csv` and `name-charts.png`). False, with a message, when it cannot."""
+        """Write every closed 1 s window of this run as CSV (the columns of `run --csv`),
+        and the charts beside it as PNG (`name.csv` and `name-charts.png`). False, with a
+        message, when it cannot."""
         snap = self.session.snapshot()
-        lines = ["scenario,t_s,ok,errors,throughput_rps,p50_ms,p90_ms,p99_ms,max_ms"]
-
-        def cell(value: float) -> str:
-            return "" if math.isnan(value) else f"{value:.3f}"
-
-        for name, series in snap.recorder.scenarios.items():
-            for w in series.windows:
-                lat = w.latency
-                lines.append(
-                    f"{name},{w.start_s + w.duration_s:.1f},{w.ok},{w.errors},"
-                    f"{cell(w.throughput_rps)},{cell(lat.p50)},{cell(lat.p90)},"
-                    f"{cell(lat.p99)},{cell(lat.max)}"
-                )
+        rows = [
+            row
+            for name, series in snap.recorder.scenarios.items()
+            for row in export.window_rows(name, series.windows)
+        ]
         png_path = csv_path.with_name(csv_path.stem + "-charts.png")
         try:
-            csv_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            # No folder is created: the path comes from a save dialog.
+            csv_path.write_text(export.to_csv(export.WINDOW_COLUMNS, rows), encoding="utf-8")
         except OSError as exc:
             self.show_message(f"Could not export to {csv_path}: {exc.strerror or exc}")
             return False
@@ -368,7 +365,7 @@ class MainWindow(QMainWindow):
             self.show_message(f"Could not save {png_path}")
             return False
         self.show_message(
-            f"Exported {len(lines) - 1} windows to {csv_path} and the charts to {png_path.name}"
+            f"Exported {len(rows)} windows to {csv_path} and the charts to {png_path.name}"
         )
         return True
 
@@ -453,6 +450,11 @@ class MainWindow(QMainWindow):
         self._paint_text()
 
     # -- painting -------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Paint everything now (charts, figures, health), not at the next timer ticks."""
+        self._paint_plots()
+        self._paint_text()
 
     def _paint_plots(self) -> None:
         self.charts.update_probes(self.session.snapshot())

@@ -42,7 +42,15 @@ from ._sender import (
     record_from_error,
     record_from_response,
 )
-from .sweep import SweepProgress, SweepSettings, run_sweep
+from .sweep import (
+    ProgressCallback,
+    SweepProgress,
+    SweepSettings,
+    SweepStep,
+    SweepTarget,
+    run_sweep,
+    sweep_steps,
+)
 
 __all__ = [
     "LATE_THRESHOLD_S",
@@ -57,6 +65,7 @@ __all__ = [
     "LoadGenerator",
     "OpenLoopGenerator",
     "OpenLoopLimits",
+    "ProgressCallback",
     "RecordSink",
     "Recorder",
     "RecorderSnapshot",
@@ -70,6 +79,8 @@ __all__ = [
     "Summary",
     "SweepProgress",
     "SweepSettings",
+    "SweepStep",
+    "SweepTarget",
     "TransportFactory",
     "WindowStats",
     "check_loopback_target",
@@ -83,5 +94,6 @@ __all__ = [
     "record_from_response",
     "run_load",
     "run_sweep",
+    "sweep_steps",
     "theory",
 ]

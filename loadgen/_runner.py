@@ -22,18 +22,20 @@ from loopscope.embedded_server import (
     DEFAULT_FANOUT,
     DEFAULT_THREADS,
     EmbeddedServer,
+    LoopLagMonitor,
     ServerSettings,
     cpu_work,
     create_app,
 )
 
 from . import theory
-from ._generator import LoadGenerator
-from ._open_loop import LATE_THRESHOLD_S, OpenLoopGenerator, ScheduleStats, connections_for
+from ._generator import LoadGenerator, RecordSink
+from ._open_loop import OpenLoopGenerator, ScheduleStats, connections_for
 from ._open_theory import open_loop
 from ._recorder import Recorder, Summary, WindowStats
-from ._records import ScenarioRequest
+from ._records import RequestRecord, ScenarioRequest
 from ._sender import HttpxSender
+from .export import run_record
 from .health import HealthMonitor, HealthVerdict
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
@@ -57,7 +59,7 @@ class RunSettings:
 
     rate=None: a closed loop of `concurrency` users. rate=R: an open loop of R requests
     per second, at most `max_in_flight` at once (None: `connections_for` the rate and
-    the theoretical service time); `concurrency` is then unused.
+    the theoretical service time); `concurrency` is then unused. ramp_s: see below.
     """
 
     scenario: str
@@ -71,6 +73,9 @@ class RunSettings:
     iterations: int = DEFAULT_CPU_ITERATIONS
     fanout: int = DEFAULT_FANOUT
     target: str | None = None
+    # Closed loop: users start spread over this many seconds instead of all at once (users
+    # started together stay in lock-step, which makes per-window counts jump).
+    ramp_s: float = 0.0
 
     @property
     def effective_warmup_s(self) -> float:
@@ -123,65 +128,9 @@ class RunResult:
         return s.rate if s.rate is not None else float(s.concurrency)
 
     def to_json(self) -> dict[str, object]:
-        """The `run --json` object of DESIGN.md's command-line contract.
-
-        Open loop: `mode` is "open", `rate` the requests per second asked for, and
-        `concurrency` the most requests allowed in flight at once (the connections);
-        `late_starts` counts requests started over 10 ms after their intended time.
-        `latency_ms` counts from the intended start (corrected for coordinated omission),
-        `latency_uncorrected_ms` from the actual send (equal in a closed loop). A theory
-        latency of null with `latency_unbounded` true means it grows without bound.
-        """
-        s, summary = self.settings, self.summary
-
-        def num(value: float) -> float | None:
-            return None if math.isnan(value) else round(value, 3)
-
-        theory_json = self.prediction.to_json()
-        if math.isinf(self.prediction.latency_ms):
-            theory_json["latency_ms"] = None  # JSON has no infinity
-        theory_json["latency_unbounded"] = math.isinf(self.prediction.latency_ms)
-        schedule = self.schedule
-        return {
-            "scenario": s.scenario,
-            "mode": "open" if self.open_loop else "closed",
-            "concurrency": self.max_in_flight if self.open_loop else s.concurrency,
-            "rate": s.rate,
-            "delay_ms": s.delay_ms,
-            "threads": self.threads,
-            "iterations": s.iterations if s.scenario in CPU_SCENARIOS else None,
-            "fanout": s.fanout if s.scenario.startswith("fanout") else None,
-            "duration_s": s.duration_s,
-            "warmup_s": s.effective_warmup_s,
-            "measured_s": round(summary.duration_s, 3),
-            "target": self.target,
-            "requests": summary.requests,
-            "ok": summary.ok,
-            "errors": dict(summary.errors),
-            "throughput_rps": num(summary.throughput_rps),
-            "error_rps": num(summary.error_rps),
-            "latency_ms": summary.latency.to_json(),
-            "latency_uncorrected_ms": summary.latency_uncorrected.to_json(),
-            "late_starts": None if schedule is None else schedule.late,
-            "schedule": None
-            if schedule is None
-            else {
-                "due": schedule.due,
-                "started": schedule.started,
-                "late": schedule.late,
-                "late_pool_full": schedule.late_pool_full,
-                "late_loop": schedule.late_loop,
-                "skipped": schedule.skipped,
-                "backlog_at_end": schedule.backlog,
-                "late_threshold_ms": LATE_THRESHOLD_S * 1000,
-            },
-            "server_timing_ms": {
-                "wait_mean": num(summary.server_wait_ms_mean),
-                "work_mean": num(summary.server_work_ms_mean),
-            },
-            "theory": theory_json,
-            "generator_health": self.health.to_json() if self.health is not None else None,
-        }
+        """The `run --json` object of DESIGN.md's command-line contract (see
+        `export.run_record`, the one serialisation of a run)."""
+        return run_record(self)
 
 
 def measure_cpu_cost_s(iterations: int, repeats: int = 3) -> float:
@@ -246,27 +195,41 @@ def open_loop_connections(settings: RunSettings, threads: int, cpu_s: float | No
 
 
 async def measure(
-    settings: RunSettings, url: str, threads: int | None, *, cpu_s: float | None
+    settings: RunSettings,
+    url: str,
+    threads: int | None,
+    *,
+    cpu_s: float | None,
+    cpu_share: float = 1.0,
+    sink: RecordSink | None = None,
+    loop_lag: LoopLagMonitor | None = None,
+    alongside: tuple[str, ...] = (),
 ) -> RunResult:
     """Load the server at `url` as `settings` say, and summarise beside the theory.
 
     cpu_s: the cost of one CPU-scenario request here (None: taken from the server's own
-    timing afterwards). The sweep calls this once per step against one server.
+    timing afterwards); cpu_share: the part of the core it gets beside other CPU-bound runs.
+    sink: also receives every record (a live view of the run). loop_lag: the lag monitor
+    of a server on this loop, reused for the health verdict instead of a timer of our own.
+    alongside: scenarios loading the same loop at the same time, whose blocking or CPU use
+    by design is not the generator's fault. The sweep engine calls this once per run of a
+    step. Cancelled, it cuts the requests in flight rather than waiting for them.
     """
     request = settings.request()
     recorder = Recorder()
+    record = recorder.add if sink is None else _both(recorder.add, sink)
     sender = HttpxSender(url)
     generator: LoadGenerator | OpenLoopGenerator
     max_in_flight: int | None = None
     if settings.rate is None:
-        generator = LoadGenerator(sender, recorder.add, request)
+        generator = LoadGenerator(sender, record, request, ramp_s=settings.ramp_s)
         generator.start(settings.concurrency)
     else:
         max_in_flight = open_loop_connections(settings, threads or DEFAULT_THREADS, cpu_s)
-        generator = OpenLoopGenerator(sender, recorder.add, request, max_in_flight=max_in_flight)
+        generator = OpenLoopGenerator(sender, record, request, max_in_flight=max_in_flight)
         generator.start(settings.rate)
     schedule: ScheduleStats | None = None
-    health = HealthMonitor()
+    health = HealthMonitor(loop_lag)
     health.start()
     try:
         # These sleeps are the measurement's own duration, not synchronisation.
@@ -281,12 +244,16 @@ async def measure(
         # Only starts late because the client's own loop was busy blame the client; waits
         # for a free connection mean the server fell behind.
         verdict = health.verdict(
-            scenarios=(settings.scenario,),
+            scenarios=(settings.scenario, *alongside),
             late_starts=schedule.late_loop if schedule else 0,
             started=schedule.started if schedule else 0,
         )
         series = recorder.snapshot().scenarios.get(settings.scenario)
         windows = series.windows if series is not None else ()
+    except asyncio.CancelledError:
+        # Whoever cancelled (Stop, Cancel sweep, a closing window) wants the load gone now.
+        await generator.stop(grace_s=0)
+        raise
     finally:
         await generator.aclose()
         await health.stop()
@@ -302,6 +269,7 @@ async def measure(
             threads=threads or DEFAULT_THREADS,
             fanout=settings.fanout,
             cpu_s=cpu_s,
+            cpu_share=cpu_share,
         )
     else:
         prediction = open_loop(
@@ -323,3 +291,11 @@ async def measure(
         max_in_flight=max_in_flight,
         health=verdict,
     )
+
+
+def _both(first: RecordSink, second: RecordSink) -> RecordSink:
+    def sink(record: RequestRecord) -> None:
+        first(record)
+        second(record)
+
+    return sink

@@ -1,4 +1,11 @@
-"""Exports: a run's windows and a sweep's steps as CSV, results as JSON.
+"""The one serialisation of runs, sweep steps and windows: records, JSON and CSV.
+
+A *record* is a JSON-ready dict. `summary_record` holds what was measured beside what
+theory says; every run, sweep step and window scenario (`gui --autorun --json`) is built on
+it. `run_record` adds the run's settings: it is the `run --json` object (a sweep step is a
+run). CSV rows are the same records flattened (`flat_record`): `latency_ms.p50` becomes
+`latency_p50_ms`, `theory.throughput_rps` becomes `theory_throughput_rps`, errors by kind
+their total. So JSON and CSV cannot disagree on a number or its rounding.
 
 CSV cells are plain numbers (milliseconds, requests per second); an empty cell means
 nothing was measured (e.g. a window with no completed request).
@@ -10,11 +17,18 @@ import csv
 import io
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ._recorder import LatencySummary
-from ._runner import RunResult
+from loopscope.embedded_server import CPU_SCENARIOS
+
+from . import theory
+from ._open_loop import LATE_THRESHOLD_S
+from ._recorder import Summary, WindowStats
+
+if TYPE_CHECKING:  # _runner builds its `to_json` on this module: no import cycle at run time
+    from ._runner import RunResult
 
 Cell = str | int | float | None
 
@@ -60,72 +74,141 @@ STEP_COLUMNS = (
 
 
 def _num(value: float, digits: int = 3) -> float | None:
+    """A measured number as it is written: rounded; None where nothing was measured."""
     return None if math.isnan(value) or math.isinf(value) else round(value, digits)
 
 
-def window_rows(result: RunResult) -> list[dict[str, Cell]]:
-    """One row per closed 1 s window of the run; `warmup` is 1 for windows it overlaps."""
-    warmup_s = result.settings.effective_warmup_s
-    rows: list[dict[str, Cell]] = []
-    for window in result.windows:
-        rows.append(
-            {
-                "scenario": result.settings.scenario,
-                "t_s": _num(window.start_s),
-                "warmup": int(window.start_s < warmup_s),
-                "ok": window.ok,
-                "errors": window.errors,
-                "throughput_rps": _num(window.throughput_rps),
-                "latency_p50_ms": _num(window.latency.p50),
-                "latency_p90_ms": _num(window.latency.p90),
-                "latency_p99_ms": _num(window.latency.p99),
-                "latency_max_ms": _num(window.latency.max),
-                "latency_uncorrected_p50_ms": _num(window.latency_uncorrected.p50),
-                "latency_uncorrected_p99_ms": _num(window.latency_uncorrected.p99),
-            }
-        )
-    return rows
+# -- records ---------------------------------------------------------------------------------
 
 
-def _latency_cells(prefix: str, latency: LatencySummary) -> dict[str, Cell]:
+def theory_record(prediction: theory.Prediction) -> dict[str, object]:
+    """Theory's figures; a latency of None with `latency_unbounded` true means it grows
+    without bound (an open loop past capacity)."""
+    record: dict[str, object] = dict(prediction.to_json())
+    unbounded = math.isinf(prediction.latency_ms)
+    if unbounded:
+        record["latency_ms"] = None  # JSON has no infinity
+    record["latency_unbounded"] = unbounded
+    return record
+
+
+def summary_record(summary: Summary, prediction: theory.Prediction) -> dict[str, object]:
+    """What was measured over a measured interval (warm-up excluded), beside the theory.
+
+    `latency_ms` counts from each request's intended start (corrected for coordinated
+    omission), `latency_uncorrected_ms` from its actual send (equal in a closed loop).
+    """
     return {
-        f"{prefix}_p50_ms": _num(latency.p50),
-        f"{prefix}_p90_ms": _num(latency.p90),
-        f"{prefix}_p99_ms": _num(latency.p99),
-        f"{prefix}_max_ms": _num(latency.max),
-        f"{prefix}_mean_ms": _num(latency.mean),
+        "requests": summary.requests,
+        "ok": summary.ok,
+        "errors": dict(summary.errors),
+        "throughput_rps": _num(summary.throughput_rps),
+        "error_rps": _num(summary.error_rps),
+        "latency_ms": summary.latency.to_json(),
+        "latency_uncorrected_ms": summary.latency_uncorrected.to_json(),
+        "server_timing_ms": {
+            "wait_mean": _num(summary.server_wait_ms_mean),
+            "work_mean": _num(summary.server_work_ms_mean),
+        },
+        "theory": theory_record(prediction),
     }
 
 
-def step_row(result: RunResult) -> dict[str, Cell]:
-    """A run (or one sweep step) as one row: its summary beside the theory."""
-    s, summary = result.settings, result.summary
-    uncorrected = summary.latency_uncorrected
-    row: dict[str, Cell] = {
+def run_record(result: RunResult) -> dict[str, object]:
+    """A run (or one sweep step): the `run --json` object of DESIGN.md's contract.
+
+    Open loop: `mode` is "open", `rate` the requests per second asked for, and
+    `concurrency` the most requests allowed in flight at once (the connections);
+    `late_starts` counts requests started over 10 ms after their intended time.
+    """
+    s, summary, schedule = result.settings, result.summary, result.schedule
+    return {
         "scenario": s.scenario,
         "mode": "open" if result.open_loop else "closed",
         "concurrency": result.max_in_flight if result.open_loop else s.concurrency,
         "rate": s.rate,
         "delay_ms": s.delay_ms,
         "threads": result.threads,
+        "iterations": s.iterations if s.scenario in CPU_SCENARIOS else None,
+        "fanout": s.fanout if s.scenario.startswith("fanout") else None,
         "duration_s": s.duration_s,
         "warmup_s": s.effective_warmup_s,
-        "requests": summary.requests,
-        "ok": summary.ok,
-        "errors": sum(summary.errors.values()),
-        "throughput_rps": _num(summary.throughput_rps),
-        **_latency_cells("latency", summary.latency),
-        "latency_uncorrected_p50_ms": _num(uncorrected.p50),
-        "latency_uncorrected_p99_ms": _num(uncorrected.p99),
-        "late_starts": None if result.schedule is None else result.schedule.late,
-        "theory_throughput_rps": _num(result.prediction.throughput_rps),
-        # Empty when theory says the latency grows without bound.
-        "theory_latency_ms": _num(result.prediction.latency_ms),
+        "measured_s": round(summary.duration_s, 3),
+        "target": result.target,
+        **summary_record(summary, result.prediction),
+        "late_starts": None if schedule is None else schedule.late,
+        "schedule": None
+        if schedule is None
+        else {
+            "due": schedule.due,
+            "started": schedule.started,
+            "late": schedule.late,
+            "late_pool_full": schedule.late_pool_full,
+            "late_loop": schedule.late_loop,
+            "skipped": schedule.skipped,
+            "backlog_at_end": schedule.backlog,
+            "late_threshold_ms": LATE_THRESHOLD_S * 1000,
+        },
+        "generator_health": result.health.to_json() if result.health is not None else None,
     }
-    return {column: row[column] for column in STEP_COLUMNS}
 
 
-def to_csv(columns: Sequence[str], rows: Iterable[dict[str, Cell]]) -> str:
+def window_record(
+    scenario: str, window: WindowStats, *, warmup_s: float = 0.0
+) -> dict[str, object]:
+    """One closed 1 s window; `warmup` is 1 when the window starts inside the warm-up."""
+    return {
+        "scenario": scenario,
+        "t_s": _num(window.start_s),
+        "warmup": int(window.start_s < warmup_s),
+        "ok": window.ok,
+        "errors": window.errors,
+        "throughput_rps": _num(window.throughput_rps),
+        "latency_ms": window.latency.to_json(),
+        "latency_uncorrected_ms": window.latency_uncorrected.to_json(),
+    }
+
+
+def flat_record(record: Mapping[str, object]) -> dict[str, Cell]:
+    """A record as CSV cells: a nested group becomes prefixed columns, its unit kept last
+    (`latency_ms.p50` -> `latency_p50_ms`, `theory.latency_ms` -> `theory_latency_ms`);
+    `errors` by kind becomes their total; lists (warnings) are left out."""
+    flat: dict[str, Cell] = {}
+    for key, value in record.items():
+        if key == "errors" and isinstance(value, Mapping):
+            flat[key] = sum(value.values())
+        elif isinstance(value, Mapping):
+            stem, unit = (key[: -len("_ms")], "_ms") if key.endswith("_ms") else (key, "")
+            for inner, cell in flat_record(value).items():
+                flat[f"{stem}_{inner}{unit}"] = cell
+        elif value is None or isinstance(value, str | int | float):
+            flat[key] = value
+    return flat
+
+
+# -- rows -------------------------------------------------------------------------------------
+
+
+def window_rows(
+    scenario: str, windows: Iterable[WindowStats], *, warmup_s: float = 0.0
+) -> list[dict[str, Cell]]:
+    """One CSV row per closed window (`run --csv` and the window's Export)."""
+    return [
+        _columns(WINDOW_COLUMNS, window_record(scenario, w, warmup_s=warmup_s)) for w in windows
+    ]
+
+
+def step_row(result: RunResult) -> dict[str, Cell]:
+    """A run (or one sweep step) as one CSV row: its `run --json` record, flattened."""
+    return _columns(STEP_COLUMNS, run_record(result))
+
+
+def _columns(columns: Sequence[str], record: Mapping[str, object]) -> dict[str, Cell]:
+    flat = flat_record(record)
+    return {column: flat.get(column) for column in columns}
+
+
+def to_csv(columns: Sequence[str], rows: Iterable[Mapping[str, Cell]]) -> str:
     """CSV text with a header line; None becomes an empty cell."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -133,6 +216,9 @@ def to_csv(columns: Sequence[str], rows: Iterable[dict[str, Cell]]) -> str:
     for row in rows:
         writer.writerow(["" if row.get(column) is None else row[column] for column in columns])
     return out.getvalue()
+
+
+# -- files ------------------------------------------------------------------------------------
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -158,7 +244,10 @@ def write_json(path: Path, payload: object) -> None:
 
 def write_run_csv(path: Path, result: RunResult) -> None:
     """`run --csv`: one row per 1 s window (warm-up windows flagged, not dropped)."""
-    _write_text(path, to_csv(WINDOW_COLUMNS, window_rows(result)))
+    rows = window_rows(
+        result.settings.scenario, result.windows, warmup_s=result.settings.effective_warmup_s
+    )
+    _write_text(path, to_csv(WINDOW_COLUMNS, rows))
 
 
 def write_sweep_csv(path: Path, results: Sequence[RunResult]) -> None:

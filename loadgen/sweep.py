@@ -1,16 +1,25 @@
-"""Sweeps: every scenario at every load level, one step each, against one embedded server.
+"""Sweeps: load levels one step after another, each step a fresh measurement.
 
-Each step is a whole run (its own generator, recorder and warm-up, excluded from its
-summary); between steps the thread pool is reset and the server is given a moment to
-finish the previous step's requests.
+`sweep_steps` is the engine. A step is one run or several at once (`RunSettings`, each a
+whole run: its own generator, recorder and warm-up, excluded from its summary). Before
+each step the server is given a moment to finish the previous step's requests and its
+thread pool is reset, so every step starts from the same state; progress goes to a
+callback, with the results of each step as it ends. The engine loads a server the caller
+provides (its URL and probes):
+
+- `run_sweep` (`loopscope sweep`): every scenario at every level, one run per step, against
+  an embedded server of its own (`SweepSettings`);
+- the desktop window: its scenarios side by side at each level of users, against the
+  session's running server, feeding the live charts through `sink`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from loopscope.embedded_server import (
     CPU_SCENARIOS,
@@ -22,11 +31,12 @@ from loopscope.embedded_server import (
     MAX_THREADS,
     SCENARIOS,
     EmbeddedServer,
+    ServerProbes,
     ServerSettings,
     create_app,
 )
 
-from ._generator import MAX_USERS
+from ._generator import MAX_USERS, RecordSink
 from ._open_loop import MAX_IN_FLIGHT, MAX_RATE
 from ._runner import RunResult, RunSettings, measure, measure_cpu_cost_s
 
@@ -148,35 +158,138 @@ def step_label(step: RunSettings) -> str:
     return f"{step.scenario} c={step.concurrency}"
 
 
+#: Runs that load the server at the same time: one sweep step.
+SweepStep = tuple[RunSettings, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class SweepProgress:
-    """Reported before each step (`step` set) and once at the end (`step` None)."""
+    """Reported before each step (`runs` set) and once at the end (`runs` empty).
+
+    finished: the results of the step that has just ended (empty before the first step),
+    so a caller can show each step's figures while the sweep goes on.
+    """
 
     done: int
     total: int
-    step: RunSettings | None
+    runs: SweepStep
     elapsed_s: float
+    finished: tuple[RunResult, ...] = ()
+
+    @property
+    def step(self) -> RunSettings | None:
+        """The step's first run (its only one in `loopscope sweep`); None at the end."""
+        return self.runs[0] if self.runs else None
 
 
 ProgressCallback = Callable[[SweepProgress], None]
 
 
-async def _settle(server: EmbeddedServer) -> None:
+class SweepTarget(Protocol):
+    """The server a sweep loads (an `EmbeddedServer` is one): where to send, and its probes
+    to see it settle, to reset its thread pool and to judge the generator's health."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def probes(self) -> ServerProbes: ...
+
+
+async def _settle(probes: ServerProbes) -> None:
     """Wait (bounded) until the server has no request in flight and no thread borrowed."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + SETTLE_MAX_S
-    probes = server.probes
     while loop.time() < deadline:
         if not any(probes.in_flight().values()) and probes.threadpool().borrowed == 0:
             return
         await asyncio.sleep(_SETTLE_POLL_S)
 
 
+def _cpu_shares(step: SweepStep) -> dict[str, float]:
+    """CPU-bound runs of one step share the one core the GIL allows, by their users."""
+    cpu_runs = [run for run in step if run.scenario in CPU_SCENARIOS and run.rate is None]
+    users = sum(run.concurrency for run in cpu_runs)
+    return {run.scenario: run.concurrency / users for run in cpu_runs}
+
+
+async def _run_step(
+    target: SweepTarget,
+    step: SweepStep,
+    *,
+    threads: int,
+    cpu_costs: Mapping[str, float],
+    sink: RecordSink | None,
+) -> tuple[RunResult, ...]:
+    """The step's runs at once; if one fails or the step is cancelled, none outlives it."""
+    scenarios = tuple(run.scenario for run in step)
+    shares = _cpu_shares(step)
+    loop = asyncio.get_running_loop()
+    tasks = [
+        loop.create_task(
+            measure(
+                run,
+                target.url,
+                threads,
+                cpu_s=cpu_costs.get(run.scenario),
+                cpu_share=shares.get(run.scenario, 1.0),
+                sink=sink,
+                loop_lag=target.probes.loop_lag,
+                alongside=tuple(name for name in scenarios if name != run.scenario),
+            ),
+            name=f"loopscope-sweep-{run.scenario}",
+        )
+        for run in step
+    ]
+    try:
+        return tuple(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        # Let every run close its connections before the error (or cancel) goes on.
+        await asyncio.wait(tasks)
+        raise
+
+
+async def sweep_steps(
+    target: SweepTarget,
+    steps: Sequence[SweepStep],
+    *,
+    threads: int,
+    cpu_costs: Mapping[str, float] | None = None,
+    progress: ProgressCallback | None = None,
+    sink: RecordSink | None = None,
+) -> list[RunResult]:
+    """Run `steps` against `target`, one after another, each step's runs at once.
+
+    Before each step the server settles (bounded by SETTLE_MAX_S) and its thread pool is
+    reset to `threads`. cpu_costs: the measured cost of one request of each CPU scenario
+    (theory's service time). sink: also receives every request record. Returns every
+    run's result, in step order. Cancelling cuts the running step's load at once.
+    """
+    costs = dict(cpu_costs or {})
+    started = time.perf_counter()
+    results: list[RunResult] = []
+    finished: tuple[RunResult, ...] = ()
+    total = len(steps)
+    for index, step in enumerate(steps):
+        if progress is not None:
+            progress(SweepProgress(index, total, step, time.perf_counter() - started, finished))
+        await _settle(target.probes)
+        # Every step starts from the same pool, whatever happened before.
+        target.probes.set_thread_tokens(threads)
+        finished = await _run_step(target, step, threads=threads, cpu_costs=costs, sink=sink)
+        results.extend(finished)
+    if progress is not None:
+        progress(SweepProgress(total, total, (), time.perf_counter() - started, finished))
+    return results
+
+
 async def run_sweep(
     settings: SweepSettings, *, progress: ProgressCallback | None = None
 ) -> list[RunResult]:
-    """Run every step against one embedded server; results in step order."""
-    steps = settings.steps()
+    """`loopscope sweep`: every step, one run each, against one embedded server of its own;
+    results in step order."""
     threads = settings.effective_threads
     # One CPU cost per scenario, measured before any load, as `run` does.
     cpu_costs = {
@@ -184,22 +297,15 @@ async def run_sweep(
         for name in settings.scenarios
         if name in CPU_SCENARIOS
     }
-    started = time.perf_counter()
-    results: list[RunResult] = []
     server = EmbeddedServer(create_app(ServerSettings(threads=threads)))
     await server.start()
     try:
-        for index, step in enumerate(steps):
-            if progress is not None:
-                progress(SweepProgress(index, len(steps), step, time.perf_counter() - started))
-            await _settle(server)
-            # Every step starts from the same pool, whatever happened before.
-            server.probes.set_thread_tokens(threads)
-            results.append(
-                await measure(step, server.url, threads, cpu_s=cpu_costs.get(step.scenario))
-            )
+        return await sweep_steps(
+            server,
+            [(run,) for run in settings.steps()],
+            threads=threads,
+            cpu_costs=cpu_costs,
+            progress=progress,
+        )
     finally:
         await server.stop()
-    if progress is not None:
-        progress(SweepProgress(len(steps), len(steps), None, time.perf_counter() - started))
-    return results

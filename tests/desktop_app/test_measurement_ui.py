@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import time
 from pathlib import Path
 from typing import Any
 
 from pytestqt.qtbot import QtBot
 
 from loopscope.desktop_app.controls import position_from_rate
+from loopscope.loadgen.export import WINDOW_COLUMNS
 from tests.conftest import wait_until
 from tests.desktop_app.conftest import close_window, open_window
 
@@ -46,31 +49,105 @@ def test_open_loop_rate_slider_changes_the_arrival_rate_live(
     run_on_qt_loop(body())
 
 
-def test_sweep_fills_the_response_curve_and_can_be_cancelled(
+def _drawn(window: Any, scenario: str) -> int:
+    """Points of `scenario` on the throughput-vs-users chart: dots, or crosses where the
+    generator was the limit."""
+    drawn = 0
+    for key in (scenario, scenario + ":limited"):
+        item = window.charts.curve_rps._items.get(key)
+        xs = None if item is None else item.getData()[0]
+        drawn += 0 if xs is None else len(xs)
+    return drawn
+
+
+def test_sweep_shows_progress_and_fills_the_response_curve(
     qtbot: QtBot, run_on_qt_loop: Any
 ) -> None:
     async def body() -> None:
         window = await open_window(qtbot)
-        window.controls.delay.setValue(10)  # 100 ms
-        await window.sweep(levels=(2, 8), step_s=4.2)
-        points = {(p.scenario, p.users): p for p in window.session.snapshot().curve}
+        controls, session = window.controls, window.session
+        controls.delay.setValue(10)  # 100 ms
+        sweep = window.spawn(window.sweep(levels=(2, 8), step_s=2.5))
+        bar = controls.sweep_progress
+        await wait_until(lambda: bar.isVisible() and bar.format() == "2 users: %p%", what="2")
+        assert controls.sweep.text() == "Cancel sweep"
+        assert controls.start_stop.text() == "Stop"
+        # The first step's points are drawn as soon as it ends, while the sweep goes on.
+        await wait_until(lambda: bar.format() == "8 users: %p%", what="the second level")
+        assert bar.value() == 50
+        assert controls.users_label.text() == "Users: 8"
+        assert _drawn(window, "async") == 1 and _drawn(window, "sync") == 1
+        # The step's load is on the live charts: the users line and in-flight probes.
+        await wait_until(
+            lambda: (
+                (p := session.snapshot().probes) != () and p[-1].users == {"sync": 8, "async": 8}
+            ),
+            what="the probes showing 8 users each",
+        )
+        await sweep
+        assert not bar.isVisible()
+        assert controls.sweep.text() == "Sweep users"
+        assert "Sweep done" in controls.status.text()
+        points = {(p.scenario, p.users): p for p in session.snapshot().curve}
         assert set(points) == {("sync", 2), ("sync", 8), ("async", 2), ("async", 8)}
         # 8 users at 100 ms: about 80 req/s, about four times 2 users.
         assert points[("async", 8)].throughput_rps > 2.5 * points[("async", 2)].throughput_rps
-        assert not window.session.running  # it was stopped before, so it stops after
-        assert "Sweep done" in window.controls.status.text()
-        # Both points are drawn: dots, or crosses where the generator was the limit.
-        drawn = 0
-        for key in ("async", "async:limited"):
-            xs, _ = window.charts.curve_rps._items[key].getData()
-            drawn += 0 if xs is None else len(xs)
-        assert drawn == 2
-        # Cancel: the button again, while it runs.
+        assert _drawn(window, "async") == 2 and _drawn(window, "sync") == 2
+        assert session.recorder.summary("async").ok > 0  # the live figures saw the sweep
+        assert not session.running  # it was stopped before, so it stops after
+        assert controls.start_stop.text() == "Start"
+        await close_window(window)
+
+    run_on_qt_loop(body())
+
+
+def test_sweep_cancel_and_stop_end_it_within_a_second(qtbot: QtBot, run_on_qt_loop: Any) -> None:
+    async def body() -> None:
+        window = await open_window(qtbot)
+        session, probes = window.session, window.session.server.probes
+        for end_it in (window.toggle_sweep, window.toggle_running):  # Cancel sweep, then Stop
+            window.toggle_sweep()  # the full sweep: 7 levels of 5 s
+            await wait_until(lambda: probes.in_flight()["async"] > 0, what="the sweep's load")
+            started = time.perf_counter()
+            end_it()
+            await wait_until(
+                lambda: not session.running and not window._tasks, what="the sweep to end"
+            )
+            assert time.perf_counter() - started < 1.5
+            assert "cancelled" in window.controls.status.text()
+            assert not window.controls.sweep_progress.isVisible()
+            assert window.controls.start_stop.text() == "Start"
+            await wait_until(lambda: not any(probes.in_flight().values()), what="server idle")
+        await close_window(window)
+
+    run_on_qt_loop(body())
+
+
+def test_closing_the_window_mid_sweep_ends_everything(qtbot: QtBot, run_on_qt_loop: Any) -> None:
+    async def body() -> None:
+        window = await open_window(qtbot)
         window.toggle_sweep()
-        await wait_until(lambda: window.session.running, what="the sweep's load")
-        window.toggle_sweep()
-        await wait_until(lambda: not window.session.running, what="cancel")
-        assert "cancelled" in window.controls.status.text()
+        probes = window.session.server.probes
+        await wait_until(lambda: probes.in_flight()["sync"] > 0, what="the sweep's load")
+        await close_window(window)
+        assert window._sweep_task is not None and window._sweep_task.cancelled()
+
+    run_on_qt_loop(body())  # the fixture asserts no task is left behind
+
+
+def test_a_sweep_started_under_load_resumes_it(qtbot: QtBot, run_on_qt_loop: Any) -> None:
+    async def body() -> None:
+        window = await open_window(qtbot)
+        window.controls.delay.setValue(5)  # 50 ms
+        window.toggle_running()
+        probes = window.session.server.probes
+        await wait_until(lambda: probes.in_flight()["async"] > 3, what="the live load")
+        await window.sweep(levels=(3,), step_s=1.5)
+        assert window.session.running and window.controls.start_stop.text() == "Stop"
+        # The live load goes on at the sweep's last level.
+        await wait_until(lambda: probes.in_flight()["async"] == 3, what="3 live users")
+        window.toggle_running()
+        await wait_until(lambda: not window.session.running, what="stop")
         await close_window(window)
 
     run_on_qt_loop(body())
@@ -94,10 +171,13 @@ def test_export_writes_windows_csv_and_charts_png(
         await wait_until(lambda: not window.session.running, what="stop")
         target = tmp_path / "run.csv"
         assert window.export_run(target)
-        header, *rows = target.read_text().splitlines()
-        assert header.startswith("scenario,t_s,ok,errors,throughput_rps")
-        assert any(row.startswith("async,") for row in rows)
-        assert any(row.startswith("sync,") for row in rows)
+        with target.open(newline="") as stream:
+            rows = list(csv.DictReader(stream))
+        # The same rows as `run --csv` writes.
+        assert tuple(rows[0]) == WINDOW_COLUMNS
+        assert {row["scenario"] for row in rows} == {"async", "sync"}
+        assert all(row["warmup"] == "0" for row in rows)
+        assert any(float(row["throughput_rps"]) > 0 for row in rows)
         assert (tmp_path / "run-charts.png").stat().st_size > 10_000
         assert not window.export_run(tmp_path / "nowhere" / "run.csv")
         assert "Could not export" in window.controls.status.text()

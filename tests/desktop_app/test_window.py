@@ -101,7 +101,7 @@ def test_preset_change_resets_the_charts(qtbot: QtBot, run_on_qt_loop: Any) -> N
             lambda: len(recorder.snapshot().scenarios["async"].windows) >= 2,
             what="two windows of responses",
         )
-        window._paint_text()
+        window.refresh()
         xs, ys = window.charts.throughput._items["async"].getData()
         assert xs is not None and len(xs) >= 1 and max(ys) > 0
         # Changing the lesson is refused while running, with a message.
@@ -183,6 +183,13 @@ def test_autorun_saves_screenshot_and_figures(tmp_path: Path) -> None:
     assert result["preset"] == "Sync vs async"
     assert set(result["scenarios"]) == {"sync", "async"}
     assert result["scenarios"]["async"]["errors"] == {}
+    for figures in result["scenarios"].values():
+        # Each scenario's record is the one `run --json` writes for a measurement, with users.
+        assert set(figures) >= {"users", "requests", "errors", "throughput_rps", "theory"}
+        assert set(figures["latency_ms"]) == {"p50", "p90", "p99", "max", "mean"}
+        assert set(figures["theory"]) >= {"throughput_rps", "latency_ms"}
+        assert figures["requests"] > 0
+    assert set(result["loop_lag_ms"]) == {"p99", "max"}
     # Theory says 2.5; the 15 % check at 10 s is in bench/, here only the direction.
     assert result["async_over_sync"]["measured"] > 1.5
 
@@ -205,7 +212,7 @@ def test_the_window_warns_when_the_generator_is_the_bottleneck(
         assert "of a core" in window.health_banner.text()
         window.toggle_running()
         await wait_until(lambda: not window.session.running, what="stop")
-        window._paint_text()
+        window.refresh()
         assert not window.health_banner.isVisible()
         await close_window(window)
 

@@ -1,7 +1,9 @@
-"""`loopscope sweep`: arguments, the JSON/CSV shape, the PNG, and no Qt in the command."""
+"""`loopscope sweep`: arguments, the JSON/CSV shape, the PNG, and no Qt in the command;
+the sweep engine (`sweep_steps`) that it and the desktop window share."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import math
@@ -9,21 +11,34 @@ import os
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from loopscope.cli import main
+from loopscope.embedded_server import EmbeddedServer
 from loopscope.loadgen import (
     LatencySummary,
+    RequestRecord,
     RunResult,
     RunSettings,
     Summary,
+    SweepProgress,
     SweepSettings,
+    WindowStats,
     open_loop_theory,
+    sweep_steps,
     theory,
 )
-from loopscope.loadgen.export import STEP_COLUMNS
+from loopscope.loadgen.export import (
+    STEP_COLUMNS,
+    WINDOW_COLUMNS,
+    run_record,
+    step_row,
+    window_rows,
+)
+from tests.conftest import wait_until
 
 SWEEP = ["sweep", "--scenarios", "async,sync"]
 
@@ -141,7 +156,9 @@ def test_sweep_runs_headless_without_qt(tmp_path: Path) -> None:
         assert isinstance(run["late_starts"], int)
 
 
-def _fake_run(scenario: str, level: float, *, open_loop: bool) -> RunResult:
+def _fake_run(
+    scenario: str, level: float, *, open_loop: bool, errors: dict[str, int] | None = None
+) -> RunResult:
     """A plausible step (no load), through the same to_json the sweep writes."""
     settings = RunSettings(
         scenario=scenario,
@@ -159,7 +176,7 @@ def _fake_run(scenario: str, level: float, *, open_loop: bool) -> RunResult:
     latency = LatencySummary(p50=p50, p90=p50 * 1.1, p99=p50 * 1.2, max=p50 * 1.3, mean=p50)
     uncorrected = LatencySummary(p50=min(p50, 400), p90=400, p99=450, max=500, mean=300)
     ok = int(prediction.throughput_rps * 4)
-    summary = Summary(scenario, 4.0, ok, {}, latency, math.nan, math.nan, uncorrected)
+    summary = Summary(scenario, 4.0, ok, errors or {}, latency, math.nan, math.nan, uncorrected)
     return RunResult(settings, summary, prediction, 4, "http://127.0.0.1:1", max_in_flight=10)
 
 
@@ -204,3 +221,123 @@ def test_the_png_shows_each_scenario_in_its_colour(tmp_path: Path, open_loop: bo
     assert white > 0.6 * total  # a white background
     for colour in ("#0072B2", "#E69F00", "#D55E00"):  # desktop_app/palette.py
         assert counts.get(colour, 0) > 200, colour
+
+
+def _steps(
+    users: tuple[int, ...], *, delay_ms: float, duration_s: float, warmup_s: float | None = None
+) -> list[tuple[RunSettings, ...]]:
+    """A step per level: async and sync at once, as the desktop window sweeps."""
+    return [
+        tuple(
+            RunSettings(
+                scenario=name,
+                concurrency=n,
+                delay_ms=delay_ms,
+                duration_s=duration_s,
+                warmup_s=warmup_s,
+            )
+            for name in ("async", "sync")
+        )
+        for n in users
+    ]
+
+
+async def test_the_engine_runs_each_steps_runs_at_once(server: EmbeddedServer) -> None:
+    seen: list[SweepProgress] = []
+    records: list[RequestRecord] = []
+    server.probes.set_thread_tokens(2)  # whatever the pool was, each step starts from `threads`
+    steps = _steps((2, 6), delay_ms=50, duration_s=1.2, warmup_s=0.2)
+    results = await sweep_steps(server, steps, threads=4, progress=seen.append, sink=records.append)
+    assert [(r.settings.scenario, r.settings.concurrency) for r in results] == [
+        ("async", 2),
+        ("sync", 2),
+        ("async", 6),
+        ("sync", 6),
+    ]
+    # Before each step (its runs), then at the end; each report carries the step just ended.
+    assert [(p.done, p.total, len(p.runs), len(p.finished)) for p in seen] == [
+        (0, 2, 2, 0),
+        (1, 2, 2, 2),
+        (2, 2, 0, 2),
+    ]
+    assert seen[1].finished == tuple(results[:2]) and seen[2].finished == tuple(results[2:])
+    assert seen[1].step == steps[1][0] and seen[2].step is None
+    # Side by side: two steps of 1.2 s, not four.
+    assert seen[-1].elapsed_s < 3.8
+    assert server.probes.threadpool().total == 4
+    assert {record.scenario for record in records} == {"async", "sync"}
+    assert len(records) >= sum(r.summary.requests for r in results)
+    for result in results:
+        assert result.summary.errors == {}
+        # sync at 6 users: 4 threads / 50 ms = 80 req/s at most.
+        assert result.summary.throughput_rps == pytest.approx(
+            result.prediction.throughput_rps, rel=0.35
+        )
+
+
+async def test_cancelling_the_engine_cuts_its_load_at_once(server: EmbeddedServer) -> None:
+    steps = _steps((20,), delay_ms=500, duration_s=60)
+    sweep = asyncio.get_running_loop().create_task(sweep_steps(server, steps, threads=40))
+    probes = server.probes
+    await wait_until(
+        lambda: probes.in_flight()["async"] == 20 and probes.in_flight()["sync"] == 20,
+        what="the step's load",
+    )
+    started = time.perf_counter()
+    sweep.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sweep
+    assert time.perf_counter() - started < 0.5
+    left = [
+        t
+        for t in asyncio.all_tasks()
+        if t.get_name().startswith(("loopscope-user", "loopscope-sweep"))
+    ]
+    assert left == []
+
+
+@pytest.mark.parametrize("open_loop", [False, True], ids=["closed", "open"])
+def test_json_and_csv_are_one_record(open_loop: bool) -> None:
+    # Open loop past capacity (sync: 4 threads / 100 ms = 40 req/s): theory has no latency.
+    result = _fake_run("sync", 60 if open_loop else 16, open_loop=open_loop, errors={"timeout": 2})
+    assert result.to_json() == run_record(result)
+    record = json.loads(json.dumps(result.to_json()))
+    assert set(record) >= {
+        "scenario", "concurrency", "rate", "delay_ms", "threads", "duration_s", "requests",
+        "errors", "throughput_rps", "latency_ms", "theory",
+    }  # fmt: skip
+    assert set(record["latency_ms"]) == {"p50", "p90", "p99", "max", "mean"}
+    assert record["theory"]["latency_unbounded"] is open_loop
+    row = step_row(result)
+    assert tuple(row) == STEP_COLUMNS
+    for column in ("scenario", "mode", "concurrency", "rate", "requests", "throughput_rps"):
+        assert row[column] == record[column]
+    assert row["errors"] == 2 and record["errors"] == {"timeout": 2}
+    for name in ("p50", "p90", "p99", "max", "mean"):
+        assert row[f"latency_{name}_ms"] == record["latency_ms"][name]
+    assert row["latency_uncorrected_p99_ms"] == record["latency_uncorrected_ms"]["p99"]
+    assert row["theory_throughput_rps"] == record["theory"]["throughput_rps"]
+    assert row["theory_latency_ms"] == record["theory"]["latency_ms"]
+    assert (row["theory_latency_ms"] is None) is open_loop
+
+
+def test_window_rows_flag_the_warm_up() -> None:
+    latency = LatencySummary(p50=10.0, p90=12.0, p99=15.0, max=20.0, mean=11.0)
+    windows = [WindowStats(float(t), 1.0, 50, 1, latency) for t in range(3)]
+    rows = window_rows("async", windows, warmup_s=1.0)
+    assert [tuple(row) for row in rows] == [WINDOW_COLUMNS] * 3
+    assert [row["warmup"] for row in rows] == [1, 0, 0]
+    assert rows[2] == {
+        "scenario": "async",
+        "t_s": 2.0,
+        "warmup": 0,
+        "ok": 50,
+        "errors": 1,
+        "throughput_rps": 50.0,
+        "latency_p50_ms": 10.0,
+        "latency_p90_ms": 12.0,
+        "latency_p99_ms": 15.0,
+        "latency_max_ms": 20.0,
+        "latency_uncorrected_p50_ms": None,  # nothing measured from the actual send
+        "latency_uncorrected_p99_ms": None,
+    }
