@@ -46,7 +46,30 @@ BAD_ARGUMENTS = [
 ]
 
 
-@pytest.mark.parametrize("argv", BAD_ARGUMENTS, ids=" ".join)
+SWEEP = ["sweep", "--scenarios", "async,sync"]
+SWEEP_BAD_ARGUMENTS = [
+    ["sweep"],
+    ["sweep", "--concurrency", "1,10"],
+    ["sweep", "--scenarios", "async"],
+    ["sweep", "--scenarios", "nope", "--concurrency", "1"],
+    ["sweep", "--scenarios", "async,async", "--concurrency", "1"],
+    ["sweep", "--scenarios", "async,", "--concurrency", "1"],
+    [*SWEEP, "--concurrency", "1,,10"],
+    [*SWEEP, "--concurrency", "0,10"],
+    [*SWEEP, "--concurrency", "1001"],
+    [*SWEEP, "--concurrency", "ten"],
+    [*SWEEP, "--rates", "0,10"],
+    [*SWEEP, "--concurrency", "1", "--rates", "10"],
+    [*SWEEP, "--concurrency", "1", "--step-duration", "0"],
+    [*SWEEP, "--concurrency", "1", "--step-duration", "2", "--warmup", "2"],
+    [*SWEEP, "--concurrency", "1", "--threads", "0"],
+    [*SWEEP, "--concurrency", "1,2,3,4", "--step-duration", "600"],  # 80 min: too long
+    ["sweep", "--scenarios", "blocking", "--concurrency", "1", "--delay-ms", "5000"],
+    [*SWEEP, "--concurrency", "1", "--bogus"],
+]
+
+
+@pytest.mark.parametrize("argv", BAD_ARGUMENTS + SWEEP_BAD_ARGUMENTS, ids=" ".join)
 def test_bad_arguments_exit_2_with_one_line(
     argv: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
