@@ -38,18 +38,35 @@ from ._sender import HttpxSender
 from .export import run_record
 from .health import HealthMonitor, HealthVerdict
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+# IPv4 loopback only: LoopScope's servers (embedded and `loopscope serve`) listen on
+# 127.0.0.1, so an IPv6 target could only ever fail to connect.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
 
 
 def check_loopback_target(url: str) -> str:
-    """Load goes to this machine only; returns the URL without a trailing slash."""
+    """Load goes to this machine only; returns the URL without a trailing slash.
+
+    ValueError (one line) for anything else: another scheme, a host that is not IPv4
+    loopback, user info (`http://evil@127.0.0.1` parses to 127.0.0.1 but says otherwise),
+    a port out of range, or a path, query or fragment (a target is a server, not a page).
+    """
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"target must be an http:// URL, got {url!r}")
+    if parts.scheme != "http" or not parts.netloc:
+        raise ValueError(f"target must be an http://127.0.0.1:PORT URL, got {url!r}")
+    if "@" in parts.netloc:
+        raise ValueError(f"target must not carry user info (an @ in the host), got {url!r}")
     if parts.hostname not in LOOPBACK_HOSTS:
         raise ValueError(
             f"target must be on this machine (127.0.0.1 or localhost), got {parts.hostname!r}"
         )
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError(f"target port must be between 1 and 65535, got {url!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"target must be a server's address without a path, got {url!r}")
     return url.rstrip("/")
 
 

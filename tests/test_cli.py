@@ -38,6 +38,16 @@ BAD_ARGUMENTS = [
     ["run", "--scenario", "async", "--rate", "1e-9"],
     ["run", "--scenario", "async", "--warmup", "1.99", "--duration", "2"],
     ["sweep", "--scenarios", "async", "--rates", "0.01", "--step-duration", "5"],
+    # Targets: this machine's IPv4 loopback, a valid port, no tricks.
+    ["run", "--scenario", "async", "--target", "http://127.0.0.1:99999"],
+    ["run", "--scenario", "async", "--target", "http://127.0.0.1:65536"],
+    ["run", "--scenario", "async", "--target", "http://127.0.0.1:0"],
+    ["run", "--scenario", "async", "--target", "https://127.0.0.1:8000"],
+    ["run", "--scenario", "async", "--target", "http://[::1]:8000"],
+    ["run", "--scenario", "async", "--target", "http://10.1.2.3\\@127.0.0.1:8000"],
+    ["run", "--scenario", "async", "--target", "http://user:pw@127.0.0.1:8000"],
+    ["run", "--scenario", "async", "--target", "http://127.0.0.1:8000/scenario/async"],
+    ["run", "--scenario", "async", "--target", "ftp://127.0.0.1:8000"],
     # Outputs are checked before any load starts.
     ["run", "--scenario", "async", "--json", "/proc/loopscope.json"],
     ["run", "--scenario", "async", "--csv", "/"],
