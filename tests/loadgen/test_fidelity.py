@@ -43,5 +43,10 @@ async def test_measurement_follows_theory(
     )
     summary, prediction = result.summary, result.prediction
     assert summary.errors == {}
-    assert summary.throughput_rps == pytest.approx(prediction.throughput_rps, rel=0.25)
-    assert summary.latency.p50 == pytest.approx(prediction.latency_ms, rel=0.25)
+    # Asymmetric bounds: a busy CI machine only ever makes a run slower than theory, while
+    # a wrong model (a pool of 40 taken for 10, gather run one call after another) is off
+    # by a factor of 2-4 either way. Faster than theory is always a bug.
+    throughput = summary.throughput_rps / prediction.throughput_rps
+    latency = summary.latency.p50 / prediction.latency_ms
+    assert 0.6 <= throughput <= 1.15, f"throughput {throughput:.2f} of theory"
+    assert 0.9 <= latency <= 1.6, f"latency p50 {latency:.2f} of theory"
