@@ -208,9 +208,11 @@ def test_the_window_warns_when_the_generator_is_the_bottleneck(
             timeout_s=20,
             what="the generator-limited banner",
         )
-        assert "Generator-limited" in window.health_banner.text()
-        assert "of a core" in window.health_banner.text()
+        banner = window.health_banner.text()
         window.toggle_running()
+        assert "Generator-limited" in banner
+        # Either reason is the truth on some machine: the client's CPU, or its loop's lag.
+        assert "of a core" in banner or "late at p99" in banner, banner
         await wait_until(lambda: not window.session.running, what="stop")
         window.refresh()
         assert not window.health_banner.isVisible()
