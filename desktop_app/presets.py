@@ -67,8 +67,8 @@ class _PresetFile(BaseModel):
     name: Text
     scenarios: Annotated[list[str], Field(min_length=1)]
     users: Annotated[int, Field(ge=1, le=MAX_USERS)]
-    # JSON has no int/float distinction a teacher would notice: 1000 and 1000.0 both do.
-    delay_ms: Annotated[float, Field(ge=0, le=MAX_PRESET_DELAY_MS, strict=False)]
+    # Strict floats still take JSON integers: 1000 and 1000.0 both do, "1000" does not.
+    delay_ms: Annotated[float, Field(ge=0, le=MAX_PRESET_DELAY_MS)]
     threads: Annotated[int, Field(ge=1, le=MAX_PRESET_THREADS)] = DEFAULT_THREADS
     iterations: Annotated[int, Field(ge=1, le=MAX_CPU_ITERATIONS)] = DEFAULT_CPU_ITERATIONS
     fanout: Annotated[int, Field(ge=1, le=MAX_FANOUT)] = DEFAULT_FANOUT

@@ -641,7 +641,11 @@ class MainWindow(QMainWindow):
         # finish before the session goes: nothing may outlive it.
         others = [t for t in self._tasks if t is not asyncio.current_task()]
         await asyncio.gather(*others, return_exceptions=True)
-        await self.session.close()
-        self._shutdown_done = True
-        self.close()
-        self.closed.emit()
+        try:
+            await self.session.close()
+        finally:
+            # Even when closing the session failed: the window goes and `closed` fires, or
+            # whoever waits for it (the app, an --autorun) would wait for ever.
+            self._shutdown_done = True
+            self.close()
+            self.closed.emit()
