@@ -107,7 +107,7 @@ def _describe(path: Path, error: ValidationError) -> str:
         return f"preset {path.name}: field {field!r} is missing"
     if first["type"] == "extra_forbidden":
         return f"preset {path.name}: unknown field {field!r}"
-    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    more = f" (and {error.error_count() - 1} more problems)" if error.error_count() > 1 else ""
     return f"preset {path.name}: field {field!r}: {message}, got {shown}{more}"
 
 
