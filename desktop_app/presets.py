@@ -107,7 +107,8 @@ def _describe(path: Path, error: ValidationError) -> str:
         return f"preset {path.name}: field {field!r} is missing"
     if first["type"] == "extra_forbidden":
         return f"preset {path.name}: unknown field {field!r}"
-    more = f" (and {error.error_count() - 1} more problems)" if error.error_count() > 1 else ""
+    others = error.error_count() - 1
+    more = f" (and {others} more problem{'s' if others > 1 else ''})" if others else ""
     return f"preset {path.name}: field {field!r}: {message}, got {shown}{more}"
 
 
