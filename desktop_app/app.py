@@ -16,8 +16,9 @@ import numpy as np
 
 from loopscope.embedded_server import ServerStartError
 from loopscope.loadgen.export import summary_record, write_json
+from loopscope.resources import resource_root
 
-from .presets import PRESETS, Preset, preset_named
+from .presets import Preset, bundled_presets, preset_named
 
 if TYPE_CHECKING:  # Qt is imported only once the app starts (the CLI imports this module)
     from .window import MainWindow
@@ -84,7 +85,28 @@ def autorun_figures(
     return figures
 
 
-async def _autorun(window: MainWindow, preset: Preset, options: GuiOptions) -> None:
+def _save_outputs(window: MainWindow, figures: dict[str, Any], options: GuiOptions) -> list[str]:
+    """Write the asked-for outputs; one that fails does not stop the other. Returns one
+    description per failure (the option, its path and why)."""
+    failed: list[str] = []
+    if options.screenshot is not None:
+        try:
+            options.screenshot.parent.mkdir(parents=True, exist_ok=True)
+            # QPixmap.save says only True/False: no reason to give beyond the path.
+            if not window.grab().save(str(options.screenshot)):
+                failed.append(f"--screenshot {options.screenshot} (the picture was not written)")
+        except OSError as exc:
+            failed.append(f"--screenshot {options.screenshot} ({exc.strerror or exc})")
+    if options.json_path is not None:
+        try:
+            write_json(options.json_path, figures)
+        except OSError as exc:
+            failed.append(f"--json {options.json_path} ({exc.strerror or exc})")
+    return failed
+
+
+async def _autorun_measure(window: MainWindow, preset: Preset, options: GuiOptions) -> int:
+    """Run the preset, save and print the figures; 1 when an output could not be saved."""
     import time
 
     assert options.autorun_s is not None
@@ -99,12 +121,8 @@ async def _autorun(window: MainWindow, preset: Preset, options: GuiOptions) -> N
     session.recorder.end_measurement()
     lag_ms = [lag * 1000 for lag in session.server.probes.loop_lag.lags_since(lag_from)]
     window.refresh()
-    if options.screenshot is not None:
-        options.screenshot.parent.mkdir(parents=True, exist_ok=True)
-        window.grab().save(str(options.screenshot))
     figures = autorun_figures(window, preset, options.autorun_s - warmup, lag_ms)
-    if options.json_path is not None:
-        write_json(options.json_path, figures)
+    failed = _save_outputs(window, figures, options)
     for name, row in figures["scenarios"].items():
         rps = row["throughput_rps"]  # None when nothing was measured
         print(
@@ -112,8 +130,29 @@ async def _autorun(window: MainWindow, preset: Preset, options: GuiOptions) -> N
             f"(theory {row['theory']['throughput_rps']:.1f}), p50 {row['latency_ms']['p50']} ms, "
             f"p99 {row['latency_ms']['p99']} ms, errors {sum(row['errors'].values())}"
         )
-    await window.stop()
+    if failed:
+        print(f"loopscope: not saved: {'; '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _autorun(window: MainWindow, preset: Preset, options: GuiOptions) -> int:
+    """The whole --autorun: whatever fails in it, the load stops and the window closes (a
+    script or CI job waiting on us must never hang), with one line and status 1."""
+    try:
+        status = await _autorun_measure(window, preset, options)
+    except asyncio.CancelledError:
+        raise  # the window was closed (Ctrl+C): it is shutting down by itself
+    except Exception as exc:  # any failure must end the run, said in one line
+        print(f"loopscope: the autorun failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        status = 1
+    try:
+        await window.stop()
+    except Exception as exc:  # closing below shuts everything down anyway
+        print(f"loopscope: stopping the load failed: {exc}", file=sys.stderr)
+        status = 1
     window.close()
+    return status
 
 
 def _report_startup() -> None:
@@ -140,7 +179,10 @@ async def run_window(options: GuiOptions) -> int:
     from .session import LabSession
     from .window import MainWindow
 
-    preset = preset_named(options.preset) if options.preset else PRESETS[0]
+    icon_problem = set_window_icon()
+    catalog = bundled_presets()
+    preset = catalog.named(options.preset) if options.preset else catalog.presets[0]
+    notices = [] if icon_problem is None else [icon_problem]
     session = LabSession(port=options.port)
     try:
         await session.open()
@@ -150,39 +192,53 @@ async def run_window(options: GuiOptions) -> int:
         print(f"loopscope: {exc}", file=sys.stderr)
         await session.close()
         return 1
-    # --autorun is reproducible: it neither reads nor writes the remembered settings.
-    settings = None if options.autorun_s is not None else QSettings("LoopScope", "LoopScope")
-    window = MainWindow(session, settings=settings)
-    if options.preset or options.autorun_s is not None:
-        window.apply_preset(preset)
-    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def window_closed() -> None:
-        if not done.done():
-            done.set_result(None)
-
-    window.closed.connect(window_closed)
-    # Ctrl+C in the terminal closes the window the normal way (graceful shutdown).
-    previous = signal.signal(signal.SIGINT, lambda *_: window.close())
-    window.show()
-    _report_startup()
-    status = 0
+    previous = signal.getsignal(signal.SIGINT)
     try:
-        if options.autorun_s is not None:
-            autorun = asyncio.get_running_loop().create_task(_autorun(window, preset, options))
+        # --autorun is reproducible: it neither reads nor writes the remembered settings.
+        settings = None if options.autorun_s is not None else QSettings("LoopScope", "LoopScope")
+        window = MainWindow(session, settings=settings, presets=catalog, notices=notices)
+        if options.preset or options.autorun_s is not None:
+            window.apply_preset(preset)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def window_closed() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        window.closed.connect(window_closed)
+        # Ctrl+C in the terminal closes the window the normal way (graceful shutdown).
+        signal.signal(signal.SIGINT, lambda *_: window.close())
+        window.show()
+        _report_startup()
+        if options.autorun_s is None:
             await done
-            if not autorun.done():
-                autorun.cancel()
-            try:
-                await autorun
-            except asyncio.CancelledError:
-                status = 1
-        else:
-            await done
+            return 0
+        autorun = asyncio.get_running_loop().create_task(_autorun(window, preset, options))
+        await done
+        if not autorun.done():
+            autorun.cancel()
+        try:
+            return await autorun
+        except asyncio.CancelledError:
+            return 1
     finally:
         signal.signal(signal.SIGINT, previous)
+        # Also when building the window failed: the embedded server must not outlive us.
         await session.close()
-    return status
+
+
+def set_window_icon(path: Path | None = None) -> str | None:
+    """Give the app its icon (default: the bundled one). A missing or unreadable file is a
+    problem to say (the returned line), not a reason not to start."""
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    path = resource_root() / "icons" / "loopscope.png" if path is None else path
+    icon = QIcon(str(path))
+    if icon.isNull():  # what QIcon makes of a missing or unreadable file, silently
+        return f"Icon {path} is missing or unreadable: started without it."
+    QApplication.setWindowIcon(icon)
+    return None
 
 
 def run_gui(options: GuiOptions) -> int:
@@ -195,12 +251,7 @@ def run_gui(options: GuiOptions) -> int:
 
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
-    from PySide6.QtGui import QIcon
-
-    from loopscope.resources import resource_path
-
     app.setApplicationName("LoopScope")
-    app.setWindowIcon(QIcon(str(resource_path("icons", "loopscope.png"))))
     # The window drives shutdown itself: quitting on last-window-close would stop the loop
     # before uvicorn's graceful shutdown finished.
     app.setQuitOnLastWindowClosed(False)

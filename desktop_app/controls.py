@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -24,7 +25,6 @@ from PySide6.QtWidgets import (
 from loopscope.embedded_server import DEFAULT_THREADS, MAX_BLOCKING_DELAY_MS, SCENARIOS
 
 from .palette import SCENARIO_COLOURS, SCENARIO_LABELS
-from .presets import PRESETS
 
 # The users slider is logarithmic: 1 to 1000 users over 300 steps, so 1-10 is as easy
 # to set as 100-1000.
@@ -72,7 +72,8 @@ class ControlPanel(QWidget):
     sweep_clicked = Signal()
     export_clicked = Signal()
 
-    def __init__(self) -> None:
+    def __init__(self, preset_names: Sequence[str]) -> None:
+        """preset_names: the lessons offered, in order (the window's preset catalogue)."""
         super().__init__()
         layout = QVBoxLayout(self)
 
@@ -80,8 +81,8 @@ class ControlPanel(QWidget):
         preset_layout = QVBoxLayout(preset_box)
         self.preset = QComboBox()
         self.preset.setToolTip("Load a classroom preset: scenarios, users, delay and threads")
-        for preset in PRESETS:
-            self.preset.addItem(preset.name)
+        for name in preset_names:
+            self.preset.addItem(name)
         self.preset.currentIndexChanged.connect(self.preset_chosen.emit)
         self.explanation = QLabel()
         self.explanation.setWordWrap(True)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Coroutine
+import sys
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +26,12 @@ from PySide6.QtWidgets import (
 )
 
 from loopscope.loadgen import SweepProgress, export
-from loopscope.resources import resource_path
+from loopscope.resources import resource_root
 
 from .charts import Charts, ChartStyle
 from .controls import ControlPanel
 from .palette import SCENARIO_COLOURS
-from .presets import PRESETS, Preset
+from .presets import Preset, PresetCatalog, bundled_presets
 from .session import LabSession, LabSnapshot
 
 # Probe charts (in flight, threads, loop lag) redraw 4 times a second: enough to watch a
@@ -102,17 +104,80 @@ class FiguresTable(QTableWidget):
         self.resizeColumnsToContents()
 
 
+@dataclass(slots=True)
+class Remembered:
+    """What the settings file says, checked: each value of the right type and range, or
+    the default with the key listed in `ignored`."""
+
+    lesson: Preset
+    dark: bool = False
+    geometry: QByteArray | None = None
+    ignored: list[str] = field(default_factory=list)
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def read_settings(settings: QSettings, presets: Sequence[Preset]) -> Remembered:
+    """Read the remembered lesson, theme and geometry. QSettings coerces whatever it finds
+    (`dark=banana` reads as true with type=bool), so each raw value is checked here."""
+    remembered = Remembered(lesson=presets[0])
+    bad: list[str] = []
+    lesson = settings.value("lesson")
+    if lesson is not None:
+        found = next((p for p in presets if isinstance(lesson, str) and p.name == lesson), None)
+        if found is None:
+            what = "is not a lesson" if isinstance(lesson, str) else "is not a name"
+            bad.append(f"lesson={_shown(lesson)} ({what})")
+        else:
+            remembered.lesson = found
+    dark = settings.value("view/dark")
+    if dark is not None:
+        # The ini format stores booleans as the words true/false; anything else is garbage.
+        word = str(dark).lower() if isinstance(dark, str | bool) else None
+        if word in ("true", "false"):
+            remembered.dark = word == "true"
+        else:
+            bad.append(f"view/dark={_shown(dark)} (not true or false)")
+    geometry = settings.value("window/geometry")
+    if geometry is not None:
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            remembered.geometry = geometry
+        else:
+            bad.append("window/geometry (not a saved window geometry)")
+    remembered.ignored = bad
+    return remembered
+
+
 class MainWindow(QMainWindow):
     """Turns user actions into session calls and paints session snapshots on timers."""
 
     closed = Signal()
 
-    def __init__(self, session: LabSession, *, settings: QSettings | None = None) -> None:
+    def __init__(
+        self,
+        session: LabSession,
+        *,
+        settings: QSettings | None = None,
+        presets: PresetCatalog | None = None,
+        styles: Path | None = None,
+        notices: Sequence[str] = (),
+    ) -> None:
         """settings: where the last lesson, theme and window size are remembered (None in
-        --autorun and tests, so runs are reproducible)."""
+        --autorun and tests, so runs are reproducible). presets: the lessons (default: the
+        bundled ones); their loading problems are shown. styles: the folder of the style
+        sheets (default: the bundled one). notices: start-up problems found before the
+        window existed (shown, and said on stderr, once each)."""
         super().__init__()
         self.session = session
         self._settings = settings
+        catalog = bundled_presets() if presets is None else presets
+        self._presets = catalog.presets
+        self._styles = resource_root() / "styles" if styles is None else styles
+        self._notices: list[str] = []
+        self._settings_problem_said = False
         self._dark = False
         self._presentation = False
         self._retired_charts: list[Charts] = []
@@ -120,9 +185,9 @@ class MainWindow(QMainWindow):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._shutdown_done = False
         self._shutting_down = False
-        self._preset: Preset = PRESETS[0]
+        self._preset: Preset = self._presets[0]
 
-        self.controls = ControlPanel()
+        self.controls = ControlPanel([p.name for p in self._presets])
         self.controls.setFixedWidth(400)
         self.charts = Charts(session)
         self.table = FiguresTable()
@@ -137,8 +202,21 @@ class MainWindow(QMainWindow):
             " border-radius: 6px; padding: 6px; }"
         )
         self.health_banner.hide()
+        # Start-up problems (a skipped preset, a missing style sheet, settings that were
+        # ignored or cannot be saved): said once, and kept in view rather than in the status
+        # line, which every action overwrites.
+        self.notice_banner = QLabel()
+        self.notice_banner.setObjectName("noticeBanner")
+        self.notice_banner.setWordWrap(True)
+        self.notice_banner.setTextFormat(Qt.TextFormat.PlainText)
+        self.notice_banner.setStyleSheet(
+            "QLabel#noticeBanner { background: #FDECEC; color: #8A1020; border: 1px solid #E09090;"
+            " border-radius: 6px; padding: 6px; }"
+        )
+        self.notice_banner.hide()
         right = QVBoxLayout()
         right.addWidget(self.headline)
+        right.addWidget(self.notice_banner)
         right.addWidget(self.health_banner)
         right.addWidget(self.charts, 1)
         right.addWidget(self.table)
@@ -185,13 +263,65 @@ class MainWindow(QMainWindow):
         self._text_timer = QTimer(self)
         self._text_timer.timeout.connect(self._paint_text)
         self._text_timer.start(TEXT_PERIOD_MS)
+        for notice in (*notices, *catalog.problems):
+            self.add_notice(notice)
         self._apply_style()
-        self.apply_preset(self._remembered_preset())
-        if settings is not None:
-            geometry = settings.value("window/geometry")
-            if isinstance(geometry, QByteArray):
-                self.restoreGeometry(geometry)
-            self.controls.dark.setChecked(bool(settings.value("view/dark", False, type=bool)))
+        if settings is None:
+            self.apply_preset(self._presets[0])
+        else:
+            self._restore(settings)
+
+    def _restore(self, settings: QSettings) -> None:
+        """Apply the remembered settings that are valid, say once which were not, and check
+        the settings file can be written at all (a folder or a read-only file cannot)."""
+        remembered = read_settings(settings, self._presets)
+        self.apply_preset(remembered.lesson)
+        if remembered.geometry is not None and not self.restoreGeometry(remembered.geometry):
+            remembered.ignored.append("window/geometry (not a saved window geometry)")
+        self.controls.dark.setChecked(remembered.dark)
+        if remembered.ignored:
+            # Garbage is replaced by the default (apply_preset wrote the lesson already), so it
+            # is said once, not at every start.
+            for key in ("view/dark", "window/geometry"):
+                if any(item.startswith(key) for item in remembered.ignored):
+                    settings.remove(key)
+            self.add_notice(
+                f"Ignored settings in {settings.fileName()}: {'; '.join(remembered.ignored)}; "
+                "the defaults are used."
+            )
+        settings.sync()
+        self._check_settings_saved()
+
+    def _check_settings_saved(self) -> None:
+        """Say once when the settings file cannot be read or written: otherwise the lesson,
+        theme and window size would silently be forgotten."""
+        if self._settings is None or self._settings_problem_said:
+            return
+        status = self._settings.status()
+        if status != QSettings.Status.NoError:
+            self._settings_problem_said = True
+            reason = (
+                "cannot be written"
+                if status == QSettings.Status.AccessError
+                else "is not a settings file"
+            )
+            self.add_notice(
+                f"Settings file {self._settings.fileName()} {reason}: the lesson, theme and "
+                "window size will not be remembered."
+            )
+
+    def add_notice(self, text: str) -> None:
+        """Show a start-up problem in the window and say it on stderr, once each."""
+        if text in self._notices:
+            return
+        self._notices.append(text)
+        print(f"loopscope: {text}", file=sys.stderr, flush=True)
+        self.notice_banner.setText("\n".join(self._notices))
+        self.notice_banner.show()
+
+    @property
+    def notices(self) -> tuple[str, ...]:
+        return tuple(self._notices)
 
     # -- tasks -----------------------------------------------------------------------------
 
@@ -216,7 +346,7 @@ class MainWindow(QMainWindow):
         """Load a preset (stops the load first) and clear the charts."""
         if self.session.running:
             self.show_message("Stop the load before changing the lesson.")
-            self._show_preset_index(PRESETS.index(self._preset))
+            self._show_preset_index(self._presets.index(self._preset))
             return
         self._preset = preset
         self.session.apply(
@@ -234,15 +364,15 @@ class MainWindow(QMainWindow):
             threads=preset.threads,
             explanation=preset.explanation,
         )
-        self._show_preset_index(PRESETS.index(preset))
+        self._show_preset_index(self._presets.index(preset))
         self.headline.setText(preset.name)
         if self._settings is not None:
             self._settings.setValue("lesson", preset.name)
         self.reset()
 
-    def _remembered_preset(self) -> Preset:
-        name = self._settings.value("lesson", "") if self._settings is not None else ""
-        return next((p for p in PRESETS if p.name == name), PRESETS[0])
+    @property
+    def presets(self) -> tuple[Preset, ...]:
+        return self._presets
 
     # -- view ---------------------------------------------------------------------------------
 
@@ -264,7 +394,13 @@ class MainWindow(QMainWindow):
     def _apply_style(self) -> None:
         theme = "dark" if self._dark else "light"
         font_pt = 16 if self._presentation else 11
-        sheet = resource_path("styles", f"{theme}.qss").read_text(encoding="utf-8")
+        path = self._styles / f"{theme}.qss"
+        try:
+            sheet = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.add_notice(f"Style sheet {path} cannot be read ({reason}): Qt's default look.")
+            sheet = ""
         self.setStyleSheet(
             sheet
             + f"\nQWidget {{ font-size: {font_pt}pt; }}"
@@ -402,7 +538,7 @@ class MainWindow(QMainWindow):
             self.controls.preset.blockSignals(False)
 
     def _choose_preset(self, index: int) -> None:
-        self.apply_preset(PRESETS[index])
+        self.apply_preset(self._presets[index])
 
     def _scenarios_changed(self, scenarios: tuple[str, ...]) -> None:
         if not scenarios:
@@ -495,6 +631,8 @@ class MainWindow(QMainWindow):
         if self._settings is not None:
             self._settings.setValue("window/geometry", self.saveGeometry())
             self._settings.sync()
+            # The window is going: a problem first met now goes to stderr only.
+            self._check_settings_saved()
         self._plot_timer.stop()
         self._text_timer.stop()
         if self._sweep_task is not None and not self._sweep_task.done():
@@ -503,7 +641,11 @@ class MainWindow(QMainWindow):
         # finish before the session goes: nothing may outlive it.
         others = [t for t in self._tasks if t is not asyncio.current_task()]
         await asyncio.gather(*others, return_exceptions=True)
-        await self.session.close()
-        self._shutdown_done = True
-        self.close()
-        self.closed.emit()
+        try:
+            await self.session.close()
+        finally:
+            # Even when closing the session failed: the window goes and `closed` fires, or
+            # whoever waits for it (the app, an --autorun) would wait for ever.
+            self._shutdown_done = True
+            self.close()
+            self.closed.emit()

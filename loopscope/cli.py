@@ -27,6 +27,7 @@ from ._options import (
     UsageError,
     bounded_float,
     bounded_int,
+    check_output_paths,
 )
 from ._run_command import add_run_parser, command_run
 from ._sweep_command import add_sweep_parser, command_sweep
@@ -100,6 +101,8 @@ async def _serve(port: int, threads: int) -> None:
 def _command_gui(args: argparse.Namespace) -> int:
     if (args.screenshot or args.json) and args.autorun is None:
         raise UsageError("--screenshot and --json need --autorun SECONDS")
+    # Before the window and its load start: an unwritable output is exit 2, not a lost run.
+    check_output_paths({"--screenshot": args.screenshot, "--json": args.json})
     try:
         from loopscope.desktop_app.app import DisplayError, GuiOptions, run_gui
     except ImportError as exc:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from loopscope.desktop_app.presets import load_presets
 from loopscope.resources import resource_path, resource_root
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,6 +25,9 @@ def test_resources_from_the_checkout() -> None:
     for preset in presets:
         data = json.loads(preset.read_text())
         assert {"name", "scenarios", "users", "delay_ms", "watch", "theory", "why"} <= set(data)
+    # Every shipped preset passes the schema the window checks them with.
+    catalog = load_presets(resource_path("presets"))
+    assert catalog.problems == () and len(catalog.presets) == len(presets)
 
 
 def test_missing_resource_names_the_path() -> None:

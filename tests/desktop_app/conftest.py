@@ -32,14 +32,15 @@ def run_on_qt_loop(qapp: QApplication) -> Iterator[Runner[Any]]:
         assert pending == [], f"tasks left behind: {pending}"
 
 
-async def open_window(qtbot: Any, settings: Any = None) -> Any:
-    """A real window on a real session (embedded server on port 0), shown offscreen."""
+async def open_window(qtbot: Any, settings: Any = None, **window_options: Any) -> Any:
+    """A real window on a real session (embedded server on port 0), shown offscreen.
+    window_options go to MainWindow (presets=, styles=, notices=)."""
     from loopscope.desktop_app.session import LabSession
     from loopscope.desktop_app.window import MainWindow
 
     session = LabSession()
     await session.open()
-    window = MainWindow(session, settings=settings)
+    window = MainWindow(session, settings=settings, **window_options)
     qtbot.addWidget(window)
     window.show()
     return window

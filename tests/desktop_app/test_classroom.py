@@ -9,8 +9,10 @@ from PySide6.QtCore import QSettings
 from PySide6.QtGui import QImage
 from pytestqt.qtbot import QtBot
 
-from loopscope.desktop_app.presets import PRESETS
+from loopscope.desktop_app.presets import bundled_presets
 from tests.desktop_app.conftest import close_window, open_window
+
+PRESETS = bundled_presets().presets
 
 
 def test_presentation_mode_uses_large_fonts_and_thick_lines(
