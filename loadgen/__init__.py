@@ -30,7 +30,14 @@ from ._recorder import (
     WindowStats,
 )
 from ._records import RequestRecord, ScenarioRequest
-from ._runner import RunResult, RunSettings, check_loopback_target, measure_cpu_cost_s, run_load
+from ._runner import (
+    RunResult,
+    RunSettings,
+    TargetError,
+    check_loopback_target,
+    measure_cpu_cost_s,
+    run_load,
+)
 from ._sender import (
     AiohttpTransport,
     HttpxSender,
@@ -81,6 +88,7 @@ __all__ = [
     "SweepSettings",
     "SweepStep",
     "SweepTarget",
+    "TargetError",
     "TransportFactory",
     "WindowStats",
     "check_loopback_target",
