@@ -29,7 +29,7 @@ from ._recorder import (
     Summary,
     WindowStats,
 )
-from ._records import RequestRecord, ScenarioRequest
+from ._records import ERROR_ABANDONED, RequestRecord, ScenarioRequest
 from ._runner import (
     RunResult,
     RunSettings,
@@ -60,6 +60,7 @@ from .sweep import (
 )
 
 __all__ = [
+    "ERROR_ABANDONED",
     "LATE_THRESHOLD_S",
     "MAX_IN_FLIGHT",
     "MAX_RATE",

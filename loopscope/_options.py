@@ -18,6 +18,7 @@ from loopscope.embedded_server import (
     MAX_FANOUT,
     MAX_THREADS,
 )
+from loopscope.loadgen import ERROR_ABANDONED
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -95,9 +96,17 @@ def comma_list(item: Callable[[str], T], what: str) -> Callable[[str], tuple[T, 
     return parse
 
 
-def error_rate(requests: int, errors: int) -> float:
-    """The fraction of requests that failed; 1 when none was even counted (nothing worked)."""
-    return errors / requests if requests else 1.0
+def error_rate(ok: int, errors: dict[str, int]) -> float:
+    """The fraction of requests that failed, for `--max-error-rate`; 1 when none succeeded.
+
+    Requests cut off at the end (`abandoned`) count only when nothing succeeded: with a
+    route slower than the run is long (`blocking`, many users) they are the load's own
+    queue, not failures, and the report shows them apart.
+    """
+    if ok == 0:
+        return 1.0
+    failed = sum(n for kind, n in errors.items() if kind != ERROR_ABANDONED)
+    return failed / (ok + failed)
 
 
 def percent(fraction: float) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 from loopscope.embedded_server import MAX_BLOCKING_DELAY_MS, SCENARIOS
 from loopscope.loadgen import (
+    ERROR_ABANDONED,
     LATE_THRESHOLD_S,
     MAX_IN_FLIGHT,
     MAX_RATE,
@@ -91,12 +92,11 @@ def _theory_ms(value: float) -> str:
 
 def failure(result: RunResult, max_error_rate: float) -> str | None:
     """What went wrong with a run, in a few words; None when its figures can be trusted
-    (at most `max_error_rate` of its requests failed, abandoned ones included)."""
+    (at most `max_error_rate` of its requests failed: see `error_rate`)."""
     summary = result.summary
-    errors = sum(summary.errors.values())
     if summary.requests == 0:
         return f"no request completed in the {summary.duration_s:.1f} s measured"
-    rate = error_rate(summary.requests, errors)
+    rate = error_rate(summary.ok, summary.errors)
     if rate <= max_error_rate:
         return None
     return f"{percent(rate)} of requests failed ({error_counts(summary.errors)})"
@@ -152,8 +152,22 @@ def _requests_lines(result: RunResult) -> list[str]:
         f"  requests: {summary.requests:,} ({summary.ok:,} ok); errors: {errors or 'none'}",
         f"  server: waited {fmt(summary.server_wait_ms_mean)} ms for a thread or the loop, "
         f"worked {fmt(summary.server_work_ms_mean)} ms (means)",
+        *_abandoned_lines(result),
         _wrapped(f"theory: {p.explanation}"),
         *_health_lines(result),
+    ]
+
+
+def _abandoned_lines(result: RunResult) -> list[str]:
+    abandoned = result.summary.errors.get(ERROR_ABANDONED, 0)
+    if not abandoned or result.summary.ok == 0:
+        return []
+    return [
+        _wrapped(
+            f"abandoned: {abandoned:,} requests were still unanswered when the load ended "
+            "and were cut off; latency counts only the answered ones (a longer --duration "
+            "shows more)"
+        )
     ]
 
 

@@ -146,7 +146,7 @@ def failed_steps(results: list[RunResult], max_error_rate: float) -> list[str]:
     failed = []
     for result in results:
         summary = result.summary
-        rate = error_rate(summary.requests, sum(summary.errors.values()))
+        rate = error_rate(summary.ok, summary.errors)
         if rate > max_error_rate:
             why = error_counts(summary.errors) or "no request completed"
             failed.append(f"{step_label(result.settings)}: {percent(rate)} ({why})")
