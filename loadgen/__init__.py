@@ -29,8 +29,15 @@ from ._recorder import (
     Summary,
     WindowStats,
 )
-from ._records import RequestRecord, ScenarioRequest
-from ._runner import RunResult, RunSettings, check_loopback_target, measure_cpu_cost_s, run_load
+from ._records import ERROR_ABANDONED, RequestRecord, ScenarioRequest
+from ._runner import (
+    RunResult,
+    RunSettings,
+    TargetError,
+    check_loopback_target,
+    measure_cpu_cost_s,
+    run_load,
+)
 from ._sender import (
     AiohttpTransport,
     HttpxSender,
@@ -53,6 +60,7 @@ from .sweep import (
 )
 
 __all__ = [
+    "ERROR_ABANDONED",
     "LATE_THRESHOLD_S",
     "MAX_IN_FLIGHT",
     "MAX_RATE",
@@ -81,6 +89,7 @@ __all__ = [
     "SweepSettings",
     "SweepStep",
     "SweepTarget",
+    "TargetError",
     "TransportFactory",
     "WindowStats",
     "check_loopback_target",

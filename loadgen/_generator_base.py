@@ -44,6 +44,7 @@ class BaseLoadGenerator:
         self._sent = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._failure: BaseException | None = None
+        self._abandoned = 0
 
     @property
     def request(self) -> ScenarioRequest:
@@ -66,6 +67,11 @@ class BaseLoadGenerator:
     def sent(self) -> int:
         """Requests sent since the generator was made."""
         return self._sent
+
+    @property
+    def abandoned(self) -> int:
+        """Requests `stop()` cut off in flight (no record: they never ended on their own)."""
+        return self._abandoned
 
     def set_request(self, request: ScenarioRequest) -> None:
         """Change what is asked for (e.g. the delay slider); applies to the next request."""
@@ -115,6 +121,9 @@ class BaseLoadGenerator:
         tasks = list(self._tasks)
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=grace_s)
+            # Counted before the cut, so that a frozen server shows up as unanswered
+            # requests instead of none at all.
+            self._abandoned += self._in_flight
             for task in pending:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -122,9 +131,9 @@ class BaseLoadGenerator:
         if failure is not None:
             raise failure
 
-    async def aclose(self) -> None:
+    async def aclose(self, *, grace_s: float = DEFAULT_GRACE_S) -> None:
         """Stop, then close the sender's connections (even when stopping raised)."""
         try:
-            await self.stop()
+            await self.stop(grace_s=grace_s)
         finally:
             await self._sender.aclose()

@@ -20,6 +20,8 @@ ERROR_TIMEOUT = "timeout"
 ERROR_CONNECT = "connect"
 ERROR_PROTOCOL = "protocol"
 ERROR_OTHER = "other"
+# In flight when the load ended and still unanswered after the drain: cut off, not dropped.
+ERROR_ABANDONED = "abandoned"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -11,7 +11,7 @@ import math
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 import httpx
@@ -30,10 +30,11 @@ from loopscope.embedded_server import (
 
 from . import theory
 from ._generator import LoadGenerator, RecordSink
+from ._generator_base import DEFAULT_GRACE_S
 from ._open_loop import OpenLoopGenerator, ScheduleStats, connections_for
 from ._open_theory import open_loop
 from ._recorder import Recorder, Summary, WindowStats
-from ._records import RequestRecord, ScenarioRequest
+from ._records import ERROR_ABANDONED, RequestRecord, ScenarioRequest
 from ._sender import HttpxSender
 from .export import run_record
 from .health import HealthMonitor, HealthVerdict
@@ -41,6 +42,28 @@ from .health import HealthMonitor, HealthVerdict
 # IPv4 loopback only: LoopScope's servers (embedded and `loopscope serve`) listen on
 # 127.0.0.1, so an IPv6 target could only ever fail to connect.
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
+# When the load ends, requests in flight get DEFAULT_GRACE_S plus twice the route's delay
+# to finish (a long delay is not a failure), at most this long; the rest are cut off and
+# counted as `abandoned`. This bounds how long a run outlives its duration, whatever the
+# target does (a frozen one answers nothing).
+MAX_DRAIN_S = 10.0
+# Interrupted (Ctrl+C, SIGTERM): the user wants out, so the drain is short.
+INTERRUPT_DRAIN_S = 0.5
+# Setting a target's thread pool: a server on this machine answers at once or never.
+REMOTE_CALL_TIMEOUT_S = 5.0
+
+
+class TargetError(RuntimeError):
+    """The target cannot do what the run asks of it; the message is one line.
+
+    bad_argument: True when the user's arguments ask for what this target cannot do
+    (e.g. --threads against a server that is not LoopScope's), False when the target
+    failed (not listening, not answering).
+    """
+
+    def __init__(self, message: str, *, bad_argument: bool = False) -> None:
+        super().__init__(message)
+        self.bad_argument = bad_argument
 
 
 def check_loopback_target(url: str) -> str:
@@ -128,6 +151,12 @@ class RunResult:
     schedule: ScheduleStats | None = None
     max_in_flight: int | None = None
     health: HealthVerdict | None = None
+    # partial: the load was stopped before its duration (an interrupt), so the summary
+    # covers only what was measured until then. interrupted: the signal that stopped the
+    # command this result belongs to ("SIGINT", "SIGTERM"), set by the command line; a
+    # sweep's finished steps carry it too, unpartial.
+    partial: bool = False
+    interrupted: str | None = None
 
     @property
     def generator_limited(self) -> bool:
@@ -176,13 +205,38 @@ async def _server_for(settings: RunSettings) -> AsyncIterator[tuple[str, int | N
 
 
 async def _set_remote_threads(url: str, threads: int) -> None:
-    async with httpx.AsyncClient(base_url=url, trust_env=False) as client:
-        response = await client.put("/threadpool", params={"tokens": threads})
-        response.raise_for_status()
+    """PUT the target's thread-pool size; TargetError (one line) when it cannot be done."""
+    what = f"cannot set --threads {threads} on {url}"
+    try:
+        async with httpx.AsyncClient(
+            base_url=url, trust_env=False, timeout=REMOTE_CALL_TIMEOUT_S
+        ) as client:
+            response = await client.put("/threadpool", params={"tokens": threads})
+    except httpx.TimeoutException:
+        raise TargetError(
+            f"{what}: no answer within {REMOTE_CALL_TIMEOUT_S:g} s (is the server frozen?)"
+        ) from None
+    except httpx.ConnectError:
+        raise TargetError(f"{what}: nothing is listening there") from None
+    except httpx.HTTPError as exc:
+        raise TargetError(f"{what}: {type(exc).__name__}: {exc or 'no answer'}") from None
+    if response.status_code in (404, 405, 501):
+        # Not LoopScope's server: --threads cannot apply to it.
+        raise TargetError(
+            f"{what}: it has no /threadpool (HTTP {response.status_code}); --threads needs "
+            "a LoopScope server (`loopscope serve`)",
+            bad_argument=True,
+        )
+    if response.is_error:
+        raise TargetError(f"{what}: HTTP {response.status_code}")
 
 
-async def run_load(settings: RunSettings) -> RunResult:
-    """Run one measurement (closed or open loop) and summarise it beside the theory."""
+async def run_load(settings: RunSettings, *, stop: asyncio.Event | None = None) -> RunResult:
+    """Run one measurement (closed or open loop) and summarise it beside the theory.
+
+    stop: set it to end the load early (an interrupt); the result is then `partial`.
+    TargetError when the target cannot take the run's settings (--threads).
+    """
     settings.request()  # validates the scenario name before starting anything
     cpu_s: float | None = None
     if settings.scenario in CPU_SCENARIOS and settings.target is None:
@@ -190,7 +244,7 @@ async def run_load(settings: RunSettings) -> RunResult:
     async with _server_for(settings) as (url, threads):
         if settings.target is not None and settings.threads is not None:
             await _set_remote_threads(url, settings.threads)
-        return await measure(settings, url, threads, cpu_s=cpu_s)
+        return await measure(settings, url, threads, cpu_s=cpu_s, stop=stop)
 
 
 def open_loop_connections(settings: RunSettings, threads: int, cpu_s: float | None) -> int:
@@ -221,6 +275,7 @@ async def measure(
     sink: RecordSink | None = None,
     loop_lag: LoopLagMonitor | None = None,
     alongside: tuple[str, ...] = (),
+    stop: asyncio.Event | None = None,
 ) -> RunResult:
     """Load the server at `url` as `settings` say, and summarise beside the theory.
 
@@ -231,6 +286,10 @@ async def measure(
     alongside: scenarios loading the same loop at the same time, whose blocking or CPU use
     by design is not the generator's fault. The sweep engine calls this once per run of a
     step. Cancelled, it cuts the requests in flight rather than waiting for them.
+
+    When the load ends, requests in flight drain (bounded: `drain_s`); those cut off are
+    counted as `abandoned` errors. stop: set, it ends the load early: the summary covers
+    what was measured until then (nothing, if still in the warm-up) and is `partial`.
     """
     request = settings.request()
     recorder = Recorder()
@@ -248,13 +307,16 @@ async def measure(
     schedule: ScheduleStats | None = None
     health = HealthMonitor(loop_lag)
     health.start()
+    stopped = False
     try:
-        # These sleeps are the measurement's own duration, not synchronisation.
-        await asyncio.sleep(settings.effective_warmup_s)
+        # These waits are the measurement's own duration, not synchronisation.
+        stopped = await _wait_unless_stopped(stop, settings.effective_warmup_s)
         recorder.begin_measurement()
         health.restart()
         before = generator.stats() if isinstance(generator, OpenLoopGenerator) else None
-        await asyncio.sleep(settings.duration_s - settings.effective_warmup_s)
+        if not stopped:
+            measured_s = settings.duration_s - settings.effective_warmup_s
+            stopped = await _wait_unless_stopped(stop, measured_s)
         recorder.end_measurement()
         if isinstance(generator, OpenLoopGenerator) and before is not None:
             schedule = generator.stats().since(before)
@@ -272,9 +334,13 @@ async def measure(
         await generator.stop(grace_s=0)
         raise
     finally:
-        await generator.aclose()
+        await generator.aclose(grace_s=INTERRUPT_DRAIN_S if stopped else drain_s(settings))
         await health.stop()
     summary = recorder.summary(settings.scenario)
+    if generator.abandoned:
+        errors = dict(summary.errors)
+        errors[ERROR_ABANDONED] = errors.get(ERROR_ABANDONED, 0) + generator.abandoned
+        summary = replace(summary, errors=errors)
     if cpu_s is None and settings.scenario in CPU_SCENARIOS:
         # Another server: the best we know is the work time it reports per request.
         cpu_s = summary.server_work_ms_mean / 1000 if summary.ok else math.nan
@@ -307,7 +373,27 @@ async def measure(
         schedule=schedule,
         max_in_flight=max_in_flight,
         health=verdict,
+        partial=stopped,
     )
+
+
+def drain_s(settings: RunSettings) -> float:
+    """How long requests in flight may finish when the load ends (see MAX_DRAIN_S)."""
+    return min(MAX_DRAIN_S, DEFAULT_GRACE_S + 2 * settings.delay_ms / 1000)
+
+
+async def _wait_unless_stopped(stop: asyncio.Event | None, seconds: float) -> bool:
+    """Wait `seconds`, or less if `stop` is set; True when stopped."""
+    if stop is None:
+        await asyncio.sleep(seconds)
+        return False
+    if stop.is_set():
+        return True
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass
+    return stop.is_set()
 
 
 def _both(first: RecordSink, second: RecordSink) -> RecordSink:

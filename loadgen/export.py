@@ -70,7 +70,12 @@ STEP_COLUMNS = (
     "late_starts",
     "theory_throughput_rps",
     "theory_latency_ms",
+    # Empty, or the signal that interrupted the sweep: its rows are then the finished steps.
+    "interrupted",
 )
+
+# `run --csv`: the windows, and on every row the signal that interrupted the run, if any.
+RUN_WINDOW_COLUMNS = (*WINDOW_COLUMNS, "interrupted")
 
 
 def _num(value: float, digits: int = 3) -> float | None:
@@ -120,6 +125,8 @@ def run_record(result: RunResult) -> dict[str, object]:
     Open loop: `mode` is "open", `rate` the requests per second asked for, and
     `concurrency` the most requests allowed in flight at once (the connections);
     `late_starts` counts requests started over 10 ms after their intended time.
+    `partial`: the load stopped early (an interrupt), the figures cover the part measured;
+    `interrupted`: the signal that stopped the command ("SIGINT", "SIGTERM"), else None.
     """
     s, summary, schedule = result.settings, result.summary, result.schedule
     return {
@@ -150,6 +157,8 @@ def run_record(result: RunResult) -> dict[str, object]:
             "late_threshold_ms": LATE_THRESHOLD_S * 1000,
         },
         "generator_health": result.health.to_json() if result.health is not None else None,
+        "partial": result.partial,
+        "interrupted": result.interrupted,
     }
 
 
@@ -243,11 +252,14 @@ def write_json(path: Path, payload: object) -> None:
 
 
 def write_run_csv(path: Path, result: RunResult) -> None:
-    """`run --csv`: one row per 1 s window (warm-up windows flagged, not dropped)."""
+    """`run --csv`: one row per 1 s window (warm-up windows flagged, not dropped); an
+    interrupted run's rows name the signal in `interrupted`."""
     rows = window_rows(
         result.settings.scenario, result.windows, warmup_s=result.settings.effective_warmup_s
     )
-    _write_text(path, to_csv(WINDOW_COLUMNS, rows))
+    for row in rows:
+        row["interrupted"] = result.interrupted
+    _write_text(path, to_csv(RUN_WINDOW_COLUMNS, rows))
 
 
 def write_sweep_csv(path: Path, results: Sequence[RunResult]) -> None:

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from loopscope.embedded_server import (
     CPU_SCENARIOS,
@@ -49,6 +49,8 @@ MAX_STEPS = 200
 # whatever is left.
 SETTLE_MAX_S = 5.0
 _SETTLE_POLL_S = 0.02
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -259,6 +261,7 @@ async def sweep_steps(
     cpu_costs: Mapping[str, float] | None = None,
     progress: ProgressCallback | None = None,
     sink: RecordSink | None = None,
+    stop: asyncio.Event | None = None,
 ) -> list[RunResult]:
     """Run `steps` against `target`, one after another, each step's runs at once.
 
@@ -266,6 +269,10 @@ async def sweep_steps(
     reset to `threads`. cpu_costs: the measured cost of one request of each CPU scenario
     (theory's service time). sink: also receives every request record. Returns every
     run's result, in step order. Cancelling cuts the running step's load at once.
+
+    stop: set it (an interrupt) to end the sweep early: the running step's load is cut
+    and that step dropped (half a step would pass for a whole one); the steps finished
+    until then are returned, and no final progress is reported.
     """
     costs = dict(cpu_costs or {})
     started = time.perf_counter()
@@ -273,23 +280,60 @@ async def sweep_steps(
     finished: tuple[RunResult, ...] = ()
     total = len(steps)
     for index, step in enumerate(steps):
+        if stop is not None and stop.is_set():
+            return results
         if progress is not None:
             progress(SweepProgress(index, total, step, time.perf_counter() - started, finished))
-        await _settle(target.probes)
+        await _unless_stopped(stop, _settle(target.probes))
+        if stop is not None and stop.is_set():
+            return results
         # Every step starts from the same pool, whatever happened before.
         target.probes.set_thread_tokens(threads)
-        finished = await _run_step(target, step, threads=threads, cpu_costs=costs, sink=sink)
+        step_results = await _unless_stopped(
+            stop, _run_step(target, step, threads=threads, cpu_costs=costs, sink=sink)
+        )
+        if step_results is None:
+            return results
+        finished = step_results
         results.extend(finished)
     if progress is not None:
         progress(SweepProgress(total, total, (), time.perf_counter() - started, finished))
     return results
 
 
+async def _unless_stopped(stop: asyncio.Event | None, work: Awaitable[T]) -> T | None:
+    """`work`'s result, or None if `stop` is set first (the work is then cancelled and
+    awaited, so its load is gone when this returns)."""
+    if stop is None:
+        return await work
+    loop = asyncio.get_running_loop()
+    task = loop.create_task(_awaited(work), name="loopscope-sweep-step")
+    stopped = loop.create_task(stop.wait(), name="loopscope-sweep-stop")
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not task.done():
+            task.cancel()
+        await asyncio.wait({task, stopped})
+    if task.cancelled():
+        return None
+    # A step that finished as the stop came is complete: keep it (or raise its error).
+    return task.result()
+
+
+async def _awaited(work: Awaitable[T]) -> T:
+    return await work
+
+
 async def run_sweep(
-    settings: SweepSettings, *, progress: ProgressCallback | None = None
+    settings: SweepSettings,
+    *,
+    progress: ProgressCallback | None = None,
+    stop: asyncio.Event | None = None,
 ) -> list[RunResult]:
     """`loopscope sweep`: every step, one run each, against one embedded server of its own;
-    results in step order."""
+    results in step order. stop: see `sweep_steps`."""
     threads = settings.effective_threads
     # One CPU cost per scenario, measured before any load, as `run` does.
     cpu_costs = {
@@ -306,6 +350,7 @@ async def run_sweep(
             threads=threads,
             cpu_costs=cpu_costs,
             progress=progress,
+            stop=stop,
         )
     finally:
         await server.stop()

@@ -18,6 +18,7 @@ from loopscope.embedded_server import (
     MAX_FANOUT,
     MAX_THREADS,
 )
+from loopscope.loadgen import ERROR_ABANDONED
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -25,6 +26,9 @@ EXIT_BAD_ARGUMENTS = 2
 MAX_DURATION_S = 3600.0
 # A comma-separated list of levels longer than this is a typo, not a sweep.
 MAX_LIST_ITEMS = 50
+# A run (or a sweep step) with more than this fraction of its requests failed exits 1: its
+# figures describe the failures, not the server (`--max-error-rate` changes it).
+DEFAULT_MAX_ERROR_RATE = 0.1
 
 T = TypeVar("T")
 
@@ -92,6 +96,30 @@ def comma_list(item: Callable[[str], T], what: str) -> Callable[[str], tuple[T, 
     return parse
 
 
+def error_rate(ok: int, errors: dict[str, int]) -> float:
+    """The fraction of requests that failed, for `--max-error-rate`; 1 when none succeeded.
+
+    Requests cut off at the end (`abandoned`) count only when nothing succeeded: with a
+    route slower than the run is long (`blocking`, many users) they are the load's own
+    queue, not failures, and the report shows them apart.
+    """
+    if ok == 0:
+        return 1.0
+    failed = sum(n for kind, n in errors.items() if kind != ERROR_ABANDONED)
+    return failed / (ok + failed)
+
+
+def percent(fraction: float) -> str:
+    """e.g. "90 %", "0.5 %": whole percents unless that would round a failure to 0."""
+    value = fraction * 100
+    return f"{value:.0f} %" if value >= 1 or value == 0 else f"{value:.1g} %"
+
+
+def error_counts(errors: dict[str, int]) -> str:
+    """e.g. "abandoned: 5, connect: 4,500"."""
+    return ", ".join(f"{kind}: {count:,}" for kind, count in sorted(errors.items()))
+
+
 def fmt(value: float, digits: int = 1) -> str:
     return "-" if math.isnan(value) else f"{value:,.{digits}f}"
 
@@ -137,6 +165,15 @@ def add_workload_options(parser: argparse.ArgumentParser, *, per_step: bool) -> 
         type=bounded_int(1, MAX_FANOUT, "--fanout"),
         default=DEFAULT_FANOUT,
         help="downstream calls per request (fanout-*)",
+    )
+    parser.add_argument(
+        "--max-error-rate",
+        type=bounded_float(0, 1, "--max-error-rate"),
+        default=DEFAULT_MAX_ERROR_RATE,
+        metavar="FRACTION",
+        help=f"exit 1 when more than this fraction of the requests of "
+        f"{'a step' if per_step else 'the run'} failed, abandoned ones included "
+        f"(default {DEFAULT_MAX_ERROR_RATE:g})",
     )
     parser.add_argument(
         "--json",
@@ -232,7 +269,9 @@ def write_outputs(writers: dict[str, tuple[Path | None, Callable[[Path], None]]]
         try:
             write(path)
         except OSError as exc:
-            print(f"loopscope: could not write {option} {path}: {exc.strerror or exc}",
-                  file=sys.stderr)
+            print(
+                f"loopscope: could not write {option} {path}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
             ok = False
     return ok

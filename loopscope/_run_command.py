@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import math
 import sys
 import textwrap
+from dataclasses import replace
 from typing import Any
 
 from loopscope.embedded_server import MAX_BLOCKING_DELAY_MS, SCENARIOS
 from loopscope.loadgen import (
+    ERROR_ABANDONED,
     LATE_THRESHOLD_S,
     MAX_IN_FLIGHT,
     MAX_RATE,
     MAX_USERS,
     RunResult,
     RunSettings,
+    TargetError,
     check_loopback_target,
     run_load,
 )
 from loopscope.loadgen.export import write_json, write_run_csv
 
+from ._interrupt import exit_status, run_interruptible
 from ._options import (
     EXIT_FAILED,
     EXIT_OK,
@@ -32,7 +35,10 @@ from ._options import (
     bounded_int,
     check_measured_period,
     check_output_paths,
+    error_counts,
+    error_rate,
     fmt,
+    percent,
     ratio,
     workload_from,
     write_outputs,
@@ -84,10 +90,36 @@ def _theory_ms(value: float) -> str:
     return "unbounded" if math.isinf(value) else fmt(value)
 
 
-def format_summary(result: RunResult) -> str:
-    """The `run` report: the measurement beside the theory."""
-    if result.open_loop:
-        return _format_open_summary(result)
+def failure(result: RunResult, max_error_rate: float) -> str | None:
+    """What went wrong with a run, in a few words; None when its figures can be trusted
+    (at most `max_error_rate` of its requests failed: see `error_rate`)."""
+    summary = result.summary
+    if summary.requests == 0:
+        return f"no request completed in the {summary.duration_s:.1f} s measured"
+    rate = error_rate(summary.ok, summary.errors)
+    if rate <= max_error_rate:
+        return None
+    return f"{percent(rate)} of requests failed ({error_counts(summary.errors)})"
+
+
+def format_summary(result: RunResult, *, failed: str | None = None) -> str:
+    """The `run` report: the measurement beside the theory. Its first line says first what
+    went wrong (`failed`) or that the result is partial (interrupted)."""
+    body = _format_open_summary(result) if result.open_loop else _format_closed_summary(result)
+    s = result.settings
+    if result.partial:
+        measured = result.summary.duration_s
+        return (
+            f"LoopScope run INTERRUPTED ({result.interrupted or 'stopped'}): partial result, "
+            f"{measured:.1f} s measured of the {s.duration_s - s.effective_warmup_s:g} s "
+            f"asked\n{body}"
+        )
+    if failed is not None:
+        return f"LoopScope run FAILED: {failed}\n{body}"
+    return body
+
+
+def _format_closed_summary(result: RunResult) -> str:
     s, summary, p = result.settings, result.summary, result.prediction
     threads = f", {result.threads} threads" if s.scenario in ("sync", "cpu-sync") else ""
     lines = [
@@ -115,13 +147,27 @@ def _wrapped(text: str) -> str:
 
 def _requests_lines(result: RunResult) -> list[str]:
     summary, p = result.summary, result.prediction
-    errors = ", ".join(f"{kind}: {count}" for kind, count in sorted(summary.errors.items()))
+    errors = error_counts(summary.errors)
     return [
         f"  requests: {summary.requests:,} ({summary.ok:,} ok); errors: {errors or 'none'}",
         f"  server: waited {fmt(summary.server_wait_ms_mean)} ms for a thread or the loop, "
         f"worked {fmt(summary.server_work_ms_mean)} ms (means)",
+        *_abandoned_lines(result),
         _wrapped(f"theory: {p.explanation}"),
         *_health_lines(result),
+    ]
+
+
+def _abandoned_lines(result: RunResult) -> list[str]:
+    abandoned = result.summary.errors.get(ERROR_ABANDONED, 0)
+    if not abandoned or result.summary.ok == 0:
+        return []
+    return [
+        _wrapped(
+            f"abandoned: {abandoned:,} requests were still unanswered when the load ended "
+            "and were cut off; latency counts only the answered ones (a longer --duration "
+            "shows more)"
+        )
     ]
 
 
@@ -214,19 +260,43 @@ def command_run(args: argparse.Namespace) -> int:
         target=args.target,
         **workload_from(args),
     )
-    result = asyncio.run(run_load(settings))
-    print(format_summary(result))
+    try:
+        result, interrupted = run_interruptible(lambda stop: run_load(settings, stop=stop))
+    except TargetError as exc:
+        if exc.bad_argument:
+            raise UsageError(str(exc)) from None
+        print(f"loopscope: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if interrupted is not None:
+        result = replace(result, interrupted=interrupted.name)
+    failed = None if result.partial else failure(result, args.max_error_rate)
+    print(format_summary(result, failed=failed), flush=True)
     written = write_outputs(
         {
             "--json": (args.json, lambda path: write_json(path, result.to_json())),
             "--csv": (args.csv, lambda path: write_run_csv(path, result)),
         }
     )
+    if interrupted is not None:
+        saved = [option for option, path in (("--json", args.json), ("--csv", args.csv)) if path]
+        where = f"; wrote {' and '.join(saved)}" if saved and written else ""
+        print(
+            f"loopscope: interrupted by {interrupted.name}: partial result of "
+            f"{result.summary.duration_s:.1f} s measured{where}",
+            file=sys.stderr,
+        )
+        return exit_status(interrupted)
     if result.summary.ok == 0:
-        errors = ", ".join(f"{kind}: {n}" for kind, n in sorted(result.summary.errors.items()))
+        errors = error_counts(result.summary.errors)
         why = f" ({errors})" if errors else ""
         # Only a target of the user's own can be the wrong kind of server.
         hint = "; is the target a LoopScope server?" if args.target is not None else ""
         print(f"loopscope: no request succeeded{why}{hint}", file=sys.stderr)
+        return EXIT_FAILED
+    if failed is not None:
+        print(
+            f"loopscope: {failed}: more than --max-error-rate {args.max_error_rate:g} allows",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     return EXIT_OK if written else EXIT_FAILED

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -19,6 +19,7 @@ from loopscope.loadgen.sweep import (
     step_label,
 )
 
+from ._interrupt import exit_status, run_interruptible
 from ._options import (
     EXIT_FAILED,
     EXIT_OK,
@@ -29,7 +30,10 @@ from ._options import (
     check_measured_period,
     check_output_paths,
     comma_list,
+    error_counts,
+    error_rate,
     fmt,
+    percent,
     ratio,
     workload_from,
     write_outputs,
@@ -105,6 +109,15 @@ class ProgressBar:
         self._stream = stream
         self._tty = stream.isatty()
         self._width = 0
+        self._open_line = False  # a terminal line drawn without its newline yet
+
+    def close_line(self) -> None:
+        """End a bar left open on a terminal (an interrupted sweep), so the next message
+        starts on its own line."""
+        if self._open_line:
+            self._stream.write("\n")
+            self._stream.flush()
+            self._open_line = False
 
     def __call__(self, progress: SweepProgress) -> None:
         filled = round(_BAR_WIDTH * progress.done / max(1, progress.total))
@@ -121,16 +134,46 @@ class ProgressBar:
             self._width = len(text)
             end = "\n" if progress.step is None else ""
             self._stream.write(f"\r{text}{padding}{end}")
+            self._open_line = progress.step is not None
         else:
             self._stream.write(text + "\n")
         self._stream.flush()
 
 
-def format_sweep(settings: SweepSettings, results: list[RunResult]) -> str:
-    """The sweep report: one line per step, measured beside theory."""
+def failed_steps(results: list[RunResult], max_error_rate: float) -> list[str]:
+    """e.g. ["sync c=100: 35 % (connect: 700)"]: the steps where more than
+    `max_error_rate` of the requests failed (or none completed)."""
+    failed = []
+    for result in results:
+        summary = result.summary
+        rate = error_rate(summary.ok, summary.errors)
+        if rate > max_error_rate:
+            why = error_counts(summary.errors) or "no request completed"
+            failed.append(f"{step_label(result.settings)}: {percent(rate)} ({why})")
+    return failed
+
+
+def format_sweep(
+    settings: SweepSettings, results: list[RunResult], *, failed: list[str] | None = None
+) -> str:
+    """The sweep report: one line per step, measured beside theory. Its first line says
+    first that the sweep was interrupted, or which steps failed."""
     kind = "open loop" if settings.open_loop else "closed loop"
     warmup = results[0].settings.effective_warmup_s if results else 0.0
-    lines = [
+    lines = []
+    interrupted = results[0].interrupted if results else None
+    total = len(settings.steps())
+    if interrupted is not None or len(results) < total:
+        lines.append(
+            f"LoopScope sweep INTERRUPTED ({interrupted or 'stopped'}): "
+            f"{len(results)} of {total} steps finished; the table shows those"
+        )
+    elif failed:
+        lines.append(
+            f"LoopScope sweep FAILED: {len(failed)} of {total} steps had too many errors: "
+            + "; ".join(failed)
+        )
+    lines += [
         f"LoopScope sweep: {', '.join(settings.scenarios)}; {kind}, delay "
         f"{settings.delay_ms:g} ms, {settings.effective_threads} threads",
         f"  {len(results)} steps of {settings.step_duration_s:g} s; the first {warmup:g} s "
@@ -182,21 +225,49 @@ def command_sweep(args: argparse.Namespace) -> int:
         settings.step_duration_s, settings.warmup_s, lowest_rate, duration_option="--step-duration"
     )
     check_output_paths({"--json": args.json, "--csv": args.csv, "--png": args.png})
-    results = asyncio.run(run_sweep(settings, progress=ProgressBar(sys.stderr)))
-    print(format_sweep(settings, results))
+    bar = ProgressBar(sys.stderr)
+    results, interrupted = run_interruptible(
+        lambda stop: run_sweep(settings, progress=bar, stop=stop)
+    )
+    bar.close_line()
+    if interrupted is not None:
+        results = [replace(result, interrupted=interrupted.name) for result in results]
+    failed = failed_steps(results, args.max_error_rate)
+    print(format_sweep(settings, results, failed=failed), flush=True)
     written = write_outputs(
         {
             "--json": (args.json, lambda path: write_json(path, [r.to_json() for r in results])),
             "--csv": (args.csv, lambda path: write_sweep_csv(path, results)),
         }
     )
-    if args.png is not None:
+    if args.png is not None and results:
         try:
             render_sweep_png(results, args.png)
         except SweepPngError as exc:
             print(f"loopscope: {exc}", file=sys.stderr)
             written = False
+    if interrupted is not None:
+        outputs = [
+            option
+            for option, path in (("--json", args.json), ("--csv", args.csv), ("--png", args.png))
+            # No PNG is drawn of no step.
+            if path is not None and (results or option != "--png")
+        ]
+        where = f"; wrote {', '.join(outputs)}" if outputs and written else ""
+        print(
+            f"loopscope: interrupted by {interrupted.name}: kept the {len(results)} finished "
+            f"of {len(settings.steps())} steps{where}",
+            file=sys.stderr,
+        )
+        return exit_status(interrupted)
     if not any(result.summary.ok for result in results):
         print("loopscope: no request succeeded in any step", file=sys.stderr)
+        return EXIT_FAILED
+    if failed:
+        print(
+            f"loopscope: {len(failed)} steps had more errors than --max-error-rate "
+            f"{args.max_error_rate:g} allows",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     return EXIT_OK if written else EXIT_FAILED

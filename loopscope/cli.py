@@ -18,6 +18,7 @@ from loopscope.embedded_server import (
     create_app,
 )
 
+from ._interrupt import Aborted, Terminated, exit_status, terminate_raises
 from ._options import (
     EXIT_BAD_ARGUMENTS,
     EXIT_FAILED,
@@ -137,17 +138,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             asyncio.run(_serve(args.port, args.threads))
             return EXIT_OK
-        if args.command == "sweep":
-            return command_sweep(args)
-        return command_run(args)
+        with terminate_raises():
+            if args.command == "sweep":
+                return command_sweep(args)
+            return command_run(args)
     except UsageError as exc:
         print(f"loopscope: error: {exc}", file=sys.stderr)
         return EXIT_BAD_ARGUMENTS
     except ServerStartError as exc:
         print(f"loopscope: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except Aborted as exc:
+        print(
+            f"loopscope: interrupted twice ({exc.signal.name}): stopped at once, nothing written",
+            file=sys.stderr,
+        )
+        return exit_status(exc.signal)
     except KeyboardInterrupt:
-        return 130
+        # Outside the load (e.g. while the results were being written or drawn).
+        print("loopscope: interrupted by SIGINT", file=sys.stderr)
+        return exit_status(signal.SIGINT)
+    except Terminated:
+        print("loopscope: interrupted by SIGTERM", file=sys.stderr)
+        return exit_status(signal.SIGTERM)
 
 
 if __name__ == "__main__":
