@@ -255,5 +255,13 @@ def run_gui(options: GuiOptions) -> int:
     # The window drives shutdown itself: quitting on last-window-close would stop the loop
     # before uvicorn's graceful shutdown finished.
     app.setQuitOnLastWindowClosed(False)
-    with asyncio.Runner(loop_factory=qasync.QEventLoop) as runner:
-        return runner.run(run_window(options))
+    from .gc_guard import MainThreadGarbageCollector
+
+    # Qt objects must never be freed on one of the server's worker threads (gc_guard.py).
+    collector = MainThreadGarbageCollector()
+    collector.start()
+    try:
+        with asyncio.Runner(loop_factory=qasync.QEventLoop) as runner:
+            return runner.run(run_window(options))
+    finally:
+        collector.stop()

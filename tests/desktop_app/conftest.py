@@ -15,7 +15,12 @@ Runner = Callable[[Coroutine[Any, Any, T]], T]
 @pytest.fixture
 def run_on_qt_loop(qapp: QApplication) -> Iterator[Runner[Any]]:
     """Runs a coroutine on a qasync loop driven by the test's QApplication, as the app does."""
+    from loopscope.desktop_app.gc_guard import MainThreadGarbageCollector
+
     qapp.setQuitOnLastWindowClosed(False)
+    # As the app does: Qt objects are only ever collected on this (the GUI) thread.
+    collector = MainThreadGarbageCollector()
+    collector.start()
     loop = qasync.QEventLoop(qapp)
     asyncio.set_event_loop(loop)
 
@@ -29,6 +34,7 @@ def run_on_qt_loop(qapp: QApplication) -> Iterator[Runner[Any]]:
         pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
         loop.close()
         asyncio.set_event_loop(None)
+        collector.stop()
         assert pending == [], f"tasks left behind: {pending}"
 
 
