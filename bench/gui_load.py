@@ -80,17 +80,29 @@ def main() -> int:
     parser.add_argument("--delay-ms", type=float, default=1000.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--out", type=Path, default=RESULTS / "gui_load.json")
+    parser.add_argument(
+        "--gc",
+        choices=("gui-thread", "automatic"),
+        default="gui-thread",
+        help="garbage collection as the app does it (GUI thread only) or Python's default",
+    )
     args = parser.parse_args()
     require_this_checkout()
 
     import qasync
     from PySide6.QtWidgets import QApplication
 
+    from loopscope.desktop_app.gc_guard import MainThreadGarbageCollector
+
     app = QApplication([])  # noqa: F841 (kept alive for the loop)
+    collector = MainThreadGarbageCollector()
+    if args.gc == "gui-thread":
+        collector.start()
     rows = []
     for users in (int(u) for u in args.users.split(",")):
         with asyncio.Runner(loop_factory=qasync.QEventLoop) as runner:
             row = runner.run(measure(users, args.delay_ms, args.seconds))
+        row["gc"] = args.gc
         rows.append(row)
         lag = row["loop_lag_ms"]
         redraw = row["redraw_ms"]
