@@ -10,12 +10,3 @@ parts are subpackages, kept as top-level folders of the repository:
 
 Imports point one way: `loopscope` (entry) -> `desktop_app` -> `loadgen` -> `embedded_server`.
 """
-
-from __future__ import annotations
-
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("loopscope")
-except PackageNotFoundError:  # a frozen bundle without metadata, or a bare checkout
-    __version__ = "0+unknown"
