@@ -54,8 +54,10 @@ MAX_BLOCKING_USERS = 20
 # Probe sampling period: the in-flight, thread-pool and loop-lag charts get 10 points a
 # second, smooth enough to see a freeze start and end.
 PROBE_PERIOD_S = 0.1
-# 10 minutes of probe samples at 10 Hz.
-PROBE_HISTORY = 6000
+# 90 s of probe samples at 10 Hz. Only the charts read them, and they show the last 60 s
+# (charts.VISIBLE_S): 10 minutes of them (6000 samples) cost 4.3 MiB of memory that grew for
+# the first 10 minutes of every session, and copying them cost every frame.
+PROBE_HISTORY = 900
 # A concurrency level counts as "settled" for the response curve after this long.
 SETTLE_S = 4.0
 # Generator health is judged over this many seconds: long enough for a p99 of loop lag

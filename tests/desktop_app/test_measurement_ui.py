@@ -184,3 +184,12 @@ def test_export_writes_windows_csv_and_charts_png(
         await close_window(window)
 
     run_on_qt_loop(body())
+
+
+def test_probe_history_covers_the_charts_and_no_more() -> None:
+    # The charts read probe samples only over their visible span; a longer history costs
+    # memory that grows for its whole length (the soak saw +7 % over 10 minutes).
+    from loopscope.desktop_app import charts, session
+
+    history_s = session.PROBE_HISTORY * session.PROBE_PERIOD_S
+    assert charts.VISIBLE_S < history_s <= 2 * charts.VISIBLE_S
