@@ -54,6 +54,7 @@ from _support import (
 )
 
 from loopscope.loadgen import (
+    AnyRequest,
     HttpxSender,
     LoadGenerator,
     Recorder,
@@ -93,7 +94,7 @@ class HttpcoreSender:
         self._users_per_client = users_per_client
         self._clients: dict[int, httpx.AsyncClient] = {}
 
-    async def send(self, request: ScenarioRequest, *, user: int) -> RequestRecord:
+    async def send(self, request: AnyRequest, *, user: int) -> RequestRecord:
         group = user // self._users_per_client
         client = self._clients.get(group)
         if client is None:

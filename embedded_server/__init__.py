@@ -6,6 +6,7 @@ Imports no Qt: the same server runs inside the desktop app and headless.
 from __future__ import annotations
 
 from ._app import cpu_work, create_app
+from ._blockwatch import BlockSite, BlockWatch, CodeSite
 from ._probes import LoopLagMonitor, LoopLagStats, ProbeSnapshot, ServerProbes, ThreadPoolStats
 from ._server import LOOPBACK, EmbeddedServer, ServerStartError
 from ._settings import (
@@ -24,6 +25,15 @@ from ._settings import (
     ServerSettings,
 )
 from ._timing import format_server_timing
+from ._user_app import (
+    UNMATCHED_ROUTE,
+    AppImportError,
+    Operation,
+    Parameter,
+    ProbedApp,
+    import_app,
+    operations,
+)
 
 __all__ = [
     "CPU_SCENARIOS",
@@ -39,10 +49,18 @@ __all__ = [
     "MAX_FANOUT",
     "MAX_THREADS",
     "SCENARIOS",
+    "UNMATCHED_ROUTE",
+    "AppImportError",
+    "BlockSite",
+    "BlockWatch",
+    "CodeSite",
     "EmbeddedServer",
     "LoopLagMonitor",
     "LoopLagStats",
+    "Operation",
+    "Parameter",
     "ProbeSnapshot",
+    "ProbedApp",
     "ServerProbes",
     "ServerSettings",
     "ServerStartError",
@@ -50,4 +68,6 @@ __all__ = [
     "cpu_work",
     "create_app",
     "format_server_timing",
+    "import_app",
+    "operations",
 ]

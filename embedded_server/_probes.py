@@ -7,6 +7,7 @@ import contextlib
 import math
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 import anyio.to_thread
@@ -108,8 +109,15 @@ class LoopLagMonitor:
 class ServerProbes:
     """What the server can tell about itself; read from Python or over `GET /stats`."""
 
-    def __init__(self, *, threads: int, loop_lag_interval_s: float = 0.010) -> None:
-        self._in_flight: dict[str, int] = dict.fromkeys(SCENARIOS, 0)
+    def __init__(
+        self,
+        *,
+        threads: int,
+        loop_lag_interval_s: float = 0.010,
+        routes: Iterable[str] = SCENARIOS,
+    ) -> None:
+        # Keyed by scenario for the demo app, by route label ("GET /items") for a user's.
+        self._in_flight: dict[str, int] = dict.fromkeys(routes, 0)
         self._wanted_threads = threads
         self._limiter: CapacityLimiter | None = None
         self.loop_lag = LoopLagMonitor(loop_lag_interval_s)

@@ -13,6 +13,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from ._probes import ServerProbes
+from ._user_app import ProbedApp
 
 LOOPBACK = "127.0.0.1"
 
@@ -56,7 +57,7 @@ class EmbeddedServer:
 
     def __init__(
         self,
-        app: FastAPI,
+        app: FastAPI | ProbedApp,
         *,
         host: str = LOOPBACK,
         port: int = 0,
@@ -154,6 +155,10 @@ class EmbeddedServer:
             self._socket.close()
         assert task is not None
         exc = task.exception()
+        # A user's app (ProbedApp) keeps why its own start-up failed, in one line.
+        reason = getattr(self.app, "startup_error", None)
+        if reason:
+            raise ServerStartError(f"the app's start-up failed: {reason}")
         raise ServerStartError(str(exc) if exc else "the server stopped during start-up")
 
     async def stop(self) -> None:

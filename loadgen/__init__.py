@@ -29,7 +29,7 @@ from ._recorder import (
     Summary,
     WindowStats,
 )
-from ._records import ERROR_ABANDONED, RequestRecord, ScenarioRequest
+from ._records import ERROR_ABANDONED, AnyRequest, RequestRecord, RouteRequest, ScenarioRequest
 from ._runner import (
     RunResult,
     RunSettings,
@@ -66,6 +66,7 @@ __all__ = [
     "MAX_RATE",
     "MAX_USERS",
     "AiohttpTransport",
+    "AnyRequest",
     "BaseLoadGenerator",
     "GeneratorLimits",
     "HttpxSender",
@@ -79,6 +80,7 @@ __all__ = [
     "RecorderSnapshot",
     "RequestRecord",
     "RequestSender",
+    "RouteRequest",
     "RunResult",
     "RunSettings",
     "ScenarioRequest",

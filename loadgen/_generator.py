@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 
 from ._generator_base import BaseLoadGenerator, RecordSink
-from ._records import ERROR_CONNECT, ScenarioRequest
+from ._records import ERROR_CONNECT, AnyRequest
 from ._sender import RequestSender
 
 __all__ = ["MAX_USERS", "GeneratorLimits", "LoadGenerator", "RecordSink"]
@@ -46,7 +46,7 @@ class LoadGenerator(BaseLoadGenerator):
         self,
         sender: RequestSender,
         sink: RecordSink,
-        request: ScenarioRequest,
+        request: AnyRequest,
         *,
         limits: GeneratorLimits | None = None,
         ramp_s: float = 0.0,

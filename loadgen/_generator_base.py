@@ -17,7 +17,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from ._records import RequestRecord, ScenarioRequest
+from ._records import AnyRequest, RequestRecord
 from ._sender import RequestSender
 
 RecordSink = Callable[[RequestRecord], None]
@@ -34,7 +34,7 @@ class BaseLoadGenerator:
     `_in_flight` up to date, and implements `_stop_starting()`.
     """
 
-    def __init__(self, sender: RequestSender, sink: RecordSink, request: ScenarioRequest) -> None:
+    def __init__(self, sender: RequestSender, sink: RecordSink, request: AnyRequest) -> None:
         self._sender = sender
         self._sink = sink
         self._request = request
@@ -47,7 +47,7 @@ class BaseLoadGenerator:
         self._abandoned = 0
 
     @property
-    def request(self) -> ScenarioRequest:
+    def request(self) -> AnyRequest:
         return self._request
 
     @property
@@ -73,7 +73,7 @@ class BaseLoadGenerator:
         """Requests `stop()` cut off in flight (no record: they never ended on their own)."""
         return self._abandoned
 
-    def set_request(self, request: ScenarioRequest) -> None:
+    def set_request(self, request: AnyRequest) -> None:
         """Change what is asked for (e.g. the delay slider); applies to the next request."""
         if request.scenario != self._request.scenario:
             raise ValueError("a generator keeps its scenario; make another generator instead")

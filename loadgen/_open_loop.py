@@ -25,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass, replace
 
 from ._generator_base import BaseLoadGenerator, RecordSink
-from ._records import RequestRecord, ScenarioRequest
+from ._records import AnyRequest, RequestRecord
 from ._sender import RequestSender
 
 # The hard bound on requests in flight, whatever the caller asks.
@@ -136,7 +136,7 @@ class OpenLoopGenerator(BaseLoadGenerator):
         self,
         sender: RequestSender,
         sink: RecordSink,
-        request: ScenarioRequest,
+        request: AnyRequest,
         *,
         max_in_flight: int = MAX_IN_FLIGHT,
         limits: OpenLoopLimits | None = None,
@@ -335,7 +335,7 @@ class OpenLoopGenerator(BaseLoadGenerator):
         self._slots += 1
         return self._slots - 1
 
-    async def _send(self, request: ScenarioRequest, slot: int, intended: float) -> None:
+    async def _send(self, request: AnyRequest, slot: int, intended: float) -> None:
         try:
             record: RequestRecord = await self._sender.send(request, user=slot)
         finally:

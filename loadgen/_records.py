@@ -59,6 +59,34 @@ class ScenarioRequest:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class RouteRequest:
+    """Any request to a user's app: its method, path, query, headers and body.
+
+    `scenario` is the label its records and series carry ("GET /items"): the recorder,
+    the summaries and the charts key everything by it, as they do a demo scenario.
+    """
+
+    scenario: str
+    path: str
+    method: str = "GET"
+    query: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+
+    def __post_init__(self) -> None:
+        if not self.path.startswith("/"):
+            raise ValueError(f"a route's path starts with /, got {self.path!r}")
+
+    @property
+    def params(self) -> dict[str, str]:
+        return dict(self.query)
+
+
+# What a generator can repeat: a demo scenario or any route of a user's app.
+AnyRequest = ScenarioRequest | RouteRequest
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class RequestRecord:
     """One request as the client saw it. Times are `time.perf_counter()` seconds.
 

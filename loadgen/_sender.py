@@ -42,8 +42,9 @@ from ._records import (
     ERROR_OTHER,
     ERROR_PROTOCOL,
     ERROR_TIMEOUT,
+    AnyRequest,
     RequestRecord,
-    ScenarioRequest,
+    RouteRequest,
 )
 
 # Idle keep-alive connections are dropped after this, before uvicorn drops them after its
@@ -57,7 +58,7 @@ _MAX_BUILT_REQUESTS = 64
 class RequestSender(Protocol):
     """Sends one request and returns its record; network failures are records, not raised."""
 
-    async def send(self, request: ScenarioRequest, *, user: int) -> RequestRecord: ...
+    async def send(self, request: AnyRequest, *, user: int) -> RequestRecord: ...
 
     async def aclose(self) -> None: ...
 
@@ -103,7 +104,7 @@ def classify_error(exc: Exception) -> str:
 
 
 def record_from_response(
-    request: ScenarioRequest, response: httpx.Response, start: float, end: float, user: int
+    request: AnyRequest, response: httpx.Response, start: float, end: float, user: int
 ) -> RequestRecord:
     """The record of a response read whole between `start` and `end` (perf_counter s).
 
@@ -125,7 +126,7 @@ def record_from_response(
 
 
 def record_from_error(
-    request: ScenarioRequest, exc: Exception, start: float, end: float, user: int
+    request: AnyRequest, exc: Exception, start: float, end: float, user: int
 ) -> RequestRecord:
     """The record of a request that raised `exc` (an httpx exception) instead of answering."""
     return RequestRecord(
@@ -274,7 +275,7 @@ class HttpxSender:
         self._timeout = httpx.Timeout(timeout_s)
         self._transport_factory: TransportFactory = transport_factory or AiohttpTransport
         self._clients: dict[int, httpx.AsyncClient] = {}
-        self._built: dict[tuple[int, ScenarioRequest], httpx.Request] = {}
+        self._built: dict[tuple[int, AnyRequest], httpx.Request] = {}
         self._closed = False
 
     @property
@@ -294,20 +295,30 @@ class HttpxSender:
         return client
 
     def _built_request(
-        self, group: int, client: httpx.AsyncClient, request: ScenarioRequest
+        self, group: int, client: httpx.AsyncClient, request: AnyRequest
     ) -> httpx.Request:
-        # The same GET every time: build it once. Sending does not change an httpx.Request
-        # (no body to consume, no auth, no redirects), so users may share one.
+        # The same request every time: build it once. Sending does not change an
+        # httpx.Request (a body given as bytes is not consumed, no auth, no redirects), so
+        # users may share one.
         key = (group, request)
         built = self._built.get(key)
         if built is None:
             if len(self._built) >= _MAX_BUILT_REQUESTS:
                 self._built.clear()
-            built = client.build_request("GET", request.path, params=request.params)
+            if isinstance(request, RouteRequest):
+                built = client.build_request(
+                    request.method,
+                    request.path,
+                    params=request.params,
+                    headers=list(request.headers),
+                    content=request.body,
+                )
+            else:
+                built = client.build_request("GET", request.path, params=request.params)
             self._built[key] = built
         return built
 
-    async def send(self, request: ScenarioRequest, *, user: int) -> RequestRecord:
+    async def send(self, request: AnyRequest, *, user: int) -> RequestRecord:
         if self._closed:
             # A send after aclose() (a task that outlived its generator) must not open a
             # new client that nobody would close: it is recorded as a failed request.

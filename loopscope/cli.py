@@ -18,6 +18,7 @@ from loopscope.embedded_server import (
     create_app,
 )
 
+from ._audit_command import add_audit_parser, command_audit
 from ._interrupt import Aborted, Terminated, exit_status, terminate_raises
 from ._options import (
     EXIT_BAD_ARGUMENTS,
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_run_parser(commands)
     add_sweep_parser(commands)
+    add_audit_parser(commands)
 
     serve = commands.add_parser(
         "serve", help="run the demo server alone, for curl, wrk or a browser"
@@ -141,6 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with terminate_raises():
             if args.command == "sweep":
                 return command_sweep(args)
+            if args.command == "audit":
+                return command_audit(args)
             return command_run(args)
     except UsageError as exc:
         print(f"loopscope: error: {exc}", file=sys.stderr)

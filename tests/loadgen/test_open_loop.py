@@ -14,6 +14,7 @@ import time
 import pytest
 
 from loopscope.loadgen import (
+    AnyRequest,
     OpenLoopGenerator,
     Recorder,
     RequestRecord,
@@ -36,7 +37,7 @@ class FakeSender:
         self.users: list[int] = []
         self.closed = False
 
-    async def send(self, request: ScenarioRequest, *, user: int) -> RequestRecord:
+    async def send(self, request: AnyRequest, *, user: int) -> RequestRecord:
         start = time.perf_counter()
         self.starts.append(start)
         self.users.append(user)
@@ -159,7 +160,7 @@ async def test_rate_changes_over_a_stalled_backlog_stay_bounded() -> None:
 
 
 class BrokenSender(FakeSender):
-    async def send(self, request: ScenarioRequest, *, user: int) -> RequestRecord:
+    async def send(self, request: AnyRequest, *, user: int) -> RequestRecord:
         raise RuntimeError("a bug in the sender")
 
 

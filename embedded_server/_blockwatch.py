@@ -1,0 +1,299 @@
+"""`BlockWatch`: names the line of the user's code that holds the event loop, and for how long.
+
+A heartbeat task on the loop notes the time every few milliseconds. A watchdog thread looks
+at the heartbeat; when it is older than the threshold, the loop is held by whatever runs on
+it, so the thread samples the loop thread's Python stack (`sys._current_frames`) and keeps
+the innermost frame in the user's code (not the standard library, not site-packages, not
+LoopScope). One held stretch of the loop is one *stall*; stalls are grouped by route and
+function into `BlockSite`s (how often, how long, the line seen most, and whether the loop
+thread was computing or waiting meanwhile, from its CPU clock).
+
+The watch never touches the loop from its thread beyond reading the heartbeat, and costs
+the loop one timer every `beat_s`; it is the py-spy idea in-process, limited to stalls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import linecache
+import sys
+import sysconfig
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+# A loop held this long is a stall: 20 ms is a frame and a half at 60 Hz, and well above the
+# heartbeat's own jitter on a busy loop.
+DEFAULT_THRESHOLD_S = 0.020
+_BEAT_S = 0.005
+_SAMPLE_S = 0.005
+# Sites kept: a pathological app with stalls everywhere must not grow memory without bound.
+_MAX_SITES = 256
+
+
+@dataclass(frozen=True, slots=True)
+class CodeSite:
+    """A line of the user's code: where the loop was held."""
+
+    file: str
+    line: int
+    function: str
+    code: str  # the source line, stripped
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(slots=True)
+class BlockSite:
+    """Stalls of the loop in one function of the user's code, during one route."""
+
+    route: str | None
+    site: CodeSite  # the line sampled most often in this function
+    stalls: int = 0
+    total_s: float = 0.0
+    max_s: float = 0.0
+    # CPU time the loop thread used while the watch saw it held, and how long it saw it:
+    # the watch notices a stall only `threshold_s` into it, so the share is over that span.
+    cpu_s: float = 0.0
+    observed_s: float = 0.0
+
+    @property
+    def cpu_share(self) -> float:
+        """0: the loop thread waited (sleep, I/O); 1: it computed."""
+        return min(1.0, self.cpu_s / self.observed_s) if self.observed_s > 0 else 0.0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "route": self.route,
+            "file": self.site.file,
+            "line": self.site.line,
+            "function": self.site.function,
+            "call": self.site.code,
+            "stalls": self.stalls,
+            "total_ms": round(self.total_s * 1000, 1),
+            "max_ms": round(self.max_s * 1000, 1),
+            "cpu_share": round(self.cpu_share, 2),
+        }
+
+
+def _library_roots() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    roots = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths}
+    # LoopScope's own folders (an editable install maps them from the repository root).
+    here = Path(__file__).resolve().parent
+    roots |= {str(here), str(here.parent / "loadgen"), str(here.parent / "desktop_app")}
+    for name in ("loopscope", "loopscope.loadgen", "loopscope.desktop_app"):
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "__file__", None):
+            roots.add(str(Path(module.__file__).resolve().parent))  # type: ignore[arg-type]
+    return tuple(sorted(roots))
+
+
+@dataclass(slots=True)
+class _Stall:
+    """One request holding the loop. Requests queued behind a blocked loop run back to
+    back in one pass of it, so one late heartbeat can span several: a stall ends when the
+    loop's current task changes as well as when the heartbeat comes back."""
+
+    beat: float  # the heartbeat this stall came after
+    task: object  # the loop's current task (None outside any)
+    began_age_s: float  # heartbeat age when this request began holding the loop (~)
+    first_age_s: float  # heartbeat age when the watch first saw it
+    began_cpu: float
+    last_age_s: float = 0.0
+    last_cpu: float = 0.0
+    route: str | None = None
+    lines: Counter[CodeSite] = field(default_factory=Counter)
+
+
+class BlockWatch:
+    """Watches one running loop; `sites()` says where and how long it was held."""
+
+    def __init__(self, threshold_s: float = DEFAULT_THRESHOLD_S) -> None:
+        self.threshold_s = threshold_s
+        self._beat = time.perf_counter()
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._loop_thread_id = 0
+        self._loop_cpu_clock: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._routes: dict[asyncio.Task[object], str] = {}
+        self._sites: dict[tuple[str | None, str, str], BlockSite] = {}
+        self._lock = threading.Lock()
+        self._roots = _library_roots()
+        self._code_is_user: dict[str, bool] = {}
+
+    # -- on the loop -------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._heartbeat is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread_id = threading.get_ident()
+        with contextlib.suppress(AttributeError, OSError):  # Linux and macOS have it
+            self._loop_cpu_clock = time.pthread_getcpuclockid(self._loop_thread_id)
+        self._beat = time.perf_counter()
+        self._heartbeat = self._loop.create_task(self._beating(), name="loopscope-blockwatch")
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._watch, name="loopscope-blockwatch", daemon=True
+        )
+        self._thread.start()
+
+    async def stop(self) -> None:
+        self._stop.set()
+        task, self._heartbeat = self._heartbeat, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout=1.0)
+
+    async def _beating(self) -> None:
+        while True:
+            self._beat = time.perf_counter()
+            await asyncio.sleep(_BEAT_S)
+
+    def running(self, task: asyncio.Task[object], route: str) -> None:
+        """`task` serves a request of `route` (called on the loop by ProbedApp)."""
+        self._routes[task] = route
+
+    def finished(self, task: asyncio.Task[object]) -> None:
+        self._routes.pop(task, None)
+
+    # -- results -----------------------------------------------------------------------
+
+    def sites(self) -> list[BlockSite]:
+        """Where the loop was held, longest total first."""
+        with self._lock:
+            found = [
+                BlockSite(s.route, s.site, s.stalls, s.total_s, s.max_s, s.cpu_s, s.observed_s)
+                for s in self._sites.values()
+            ]
+        return sorted(found, key=lambda s: s.total_s, reverse=True)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._sites.clear()
+
+    # -- on the watchdog thread ------------------------------------------------------
+
+    def _cpu_now(self) -> float:
+        if self._loop_cpu_clock is None:
+            return 0.0
+        try:
+            return time.clock_gettime(self._loop_cpu_clock)
+        except OSError:  # the loop thread has ended
+            return 0.0
+
+    def _current_task(self) -> object:
+        if self._loop is None:
+            return None
+        # A dict read from this thread: which task the loop runs right now.
+        tasks: dict[object, object] = asyncio.tasks._current_tasks  # type: ignore[attr-defined]
+        return tasks.get(self._loop)
+
+    def _watch(self) -> None:
+        stall: _Stall | None = None
+        while not self._stop.wait(_SAMPLE_S):
+            beat = self._beat
+            age = time.perf_counter() - beat
+            if stall is not None and (beat != stall.beat or age < self.threshold_s):
+                self._close(stall)
+                stall = None
+            if age < self.threshold_s:
+                continue
+            # The task and the stack are read one after the other while the loop runs on:
+            # a sample whose task changed in between belongs to neither, skip it.
+            task = self._current_task()
+            frame = sys._current_frames().get(self._loop_thread_id)
+            if self._current_task() is not task:
+                continue
+            cpu = self._cpu_now()
+            if stall is not None and task is not stall.task:
+                self._close(stall)
+                stall = _Stall(beat, task, stall.last_age_s, age, cpu)
+            elif stall is None:
+                stall = _Stall(beat, task, 0.0, age, cpu)
+            stall.last_age_s = age
+            stall.last_cpu = cpu
+            self._sample(stall, frame)
+        if stall is not None:
+            self._close(stall)
+
+    def _sample(self, stall: _Stall, frame: FrameType | None) -> None:
+        site = self._user_site(frame)
+        if site is not None:
+            stall.lines[site] += 1
+        if stall.route is None and stall.task is not None:
+            stall.route = self._routes.get(stall.task)  # type: ignore[call-overload]
+
+    def _is_user_file(self, filename: str) -> bool:
+        known = self._code_is_user.get(filename)
+        if known is None:
+            resolved = str(Path(filename).resolve()) if not filename.startswith("<") else ""
+            known = bool(resolved) and not resolved.startswith(self._roots)
+            if len(self._code_is_user) < 4096:
+                self._code_is_user[filename] = known
+        return known
+
+    def _user_site(self, frame: FrameType | None) -> CodeSite | None:
+        while frame is not None:
+            code = frame.f_code
+            if code in _LOOP_RUNNERS:
+                # The loop's own machinery: what lies outward is the program that started the
+                # loop (asyncio.run in a script), never what holds it.
+                return None
+            if self._is_user_file(code.co_filename):
+                line = frame.f_lineno or code.co_firstlineno
+                text = linecache.getline(code.co_filename, line).strip()
+                return CodeSite(_short_path(code.co_filename), line, code.co_name, text[:120])
+            frame = frame.f_back
+        return None
+
+    def _close(self, stall: _Stall) -> None:
+        if not stall.lines:
+            return  # the loop was held outside the user's code (LoopScope, a library)
+        (site, _), *_ = stall.lines.most_common(1)
+        duration = stall.last_age_s - stall.began_age_s
+        observed = stall.last_age_s - stall.first_age_s
+        cpu = max(0.0, min(observed, stall.last_cpu - stall.began_cpu))
+        key = (stall.route, site.file, site.function)
+        with self._lock:
+            found = self._sites.get(key)
+            if found is None:
+                if len(self._sites) >= _MAX_SITES:
+                    return
+                found = self._sites[key] = BlockSite(stall.route, site)
+            found.stalls += 1
+            found.total_s += duration
+            found.max_s = max(found.max_s, duration)
+            found.cpu_s += cpu
+            found.observed_s += observed
+
+
+_LOOP_RUNNERS = frozenset(
+    {
+        asyncio.events.Handle._run.__code__,
+        asyncio.base_events.BaseEventLoop._run_once.__code__,  # type: ignore[attr-defined]
+        asyncio.base_events.BaseEventLoop.run_forever.__code__,
+    }
+)
+
+
+def _short_path(filename: str) -> str:
+    """The path relative to the current directory when it is inside it."""
+    path = Path(filename).resolve()
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

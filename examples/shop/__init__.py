@@ -1,0 +1,1 @@
+"""An example FastAPI app for `loopscope audit`: one route of each kind."""
