@@ -12,6 +12,7 @@ import asyncio
 import importlib
 import inspect
 import sys
+from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # grow the in-flight table without bound.
 UNMATCHED_ROUTE = "(no route)"
 _MAX_CACHED_PATHS = 1024
+_MAX_EXCEPTION_KINDS = 50
 
 
 class AppImportError(ValueError):
@@ -249,6 +251,13 @@ class ProbedApp:
         self._labels = _RouteLabels(app)
         #: Why the app's start-up failed, in one line (None: it did not fail).
         self.startup_error: str | None = None
+        #: Exceptions the app raised while answering: "route: Type: message (at f:l)" -> count.
+        self.exceptions: Counter[str] = Counter()
+
+    def _note_exception(self, label: str, exc: Exception) -> None:
+        key = f"{label}: {type(exc).__name__}: {exc}{_innermost_location(exc)}"[:300]
+        if key in self.exceptions or len(self.exceptions) < _MAX_EXCEPTION_KINDS:
+            self.exceptions[key] += 1
 
     async def _attach(self) -> None:
         await self.probes.attach()
@@ -271,8 +280,29 @@ class ProbedApp:
         self.probes.request_started(label)
         if task is not None:
             self.block_watch.running(task, label)
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_tracking)
+        except Exception as exc:
+            # Counted and answered here: uvicorn would log a traceback per request (a
+            # flood under load) and close the connection, failing the next request too.
+            self._note_exception(label, exc)
+            if not started:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+                    }
+                )
+                await send({"type": "http.response.body", "body": b"Internal Server Error"})
         finally:
             self.probes.request_finished(label)
             if task is not None:

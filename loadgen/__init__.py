@@ -35,6 +35,7 @@ from ._runner import (
     RunSettings,
     TargetError,
     check_loopback_target,
+    check_remote_target,
     measure_cpu_cost_s,
     run_load,
 )
@@ -95,6 +96,7 @@ __all__ = [
     "TransportFactory",
     "WindowStats",
     "check_loopback_target",
+    "check_remote_target",
     "classify_error",
     "classify_status",
     "connections_for",

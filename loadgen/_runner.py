@@ -21,11 +21,15 @@ from loopscope.embedded_server import (
     DEFAULT_CPU_ITERATIONS,
     DEFAULT_FANOUT,
     DEFAULT_THREADS,
+    AppImportError,
+    BlockSite,
     EmbeddedServer,
     LoopLagMonitor,
+    ProbedApp,
     ServerSettings,
     cpu_work,
     create_app,
+    import_app,
 )
 
 from . import theory
@@ -34,7 +38,7 @@ from ._generator_base import DEFAULT_GRACE_S
 from ._open_loop import OpenLoopGenerator, ScheduleStats, connections_for
 from ._open_theory import open_loop
 from ._recorder import Recorder, Summary, WindowStats
-from ._records import ERROR_ABANDONED, RequestRecord, ScenarioRequest
+from ._records import ERROR_ABANDONED, AnyRequest, RequestRecord, RouteRequest, ScenarioRequest
 from ._sender import HttpxSender
 from .export import run_record
 from .health import HealthMonitor, HealthVerdict
@@ -64,6 +68,25 @@ class TargetError(RuntimeError):
     def __init__(self, message: str, *, bad_argument: bool = False) -> None:
         super().__init__(message)
         self.bad_argument = bad_argument
+
+
+def check_remote_target(url: str) -> str:
+    """Any http(s) server (the user allowed a remote host); the URL without a trailing
+    slash. ValueError (one line) for what cannot be a server's address."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"a server's address is http(s)://HOST[:PORT], got {url!r}")
+    if "@" in parts.netloc:
+        raise ValueError(f"the address must not carry user info (an @ in the host), got {url!r}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError(f"the port must be between 1 and 65535, got {url!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"a server's address has no path, got {url!r}")
+    return url.rstrip("/")
 
 
 def check_loopback_target(url: str) -> str:
@@ -116,6 +139,14 @@ class RunSettings:
     # Closed loop: users start spread over this many seconds instead of all at once (users
     # started together stay in lock-step, which makes per-window counts jump).
     ramp_s: float = 0.0
+    # A route of the user's own app instead of a demo scenario (`scenario` is then its
+    # label): served from `app` ("module:attribute", imported from `app_dir`) on the
+    # embedded server, or sent to `target` (a server already running; a host that is not
+    # this machine only with `allow_remote`).
+    route: RouteRequest | None = None
+    app: str | None = None
+    app_dir: str = "."
+    allow_remote: bool = False
 
     @property
     def effective_warmup_s(self) -> float:
@@ -123,7 +154,9 @@ class RunSettings:
             return self.warmup_s
         return min(1.0, self.duration_s / 5)
 
-    def request(self) -> ScenarioRequest:
+    def request(self) -> AnyRequest:
+        if self.route is not None:
+            return self.route
         return ScenarioRequest(
             scenario=self.scenario,
             delay_ms=self.delay_ms,
@@ -157,6 +190,10 @@ class RunResult:
     # sweep's finished steps carry it too, unpartial.
     partial: bool = False
     interrupted: str | None = None
+    # A user's app (--app): where its code held the event loop during the run, and the
+    # exceptions it raised while answering ("route: Type: message (at file:line)", count).
+    blocking: tuple[BlockSite, ...] = ()
+    app_exceptions: tuple[tuple[str, int], ...] = ()
 
     @property
     def generator_limited(self) -> bool:
@@ -190,16 +227,32 @@ def measure_cpu_cost_s(iterations: int, repeats: int = 3) -> float:
 
 
 @asynccontextmanager
-async def _server_for(settings: RunSettings) -> AsyncIterator[tuple[str, int | None]]:
-    """Yields (base URL, thread tokens): our own embedded server unless a target is given."""
+async def _server_for(
+    settings: RunSettings,
+) -> AsyncIterator[tuple[str, int | None, ProbedApp | None]]:
+    """Yields (base URL, thread tokens, block watch): our own embedded server (with the
+    demo app, or the user's `app`) unless a target is given."""
     if settings.target is not None:
-        yield check_loopback_target(settings.target), settings.threads
+        url = (
+            check_remote_target(settings.target)
+            if settings.allow_remote
+            else check_loopback_target(settings.target)
+        )
+        yield url, settings.threads, None
         return
     threads = settings.threads or DEFAULT_THREADS
-    server = EmbeddedServer(create_app(ServerSettings(threads=threads)))
+    probed: ProbedApp | None = None
+    if settings.app is not None:
+        try:
+            probed = ProbedApp(import_app(settings.app, settings.app_dir), threads=threads)
+        except AppImportError as exc:
+            raise TargetError(str(exc), bad_argument=True) from None
+        server = EmbeddedServer(probed)
+    else:
+        server = EmbeddedServer(create_app(ServerSettings(threads=threads)))
     await server.start()
     try:
-        yield server.url, threads
+        yield server.url, threads, probed
     finally:
         await server.stop()
 
@@ -239,12 +292,19 @@ async def run_load(settings: RunSettings, *, stop: asyncio.Event | None = None) 
     """
     settings.request()  # validates the scenario name before starting anything
     cpu_s: float | None = None
-    if settings.scenario in CPU_SCENARIOS and settings.target is None:
+    if settings.scenario in CPU_SCENARIOS and settings.target is None and settings.route is None:
         cpu_s = measure_cpu_cost_s(settings.iterations)
-    async with _server_for(settings) as (url, threads):
+    async with _server_for(settings) as (url, threads, probed):
         if settings.target is not None and settings.threads is not None:
             await _set_remote_threads(url, settings.threads)
-        return await measure(settings, url, threads, cpu_s=cpu_s, stop=stop)
+        result = await measure(settings, url, threads, cpu_s=cpu_s, stop=stop)
+        if probed is not None:
+            result = replace(
+                result,
+                blocking=tuple(probed.block_watch.sites()[:5]),
+                app_exceptions=tuple(probed.exceptions.most_common(5)),
+            )
+        return result
 
 
 def open_loop_connections(settings: RunSettings, threads: int, cpu_s: float | None) -> int:
@@ -252,6 +312,10 @@ def open_loop_connections(settings: RunSettings, threads: int, cpu_s: float | No
     assert settings.rate is not None
     if settings.max_in_flight is not None:
         return settings.max_in_flight
+    if settings.route is not None:
+        # A route of the user's own: no theory of its service time; sized for answers of
+        # up to a second (--concurrency sets it).
+        return connections_for(settings.rate, 1.0)
     if cpu_s is None and settings.scenario in CPU_SCENARIOS:
         # A target on this machine: the local cost is a fair estimate, only for sizing.
         cpu_s = measure_cpu_cost_s(settings.iterations)
@@ -344,7 +408,9 @@ async def measure(
     if cpu_s is None and settings.scenario in CPU_SCENARIOS:
         # Another server: the best we know is the work time it reports per request.
         cpu_s = summary.server_work_ms_mean / 1000 if summary.ok else math.nan
-    if settings.rate is None:
+    if settings.route is not None:
+        prediction = theory.unknown(settings.scenario)
+    elif settings.rate is None:
         prediction = theory.closed_loop(
             settings.scenario,
             users=settings.concurrency,

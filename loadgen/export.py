@@ -159,6 +159,12 @@ def run_record(result: RunResult) -> dict[str, object]:
         "generator_health": result.health.to_json() if result.health is not None else None,
         "partial": result.partial,
         "interrupted": result.interrupted,
+        # A route of the user's own app (--app, --url): the request, and what held the loop.
+        "route": None
+        if s.route is None
+        else {"method": s.route.method, "path": s.route.path, "app": s.app},
+        "blocking_sites": [site.to_json() for site in result.blocking],
+        "app_exceptions": [{"what": what, "count": count} for what, count in result.app_exceptions],
     }
 
 

@@ -26,12 +26,31 @@ class Prediction:
 
     def to_json(self) -> dict[str, float | str | None]:
         return {
-            "throughput_rps": round(self.throughput_rps, 3),
-            "latency_ms": round(self.latency_ms, 3),
-            "capacity": None if math.isinf(self.capacity) else self.capacity,
-            "service_time_ms": round(self.service_time_s * 1000, 3),
+            "throughput_rps": _json_number(self.throughput_rps),
+            "latency_ms": _json_number(self.latency_ms),
+            "capacity": None
+            if math.isinf(self.capacity) or math.isnan(self.capacity)
+            else self.capacity,
+            "service_time_ms": _json_number(self.service_time_s * 1000),
             "explanation": self.explanation,
         }
+
+
+def _json_number(value: float) -> float | None:
+    return None if math.isnan(value) else round(value, 3)
+
+
+def unknown(label: str) -> Prediction:
+    """No theory: a route of the user's own app, whose inside LoopScope cannot know."""
+    return Prediction(
+        scenario=label,
+        capacity=math.nan,
+        service_time_s=math.nan,
+        throughput_rps=math.nan,
+        latency_ms=math.nan,
+        explanation="none for a route of your own app: LoopScope cannot know what it does "
+        "inside (with --app, what held the event loop is named)",
+    )
 
 
 def capacity_and_service_time(

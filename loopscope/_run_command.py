@@ -16,6 +16,7 @@ from loopscope.loadgen import (
     MAX_IN_FLIGHT,
     MAX_RATE,
     MAX_USERS,
+    RouteRequest,
     RunResult,
     RunSettings,
     TargetError,
@@ -43,6 +44,7 @@ from ._options import (
     workload_from,
     write_outputs,
 )
+from ._route_options import add_route_options, route_from, uses_route
 
 
 def add_run_parser(commands: Any) -> None:
@@ -52,10 +54,10 @@ def add_run_parser(commands: Any) -> None:
     )
     run.add_argument(
         "--scenario",
-        required=True,
+        default=None,
         choices=SCENARIOS,
         metavar="NAME",
-        help=f"one of: {', '.join(SCENARIOS)}",
+        help=f"a demo route, one of: {', '.join(SCENARIOS)} (or --app/--url: your own)",
     )
     run.add_argument(
         "--concurrency",
@@ -84,6 +86,7 @@ def add_run_parser(commands: Any) -> None:
         help="a server on this machine to load instead of the embedded one",
     )
     add_workload_options(run, per_step=False)
+    add_route_options(run)
 
 
 def _theory_ms(value: float) -> str:
@@ -119,11 +122,28 @@ def format_summary(result: RunResult, *, failed: str | None = None) -> str:
     return body
 
 
+def _what(result: RunResult) -> str:
+    s = result.settings
+    if s.route is None:
+        return s.scenario
+    return (
+        f"{s.scenario} of {s.app}" if s.app else f"{s.route.method} {result.target}{s.route.path}"
+    )
+
+
+def _workload(result: RunResult) -> str:
+    """The demo routes' parameters (a route of the user's own has none of ours)."""
+    s = result.settings
+    if s.route is not None:
+        return f", {result.threads} threads" if result.threads is not None else ""
+    threads = f", {result.threads} threads" if s.scenario in ("sync", "cpu-sync") else ""
+    return f", delay {s.delay_ms:g} ms{threads}"
+
+
 def _format_closed_summary(result: RunResult) -> str:
     s, summary, p = result.settings, result.summary, result.prediction
-    threads = f", {result.threads} threads" if s.scenario in ("sync", "cpu-sync") else ""
     lines = [
-        f"LoopScope run: {s.scenario}, {s.concurrency} users, delay {s.delay_ms:g} ms{threads}",
+        f"LoopScope run: {_what(result)}, {s.concurrency} users{_workload(result)}",
         f"  {s.duration_s:g} s of load against {result.target}; "
         f"the first {s.effective_warmup_s:g} s are warm-up, not counted",
         "",
@@ -148,11 +168,17 @@ def _wrapped(text: str) -> str:
 def _requests_lines(result: RunResult) -> list[str]:
     summary, p = result.summary, result.prediction
     errors = error_counts(summary.errors)
+    server = []
+    if not math.isnan(summary.server_wait_ms_mean):  # only LoopScope's routes report it
+        server = [
+            f"  server: waited {fmt(summary.server_wait_ms_mean)} ms for a thread or the loop, "
+            f"worked {fmt(summary.server_work_ms_mean)} ms (means)"
+        ]
     return [
         f"  requests: {summary.requests:,} ({summary.ok:,} ok); errors: {errors or 'none'}",
-        f"  server: waited {fmt(summary.server_wait_ms_mean)} ms for a thread or the loop, "
-        f"worked {fmt(summary.server_work_ms_mean)} ms (means)",
+        *server,
         *_abandoned_lines(result),
+        *_blocking_lines(result),
         _wrapped(f"theory: {p.explanation}"),
         *_health_lines(result),
     ]
@@ -171,11 +197,35 @@ def _abandoned_lines(result: RunResult) -> list[str]:
     ]
 
 
+def _blocking_lines(result: RunResult) -> list[str]:
+    """Where the user's app held the event loop (--app), worst first; what it raised."""
+    lines = [
+        _wrapped(f"your app raised {what} - {count:,} times")
+        for what, count in result.app_exceptions
+    ]
+    if not result.blocking:
+        return lines
+    lines += ["  your code held the event loop (every request waited meanwhile):"]
+    for site in result.blocking:
+        kind = "computing" if site.cpu_share >= 0.25 else "waiting"
+        lines.append(
+            _wrapped(
+                f"  {site.site.where} in {site.site.function}(): {site.site.code} - "
+                f"{site.stalls:,} times, {site.total_s:.1f} s in all, longest "
+                f"{site.max_s * 1000:.0f} ms, {kind}"
+            )
+        )
+    return lines
+
+
 def _health_lines(result: RunResult) -> list[str]:
     """The generator's own state: a warning when it, not the server, may be the limit."""
     health = result.health
     if health is None:
         return []
+    if result.blocking and health.generator_limited:
+        # The lag is the app's own (named above), not the generator's.
+        return ["  generator: loop lag comes from your code holding the loop (above)"]
     if not health.generator_limited:
         return [
             f"  generator: healthy ({health.cpu_fraction:.0%} of a core, "
@@ -187,11 +237,9 @@ def _health_lines(result: RunResult) -> list[str]:
 def _format_open_summary(result: RunResult) -> str:
     s, summary, p = result.settings, result.summary, result.prediction
     assert s.rate is not None
-    threads = f", {result.threads} threads" if s.scenario in ("sync", "cpu-sync") else ""
     corrected, uncorrected = summary.latency, summary.latency_uncorrected
     lines = [
-        f"LoopScope run: {s.scenario}, open loop at {s.rate:g} req/s, "
-        f"delay {s.delay_ms:g} ms{threads}",
+        f"LoopScope run: {_what(result)}, open loop at {s.rate:g} req/s{_workload(result)}",
         f"  {s.duration_s:g} s of load against {result.target}; "
         f"the first {s.effective_warmup_s:g} s are warm-up, not counted",
         textwrap.fill(
@@ -244,7 +292,18 @@ def command_run(args: argparse.Namespace) -> int:
     if args.scenario == "blocking" and args.delay_ms > MAX_BLOCKING_DELAY_MS:
         raise UsageError(f"--delay-ms for blocking must be at most {MAX_BLOCKING_DELAY_MS}")
     check_measured_period(args.duration, args.warmup, args.rate, duration_option="--duration")
-    if args.target is not None:
+    route: RouteRequest | None = None
+    if uses_route(args) or args.scenario is None:
+        if not uses_route(args):
+            raise UsageError("run needs --scenario NAME, or --app/--url for your own route")
+        route, base = route_from(args)
+        if base is not None:
+            if args.threads is not None:
+                raise UsageError("--threads sets the embedded server's pool: use it with --app")
+            args.target = base
+            if args.allow_remote:
+                print(f"loopscope: loading {base}, a server you said is yours", file=sys.stderr)
+    elif args.target is not None:
         try:
             check_loopback_target(args.target)
         except ValueError as exc:
@@ -252,13 +311,17 @@ def command_run(args: argparse.Namespace) -> int:
     check_output_paths({"--json": args.json, "--csv": args.csv})
     open_loop = args.rate is not None
     settings = RunSettings(
-        scenario=args.scenario,
+        scenario=args.scenario if route is None else route.scenario,
         concurrency=10 if open_loop or args.concurrency is None else args.concurrency,
         rate=args.rate,
         max_in_flight=args.concurrency if open_loop else None,
         duration_s=args.duration,
         target=args.target,
         **workload_from(args),
+        route=route,
+        app=args.app,
+        app_dir=args.app_dir,
+        allow_remote=args.allow_remote,
     )
     try:
         result, interrupted = run_interruptible(lambda stop: run_load(settings, stop=stop))

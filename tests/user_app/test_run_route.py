@@ -1,0 +1,123 @@
+"""`run --app` and `run --url`: a route of the user's own app, loaded like a demo route."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from loopscope.cli import main
+from loopscope.embedded_server import EmbeddedServer, ProbedApp, import_app
+from loopscope.loadgen import RouteRequest, RunSettings, run_load
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+async def test_an_async_route_of_your_app_measures_like_the_demo_async_route() -> None:
+    # The shop's /products awaits a 100 ms sleep, as the demo `async` route does: served
+    # here (--app) or already running (--url), the same load gives the same throughput.
+    route = RouteRequest(scenario="GET /products", path="/products")
+    like_the_demo = RunSettings(scenario="async", delay_ms=100, concurrency=10, duration_s=3.0)
+    demo = await run_load(like_the_demo)
+    mine = replace(like_the_demo, scenario=route.scenario, route=route)
+    served = await run_load(replace(mine, app="examples.shop.app:app", app_dir=str(REPO)))
+    async with EmbeddedServer(ProbedApp(import_app("examples.shop.app:app", REPO))) as running:
+        remote = await run_load(replace(mine, target=running.url))
+    for result in (served, remote):
+        assert result.summary.errors == {}
+        ratio = result.summary.throughput_rps / demo.summary.throughput_rps
+        assert 0.9 <= ratio <= 1.1, f"{result.target}: {ratio:.2f} of the demo route"
+
+
+@pytest.mark.slow
+def test_run_app_names_the_line_that_holds_the_loop(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)
+    out = tmp_path / "run.json"
+    argv = ["run", "--app", "examples.shop.app:app", "--route", "/stock?product=abc"]
+    assert main([*argv, "--concurrency", "3", "--duration", "2", "--json", str(out)]) == 0
+    report = capsys.readouterr().out
+    assert report.startswith("LoopScope run: GET /stock of examples.shop.app:app, 3 users")
+    assert "examples/shop/inventory.py:9 in count_in_warehouse()" in report
+    written = json.loads(out.read_text())
+    assert written["route"] == {"method": "GET", "path": "/stock", "app": "examples.shop.app:app"}
+    assert written["theory"]["throughput_rps"] is None
+    assert written["blocking_sites"][0]["function"] == "count_in_warehouse"
+    assert written["ok"] > 0
+
+
+def test_a_post_with_a_json_body_is_sent_as_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)
+    out = tmp_path / "run.json"
+    argv = ["run", "--app", "examples.shop.app:app", "--route", "POST /orders"]
+    body = ["--body", '{"product": "tea", "quantity": 2}', "--concurrency", "2"]
+    assert main([*argv, *body, "--duration", "1.5", "--json", str(out)]) == 0
+    written = json.loads(out.read_text())
+    assert written["errors"] == {} and written["ok"] > 0
+    capsys.readouterr()
+
+
+def test_a_route_that_answers_500_fails_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "broken_app_500.py").write_text(
+        textwrap.dedent(
+            """
+            from fastapi import FastAPI
+            app = FastAPI()
+
+            @app.get("/boom")
+            async def boom() -> None:
+                raise RuntimeError("kaput")
+            """
+        ),
+        encoding="utf-8",
+    )
+    argv = ["run", "--app", "broken_app_500:app", "--app-dir", str(tmp_path), "--route", "/boom"]
+    assert main([*argv, "--concurrency", "2", "--duration", "1"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.startswith("LoopScope run FAILED: 100 % of requests failed (http_5xx")
+    # The app's exception, once, in a line: no traceback per request.
+    assert "your app raised GET /boom: RuntimeError: kaput (at broken_app_500.py:7)" in captured.out
+    assert captured.err.startswith("loopscope: no request succeeded (http_5xx")
+    assert len(captured.err.strip().splitlines()) == 1
+    assert "Traceback" not in captured.err + captured.out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run"],
+        ["run", "--scenario", "async", "--app", "examples.shop.app:app"],
+        ["run", "--app", "examples.shop.app:app"],
+        ["run", "--app", "examples.shop.app:app", "--url", "http://127.0.0.1:1/x"],
+        ["run", "--app", "surely_not_a_module_xyz:app", "--route", "/x"],
+        ["run", "--app", "examples.shop.app:nope", "--route", "/x"],
+        ["run", "--app", "examples.shop.app:app", "--route", "FETCH /x"],
+        ["run", "--app", "examples.shop.app:app", "--route", "/x", "--header", "bad"],
+        ["run", "--url", "http://10.1.2.3:8000/items"],
+        ["run", "--url", "https://example.com/"],
+        ["run", "--url", "http://127.0.0.1:99999/"],
+        ["run", "--url", "ftp://example.com/", "--allow-remote"],
+        ["run", "--url", "http://127.0.0.1:8000/x", "--threads", "10"],
+        ["run", "--url", "http://127.0.0.1:8000/x", "--route", "/y"],
+    ],
+    ids=" ".join,
+)
+def test_bad_route_arguments_exit_2_with_one_line_and_send_nothing(
+    argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("loopscope: error: ")
+    assert captured.out == ""
