@@ -52,6 +52,11 @@ def add_run_parser(commands: Any) -> None:
     run = commands.add_parser(
         "run", help="run one load test headless: closed loop, or open loop with --rate"
     )
+    add_run_options(run)
+
+
+def add_run_options(run: argparse.ArgumentParser) -> None:
+    """What a run loads and how: `run`'s options, shared with `export-locust`."""
     run.add_argument(
         "--scenario",
         default=None,
@@ -282,8 +287,9 @@ def _format_open_summary(result: RunResult) -> str:
     return "\n".join(lines)
 
 
-def command_run(args: argparse.Namespace) -> int:
-    """Run the load, print the report, write what was asked; the exit status."""
+def settings_from(args: argparse.Namespace) -> RunSettings:
+    """The run `run`'s (and `export-locust`'s) arguments ask for; UsageError (one line)
+    for anything inconsistent. Checks nothing about output files."""
     if args.rate is None and args.concurrency is not None and args.concurrency > MAX_USERS:
         raise UsageError(
             f"--concurrency must be between 1 and {MAX_USERS} without --rate, "
@@ -295,22 +301,19 @@ def command_run(args: argparse.Namespace) -> int:
     route: RouteRequest | None = None
     if uses_route(args) or args.scenario is None:
         if not uses_route(args):
-            raise UsageError("run needs --scenario NAME, or --app/--url for your own route")
+            raise UsageError("give --scenario NAME, or --app/--url for a route of your own")
         route, base = route_from(args)
         if base is not None:
             if args.threads is not None:
                 raise UsageError("--threads sets the embedded server's pool: use it with --app")
             args.target = base
-            if args.allow_remote:
-                print(f"loopscope: loading {base}, a server you said is yours", file=sys.stderr)
     elif args.target is not None:
         try:
             check_loopback_target(args.target)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-    check_output_paths({"--json": args.json, "--csv": args.csv})
     open_loop = args.rate is not None
-    settings = RunSettings(
+    return RunSettings(
         scenario=args.scenario if route is None else route.scenario,
         concurrency=10 if open_loop or args.concurrency is None else args.concurrency,
         rate=args.rate,
@@ -323,6 +326,14 @@ def command_run(args: argparse.Namespace) -> int:
         app_dir=args.app_dir,
         allow_remote=args.allow_remote,
     )
+
+
+def command_run(args: argparse.Namespace) -> int:
+    """Run the load, print the report, write what was asked; the exit status."""
+    settings = settings_from(args)
+    check_output_paths({"--json": args.json, "--csv": args.csv})
+    if settings.allow_remote:
+        print(f"loopscope: loading {settings.target}, a server you said is yours", file=sys.stderr)
     try:
         result, interrupted = run_interruptible(lambda stop: run_load(settings, stop=stop))
     except TargetError as exc:

@@ -20,6 +20,7 @@ from loopscope.embedded_server import (
 
 from ._audit_command import add_audit_parser, command_audit
 from ._interrupt import Aborted, Terminated, exit_status, terminate_raises
+from ._locust_command import add_locust_parser, command_export_locust
 from ._options import (
     EXIT_BAD_ARGUMENTS,
     EXIT_FAILED,
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_parser(commands)
     add_sweep_parser(commands)
     add_audit_parser(commands)
+    add_locust_parser(commands)
 
     serve = commands.add_parser(
         "serve", help="run the demo server alone, for curl, wrk or a browser"
@@ -145,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return command_sweep(args)
             if args.command == "audit":
                 return command_audit(args)
+            if args.command == "export-locust":
+                return command_export_locust(args)
             return command_run(args)
     except UsageError as exc:
         print(f"loopscope: error: {exc}", file=sys.stderr)
