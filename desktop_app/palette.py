@@ -21,3 +21,20 @@ SCENARIO_LABELS: dict[str, str] = {
     "fanout-sequential": "fan-out, sequential",
     "fanout-gather": "fan-out, gather",
 }
+
+# Routes of the user's own app, in the order they come (the same family, in another order).
+ROUTE_COLOURS: tuple[str, ...] = (
+    "#0072B2",
+    "#D55E00",
+    "#009E73",
+    "#CC79A7",
+    "#E69F00",
+    "#56B4E9",
+    "#7F3C8D",
+    "#000000",
+)
+
+
+def colour_of(name: str, order: int) -> str:
+    """A demo scenario's own colour, else the `order`-th route colour."""
+    return SCENARIO_COLOURS.get(name) or ROUTE_COLOURS[order % len(ROUTE_COLOURS)]

@@ -23,7 +23,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QApplication
 
-from loopscope.desktop_app.palette import SCENARIO_COLOURS, SCENARIO_LABELS
+from loopscope.desktop_app.palette import SCENARIO_LABELS, colour_of
 
 Run = dict[str, Any]
 
@@ -56,6 +56,8 @@ def _theory_curves(
 ) -> tuple[np.ndarray[Any, np.dtype[np.float64]], np.ndarray[Any, np.dtype[np.float64]]]:
     """(throughput, latency ms) theory at each x; latency NaN where it has no bound."""
     theory = run["theory"]
+    if theory["service_time_ms"] is None:  # a route of the user's own: no theory
+        return np.full_like(xs, np.nan), np.full_like(xs, np.nan)
     capacity = math.inf if theory["capacity"] is None else float(theory["capacity"])
     service_s = float(theory["service_time_ms"]) / 1000
     if service_s <= 0:
@@ -112,8 +114,11 @@ def render(runs: Sequence[Run], out: Path) -> None:
     first = runs[0]
     threads = f", {first['threads']} threads" if first.get("threads") else ""
     kind = "open loop" if open_loop else "closed loop"
+    route = first.get("route")
+    # A route of the user's own has no delay of ours: name its app instead.
+    what = f"{route['app']}" if isinstance(route, dict) else f"delay {first['delay_ms']:g} ms"
     layout.addLabel(
-        f"LoopScope sweep ({kind}): delay {first['delay_ms']:g} ms{threads}, "
+        f"LoopScope sweep ({kind}): {what}{threads}, "
         f"{first['duration_s']:g} s per step ({first['warmup_s']:g} s warm-up)",
         row=0,
         col=0,
@@ -146,8 +151,8 @@ def render(runs: Sequence[Run], out: Path) -> None:
     # (rate where theory's latency stops being finite, its last value, colour)
     unbounded_at: list[tuple[float, float, str]] = []
     crossed = False  # the legend names the cross once
-    for scenario, steps in _by_scenario(runs).items():
-        colour = SCENARIO_COLOURS.get(scenario, FOREGROUND)
+    for order, (scenario, steps) in enumerate(_by_scenario(runs).items()):
+        colour = colour_of(scenario, order)
         label = SCENARIO_LABELS.get(scenario, scenario)
         x = [_level(run) for run in steps]
         measured_rps = [_number(run["throughput_rps"]) for run in steps]

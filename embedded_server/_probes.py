@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 import anyio.to_thread
 from anyio import CapacityLimiter
 
+from ._blockwatch import BlockWatch
 from ._settings import MAX_THREADS, SCENARIOS
 
 
@@ -118,6 +119,8 @@ class ServerProbes:
     ) -> None:
         # Keyed by scenario for the demo app, by route label ("GET /items") for a user's.
         self._in_flight: dict[str, int] = dict.fromkeys(routes, 0)
+        #: A user's app (ProbedApp): what names the code that holds the loop.
+        self.block_watch: BlockWatch | None = None
         self._wanted_threads = threads
         self._limiter: CapacityLimiter | None = None
         self.loop_lag = LoopLagMonitor(loop_lag_interval_s)

@@ -247,6 +247,7 @@ class ProbedApp:
         self.app = app
         self.probes = ServerProbes(threads=threads, routes=())
         self.block_watch = BlockWatch()
+        self.probes.block_watch = self.block_watch
         self.state = SimpleNamespace(probes=self.probes, block_watch=self.block_watch)
         self._labels = _RouteLabels(app)
         #: Why the app's start-up failed, in one line (None: it did not fail).

@@ -23,6 +23,7 @@ from loopscope.embedded_server import (
     DEFAULT_THREADS,
     AppImportError,
     BlockSite,
+    BlockWatch,
     EmbeddedServer,
     LoopLagMonitor,
     ProbedApp,
@@ -297,13 +298,10 @@ async def run_load(settings: RunSettings, *, stop: asyncio.Event | None = None) 
     async with _server_for(settings) as (url, threads, probed):
         if settings.target is not None and settings.threads is not None:
             await _set_remote_threads(url, settings.threads)
-        result = await measure(settings, url, threads, cpu_s=cpu_s, stop=stop)
+        watch = probed.block_watch if probed is not None else None
+        result = await measure(settings, url, threads, cpu_s=cpu_s, stop=stop, block_watch=watch)
         if probed is not None:
-            result = replace(
-                result,
-                blocking=tuple(probed.block_watch.sites()[:5]),
-                app_exceptions=tuple(probed.exceptions.most_common(5)),
-            )
+            result = replace(result, app_exceptions=tuple(probed.exceptions.most_common(5)))
         return result
 
 
@@ -340,6 +338,7 @@ async def measure(
     loop_lag: LoopLagMonitor | None = None,
     alongside: tuple[str, ...] = (),
     stop: asyncio.Event | None = None,
+    block_watch: BlockWatch | None = None,
 ) -> RunResult:
     """Load the server at `url` as `settings` say, and summarise beside the theory.
 
@@ -354,6 +353,8 @@ async def measure(
     When the load ends, requests in flight drain (bounded: `drain_s`); those cut off are
     counted as `abandoned` errors. stop: set, it ends the load early: the summary covers
     what was measured until then (nothing, if still in the warm-up) and is `partial`.
+    block_watch: a user's app on this loop: where its code held the loop goes into the
+    result, and loop lag it caused is not blamed on the generator.
     """
     request = settings.request()
     recorder = Recorder()
@@ -377,6 +378,8 @@ async def measure(
         stopped = await _wait_unless_stopped(stop, settings.effective_warmup_s)
         recorder.begin_measurement()
         health.restart()
+        if block_watch is not None:
+            block_watch.reset()
         before = generator.stats() if isinstance(generator, OpenLoopGenerator) else None
         if not stopped:
             measured_s = settings.duration_s - settings.effective_warmup_s
@@ -386,8 +389,10 @@ async def measure(
             schedule = generator.stats().since(before)
         # Only starts late because the client's own loop was busy blame the client; waits
         # for a free connection mean the server fell behind.
+        blocking = tuple(block_watch.sites()) if block_watch is not None else ()
+        measured_span = recorder.summary(settings.scenario).duration_s
         verdict = health.verdict(
-            scenarios=(settings.scenario, *alongside),
+            scenarios=(settings.scenario, *alongside, *_held_by_design(blocking, measured_span)),
             late_starts=schedule.late_loop if schedule else 0,
             started=schedule.started if schedule else 0,
         )
@@ -440,7 +445,21 @@ async def measure(
         max_in_flight=max_in_flight,
         health=verdict,
         partial=stopped,
+        blocking=blocking[:5],
     )
+
+
+# The user's code held the loop this share of the measured time: like the `blocking` and
+# `cpu-async` lessons, the route holds the loop by design, and the lag is not the client's.
+_HELD_SHARE = 0.2
+
+
+def _held_by_design(blocking: tuple[BlockSite, ...], measured: float) -> tuple[str, ...]:
+    held = sum(site.total_s for site in blocking)
+    if not blocking or measured <= 0 or held < _HELD_SHARE * measured:
+        return ()
+    computing = sum(s.cpu_s for s in blocking) >= 0.25 * sum(s.observed_s for s in blocking)
+    return ("blocking", "cpu-async") if computing else ("blocking",)
 
 
 def drain_s(settings: RunSettings) -> float:

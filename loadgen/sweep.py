@@ -30,14 +30,18 @@ from loopscope.embedded_server import (
     MAX_DELAY_MS,
     MAX_THREADS,
     SCENARIOS,
+    AppImportError,
     EmbeddedServer,
+    ProbedApp,
     ServerProbes,
     ServerSettings,
     create_app,
+    import_app,
 )
 
 from ._generator import MAX_USERS, RecordSink
 from ._open_loop import MAX_IN_FLIGHT, MAX_RATE
+from ._records import RouteRequest
 from ._runner import RunResult, RunSettings, measure, measure_cpu_cost_s
 
 # The whole sweep's load time, warm-ups included; longer sweeps are refused up front.
@@ -72,6 +76,11 @@ class SweepSettings:
     iterations: int = DEFAULT_CPU_ITERATIONS
     fanout: int = DEFAULT_FANOUT
     max_in_flight: int | None = None
+    # Routes of the user's own app (`app`, imported from `app_dir`) instead of demo
+    # scenarios; `scenarios` are then their labels.
+    routes: tuple[RouteRequest, ...] = ()
+    app: str | None = None
+    app_dir: str = "."
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -96,11 +105,15 @@ class SweepSettings:
     def steps(self) -> list[RunSettings]:
         """One run per scenario and level, scenario by scenario, levels in the order given."""
         steps: list[RunSettings] = []
+        routes = {route.scenario: route for route in self.routes}
         for scenario in self.scenarios:
             for level in self.levels:
                 steps.append(
                     RunSettings(
                         scenario=scenario,
+                        route=routes.get(scenario),
+                        app=self.app,
+                        app_dir=self.app_dir,
                         concurrency=1 if self.open_loop else int(level),
                         rate=level if self.open_loop else None,
                         max_in_flight=self.max_in_flight,
@@ -118,11 +131,16 @@ class SweepSettings:
 def _validate(s: SweepSettings) -> None:
     if not s.scenarios:
         raise ValueError("give at least one scenario")
-    for name in s.scenarios:
+    if s.routes:
+        if s.app is None:
+            raise ValueError("routes of your own need the app that serves them")
+        if s.scenarios != tuple(route.scenario for route in s.routes):
+            raise ValueError("a sweep of routes names them as its scenarios")
+    for name in () if s.routes else s.scenarios:
         if name not in SCENARIOS:
             raise ValueError(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")
     if len(set(s.scenarios)) != len(s.scenarios):
-        raise ValueError("each scenario may appear only once")
+        raise ValueError("each scenario (or route) may appear only once")
     if bool(s.concurrency) == bool(s.rates):
         raise ValueError("give either --concurrency levels (closed loop) or --rates (open loop)")
     for users in s.concurrency:
@@ -238,6 +256,7 @@ async def _run_step(
                 sink=sink,
                 loop_lag=target.probes.loop_lag,
                 alongside=tuple(name for name in scenarios if name != run.scenario),
+                block_watch=target.probes.block_watch,
             ),
             name=f"loopscope-sweep-{run.scenario}",
         )
@@ -341,7 +360,14 @@ async def run_sweep(
         for name in settings.scenarios
         if name in CPU_SCENARIOS
     }
-    server = EmbeddedServer(create_app(ServerSettings(threads=threads)))
+    if settings.app is not None:
+        try:
+            app = import_app(settings.app, settings.app_dir)
+        except AppImportError as exc:
+            raise ValueError(str(exc)) from None
+        server = EmbeddedServer(ProbedApp(app, threads=threads))
+    else:
+        server = EmbeddedServer(create_app(ServerSettings(threads=threads)))
     await server.start()
     try:
         return await sweep_steps(

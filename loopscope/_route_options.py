@@ -13,28 +13,39 @@ METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 MAX_BODY_BYTES = 1_000_000
 
 
-def add_route_options(parser: argparse.ArgumentParser) -> None:
+def add_route_options(parser: argparse.ArgumentParser, *, sweep: bool = False) -> None:
+    """--app and its route (`sweep`: several --route, no --url), or --url (`run`)."""
     group = parser.add_argument_group(
-        "your own app (instead of --scenario)",
+        "your own app (instead of --scenario" + ("s)" if sweep else ")"),
         "Load a route of your FastAPI/Starlette app, served on LoopScope's embedded server "
-        "(--app, every probe works on it), or of a server already running (--url).",
+        "(--app, every probe works on it)"
+        + ("." if sweep else ", or of a server already running (--url)."),
     )
     group.add_argument("--app", metavar="MODULE:APP", help="e.g. main:app, as uvicorn takes it")
     group.add_argument("--app-dir", default=".", metavar="DIR", help="import --app from here")
-    group.add_argument(
-        "--route",
-        metavar='"[METHOD] /path?query"',
-        help='with --app: the request to repeat, e.g. "GET /items?limit=10"',
-    )
-    group.add_argument(
-        "--url", metavar="URL", help="a server already running: the whole URL to repeat"
-    )
-    group.add_argument(
-        "--allow-remote",
-        action="store_true",
-        help="let --url name a host that is not this machine (a load can harm a server that "
-        "is not yours: only your own, with its owner's consent)",
-    )
+    if sweep:
+        group.add_argument(
+            "--route",
+            action="append",
+            default=None,
+            metavar='"[METHOD] /path?query"',
+            help='with --app: a route to sweep, e.g. "GET /items?limit=10" (repeat for several)',
+        )
+    else:
+        group.add_argument(
+            "--route",
+            metavar='"[METHOD] /path?query"',
+            help='with --app: the request to repeat, e.g. "GET /items?limit=10"',
+        )
+        group.add_argument(
+            "--url", metavar="URL", help="a server already running: the whole URL to repeat"
+        )
+        group.add_argument(
+            "--allow-remote",
+            action="store_true",
+            help="let --url name a host that is not this machine (a load can harm a server "
+            "that is not yours: only your own, with its owner's consent)",
+        )
     group.add_argument("--method", default=None, choices=METHODS, metavar="METHOD")
     group.add_argument(
         "--header",
@@ -49,7 +60,7 @@ def add_route_options(parser: argparse.ArgumentParser) -> None:
 
 
 def uses_route(args: argparse.Namespace) -> bool:
-    return args.app is not None or args.url is not None
+    return args.app is not None or getattr(args, "url", None) is not None
 
 
 def _headers(raw: list[str]) -> tuple[tuple[str, str], ...]:
@@ -74,28 +85,32 @@ def route_from(args: argparse.Namespace) -> tuple[RouteRequest, str | None]:
     if args.app is not None:
         if args.route is None:
             raise UsageError('--app needs --route, e.g. --route "GET /items"')
-        first, _, rest = args.route.strip().partition(" ")
-        method, target = (first.upper(), rest.strip()) if rest else (None, first)
-        if method is not None and method not in METHODS:
-            raise UsageError(f"--route starts with an HTTP method or a /path, got {args.route!r}")
-        base = None
-    else:
-        if args.route is not None:
-            raise UsageError("--route goes with --app; with --url the URL names the route")
-        if args.allow_remote:
-            check = check_remote_target
-        else:
-            check = check_loopback_target
-        parts = urlsplit(args.url)
-        server = f"{parts.scheme}://{parts.netloc}"
-        try:
-            base = check(server)
-        except ValueError as exc:
-            message = str(exc)
-            if not args.allow_remote and "on this machine" in message:
-                message += "; --allow-remote loads another host (only a server that is yours)"
-            raise UsageError(message) from None
-        method, target = None, (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        return parse_route(args.route, args), None
+    if args.route is not None:
+        raise UsageError("--route goes with --app; with --url the URL names the route")
+    check = check_remote_target if args.allow_remote else check_loopback_target
+    parts = urlsplit(args.url)
+    try:
+        base = check(f"{parts.scheme}://{parts.netloc}")
+    except ValueError as exc:
+        message = str(exc)
+        if not args.allow_remote and "on this machine" in message:
+            message += "; --allow-remote loads another host (only a server that is yours)"
+        raise UsageError(message) from None
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return _request(None, target, args), base
+
+
+def parse_route(text: str, args: argparse.Namespace) -> RouteRequest:
+    """`"[METHOD] /path?query"` with the --method, --header and --body of `args`."""
+    first, _, rest = text.strip().partition(" ")
+    method, target = (first.upper(), rest.strip()) if rest else (None, first)
+    if method is not None and method not in METHODS:
+        raise UsageError(f"--route starts with an HTTP method or a /path, got {text!r}")
+    return _request(method, target, args)
+
+
+def _request(method: str | None, target: str, args: argparse.Namespace) -> RouteRequest:
     if method is not None and args.method is not None and method != args.method:
         raise UsageError(f"--route says {method} and --method says {args.method}")
     method = method or args.method or ("POST" if args.body is not None else "GET")
@@ -114,7 +129,7 @@ def route_from(args: argparse.Namespace) -> tuple[RouteRequest, str | None]:
         (name, value)
         for name, _, value in (item.partition("=") for item in query.split("&") if item)
     )
-    route = RouteRequest(
+    return RouteRequest(
         scenario=f"{method} {path}",
         method=method,
         path=path,
@@ -122,4 +137,3 @@ def route_from(args: argparse.Namespace) -> tuple[RouteRequest, str | None]:
         headers=headers,
         body=body,
     )
-    return route, base

@@ -8,8 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from loopscope.embedded_server import SCENARIOS
-from loopscope.loadgen import MAX_IN_FLIGHT, MAX_RATE, MAX_USERS, RunResult
+from loopscope.embedded_server import SCENARIOS, AppImportError, import_app
+from loopscope.loadgen import MAX_IN_FLIGHT, MAX_RATE, MAX_USERS, RouteRequest, RunResult
 from loopscope.loadgen.export import write_json, write_sweep_csv
 from loopscope.loadgen.sweep import (
     MAX_STEP_S,
@@ -38,6 +38,7 @@ from ._options import (
     workload_from,
     write_outputs,
 )
+from ._route_options import add_route_options, parse_route
 from ._sweep_png import SweepPngError, render_sweep_png
 
 _BAR_WIDTH = 20
@@ -50,10 +51,10 @@ def add_sweep_parser(commands: Any) -> None:
     )
     sweep.add_argument(
         "--scenarios",
-        required=True,
+        default=None,
         type=comma_list(str, "--scenarios"),
         metavar="A,B",
-        help=f"comma-separated, from: {', '.join(SCENARIOS)}",
+        help=f"comma-separated, from: {', '.join(SCENARIOS)} (or --app and --route: your own)",
     )
     levels = sweep.add_mutually_exclusive_group(required=True)
     levels.add_argument(
@@ -84,13 +85,32 @@ def add_sweep_parser(commands: Any) -> None:
     sweep.add_argument(
         "--png", type=Path, default=None, help="draw throughput and latency against the level"
     )
+    add_route_options(sweep, sweep=True)
 
 
 def settings_from(args: argparse.Namespace) -> SweepSettings:
     """The sweep the arguments ask for; UsageError (one line) when it makes no sense."""
+    routes: tuple[RouteRequest, ...] = ()
+    if args.app is not None:
+        if args.scenarios is not None:
+            raise UsageError("give either --scenarios or --app with --route, not both")
+        if not args.route:
+            raise UsageError('--app needs at least one --route, e.g. --route "GET /items"')
+        routes = tuple(parse_route(text, args) for text in args.route)
+        try:
+            import_app(args.app, args.app_dir)  # before any load: a bad app is a bad argument
+        except AppImportError as exc:
+            raise UsageError(str(exc)) from None
+    elif args.route:
+        raise UsageError("--route goes with --app")
+    elif args.scenarios is None:
+        raise UsageError("give --scenarios A,B, or --app with --route for routes of your own")
     try:
         return SweepSettings(
-            scenarios=args.scenarios,
+            scenarios=args.scenarios or tuple(route.scenario for route in routes),
+            routes=routes,
+            app=args.app,
+            app_dir=args.app_dir,
             concurrency=args.concurrency or (),
             rates=args.rates or (),
             step_duration_s=args.step_duration,
@@ -174,8 +194,11 @@ def format_sweep(
             + "; ".join(failed)
         )
     lines += [
-        f"LoopScope sweep: {', '.join(settings.scenarios)}; {kind}, delay "
-        f"{settings.delay_ms:g} ms, {settings.effective_threads} threads",
+        f"LoopScope sweep: {', '.join(settings.scenarios)}"
+        + (f" of {settings.app}" if settings.app else "")
+        + f"; {kind}"
+        + ("" if settings.routes else f", delay {settings.delay_ms:g} ms")
+        + f", {settings.effective_threads} threads",
         f"  {len(results)} steps of {settings.step_duration_s:g} s; the first {warmup:g} s "
         f"of each are warm-up, not counted",
         "",

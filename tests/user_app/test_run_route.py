@@ -121,3 +121,60 @@ def test_bad_route_arguments_exit_2_with_one_line_and_send_nothing(
     assert len(lines) == 1, captured.err
     assert lines[0].startswith("loopscope: error: ")
     assert captured.out == ""
+
+
+@pytest.mark.slow
+def test_sweep_app_routes_side_by_side(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)
+    out, png = tmp_path / "sweep.json", tmp_path / "sweep.png"
+    argv = ["sweep", "--app", "examples.shop.app:app", "--route", "GET /products", "--route"]
+    options = ["/stock", "--concurrency", "1,4", "--step-duration", "1.5"]
+    assert main([*argv, *options, "--json", str(out), "--png", str(png)]) == 0
+    report = capsys.readouterr().out
+    assert report.startswith("LoopScope sweep: GET /products, GET /stock of examples.shop.app:app")
+    steps = json.loads(out.read_text())
+    assert [(s["scenario"], s["concurrency"]) for s in steps] == [
+        ("GET /products", 1),
+        ("GET /products", 4),
+        ("GET /stock", 1),
+        ("GET /stock", 4),
+    ]
+    by_step = {(s["scenario"], s["concurrency"]): s for s in steps}
+    # The async route scales with users; the one that blocks the loop does not, and its
+    # lag is the app's (named), not the generator's.
+    assert (
+        by_step[("GET /products", 4)]["throughput_rps"]
+        > 3 * by_step[("GET /products", 1)]["throughput_rps"]
+    )
+    stock = by_step[("GET /stock", 4)]
+    assert stock["throughput_rps"] < 1.5 * by_step[("GET /stock", 1)]["throughput_rps"]
+    assert stock["blocking_sites"][0]["function"] == "count_in_warehouse"
+    assert not stock["generator_health"]["generator_limited"]
+    assert png.stat().st_size > 10_000
+
+
+ONE_USER = ["--concurrency", "1"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sweep", "--concurrency", "1"],
+        ["sweep", "--app", "examples.shop.app:app", "--concurrency", "1"],
+        ["sweep", "--scenarios", "async", "--app", "examples.shop.app:app", "--route", "/x"],
+        ["sweep", "--scenarios", "async", "--route", "/x", "--concurrency", "1"],
+        ["sweep", "--app", "nope_xyz:app", "--route", "/x", "--concurrency", "1"],
+        ["sweep", "--app", "examples.shop.app:app", "--route", "/a", "--route", "/a", *ONE_USER],
+    ],
+    ids=" ".join,
+)
+def test_bad_sweep_route_arguments_exit_2_with_one_line(
+    argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert len(captured.err.strip().splitlines()) == 1, captured.err
+    assert captured.out == ""
