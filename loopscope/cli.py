@@ -17,6 +17,7 @@ from loopscope.embedded_server import (
     ServerStartError,
     create_app,
 )
+from loopscope.loadgen import IncompatibleAiohttpError, check_aiohttp
 
 from ._interrupt import Aborted, Terminated, exit_status, terminate_raises
 from ._options import (
@@ -133,6 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command is None:
             args = parser.parse_args(["gui"])
+        if args.command != "serve":  # every other command sends requests through aiohttp
+            check_aiohttp()
         if args.command == "gui":
             return _command_gui(args)
         if args.command == "serve":
@@ -145,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"loopscope: error: {exc}", file=sys.stderr)
         return EXIT_BAD_ARGUMENTS
-    except ServerStartError as exc:
+    except (ServerStartError, IncompatibleAiohttpError) as exc:
         print(f"loopscope: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except Aborted as exc:
