@@ -45,7 +45,7 @@ from loopscope.loadgen import (
     theory,
 )
 from loopscope.loadgen import open_loop_theory as open_loop
-from loopscope.loadgen.health import HealthMonitor, HealthVerdict
+from loopscope.loadgen.health import UI_SETTLE_S, HealthMonitor, HealthVerdict
 
 # The blocking scenario freezes the loop the window runs on for users × delay at a time;
 # 20 users at the 2 s route maximum is already 40 s, so it is capped (and said so in the UI).
@@ -216,6 +216,9 @@ class LabSession:
                 generator.start(self._users[scenario])
             self._generators[scenario] = generator
             self._unsettle(scenario, time.perf_counter())
+        if self._health_monitor is not None:
+            # The verdict is about the load: not the idle time (window start-up) before it.
+            self._health_monitor.restart()
 
     async def stop(self, *, cut_in_flight: bool = True) -> None:
         """Stop all users. cut_in_flight drops requests in flight instead of waiting."""
@@ -475,6 +478,13 @@ class LabSession:
                 self._update_curve(now)
             if tick % round(HEALTH_PERIOD_S / PROBE_PERIOD_S) == 0:
                 self._judge_health()
+
+    def ui_busy(self, settle_s: float = UI_SETTLE_S) -> contextlib.AbstractContextManager[None]:
+        """Wrap a repaint the window causes itself (theme switch, full screen, its figures):
+        the loop stall, until `settle_s` after, is not blamed on the generator
+        (HealthMonitor.ui_busy)."""
+        monitor = self._health_monitor
+        return contextlib.nullcontext() if monitor is None else monitor.ui_busy(settle_s)
 
     def _judge_health(self) -> None:
         """Is the generator (this process, this loop) what limits the figures right now?"""
