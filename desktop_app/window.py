@@ -86,7 +86,7 @@ class FiguresTable(QTableWidget):
                 f"{snap.rate:g} req/s"
                 if snap.mode == "open"
                 else f"{snap.users.get(name, 0)} users",
-                _fmt(last.throughput_rps, 1) if last else "–",
+                _fmt(last.rate_rps, 1) if last else "–",  # non-aliasing (RateEstimator)
                 _fmt(prediction.throughput_rps, 1),
                 _fmt(last.latency.p50) if last else "–",
                 _fmt(prediction.latency_ms),

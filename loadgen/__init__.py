@@ -21,6 +21,7 @@ from ._open_loop import (
     connections_for,
 )
 from ._open_theory import open_loop as open_loop_theory
+from ._rate import RateEstimator
 from ._recorder import (
     LatencySummary,
     Recorder,
@@ -77,6 +78,7 @@ __all__ = [
     "OpenLoopGenerator",
     "OpenLoopLimits",
     "ProgressCallback",
+    "RateEstimator",
     "RecordSink",
     "Recorder",
     "RecorderSnapshot",

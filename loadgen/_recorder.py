@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from hdrh.histogram import HdrHistogram
 
+from ._rate import RateEstimator
 from ._records import RequestRecord
 
 _LOWEST_US = 1
@@ -92,6 +93,10 @@ class WindowStats:
     server_wait_ms_mean: float = NAN
     server_work_ms_mean: float = NAN
     latency_uncorrected: LatencySummary = LatencySummary()
+    # Successes per second at the window's end from a span of several latencies
+    # (RateEstimator): what a live chart should draw, since `throughput_rps`, one window's
+    # count, aliases with users finishing in step (10, 20, 10, 20 for a steady 16.7).
+    rate_rps: float = NAN
 
     @property
     def throughput_rps(self) -> float:
@@ -138,6 +143,11 @@ class ScenarioSnapshot:
     @property
     def last(self) -> WindowStats | None:
         return self.windows[-1] if self.windows else None
+
+    @property
+    def rate_rps(self) -> float:
+        """The non-aliasing throughput at the end of the last closed window."""
+        return self.windows[-1].rate_rps if self.windows else NAN
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +219,7 @@ class _ScenarioSeries:
         self.total_ok = 0
         self.total_errors = 0
         self.measured = _Accumulator()
+        self.rate = RateEstimator()
 
 
 @dataclass(slots=True)
@@ -310,14 +321,17 @@ class Recorder:
         # Only the last `history` empty windows can still be seen: skip the rest.
         first_empty = max(series.current_index + 1, index - self._history)
         for empty_index in range(first_empty, index):
+            start_s = empty_index * self._window_s
+            rate = series.rate.rate_at(self._origin + start_s + self._window_s)
             series.closed.append(
-                WindowStats(empty_index * self._window_s, self._window_s, 0, 0, LatencySummary())
+                WindowStats(start_s, self._window_s, 0, 0, LatencySummary(), rate_rps=rate)
             )
         series.current_index = index
         series.current = _Accumulator()
 
     def _close_current(self, series: _ScenarioSeries) -> None:
         acc = series.current
+        end = self._origin + (series.current_index + 1) * self._window_s
         series.closed.append(
             WindowStats(
                 start_s=series.current_index * self._window_s,
@@ -328,6 +342,7 @@ class Recorder:
                 server_wait_ms_mean=acc.wait_ms_mean(),
                 server_work_ms_mean=acc.work_ms_mean(),
                 latency_uncorrected=acc.latency_uncorrected(),
+                rate_rps=series.rate.rate_at(end),
             )
         )
 
@@ -337,6 +352,7 @@ class Recorder:
         series.current.add(record)
         if record.error is None:
             series.total_ok += 1
+            series.rate.add(record.end, record.latency_s)
         else:
             series.total_errors += 1
         if (self._measure_from is None or record.end >= self._measure_from) and (
