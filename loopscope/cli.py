@@ -134,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command is None:
             args = parser.parse_args(["gui"])
-        if args.command != "serve":  # every other command sends requests through aiohttp
+        if args.command not in ("serve", "export-locust"):  # the others send through aiohttp
             check_aiohttp()
         if args.command == "gui":
             return _command_gui(args)
