@@ -184,7 +184,7 @@ class Charts(QWidget):
             windows = [w for w in series.windows if w.start_s + w.duration_s >= x_range[0]]
             xs = np.array([w.start_s + w.duration_s for w in windows])
             self.throughput.item(name, pen=self._pen(colour), name=label).setData(
-                xs, np.array([w.throughput_rps for w in windows])
+                xs, np.array([w.rate_rps for w in windows])  # non-aliasing (RateEstimator)
             )
             self.latency.item(name, pen=self._pen(colour), name=label).setData(
                 xs, np.array([w.latency.p50 for w in windows]), connect="finite"

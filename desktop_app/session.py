@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import math
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -46,7 +45,7 @@ from loopscope.loadgen import (
     theory,
 )
 from loopscope.loadgen import open_loop_theory as open_loop
-from loopscope.loadgen.health import HealthMonitor, HealthVerdict
+from loopscope.loadgen.health import UI_SETTLE_S, HealthMonitor, HealthVerdict
 
 # The blocking scenario freezes the loop the window runs on for users × delay at a time;
 # 20 users at the 2 s route maximum is already 40 s, so it is capped (and said so in the UI).
@@ -60,6 +59,9 @@ PROBE_PERIOD_S = 0.1
 PROBE_HISTORY = 900
 # A concurrency level counts as "settled" for the response curve after this long.
 SETTLE_S = 4.0
+# The curve point pools the records completing from this long after the level changed on
+# (the first second is the ramp and the old level's requests finishing).
+CURVE_SKIP_S = 1.0
 # Generator health is judged over this many seconds: long enough for a p99 of loop lag
 # (300 ticks), short enough that the warning follows a slider within seconds.
 HEALTH_PERIOD_S = 3.0
@@ -213,7 +215,10 @@ class LabSession:
                 )
                 generator.start(self._users[scenario])
             self._generators[scenario] = generator
-            self._settled_since[scenario] = time.perf_counter()
+            self._unsettle(scenario, time.perf_counter())
+        if self._health_monitor is not None:
+            # The verdict is about the load: not the idle time (window start-up) before it.
+            self._health_monitor.restart()
 
     async def stop(self, *, cut_in_flight: bool = True) -> None:
         """Stop all users. cut_in_flight drops requests in flight instead of waiting."""
@@ -247,7 +252,7 @@ class LabSession:
             if value != users:
                 capped.append(name)
             if value != self._users[name]:
-                self._settled_since[name] = time.perf_counter()
+                self._unsettle(name, time.perf_counter())
             self._users[name] = value
             generator = self._generators.get(name)
             if isinstance(generator, LoadGenerator):
@@ -323,13 +328,18 @@ class LabSession:
         self.health = None
         now = time.perf_counter()
         for name in self._settled_since:
-            self._settled_since[name] = now
+            self._unsettle(name, now)
 
     def _settings_changed(self) -> None:
         # A new delay or pool size makes every scenario's level unsettled again.
         now = time.perf_counter()
         for name in SCENARIOS:
-            self._settled_since[name] = now
+            self._unsettle(name, now)
+
+    def _unsettle(self, name: str, now: float) -> None:
+        """The level of `name` changed at `now`: its curve point pools afresh from then."""
+        self._settled_since[name] = now
+        self.recorder.begin_period(name, at=now + CURVE_SKIP_S)
 
     # -- sweep ---------------------------------------------------------------------------------
 
@@ -469,6 +479,13 @@ class LabSession:
             if tick % round(HEALTH_PERIOD_S / PROBE_PERIOD_S) == 0:
                 self._judge_health()
 
+    def ui_busy(self, settle_s: float = UI_SETTLE_S) -> contextlib.AbstractContextManager[None]:
+        """Wrap a repaint the window causes itself (theme switch, full screen, its figures):
+        the loop stall, until `settle_s` after, is not blamed on the generator
+        (HealthMonitor.ui_busy)."""
+        monitor = self._health_monitor
+        return contextlib.nullcontext() if monitor is None else monitor.ui_busy(settle_s)
+
     def _judge_health(self) -> None:
         """Is the generator (this process, this loop) what limits the figures right now?"""
         monitor = self._health_monitor
@@ -504,7 +521,7 @@ class LabSession:
         for name in self._generators:
             since = self._settled_since.get(name, now)
             if now - since >= SETTLE_S:
-                self.add_curve_point(name, since)
+                self.add_curve_point(name, now)
 
     def add_result_point(self, result: RunResult) -> CurvePoint:
         """The response-curve point of one sweep run: its summary, warm-up excluded."""
@@ -520,25 +537,21 @@ class LabSession:
         self._curve[(point.scenario, point.users)] = point
         return point
 
-    def add_curve_point(self, name: str, since: float) -> CurvePoint | None:
-        """A point for `name` at its current users from the windows that began a full
-        second after `since` (a perf_counter time); None if there are fewer than two."""
-        series = self.recorder.snapshot().scenarios.get(name)
-        first = since - self.recorder.origin + 1.0
-        windows = [w for w in series.windows if w.start_s >= first] if series else []
-        if len(windows) < 2:
+    def add_curve_point(self, name: str, now: float | None = None) -> CurvePoint | None:
+        """A point for `name` at its current users from one histogram of every record that
+        completed since its level settled (CURVE_SKIP_S after the change) until `now` (a
+        perf_counter time; default now): the figures a sweep step over the same records
+        gives. None before the period starts or while nothing has completed in it."""
+        pooled = self.recorder.period(name, until=now)
+        if pooled is None or pooled.ok == 0:
             return None
-        ok = sum(w.ok for w in windows)
-        span = sum(w.duration_s for w in windows)
-        p50s = [w.latency.p50 for w in windows if not math.isnan(w.latency.p50)]
-        p99s = [w.latency.p99 for w in windows if not math.isnan(w.latency.p99)]
         users = self._users[name]
         point = CurvePoint(
             scenario=name,
             users=users,
-            throughput_rps=ok / span,
-            latency_p50_ms=sorted(p50s)[len(p50s) // 2] if p50s else math.nan,
-            latency_p99_ms=max(p99s) if p99s else math.nan,
+            throughput_rps=pooled.throughput_rps,
+            latency_p50_ms=pooled.latency.p50,
+            latency_p99_ms=pooled.latency.p99,
             generator_limited=self.health is not None and self.health.generator_limited,
         )
         self._curve[(name, users)] = point

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from loopscope.loadgen import SweepProgress, export
+from loopscope.loadgen.health import UI_PAINT_SETTLE_S
 from loopscope.resources import resource_root
 
 from .charts import Charts, ChartStyle
@@ -85,7 +86,7 @@ class FiguresTable(QTableWidget):
                 f"{snap.rate:g} req/s"
                 if snap.mode == "open"
                 else f"{snap.users.get(name, 0)} users",
-                _fmt(last.throughput_rps, 1) if last else "–",
+                _fmt(last.rate_rps, 1) if last else "–",  # non-aliasing (RateEstimator)
                 _fmt(prediction.throughput_rps, 1),
                 _fmt(last.latency.p50) if last else "–",
                 _fmt(prediction.latency_ms),
@@ -380,16 +381,18 @@ class MainWindow(QMainWindow):
         self._dark = dark
         if self._settings is not None:
             self._settings.setValue("view/dark", dark)
-        self._apply_style()
+        with self.session.ui_busy():  # the restyle stalls the loop: not the generator's fault
+            self._apply_style()
 
     def set_presentation(self, on: bool) -> None:
         """Projector mode: full screen, fonts of 16 pt and more, thick lines."""
         self._presentation = on
-        self._apply_style()
-        if on:
-            self.showFullScreen()
-        else:
-            self.showNormal()
+        with self.session.ui_busy():  # the restyle stalls the loop: not the generator's fault
+            self._apply_style()
+            if on:
+                self.showFullScreen()
+            else:
+                self.showNormal()
 
     def _apply_style(self) -> None:
         theme = "dark" if self._dark else "light"
@@ -596,10 +599,12 @@ class MainWindow(QMainWindow):
         self.charts.update_probes(self.session.snapshot())
 
     def _paint_text(self) -> None:
-        snap = self.session.snapshot()
-        self.charts.update_series(snap)
-        self.table.show_snapshot(snap)
-        self._show_health()
+        # This repaint stalls the shared loop 30-65 ms a second: the window's, not the generator's.
+        with self.session.ui_busy(settle_s=UI_PAINT_SETTLE_S):
+            snap = self.session.snapshot()
+            self.charts.update_series(snap)
+            self.table.show_snapshot(snap)
+            self._show_health()
 
     def _show_health(self) -> None:
         health = self.session.health

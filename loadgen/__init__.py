@@ -21,6 +21,7 @@ from ._open_loop import (
     connections_for,
 )
 from ._open_theory import open_loop as open_loop_theory
+from ._rate import RateEstimator
 from ._recorder import (
     LatencySummary,
     Recorder,
@@ -42,8 +43,10 @@ from ._runner import (
 from ._sender import (
     AiohttpTransport,
     HttpxSender,
+    IncompatibleAiohttpError,
     RequestSender,
     TransportFactory,
+    check_aiohttp,
     classify_error,
     classify_status,
     parse_server_timing,
@@ -71,11 +74,13 @@ __all__ = [
     "BaseLoadGenerator",
     "GeneratorLimits",
     "HttpxSender",
+    "IncompatibleAiohttpError",
     "LatencySummary",
     "LoadGenerator",
     "OpenLoopGenerator",
     "OpenLoopLimits",
     "ProgressCallback",
+    "RateEstimator",
     "RecordSink",
     "Recorder",
     "RecorderSnapshot",
@@ -95,6 +100,7 @@ __all__ = [
     "TargetError",
     "TransportFactory",
     "WindowStats",
+    "check_aiohttp",
     "check_loopback_target",
     "check_remote_target",
     "classify_error",

@@ -28,6 +28,7 @@ request building the same URL and headers again.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -61,6 +62,33 @@ class RequestSender(Protocol):
     async def send(self, request: AnyRequest, *, user: int) -> RequestRecord: ...
 
     async def aclose(self) -> None: ...
+
+
+class IncompatibleAiohttpError(RuntimeError):
+    """The installed aiohttp lacks a private switch the sender relies on; one-line message."""
+
+
+# The private ClientSession attribute that switches off aiohttp's automatic resend of an
+# idempotent request (AiohttpTransport._get_session says why it must be off).
+_RETRY_SWITCH = "_retry_connection"
+
+
+@functools.cache
+def check_aiohttp() -> None:
+    """Raise IncompatibleAiohttpError unless aiohttp still reads `_retry_connection`.
+
+    Setting an attribute aiohttp no longer reads would silently do nothing, and a GET on
+    a dropped keep-alive connection would then be sent twice and counted as one slow
+    success. So the request code itself is asked whether it reads the name (aiohttp 3.10
+    resends with no switch at all; 3.11 to 3.14 read it).
+    """
+    request_code = getattr(aiohttp.ClientSession._request, "__code__", None)
+    if request_code is None or _RETRY_SWITCH not in request_code.co_names:
+        raise IncompatibleAiohttpError(
+            f"aiohttp {aiohttp.__version__} does not read ClientSession.{_RETRY_SWITCH}, "
+            "so LoopScope cannot stop it from resending requests; install the aiohttp "
+            "versions pyproject.toml allows (pip install 'aiohttp>=3.11,<3.15')"
+        )
 
 
 # Makes the httpx transport of each client an `HttpxSender` opens.
@@ -173,6 +201,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         max_connections: int | None = None,
         keepalive_expiry_s: float = KEEPALIVE_EXPIRY_S,
     ) -> None:
+        check_aiohttp()  # before any request: a silent resend would falsify every figure
         self._max_connections = max_connections
         self._keepalive_expiry_s = keepalive_expiry_s
         self._session: aiohttp.ClientSession | None = None
@@ -195,6 +224,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             # otherwise resend a GET once when the server drops its connection, turning a
             # failure the class should see into a slow success. No public switch exists
             # (aio-libs/aiohttp#10790); aiohttp's own test client sets this same attribute.
+            # check_aiohttp() (in __init__) made sure this aiohttp still reads it.
             session._retry_connection = False
             self._session = session
         return self._session
@@ -273,6 +303,8 @@ class HttpxSender:
         self._base_url = base_url.rstrip("/")
         self._users_per_client = users_per_client
         self._timeout = httpx.Timeout(timeout_s)
+        if transport_factory is None:
+            check_aiohttp()  # here, not at the first send inside a user's task
         self._transport_factory: TransportFactory = transport_factory or AiohttpTransport
         self._clients: dict[int, httpx.AsyncClient] = {}
         self._built: dict[tuple[int, AnyRequest], httpx.Request] = {}

@@ -9,12 +9,21 @@ measure the client, not the server. `HealthMonitor` watches three signs while lo
 - send slip: how late open-loop requests started against their schedule.
 
 `verdict()` turns them into a plain-language warning, or none.
+
+The window stalls the same loop itself when it restyles and repaints (the theme switch,
+F11): measured offscreen, 270-520 ms in the call and a 550-930 ms late tick, with more
+ticks 50-240 ms late in the second after. Those stalls are the window's, not the
+generator's: the window wraps them in `ui_busy()`, and the lag and CPU of that span (and
+of a settling time after it, for the repaints it queued) are left out of the verdict.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from loopscope.embedded_server import CPU_SCENARIOS, LoopLagMonitor
@@ -29,6 +38,19 @@ LOOP_LAG_LIMIT_MS = 50.0
 LATE_START_LIMIT = 0.01
 # Scenarios that block the loop on purpose: their lag is the lesson, not a client fault.
 LOOP_BLOCKING_SCENARIOS = frozenset({"blocking", "cpu-async"})
+# A UI-busy span lasts this long after the window's call returns: the repaints it queued
+# run after it (offscreen, ticks stayed 50-240 ms late for up to a second), and the
+# timer that ends the span is itself late by any stall still going on.
+UI_SETTLE_S = 1.5
+# A tick the window's stall made late may end just after the span: left out with it.
+_TICK_SLACK_S = 0.05
+# The window's once-a-second repaint of its figures stalls the loop 30-65 ms (measured
+# offscreen at 10 users): one such tick a second is 1 % of the 10 ms ticks, exactly what a
+# p99 reads, so the window wraps it too; its paint events run within this much after.
+UI_PAINT_SETTLE_S = 0.2
+# Below this much wall time outside UI-busy spans, the CPU share is not judged: a share
+# of a few ticks says nothing.
+MIN_JUDGED_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +104,22 @@ def judge(
     return HealthVerdict(cpu_fraction, loop_lag_p99_ms, late_start_fraction, tuple(warnings))
 
 
+@dataclass(slots=True)
+class _UiSpan:
+    """Wall and CPU clocks when the window began stalling the loop, and when it was done."""
+
+    wall0: float
+    cpu0: float
+    wall1: float | None = None
+    cpu1: float | None = None
+
+
 class HealthMonitor:
     """Samples the process's CPU time and the loop's lag between `start()` and `verdict()`.
 
     Pass the lag monitor of an embedded server on the same loop to reuse its timer;
     otherwise the monitor runs its own (call `start()` on the loop, `stop()` after).
+    Time inside `ui_busy()` spans is left out of both signs.
     """
 
     def __init__(self, loop_lag: LoopLagMonitor | None = None) -> None:
@@ -94,6 +127,47 @@ class HealthMonitor:
         self._lag = loop_lag if loop_lag is not None else LoopLagMonitor()
         self._wall0 = 0.0
         self._cpu0 = 0.0
+        self._spans: list[_UiSpan] = []
+        # Calls inside ui_busy() whose settling time has not run out; the open span ends
+        # when the last one's does, so spans never overlap.
+        self._busy = 0
+        self._settle_timers: set[asyncio.TimerHandle] = set()
+
+    @contextlib.contextmanager
+    def ui_busy(self, settle_s: float = UI_SETTLE_S) -> Iterator[None]:
+        """Wrap a heavy repaint the window causes itself (a restyle, full screen): the
+        loop lag and CPU from entering until `settle_s` after leaving are not the
+        generator's, and the verdict leaves them out."""
+        if self._busy == 0:
+            self._spans.append(_UiSpan(time.perf_counter(), time.process_time()))
+        self._busy += 1
+        try:
+            yield
+        finally:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop (a plain call): nothing queued to wait for
+                self._settled(None)
+            else:
+                timer: asyncio.TimerHandle | None = None
+
+                def settled() -> None:
+                    self._settled(timer)
+
+                timer = loop.call_later(settle_s, settled)
+                self._settle_timers.add(timer)
+
+    def _settled(self, timer: asyncio.TimerHandle | None) -> None:
+        if timer is not None:
+            self._settle_timers.discard(timer)
+        self._busy -= 1
+        if self._busy == 0 and self._spans:
+            self._spans[-1].wall1 = time.perf_counter()
+            self._spans[-1].cpu1 = time.process_time()
+
+    @property
+    def ui_busy_now(self) -> bool:
+        return self._busy > 0
 
     def start(self) -> None:
         if self._own_lag:
@@ -104,17 +178,52 @@ class HealthMonitor:
         """Measure from now on (e.g. after the warm-up)."""
         self._wall0 = time.perf_counter()
         self._cpu0 = time.process_time()
+        # Spans over before now no longer matter; an open one still does.
+        self._spans = [s for s in self._spans if s.wall1 is None or s.wall1 > self._wall0]
 
     async def stop(self) -> None:
+        for timer in self._settle_timers:
+            timer.cancel()
+        self._settle_timers.clear()
         if self._own_lag:
             await self._lag.stop()
 
+    def _ui_spans(self, now_wall: float, now_cpu: float) -> list[tuple[float, float, float]]:
+        """(wall start, wall end, CPU seconds) of each UI-busy span since `restart()`,
+        clipped to it; an open span ends now."""
+        clipped: list[tuple[float, float, float]] = []
+        for span in self._spans:
+            wall0, cpu0 = (
+                (span.wall0, span.cpu0) if span.wall0 >= self._wall0 else (self._wall0, self._cpu0)
+            )
+            wall1 = now_wall if span.wall1 is None else span.wall1
+            cpu1 = now_cpu if span.cpu1 is None else span.cpu1
+            if wall1 > wall0:
+                clipped.append((wall0, wall1, cpu1 - cpu0))
+        return clipped
+
     def cpu_fraction(self) -> float:
-        wall = time.perf_counter() - self._wall0
-        return (time.process_time() - self._cpu0) / wall if wall > 0 else 0.0
+        """CPU time over wall time since `restart()`, both outside UI-busy spans."""
+        now_wall, now_cpu = time.perf_counter(), time.process_time()
+        wall = now_wall - self._wall0
+        cpu = now_cpu - self._cpu0
+        for wall0, wall1, span_cpu in self._ui_spans(now_wall, now_cpu):
+            wall -= wall1 - wall0
+            cpu -= span_cpu
+        return max(0.0, cpu) / wall if wall >= MIN_JUDGED_S else 0.0
 
     def loop_lag_p99_ms(self) -> float:
-        lags = sorted(self._lag.lags_since(self._wall0))
+        """p99 of the lag ticks since `restart()`, those ending inside a UI-busy span
+        counted as on time: the window's lag is not the generator's, and the p99 stays
+        one of every 100 ticks (dropping them would let a single tick become the p99)."""
+        ticks = self._lag.lags_since(self._wall0)
+        # Ticks are in time order: the ones ending in [start, end) are a slice of them.
+        left_out: set[int] = set()
+        for wall0, wall1, _ in self._ui_spans(time.perf_counter(), time.process_time()):
+            first = len(ticks) - len(self._lag.lags_since(wall0))
+            after = len(ticks) - len(self._lag.lags_since(wall1 + _TICK_SLACK_S))
+            left_out.update(range(first, after))
+        lags = sorted(0.0 if i in left_out else lag for i, lag in enumerate(ticks))
         if not lags:
             return 0.0
         return lags[min(len(lags) - 1, math.ceil(0.99 * len(lags)) - 1)] * 1000

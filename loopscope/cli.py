@@ -17,6 +17,7 @@ from loopscope.embedded_server import (
     ServerStartError,
     create_app,
 )
+from loopscope.loadgen import IncompatibleAiohttpError, check_aiohttp
 
 from ._audit_command import add_audit_parser, command_audit
 from ._interrupt import Aborted, Terminated, exit_status, terminate_raises
@@ -137,6 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command is None:
             args = parser.parse_args(["gui"])
+        if args.command not in ("serve", "export-locust"):  # the others send through aiohttp
+            check_aiohttp()
         if args.command == "gui":
             return _command_gui(args)
         if args.command == "serve":
@@ -153,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"loopscope: error: {exc}", file=sys.stderr)
         return EXIT_BAD_ARGUMENTS
-    except ServerStartError as exc:
+    except (ServerStartError, IncompatibleAiohttpError) as exc:
         print(f"loopscope: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except Aborted as exc:

@@ -99,3 +99,45 @@ async def test_stop_with_a_long_request_in_flight_is_bounded() -> None:
         assert response.status_code == 500
     await client.aclose()
     assert {t for t in asyncio.all_tasks() if not t.done()} == {asyncio.current_task()}
+
+
+async def test_pool_shrunk_below_its_borrowed_tokens_then_grown_never_over_grants(
+    server: EmbeddedServer,
+) -> None:
+    """anyio before 4.15 woke one waiter per token added, even when the pool was still
+    over-subscribed after a shrink (agronholm/anyio#1223): borrowed went above total."""
+    probes = server.probes
+    probes.set_thread_tokens(5)
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        # Long enough to still hold their threads through the resizes on a slow machine.
+        holding = [
+            asyncio.create_task(client.get("/scenario/sync", params={"delay_ms": "3000"}))
+            for _ in range(5)
+        ]
+        await wait_until(lambda: probes.threadpool().borrowed == 5, what="5 on threads")
+        # Shrink below what is borrowed: the 5 keep their threads, nothing new starts.
+        probes.set_thread_tokens(2)
+        queued = [
+            asyncio.create_task(client.get("/scenario/sync", params={"delay_ms": "50"}))
+            for _ in range(3)
+        ]
+        await wait_until(lambda: probes.threadpool().waiting == 3, what="3 waiting")
+        # Grow, still below the 5 borrowed: no token is free, so nobody may start.
+        probes.set_thread_tokens(4)
+        pool = probes.threadpool()
+        # anyio 4.14.2 gives (4, 7, 1): two waiters woken for tokens that were not free.
+        assert (pool.total, pool.borrowed, pool.waiting) == (4, 5, 3)
+
+        most_borrowed = 0
+
+        def all_done() -> bool:
+            nonlocal most_borrowed
+            most_borrowed = max(most_borrowed, probes.threadpool().borrowed)
+            return all(task.done() for task in [*holding, *queued])
+
+        await wait_until(all_done, timeout_s=30, what="all 8 requests answered")
+        responses = await asyncio.gather(*holding, *queued)
+    assert [r.status_code for r in responses] == [200] * 8
+    assert most_borrowed <= 5
+    pool = probes.threadpool()
+    assert (pool.total, pool.borrowed, pool.waiting) == (4, 0, 0)

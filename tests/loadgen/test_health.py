@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
-from loopscope.embedded_server import EmbeddedServer
+from loopscope.embedded_server import EmbeddedServer, LoopLagMonitor
 from loopscope.loadgen import HttpxSender, LoadGenerator, Recorder, ScenarioRequest
 from loopscope.loadgen.health import HealthMonitor, judge
+from tests.conftest import wait_until
 
 
 def test_healthy_signs_give_no_warning() -> None:
@@ -96,3 +98,38 @@ def test_the_cli_warns_when_the_generator_is_the_bottleneck(
     health = json.loads(out.read_text())["generator_health"]
     assert health["generator_limited"] is True
     assert health["cpu_percent_of_one_core"] > 85 or health["loop_lag_p99_ms"] >= 50
+
+
+def block_the_loop(seconds: float) -> None:
+    """The stall under test, on the loop's thread (not a wait for anything)."""
+    time.sleep(seconds)
+
+
+async def test_a_stall_the_window_causes_itself_is_left_out() -> None:
+    """The same 300 ms stall of the loop: inside ui_busy() it is the window's repaint and
+    gives no warning; outside, it is lag the requests feel, and warns."""
+    lag = LoopLagMonitor()
+    lag.start()
+    health = HealthMonitor(lag)
+    try:
+        await wait_until(lambda: len(lag.lags_since(0.0)) >= 5, what="lag ticks")
+        health.restart()
+        since = time.perf_counter()
+        with health.ui_busy(settle_s=0.2):
+            block_the_loop(0.3)  # as a repaint would
+        await wait_until(lambda: not health.ui_busy_now, what="the span to settle")
+        assert lag.max_since(since) >= 0.25  # the loop did stall
+        ui_verdict = health.verdict(scenarios=("async",))
+        assert ui_verdict.loop_lag_p99_ms < 50
+        assert not ui_verdict.generator_limited
+
+        health.restart()
+        since = time.perf_counter()
+        block_the_loop(0.3)  # the same stall, not the window's
+        await wait_until(lambda: lag.max_since(since) >= 0.25, what="the late tick")
+        verdict = health.verdict(scenarios=("async",))
+        assert verdict.loop_lag_p99_ms >= 250
+        assert any("ms late" in w for w in verdict.warnings)
+    finally:
+        await health.stop()
+        await lag.stop()

@@ -118,3 +118,29 @@ def test_errors_are_counted_by_kind_and_kept_out_of_latency() -> None:
 def test_open_loop_latency_counts_from_the_intended_start() -> None:
     late = RequestRecord(scenario="async", intended_start=10.0, start=10.5, end=10.6)
     assert late.latency_s == pytest.approx(0.6)
+
+
+def test_a_period_pools_from_its_start_and_starts_over_when_begun_again() -> None:
+    clock = FakeClock()
+    recorder = Recorder(clock=clock)
+    start = clock.now
+    assert recorder.period("async") is None
+    recorder.begin_period("async", at=start + 1.0)
+    recorder.add(record(start + 0.5, 9.0))  # before the period: left out
+    for i in range(100):
+        recorder.add(record(start + 1.5 + i / 100, 0.010 if i < 90 else 0.400))
+    assert recorder.period("async", until=start + 0.9) is None
+    pooled = recorder.period("async", until=start + 3.0)
+    assert pooled is not None
+    assert pooled.ok == 100
+    assert pooled.duration_s == pytest.approx(2.0)
+    assert pooled.throughput_rps == pytest.approx(50.0)
+    assert pooled.latency.p50 == pytest.approx(10, rel=0.01)
+    assert pooled.latency.p99 == pytest.approx(400, rel=0.01)
+    # A new level: the old records no longer count.
+    recorder.begin_period("async", at=start + 3.0)
+    clock.now = start + 4.0
+    fresh = recorder.period("async")
+    assert fresh is not None and fresh.ok == 0 and math.isnan(fresh.latency.p50)
+    recorder.reset()
+    assert recorder.period("async") is None

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 
+from loopscope.cli import main
 from loopscope.embedded_server import EmbeddedServer
 from loopscope.loadgen import (
+    AiohttpTransport,
     HttpxSender,
+    IncompatibleAiohttpError,
     RequestRecord,
     ScenarioRequest,
+    check_aiohttp,
     classify_error,
     classify_status,
     record_from_error,
@@ -157,3 +163,44 @@ async def test_the_transport_can_be_swapped_and_records_stay_the_senders(
     assert len(made) == 1
     assert ok.ok and ok.status == 200 and ok.server_work_s is not None
     assert bad.status == 422 and bad.error == "http_4xx"
+
+
+def test_the_installed_aiohttp_still_reads_the_resend_switch() -> None:
+    check_aiohttp()  # raises if the pinned aiohttp had renamed `_retry_connection`
+    assert IncompatibleAiohttpError.__mro__[1] is RuntimeError
+
+
+@pytest.fixture
+def aiohttp_without_the_switch(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """aiohttp as a release that renamed `_retry_connection` would be: a request method
+    that never reads it (the real one, behind a wrapper that names no such attribute)."""
+    original = aiohttp.ClientSession._request
+
+    async def _request(self: aiohttp.ClientSession, *args: Any, **kwargs: Any) -> Any:
+        return await original(self, *args, **kwargs)
+
+    check_aiohttp.cache_clear()
+    monkeypatch.setattr(aiohttp.ClientSession, "_request", _request)
+    yield
+    check_aiohttp.cache_clear()
+
+
+@pytest.mark.usefixtures("aiohttp_without_the_switch")
+def test_an_aiohttp_that_renamed_the_switch_stops_the_sender_before_any_request() -> None:
+    with pytest.raises(IncompatibleAiohttpError, match=r"does not read ClientSession\._retry"):
+        HttpxSender("http://127.0.0.1:9")
+    with pytest.raises(IncompatibleAiohttpError):
+        AiohttpTransport()
+    # A transport the caller chose does not depend on the switch.
+    HttpxSender("http://127.0.0.1:9", transport_factory=httpx.AsyncHTTPTransport)
+
+
+@pytest.mark.usefixtures("aiohttp_without_the_switch")
+def test_the_command_line_says_so_in_one_line_and_exits_1(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status = main(["run", "--scenario", "async", "--concurrency", "1", "--duration", "1"])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert err.count("\n") == 1
+    assert err.startswith("loopscope: aiohttp ") and "pip install" in err

@@ -1,0 +1,70 @@
+"""The generator-limited banner blames the generator only for stalls that are its own."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pytestqt.qtbot import QtBot
+
+from loopscope.desktop_app.controls import position_from_users
+from loopscope.loadgen.health import LOOP_LAG_LIMIT_MS, HealthVerdict
+from tests.conftest import wait_until
+from tests.desktop_app.conftest import close_window, open_window
+
+
+def test_a_repaint_stall_at_10_users_does_not_raise_the_banner(
+    qtbot: QtBot, run_on_qt_loop: Any
+) -> None:
+    async def body() -> None:
+        window = await open_window(qtbot)
+        session, controls = window.session, window.controls
+        controls.users.setValue(position_from_users(10))
+        window.toggle_running()
+        # Start-up (the window's first paints, the users' ramp) is not what is tested here:
+        # the toggles begin from a healthy verdict, with the banner off.
+        await wait_until(
+            lambda: session.health is not None and not session.health.generator_limited,
+            timeout_s=30,
+            what="a healthy verdict",
+        )
+        window.refresh()
+        assert not window.health_banner.isVisible()
+        verdicts: list[HealthVerdict] = []
+        banner_seen = False
+
+        def watch() -> bool:
+            """Collects each new verdict and whether the banner ever showed."""
+            nonlocal banner_seen
+            banner_seen = banner_seen or window.health_banner.isVisible()
+            if session.health is not None and (not verdicts or session.health is not verdicts[-1]):
+                verdicts.append(session.health)
+            return False
+
+        def verdicts_after(count: int) -> Any:
+            target = len(verdicts) + count
+            return lambda: watch() or len(verdicts) >= target
+
+        watch()
+        stalled_from = time.perf_counter()
+        # The theme switch and F11 (the shortcut toggles this check box), twice each way,
+        # two per health period so that their late ticks would reach its p99.
+        for _ in range(2):
+            controls.dark.toggle()
+            controls.presentation.toggle()
+            await wait_until(verdicts_after(1), timeout_s=30, what="the next verdict")
+        # Two more verdicts: the periods the repaints' settling ran into.
+        await wait_until(verdicts_after(2), timeout_s=30, what="two more verdicts")
+        window.refresh()
+        watch()
+        worst_stall_ms = session.server.probes.loop_lag.max_since(stalled_from) * 1000
+        window.toggle_running()
+        await wait_until(lambda: not session.running, what="stop")
+        await close_window(window)
+
+        # The window did stall the loop, past the limit a lagging generator is judged by.
+        assert worst_stall_ms >= LOOP_LAG_LIMIT_MS
+        assert [v.warnings for v in verdicts] == [()] * len(verdicts)
+        assert not banner_seen
+
+    run_on_qt_loop(body())
