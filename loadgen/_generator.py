@@ -102,13 +102,19 @@ class LoadGenerator(BaseLoadGenerator):
         ):
             self._sent += 1
             self._in_flight += 1
+            self._since[index] = time.perf_counter()
             try:
                 record = await self._sender.send(self._request, user=index)
             finally:
                 self._in_flight -= 1
+                del self._since[index]
             self._sink(record)
             if record.error == ERROR_CONNECT:
                 await asyncio.sleep(self._CONNECT_ERROR_BACKOFF_S)
+
+    def _end_schedule(self, until: float) -> None:
+        # A closed loop owes nothing: its users stop sending; their requests in flight end.
+        self._target = 0
 
     async def _stop_starting(self, grace_s: float) -> None:
         # Users see the target drop to 0 and leave after their request in flight.

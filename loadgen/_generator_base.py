@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from ._records import AnyRequest, RequestRecord
 from ._sender import RequestSender
@@ -24,6 +25,16 @@ RecordSink = Callable[[RequestRecord], None]
 
 # How long requests in flight may finish when `stop()` is given no grace period.
 DEFAULT_GRACE_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Drain:
+    """How a load ended: the drain's length, when it was cut, and the intended starts
+    (perf_counter) of the requests it cut off, unanswered or never sent."""
+
+    duration_s: float
+    cut_at: float
+    censored_since: tuple[float, ...] = ()
 
 
 class BaseLoadGenerator:
@@ -45,6 +56,9 @@ class BaseLoadGenerator:
         self._tasks: set[asyncio.Task[None]] = set()
         self._failure: BaseException | None = None
         self._abandoned = 0
+        # Intended start of each request in flight, by a key of the subclass's (user, slot):
+        # what a drain that runs out of time reports as censored.
+        self._since: dict[int, float] = {}
 
     @property
     def request(self) -> AnyRequest:
@@ -109,6 +123,38 @@ class BaseLoadGenerator:
     async def _stop_starting(self, grace_s: float) -> None:
         """Start no more requests (`_running` is already False); at most `grace_s`."""
         raise NotImplementedError
+
+    def _end_schedule(self, until: float) -> None:
+        """Start nothing intended at or after `until` (perf_counter); owed ones still go."""
+        raise NotImplementedError
+
+    def _done_starting(self) -> bool:
+        """Nothing more will start (after `_end_schedule`)."""
+        return True
+
+    def _owed_starts(self) -> list[float]:
+        """Intended starts owed before the schedule's end and not yet sent."""
+        return []
+
+    async def drain(self, *, until: float, limit_s: float) -> Drain:
+        """End the load as a measurement should: nothing intended from `until` on starts,
+        what was owed before it is still sent, and every answer is awaited, for at most
+        `limit_s`; then stop. Returns how long it took and what was cut off (censored):
+        each censored request's latency is at least the cut time minus its intended start.
+        """
+        started = time.perf_counter()
+        self._end_schedule(until)
+        deadline = started + max(0.0, limit_s)
+        while not (self._done_starting() and not self._tasks) and self._running:
+            now = time.perf_counter()
+            if now >= deadline:
+                break
+            # A poll, bounded by the limit: answers arrive through the sender, not here.
+            await asyncio.sleep(min(0.02, deadline - now))
+        cut_at = time.perf_counter()
+        censored = sorted([*self._since.values(), *self._owed_starts()])
+        await self.stop(grace_s=0)
+        return Drain(duration_s=cut_at - started, cut_at=cut_at, censored_since=tuple(censored))
 
     async def stop(self, *, grace_s: float = DEFAULT_GRACE_S) -> None:
         """Stop starting requests; those in flight get `grace_s` to finish, then are cancelled.

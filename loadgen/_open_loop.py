@@ -44,6 +44,8 @@ MIN_AUTO_CONNECTIONS = 10
 _BATCH = 256
 # Rate changes remembered while a backlog still lies before them (see `set_rate`).
 _MAX_SEGMENTS = 1024
+# Owed starts a drain lists one by one when it is cut off.
+_MAX_LISTED_OWED = 100_000
 # set_rate and a freed connection wake the dispatcher; so does this, as a safety net.
 _MAX_PAUSE_S = 1.0
 
@@ -160,6 +162,8 @@ class OpenLoopGenerator(BaseLoadGenerator):
         self._waiting_for_slot = False
         self._waiter: asyncio.Future[None] | None = None
         self._dispatcher: asyncio.Task[None] | None = None
+        # After `drain()` ends the schedule: nothing intended from here on starts.
+        self._schedule_end = math.inf
 
     @property
     def rate(self) -> float:
@@ -271,6 +275,8 @@ class OpenLoopGenerator(BaseLoadGenerator):
             if now >= self._deadline:
                 break
             intended = self._time_of(self._next_index)
+            if self._past_schedule(intended):
+                break  # a drain: everything owed has started
             if intended > now:
                 self._pool_full_since = None
                 await self._pause(min(intended, self._deadline) - now)
@@ -290,7 +296,7 @@ class OpenLoopGenerator(BaseLoadGenerator):
                 if self._sent >= limits.max_requests or self._in_flight >= self._max_in_flight:
                     break
                 intended = self._time_of(self._next_index)
-                if intended > now:
+                if intended > now or self._past_schedule(intended):
                     break
             self._prune_segments()
             await asyncio.sleep(0)
@@ -320,6 +326,7 @@ class OpenLoopGenerator(BaseLoadGenerator):
             self._late += 1
             if self._pool_full_since is not None:
                 self._late_pool_full += 1
+        self._since[slot] = intended
         self._next_index += 1
         self._sent += 1
         self._in_flight += 1
@@ -340,10 +347,34 @@ class OpenLoopGenerator(BaseLoadGenerator):
             record: RequestRecord = await self._sender.send(request, user=slot)
         finally:
             self._in_flight -= 1
+            del self._since[slot]
             heapq.heappush(self._free_slots, slot)
             if self._waiting_for_slot:
                 self._wake()
         self._sink(replace(record, intended_start=intended))
+
+    def _past_schedule(self, intended: float) -> bool:
+        # Paused (intended at inf) is not past a schedule that has no end.
+        return self._schedule_end < math.inf and intended >= self._schedule_end
+
+    def _end_schedule(self, until: float) -> None:
+        self._schedule_end = until
+        self._wake()
+
+    def _done_starting(self) -> bool:
+        return self._dispatcher is None or self._dispatcher.done()
+
+    def _owed_starts(self) -> list[float]:
+        if not self._segments or math.isinf(self._schedule_end):
+            return []
+        # Intended before the schedule's end: indices below its phase there.
+        end_phase = self._phase_at(self._schedule_end)
+        owed = min(math.ceil(end_phase), self._limits.max_requests) - self._next_index
+        # Past this many, the rest are given the schedule's end as their intended start:
+        # later than their own, so the latency it gives them is still a lower bound.
+        listed = max(0, min(owed, _MAX_LISTED_OWED))
+        times = [self._time_of(self._next_index + k) for k in range(listed)]
+        return times + [self._schedule_end] * max(0, owed - listed)
 
     def _failed(self) -> None:
         # A bug, not a network error (the sender turns those into records): every request

@@ -220,6 +220,10 @@ class _ScenarioSeries:
         self.total_errors = 0
         self.measured = _Accumulator()
         self.rate = RateEstimator()
+        # Requests *intended* in the measured interval, answered whenever, and those a
+        # drain cut off (their latency's lower bound only).
+        self.drained = _Accumulator()
+        self.censored = _Accumulator()
 
 
 @dataclass(slots=True)
@@ -298,6 +302,8 @@ class Recorder:
         self._measure_until = None
         for series in self._series.values():
             series.measured = _Accumulator()
+            series.drained = _Accumulator()
+            series.censored = _Accumulator()
 
     def end_measurement(self, at: float | None = None) -> None:
         self._measure_until = self._clock() if at is None else at
@@ -359,6 +365,12 @@ class Recorder:
             self._measure_until is None or record.end <= self._measure_until
         ):
             series.measured.add(record)
+        if self._measure_from is not None:
+            begin = record.start if record.intended_start is None else record.intended_start
+            if begin >= self._measure_from and (
+                self._measure_until is None or begin < self._measure_until
+            ):
+                series.drained.add(record)
         period = self._periods.get(record.scenario)
         if period is not None and record.end >= period.start:
             if period.acc is None:
@@ -392,6 +404,73 @@ class Recorder:
         start = self._origin if self._measure_from is None else self._measure_from
         end = self._clock() if self._measure_until is None else self._measure_until
         return _summarise(scenario, acc, max(0.0, end - start))
+
+    def censor(self, scenario: str, since: Iterable[float], cut_at: float) -> None:
+        """Requests of the measured interval a drain cut off at `cut_at`, by their intended
+        starts: each one's latency is at least `cut_at - since`."""
+        series = self._series_for(scenario)
+        for start in since:
+            if self._measure_from is not None and start < self._measure_from:
+                continue  # intended in the warm-up: not the measurement's
+            if self._measure_until is not None and start >= self._measure_until:
+                continue
+            series.censored.add(RequestRecord(scenario=scenario, start=start, end=cut_at))
+
+    def drained(self, scenario: str, drain_s: float) -> DrainedSummary:
+        """The requests intended in the measured interval (see `DrainedSummary`)."""
+        series = self._series.get(scenario)
+        answered = series.drained if series is not None else _Accumulator()
+        censored = series.censored if series is not None else _Accumulator()
+        both = new_histogram()
+        both.add(answered.histogram)
+        both.add(censored.histogram)
+        count = answered.ok + censored.ok
+        latency = LatencySummary.from_histogram(
+            both,
+            max(answered.max_s, censored.max_s),
+            (answered.sum_s + censored.sum_s) / count if count else None,
+        )
+        lowest = censored.histogram.get_min_value() / 1e6 if censored.ok else NAN
+        return DrainedSummary(
+            scenario=scenario,
+            answered=answered.ok,
+            errors=dict(answered.errors),
+            censored=censored.ok,
+            censored_min_ms=lowest * 1000,
+            latency=latency,
+            drain_s=drain_s,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DrainedSummary:
+    """The requests *intended* (open loop) or started (closed loop) in the measured
+    interval, wherever they ended: answered during the run or during the drain that
+    followed it, or cut off by the drain's limit (censored). A censored request counts
+    at its lower bound (cut time minus intended start), so with `censored` > 0 every
+    percentile is a lower bound of the true one; `censored_min_ms` is the least of those
+    bounds. wrk2 and the completed-only summary leave the slowest requests out."""
+
+    scenario: str
+    answered: int
+    errors: dict[str, int]
+    censored: int
+    censored_min_ms: float
+    latency: LatencySummary
+    drain_s: float
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "answered": self.answered,
+            "errors": self.errors,
+            "censored": self.censored,
+            "censored_min_latency_ms": None
+            if math.isnan(self.censored_min_ms)
+            else round(self.censored_min_ms, 3),
+            "latency_ms": self.latency.to_json(),
+            "latency_is_lower_bound": self.censored > 0,
+            "drain_s": round(self.drain_s, 3),
+        }
 
 
 def _summarise(scenario: str, acc: _Accumulator, duration_s: float) -> Summary:

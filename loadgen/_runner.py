@@ -35,10 +35,10 @@ from loopscope.embedded_server import (
 
 from . import theory
 from ._generator import LoadGenerator, RecordSink
-from ._generator_base import DEFAULT_GRACE_S
+from ._generator_base import DEFAULT_GRACE_S, Drain
 from ._open_loop import OpenLoopGenerator, ScheduleStats, connections_for
 from ._open_theory import open_loop
-from ._recorder import Recorder, Summary, WindowStats
+from ._recorder import DrainedSummary, Recorder, Summary, WindowStats
 from ._records import ERROR_ABANDONED, AnyRequest, RequestRecord, RouteRequest, ScenarioRequest
 from ._sender import HttpxSender
 from .export import run_record
@@ -148,6 +148,8 @@ class RunSettings:
     app: str | None = None
     app_dir: str = "."
     allow_remote: bool = False
+    # Seconds the end of the run may await what it owes (None: `drain_limit_s`'s default).
+    drain_s: float | None = None
 
     @property
     def effective_warmup_s(self) -> float:
@@ -195,6 +197,9 @@ class RunResult:
     # exceptions it raised while answering ("route: Type: message (at file:line)", count).
     blocking: tuple[BlockSite, ...] = ()
     app_exceptions: tuple[tuple[str, int], ...] = ()
+    # The requests intended (started) in the measured interval, awaited by the drain
+    # after it; None when the run was interrupted (no drain).
+    drained: DrainedSummary | None = None
 
     @property
     def generator_limited(self) -> bool:
@@ -370,6 +375,8 @@ async def measure(
         generator = OpenLoopGenerator(sender, record, request, max_in_flight=max_in_flight)
         generator.start(settings.rate)
     schedule: ScheduleStats | None = None
+    ended_at: float | None = None
+    drain: Drain | None = None
     health = HealthMonitor(loop_lag)
     health.start()
     stopped = False
@@ -384,7 +391,8 @@ async def measure(
         if not stopped:
             measured_s = settings.duration_s - settings.effective_warmup_s
             stopped = await _wait_unless_stopped(stop, measured_s)
-        recorder.end_measurement()
+        ended_at = time.perf_counter()
+        recorder.end_measurement(ended_at)
         if isinstance(generator, OpenLoopGenerator) and before is not None:
             schedule = generator.stats().since(before)
         # Only starts late because the client's own loop was busy blame the client; waits
@@ -403,8 +411,19 @@ async def measure(
         await generator.stop(grace_s=0)
         raise
     finally:
-        await generator.aclose(grace_s=INTERRUPT_DRAIN_S if stopped else drain_s(settings))
-        await health.stop()
+        try:
+            if ended_at is not None and not stopped:
+                # The measurement's own end: owed requests still go, answers are awaited.
+                drain = await generator.drain(until=ended_at, limit_s=drain_limit_s(settings))
+                await generator.aclose(grace_s=0)
+            else:
+                await generator.aclose(grace_s=INTERRUPT_DRAIN_S)
+        finally:
+            await health.stop()
+    drained: DrainedSummary | None = None
+    if drain is not None:
+        recorder.censor(settings.scenario, drain.censored_since, drain.cut_at)
+        drained = recorder.drained(settings.scenario, drain.duration_s)
     summary = recorder.summary(settings.scenario)
     if generator.abandoned:
         errors = dict(summary.errors)
@@ -446,6 +465,7 @@ async def measure(
         health=verdict,
         partial=stopped,
         blocking=blocking[:5],
+        drained=drained,
     )
 
 
@@ -462,8 +482,14 @@ def _held_by_design(blocking: tuple[BlockSite, ...], measured: float) -> tuple[s
     return ("blocking", "cpu-async") if computing else ("blocking",)
 
 
-def drain_s(settings: RunSettings) -> float:
-    """How long requests in flight may finish when the load ends (see MAX_DRAIN_S)."""
+def drain_limit_s(settings: RunSettings) -> float:
+    """How long the end of a run may await what it owes (see `BaseLoadGenerator.drain`):
+    asked for, or for an open loop max(10 s, its duration) (a backlog drains at the
+    server's pace), for a closed loop 2 s plus twice the route's delay, at most 10 s."""
+    if settings.drain_s is not None:
+        return settings.drain_s
+    if settings.rate is not None:
+        return max(MAX_DRAIN_S, settings.duration_s)
     return min(MAX_DRAIN_S, DEFAULT_GRACE_S + 2 * settings.delay_ms / 1000)
 
 

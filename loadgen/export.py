@@ -164,6 +164,9 @@ def run_record(result: RunResult) -> dict[str, object]:
         if s.route is None
         else {"method": s.route.method, "path": s.route.path, "app": s.app},
         "blocking_sites": [site.to_json() for site in result.blocking],
+        # Every request intended (open loop) or started (closed) in the measured interval,
+        # answered during the run or the drain after it, or censored by the drain's limit.
+        "drained": None if result.drained is None else result.drained.to_json(),
         "app_exceptions": [{"what": what, "count": count} for what, count in result.app_exceptions],
     }
 

@@ -76,6 +76,7 @@ class SweepSettings:
     iterations: int = DEFAULT_CPU_ITERATIONS
     fanout: int = DEFAULT_FANOUT
     max_in_flight: int | None = None
+    drain_s: float | None = None  # see RunSettings
     # Routes of the user's own app (`app`, imported from `app_dir`) instead of demo
     # scenarios; `scenarios` are then their labels.
     routes: tuple[RouteRequest, ...] = ()
@@ -120,6 +121,7 @@ class SweepSettings:
                         delay_ms=self.delay_ms,
                         duration_s=self.step_duration_s,
                         warmup_s=self.warmup_s,
+                        drain_s=self.drain_s,
                         threads=self.effective_threads,
                         iterations=self.iterations,
                         fanout=self.fanout,

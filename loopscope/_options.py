@@ -148,6 +148,17 @@ def add_workload_options(parser: argparse.ArgumentParser, *, per_step: bool) -> 
         help=f"seconds of {warmup_of} excluded from the summary (default: min(1, length/5))",
     )
     parser.add_argument(
+        "--drain",
+        type=bounded_float(0, MAX_DURATION_S, "--drain"),
+        default=None,
+        metavar="SECONDS",
+        help="at the end of "
+        + ("each step" if per_step else "the run")
+        + ", await the requests it still owes this long at most, so the slowest are measured "
+        "too; what is cut off is reported as censored (default: open loop max(10, duration), "
+        "closed loop 2 s + twice the delay, at most 10)",
+    )
+    parser.add_argument(
         "--threads",
         type=bounded_int(1, MAX_THREADS, "--threads"),
         default=None,
@@ -194,6 +205,7 @@ class Workload(TypedDict):
 
     delay_ms: float
     warmup_s: float | None
+    drain_s: float | None
     threads: int | None
     iterations: int
     fanout: int
@@ -203,6 +215,7 @@ def workload_from(args: argparse.Namespace) -> Workload:
     return Workload(
         delay_ms=args.delay_ms,
         warmup_s=args.warmup,
+        drain_s=args.drain,
         threads=args.threads,
         iterations=args.iterations,
         fanout=args.fanout,

@@ -183,6 +183,7 @@ def _requests_lines(result: RunResult) -> list[str]:
         f"  requests: {summary.requests:,} ({summary.ok:,} ok); errors: {errors or 'none'}",
         *server,
         *_abandoned_lines(result),
+        *_drained_lines(result),
         *_blocking_lines(result),
         _wrapped(f"theory: {p.explanation}"),
         *_health_lines(result),
@@ -200,6 +201,32 @@ def _abandoned_lines(result: RunResult) -> list[str]:
             "shows more)"
         )
     ]
+
+
+def _drained_lines(result: RunResult) -> list[str]:
+    """The requests of the measured interval wherever they ended: shown when they tell
+    more than the completed-only figures (an open loop, or a tail the end cut off)."""
+    drained, summary = result.drained, result.summary
+    if drained is None:
+        return []
+    latency = drained.latency
+    differs = not math.isclose(latency.p99, summary.latency.p99, rel_tol=0.02)
+    if not (result.open_loop or drained.censored or differs):
+        return []
+    whose = "intended" if result.open_loop else "started"
+    bound = "at least " if drained.censored else ""
+    text = (
+        f"drained: every request {whose} in the measured interval, awaited for "
+        f"{drained.drain_s:.1f} s after it: p50 {bound}{fmt(latency.p50, 0)} ms, p99 "
+        f"{bound}{fmt(latency.p99, 0)} ms, max {bound}{fmt(latency.max, 0)} ms "
+        f"({drained.answered:,} answered"
+    )
+    if drained.censored:
+        text += (
+            f", {drained.censored:,} censored: still owed when the drain's limit (--drain) "
+            f"cut it, each at least {fmt(drained.censored_min_ms, 0)} ms"
+        )
+    return [_wrapped(text + ")")]
 
 
 def _blocking_lines(result: RunResult) -> list[str]:
