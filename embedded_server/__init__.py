@@ -8,6 +8,7 @@ from __future__ import annotations
 from ._app import cpu_work, create_app
 from ._blockwatch import BlockSite, BlockWatch, CodeSite
 from ._probes import LoopLagMonitor, LoopLagStats, ProbeSnapshot, ServerProbes, ThreadPoolStats
+from ._process import MAX_WORKERS, ServerProcess, serve_on_fd
 from ._server import LOOPBACK, EmbeddedServer, ServerStartError
 from ._settings import (
     CPU_SCENARIOS,
@@ -48,6 +49,7 @@ __all__ = [
     "MAX_DELAY_MS",
     "MAX_FANOUT",
     "MAX_THREADS",
+    "MAX_WORKERS",
     "SCENARIOS",
     "UNMATCHED_ROUTE",
     "AppImportError",
@@ -62,6 +64,7 @@ __all__ = [
     "ProbeSnapshot",
     "ProbedApp",
     "ServerProbes",
+    "ServerProcess",
     "ServerSettings",
     "ServerStartError",
     "ThreadPoolStats",
@@ -70,4 +73,5 @@ __all__ = [
     "format_server_timing",
     "import_app",
     "operations",
+    "serve_on_fd",
 ]

@@ -27,6 +27,7 @@ from loopscope.embedded_server import (
     EmbeddedServer,
     LoopLagMonitor,
     ProbedApp,
+    ServerProcess,
     ServerSettings,
     cpu_work,
     create_app,
@@ -150,6 +151,10 @@ class RunSettings:
     allow_remote: bool = False
     # Seconds the end of the run may await what it owes (None: `drain_limit_s`'s default).
     drain_s: float | None = None
+    # The demo server in a process of its own with this many uvicorn workers, instead of
+    # on this loop (`--server-process`, `--workers`).
+    server_process: bool = False
+    workers: int = 1
 
     @property
     def effective_warmup_s(self) -> float:
@@ -247,6 +252,10 @@ async def _server_for(
         yield url, settings.threads, None
         return
     threads = settings.threads or DEFAULT_THREADS
+    if settings.server_process:
+        async with ServerProcess(workers=settings.workers, threads=threads) as process:
+            yield process.url, threads, None
+        return
     probed: ProbedApp | None = None
     if settings.app is not None:
         try:
@@ -328,6 +337,7 @@ def open_loop_connections(settings: RunSettings, threads: int, cpu_s: float | No
         threads=threads,
         fanout=settings.fanout,
         cpu_s=cpu_s,
+        workers=settings.workers,
     )
     return connections_for(settings.rate, service_s)
 
@@ -443,6 +453,7 @@ async def measure(
             fanout=settings.fanout,
             cpu_s=cpu_s,
             cpu_share=cpu_share,
+            workers=settings.workers,
         )
     else:
         prediction = open_loop(
@@ -452,6 +463,7 @@ async def measure(
             threads=threads or DEFAULT_THREADS,
             fanout=settings.fanout,
             cpu_s=cpu_s,
+            workers=settings.workers,
         )
     return RunResult(
         settings,

@@ -136,6 +136,9 @@ def run_record(result: RunResult) -> dict[str, object]:
         "rate": s.rate,
         "delay_ms": s.delay_ms,
         "threads": result.threads,
+        # Where the demo server ran: this process's loop, or a process of its own.
+        "server_process": s.server_process,
+        "workers": s.workers,
         "iterations": s.iterations if s.scenario in CPU_SCENARIOS else None,
         "fanout": s.fanout if s.scenario.startswith("fanout") else None,
         "duration_s": s.duration_s,

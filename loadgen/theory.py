@@ -8,6 +8,7 @@ time R = N / X. Shown beside every measurement, so the gap itself teaches.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 from loopscope.embedded_server import DEFAULT_FANOUT, DEFAULT_THREADS, SCENARIOS
@@ -61,25 +62,35 @@ def capacity_and_service_time(
     fanout: int = DEFAULT_FANOUT,
     cpu_s: float | None = None,
     cpu_share: float = 1.0,
+    workers: int = 1,
 ) -> tuple[float, float, str]:
     """(capacity c, service time d, why) for one scenario.
 
     cpu_share: the part of the one GIL-bound core this scenario gets when other CPU-bound
     scenarios run beside it (their users' share of all CPU-bound users).
+    workers: server processes (`--workers`): each has its own loop, thread pool and GIL,
+    so what one process can hold at once is multiplied (CPU: by the cores there are).
     """
+    each = "" if workers == 1 else f" in each of {workers} workers"
     if scenario == "async":
         return math.inf, delay_s, "awaiting a sleep frees the loop: no limit but the users"
     if scenario == "sync":
-        return float(threads), delay_s, f"each request holds one of {threads} threads"
+        why = f"each request holds one of {threads} threads{each}"
+        return float(threads * workers), delay_s, why
     if scenario == "blocking":
-        return 1.0, delay_s, "time.sleep on the event loop: one request at a time"
+        why = f"time.sleep on the event loop: one request at a time{each}"
+        return float(workers), delay_s, why
     if scenario in ("cpu-async", "cpu-sync"):
         if cpu_s is None:
             raise ValueError("CPU scenarios need the measured cost of one request (cpu_s)")
-        why = "pure-Python work holds the GIL: one core, however many threads"
+        cores = min(workers, os.cpu_count() or 1)
+        if workers == 1:
+            why = "pure-Python work holds the GIL: one core, however many threads"
+        else:
+            why = f"pure-Python work holds each worker's GIL: {cores} cores for {workers} workers"
         if cpu_share < 1.0:
             why += f", shared ({cpu_share:.0%} of it here)"
-        return cpu_share, cpu_s, why
+        return cpu_share * cores, cpu_s, why
     if scenario == "fanout-sequential":
         return math.inf, fanout * delay_s, f"{fanout} downstream calls one after another"
     if scenario == "fanout-gather":
@@ -96,6 +107,7 @@ def closed_loop(
     fanout: int = DEFAULT_FANOUT,
     cpu_s: float | None = None,
     cpu_share: float = 1.0,
+    workers: int = 1,
 ) -> Prediction:
     """Little's law for N users that each send again as soon as they get an answer."""
     capacity, service_s, why = capacity_and_service_time(
@@ -105,6 +117,7 @@ def closed_loop(
         fanout=fanout,
         cpu_s=cpu_s,
         cpu_share=cpu_share,
+        workers=workers,
     )
     if users <= 0 or service_s <= 0:
         return Prediction(scenario, capacity, service_s, 0.0, service_s * 1000, why)

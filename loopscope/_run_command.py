@@ -9,7 +9,7 @@ import textwrap
 from dataclasses import replace
 from typing import Any
 
-from loopscope.embedded_server import MAX_BLOCKING_DELAY_MS, SCENARIOS
+from loopscope.embedded_server import MAX_BLOCKING_DELAY_MS, MAX_WORKERS, SCENARIOS
 from loopscope.loadgen import (
     ERROR_ABANDONED,
     LATE_THRESHOLD_S,
@@ -91,6 +91,19 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
         help="a server on this machine to load instead of the embedded one",
     )
     add_workload_options(run, per_step=False)
+    run.add_argument(
+        "--server-process",
+        action="store_true",
+        help="serve the demo routes from a process of their own (uvicorn, started and "
+        "stopped here) instead of this process's event loop",
+    )
+    run.add_argument(
+        "--workers",
+        type=bounded_int(1, MAX_WORKERS, "--workers"),
+        default=None,
+        help="with the server in its own process: uvicorn worker processes, each with its "
+        "own GIL, loop and thread pool (implies --server-process; default 1)",
+    )
     add_route_options(run)
 
 
@@ -142,6 +155,8 @@ def _workload(result: RunResult) -> str:
     if s.route is not None:
         return f", {result.threads} threads" if result.threads is not None else ""
     threads = f", {result.threads} threads" if s.scenario in ("sync", "cpu-sync") else ""
+    if s.server_process:
+        threads += f", server in its own process ({s.workers} worker{'s' if s.workers > 1 else ''})"
     return f", delay {s.delay_ms:g} ms{threads}"
 
 
@@ -339,6 +354,12 @@ def settings_from(args: argparse.Namespace) -> RunSettings:
             check_loopback_target(args.target)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+    server_process = args.server_process or args.workers is not None
+    if server_process and (args.target is not None or route is not None):
+        raise UsageError(
+            "--server-process and --workers start LoopScope's demo server: "
+            "not with --target, --app or --url"
+        )
     open_loop = args.rate is not None
     return RunSettings(
         scenario=args.scenario if route is None else route.scenario,
@@ -352,6 +373,8 @@ def settings_from(args: argparse.Namespace) -> RunSettings:
         app=args.app,
         app_dir=args.app_dir,
         allow_remote=args.allow_remote,
+        server_process=server_process,
+        workers=args.workers or 1,
     )
 
 

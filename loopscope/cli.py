@@ -16,6 +16,7 @@ from loopscope.embedded_server import (
     ServerSettings,
     ServerStartError,
     create_app,
+    serve_on_fd,
 )
 from loopscope.loadgen import IncompatibleAiohttpError, check_aiohttp
 
@@ -57,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--port", type=bounded_int(0, 65535, "--port"), default=8000)
     serve.add_argument("--threads", type=bounded_int(1, MAX_THREADS, "--threads"), default=40)
+    # Internal: serve on a socket LoopScope bound (ServerProcess), not on --port.
+    serve.add_argument("--fd", type=int, default=None, help=argparse.SUPPRESS)
 
     gui = commands.add_parser("gui", help="open the desktop app (the default)")
     gui.add_argument("--preset", default=None, help='a lesson, e.g. "Sync vs async"')
@@ -143,6 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "gui":
             return _command_gui(args)
         if args.command == "serve":
+            if args.fd is not None:
+                asyncio.run(serve_on_fd(args.fd, args.threads))
+                return EXIT_OK
             asyncio.run(_serve(args.port, args.threads))
             return EXIT_OK
         with terminate_raises():

@@ -1,0 +1,149 @@
+"""The demo server in processes of its own: it starts, serves, and is gone after stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+
+from loopscope.cli import main
+from loopscope.embedded_server import ServerProcess
+from loopscope.loadgen import RunSettings, run_load
+from tests.conftest import wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _serving_processes() -> set[int]:
+    """Every `loopscope serve --fd` worker on this machine (ours or orphaned)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"serve" in command and b"--fd" in command and _alive(int(entry.name)):
+                found.add(int(entry.name))
+    return found
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+async def test_two_workers_are_two_processes_that_serve_and_are_gone_after_stop() -> None:
+    server = ServerProcess(workers=2, threads=5)
+    await server.start()
+    try:
+        pids = server.worker_pids()
+        assert len(pids) == 2 and all(_alive(pid) for pid in pids)
+        assert os.getpid() not in pids
+        port = int(server.url.rsplit(":", 1)[1])
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            stats = (await client.get("/stats")).json()
+            assert stats["threadpool"]["total"] == 5  # --threads reached every worker
+            answer = await client.get("/scenario/async", params={"delay_ms": 1})
+            assert answer.status_code == 200
+    finally:
+        await server.stop()
+    await wait_until(lambda: not any(_alive(pid) for pid in pids), what="workers gone")
+    assert _port_is_free(port)
+
+
+@pytest.mark.slow
+async def test_workers_multiply_the_thread_pool() -> None:
+    # 20 users on `def` routes of 200 ms, 5 threads per worker: 25 req/s with one worker,
+    # 50 with two (theory says so, and the measurement must follow).
+    settings = RunSettings(
+        scenario="sync", concurrency=20, delay_ms=200, threads=5, duration_s=4.0, warmup_s=1.0
+    )
+    result = await run_load(replace(settings, server_process=True, workers=2))
+    assert result.prediction.capacity == 10
+    ratio = result.summary.throughput_rps / result.prediction.throughput_rps
+    assert 0.75 <= ratio <= 1.15, f"{ratio:.2f} of theory ({result.summary.throughput_rps:.1f})"
+    assert result.to_json()["workers"] == 2
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_leaves_no_server_process_behind(tmp_path: Path) -> None:
+    before = _serving_processes()
+    out = tmp_path / "run.json"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "loopscope",
+            "run",
+            "--scenario",
+            "async",
+            "--workers",
+            "2",
+            "--duration",
+            "30",
+            "--json",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    try:
+        # Both workers up: then interrupt the run as Ctrl+C would.
+        deadline = time.monotonic() + 30
+        while len(_serving_processes() - before) < 2 and time.monotonic() < deadline:
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.05)  # the poll's interval: the condition is checked above
+        assert len(_serving_processes() - before) == 2
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130, err
+    assert json.loads(out.read_text())["partial"] is True
+    assert _serving_processes() - before == set()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "--scenario", "async", "--workers", "0"],
+        ["run", "--scenario", "async", "--workers", "17"],
+        ["run", "--scenario", "async", "--workers", "two"],
+        ["run", "--scenario", "async", "--workers", "2", "--target", "http://127.0.0.1:8000"],
+        ["run", "--server-process", "--app", "examples.shop.app:app", "--route", "/products"],
+    ],
+    ids=" ".join,
+)
+def test_bad_worker_arguments_exit_2_with_one_line(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert len(captured.err.strip().splitlines()) == 1, captured.err
+    assert captured.out == ""
