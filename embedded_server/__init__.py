@@ -25,6 +25,7 @@ from ._settings import (
     ServerSettings,
 )
 from ._timing import format_server_timing
+from ._turnstile import BlockingTurnstile
 from ._user_app import (
     UNMATCHED_ROUTE,
     AppImportError,
@@ -53,6 +54,7 @@ __all__ = [
     "AppImportError",
     "BlockSite",
     "BlockWatch",
+    "BlockingTurnstile",
     "CodeSite",
     "EmbeddedServer",
     "LoopLagMonitor",
