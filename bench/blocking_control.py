@@ -48,7 +48,7 @@ class UserClick:
     posts it, so a frozen loop cannot delay the moment of the click itself). `at` is that
     moment (perf_counter), None until it happened."""
 
-    def __init__(self, after_s: float, action: Callable[[], None]) -> None:
+    def __init__(self, after_s: float, action: Callable[[], object]) -> None:
         from PySide6.QtCore import QObject, Qt, Signal
 
         class Poster(QObject):
@@ -98,6 +98,9 @@ async def until_steady(condition: Callable[[], bool], timeout_s: float) -> float
 
 
 async def measure(users: int, delay_ms: int) -> dict[str, object]:
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
     from loopscope.desktop_app.controls import position_from_users
     from loopscope.desktop_app.session import LabSession
     from loopscope.desktop_app.window import MainWindow
@@ -114,15 +117,25 @@ async def measure(users: int, delay_ms: int) -> dict[str, object]:
     assert session.users("blocking") == users and session.delay_ms == delay_ms
     probes = session.server.probes
 
+    button = window.controls.start_stop
+
+    def press() -> None:
+        QTest.mouseClick(button, Qt.MouseButton.LeftButton)
+
     # Stop.
-    window.controls.start_stop.click()
-    lag_since = time.perf_counter()
-    click = UserClick(CLICK_AFTER_S, window.controls.start_stop.click)
+    press()
+    # The start itself (senders, clients, a repaint) is not the lesson's freeze.
+    lag_since = time.perf_counter() + 1.0
+    click = UserClick(CLICK_AFTER_S, press)
+    running_lag_s = 0.0
 
     def stopped() -> bool:
+        nonlocal running_lag_s
+        if click.at is None:
+            running_lag_s = probes.loop_lag.max_since(lag_since)
         return (
             click.at is not None
-            and window.controls.start_stop.text() == "Start"
+            and button.text() == "Start"
             and not session.running
             and probes.in_flight()["blocking"] == 0
         )
@@ -130,13 +143,16 @@ async def measure(users: int, delay_ms: int) -> dict[str, object]:
     done = await until_steady(stopped, 120)
     assert click.at is not None
     stop_s = done - click.at
-    worst_lag_ms = probes.loop_lag.max_since(lag_since) * 1000
 
     # Close.
-    await until(lambda: session.server.started, 10)
-    window.controls.start_stop.click()
-    closed = asyncio.get_running_loop().create_future()
-    window.closed.connect(lambda: closed.done() or closed.set_result(time.perf_counter()))
+    press()
+    closed: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+
+    def on_closed() -> None:
+        if not closed.done():
+            closed.set_result(time.perf_counter())
+
+    window.closed.connect(on_closed)
     click = UserClick(CLICK_AFTER_S, window.close)
     closed_at = await asyncio.wait_for(closed, 120)
     assert click.at is not None
@@ -147,7 +163,9 @@ async def measure(users: int, delay_ms: int) -> dict[str, object]:
         "bound_s": bound_s(delay_ms),
         "stop_s": round(stop_s, 2),
         "close_s": round(close_s, 2),
-        "loop_lag_max_during_stop_ms": round(worst_lag_ms),
+        # The lesson: while it ran, how long the loop froze at most (one request's delay,
+        # not users x delay).
+        "loop_lag_max_while_running_ms": round(running_lag_s * 1000),
         "within_bound": stop_s <= bound_s(delay_ms) and close_s <= bound_s(delay_ms),
     }
 
@@ -179,8 +197,8 @@ def main() -> int:
         rows.append(row)
         print(
             f"{users:>3} users x {delay_ms:>4} ms: Stop {row['stop_s']} s, close "
-            f"{row['close_s']} s (bound {row['bound_s']} s; loop lag max "
-            f"{row['loop_lag_max_during_stop_ms']} ms)",
+            f"{row['close_s']} s (bound {row['bound_s']} s); loop frozen at most "
+            f"{row['loop_lag_max_while_running_ms']} ms at a time while running",
             flush=True,
         )
     collector.stop()

@@ -6,6 +6,10 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
+# The wait between two blocking requests (acquire(): why); at least 1 ms, qasync's timer
+# resolution.
+_CATCH_UP_S = 0.001
+
 
 class BlockingTurnstile:
     """Admits the `blocking` route's requests one at a time, in arrival order.
@@ -68,11 +72,15 @@ class BlockingTurnstile:
                 raise
         else:
             self._busy = True
-        # Our turn, handed over in the pass where the previous request ended. One more
-        # pass before blocking: the loop polls I/O (disconnects) and Qt handles the input
-        # (a Stop click) that queued up while the previous request held the loop.
+        # Our turn, handed over in the pass where the previous request ended. Before
+        # blocking, let the loop catch up with what queued up during that freeze: poll I/O
+        # (disconnects), let Qt handle input (a Stop click), and fire every timer that fell
+        # due (the window's paint timers, the loop-lag probe). A timer, not a bare yield:
+        # loops fire timers in deadline order, so ours comes after all of those (with a
+        # bare yield the lag probe sometimes saw two requests as one 4 s freeze). 1 ms is
+        # 1 % of a 100 ms request.
         try:
-            await asyncio.sleep(0)
+            await asyncio.sleep(_CATCH_UP_S)
         except asyncio.CancelledError:
             self.release()
             raise
