@@ -84,29 +84,31 @@ def set_y_from_zero(plot: pg.PlotWidget, top: float) -> None:
     plot.setYRange(-ZERO_FOOT * top, top, padding=0)
 
 
-def broken_at_freezes(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Probe samples with a break (NaN) wherever two are further apart than FREEZE_GAP_S:
-    the loop was frozen there and nothing was measured, so no line is drawn across."""
+def held_across_freezes(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Probe samples drawn as a step wherever two are further apart than FREEZE_GAP_S:
+    the loop was frozen there, and nothing the probes count can change while it is, so
+    the value holds until the freeze ends, then jumps (no ramp across the freeze)."""
     if len(xs) < 2:
         return xs, ys
     gaps = np.nonzero(np.diff(xs) > FREEZE_GAP_S)[0] + 1
     if not len(gaps):
         return xs, ys
-    middles = (xs[gaps - 1] + xs[gaps]) / 2
-    return np.insert(xs, gaps, middles), np.insert(ys.astype(float), gaps, np.nan)
+    return np.insert(xs, gaps, xs[gaps]), np.insert(ys.astype(float), gaps, ys[gaps - 1])
 
 
 def lag_steps(xs: np.ndarray, lag_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Loop lag with each freeze drawn as what it was: a plateau as high as the freeze
     was long, over the time it lasted (a sample at t with lag L covers t - L to t),
-    broken from the samples before, instead of a ramp from the last sample."""
+    stepping up from the sample before, instead of a ramp from that sample."""
     long = np.nonzero(lag_ms > FREEZE_GAP_S * 1000)[0]
     if not len(long):
         return xs, lag_ms
-    starts = xs[long] - lag_ms[long] / 1000
+    before = np.where(long > 0, long - 1, long)
+    starts = np.maximum(xs[long] - lag_ms[long] / 1000, xs[before])
+    lows = np.where(long > 0, lag_ms[before], 0.0)
     at = np.repeat(long, 2)
     new_x = np.column_stack((starts, starts)).ravel()
-    new_y = np.column_stack((np.full(len(long), np.nan), lag_ms[long])).ravel()
+    new_y = np.column_stack((lows, lag_ms[long])).ravel()
     return np.insert(xs, at, new_x), np.insert(lag_ms.astype(float), at, new_y)
 
 
@@ -331,7 +333,7 @@ class Charts(QWidget):
             self.throughput.item(
                 name + ":theory", pen=self._pen(colour, style=Qt.PenStyle.DashLine, thin=True)
             ).setData(
-                *broken_at_freezes(
+                *held_across_freezes(
                     px, np.array([p.theory_rps.get(name, math.nan) for p in probes])
                 ),
                 connect="finite",
@@ -373,7 +375,7 @@ class Charts(QWidget):
             self.inflight.item(
                 name, pen=self._pen(colour), name=f"in flight: {SCENARIO_LABELS[name]}"
             ).setData(
-                *broken_at_freezes(px, np.array([p.in_flight.get(name, 0) for p in probes])),
+                *held_across_freezes(px, np.array([p.in_flight.get(name, 0) for p in probes])),
                 connect="finite",
             )
         self.inflight.item(
@@ -402,7 +404,7 @@ class Charts(QWidget):
     def _probe_line(
         px: np.ndarray, probes: list[ProbeSample], field: str
     ) -> tuple[np.ndarray, np.ndarray]:
-        return broken_at_freezes(px, np.array([getattr(p, field) for p in probes], dtype=float))
+        return held_across_freezes(px, np.array([getattr(p, field) for p in probes], dtype=float))
 
     def update_from(self, snap: LabSnapshot) -> None:
         self.update_series(snap)

@@ -10,7 +10,7 @@ import numpy as np
 from PySide6.QtCore import QPoint, QRect
 from pytestqt.qtbot import QtBot
 
-from loopscope.desktop_app.charts import broken_at_freezes, lag_steps, nice_ceiling
+from loopscope.desktop_app.charts import held_across_freezes, lag_steps, nice_ceiling
 from loopscope.desktop_app.session import CurvePoint
 from tests.conftest import wait_until
 from tests.desktop_app.conftest import close_window, open_window
@@ -101,13 +101,15 @@ def test_nice_ceiling_reads_well() -> None:
     ]
 
 
-def test_probe_lines_break_at_a_freeze_instead_of_ramping_across_it() -> None:
+def test_probe_lines_step_across_a_freeze_instead_of_ramping() -> None:
     xs = np.array([0.0, 0.1, 0.2, 40.2, 40.3])
     ys = np.array([1.0, 1.0, 1.0, 20.0, 20.0])
-    bx, by = broken_at_freezes(xs, ys)
-    assert len(bx) == 6 and np.isnan(by[3]) and 0.2 < bx[3] < 40.2
+    sx, sy = held_across_freezes(xs, ys)
+    # The value holds until the freeze ends (40.2 s), then jumps: a step.
+    assert list(sx) == [0.0, 0.1, 0.2, 40.2, 40.2, 40.3]
+    assert list(sy) == [1.0, 1.0, 1.0, 1.0, 20.0, 20.0]
     # Dense samples are left alone.
-    same_x, _ = broken_at_freezes(xs[:3], ys[:3])
+    same_x, _ = held_across_freezes(xs[:3], ys[:3])
     assert len(same_x) == 3
 
 
@@ -115,8 +117,6 @@ def test_a_freeze_is_a_plateau_over_its_duration() -> None:
     xs = np.array([0.0, 0.1, 40.1, 40.2])
     lag = np.array([5.0, 5.0, 40_000.0, 3.0])
     sx, sy = lag_steps(xs, lag)
-    # Break, then from 0.1 s (40.1 - 40 s) at 40 000 ms until 40.1 s: no diagonal.
-    assert np.isnan(sy[2])
-    assert sx[3] == np.float64(40.1) - 40.0 and sy[3] == 40_000.0
-    assert sx[4] == 40.1 and sy[4] == 40_000.0
-    assert sy[-1] == 3.0
+    # Up at 0.1 s (40.1 s - 40 s), flat at 40 000 ms until 40.1 s: no diagonal.
+    assert list(sy) == [5.0, 5.0, 5.0, 40_000.0, 40_000.0, 3.0]
+    assert sx[2] == sx[3] == np.float64(40.1) - 40.0 and sx[4] == 40.1
