@@ -8,14 +8,14 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QGraphicsItem, QGridLayout, QWidget
+from PySide6.QtGui import QFont, QPen
+from PySide6.QtWidgets import QGraphicsItem, QGridLayout, QLabel, QVBoxLayout, QWidget
 
-from loopscope.embedded_server import CPU_SCENARIOS
+from loopscope.embedded_server import CPU_SCENARIOS, SCENARIOS
 from loopscope.loadgen import theory
 
 from .palette import SCENARIO_COLOURS, SCENARIO_LABELS
-from .session import LabSession, LabSnapshot
+from .session import PROBE_PERIOD_S, LabSession, LabSnapshot, ProbeSample
 
 pg.setConfigOptions(antialias=True)
 
@@ -42,6 +42,132 @@ class ChartStyle:
         return cls(font_pt, line_width)
 
 
+# Probe samples further apart than this mark a freeze of the loop (nothing was sampled):
+# the probe lines break there instead of drawing a ramp across it.
+FREEZE_GAP_S = 3 * PROBE_PERIOD_S
+# The y axes that start at 0 begin this fraction of their height below it, room for the
+# "0" label (set_y_from_zero).
+ZERO_FOOT = 0.08
+# Head-room above the highest measured value on the y axes set from the data.
+Y_MARGIN = 1.2
+# The response curve's x axis spans the measured users times/divided by this (log axis).
+X_MARGIN = 1.6
+
+
+def _line_sample(pen: QPen | None) -> str:
+    """Characters that look like a pen's line in a text legend."""
+    if pen is None:
+        return "\u25cf"  # a dot: a point series
+    style = pen.style()
+    if style == Qt.PenStyle.DashLine:
+        return "\u254c\u254c"
+    if style == Qt.PenStyle.DotLine:
+        return "\u00b7\u00b7\u00b7\u00b7"
+    return "\u2501\u2501"
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 × 10^k at or above `value`: an axis top that only
+    changes when the data crosses it, and reads well."""
+    if not math.isfinite(value) or value <= 0:
+        return 1.0
+    power = 10.0 ** math.floor(math.log10(value))
+    for step in (1.0, 2.0, 2.5, 5.0, 10.0):
+        if value <= step * power * (1 + 1e-9):
+            return step * power
+    return 10.0 * power
+
+
+def set_y_from_zero(plot: pg.PlotWidget, top: float) -> None:
+    """y from 0 to `top`, with 0 a little above the foot of the axis so that its tick label
+    fits whole: pyqtgraph leaves out a label that would stick out of the plot."""
+    plot.setYRange(-ZERO_FOOT * top, top, padding=0)
+
+
+def held_across_freezes(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Probe samples drawn as a step wherever two are further apart than FREEZE_GAP_S:
+    the loop was frozen there, and nothing the probes count can change while it is, so
+    the value holds until the freeze ends, then jumps (no ramp across the freeze)."""
+    if len(xs) < 2:
+        return xs, ys
+    gaps = np.nonzero(np.diff(xs) > FREEZE_GAP_S)[0] + 1
+    if not len(gaps):
+        return xs, ys
+    return np.insert(xs, gaps, xs[gaps]), np.insert(ys.astype(float), gaps, ys[gaps - 1])
+
+
+def lag_steps(xs: np.ndarray, lag_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Loop lag with each freeze drawn as what it was: a plateau as high as the freeze
+    was long, over the time it lasted (a sample at t with lag L covers t - L to t),
+    stepping up from the sample before, instead of a ramp from that sample."""
+    long = np.nonzero(lag_ms > FREEZE_GAP_S * 1000)[0]
+    if not len(long):
+        return xs, lag_ms
+    before = np.where(long > 0, long - 1, long)
+    starts = np.maximum(xs[long] - lag_ms[long] / 1000, xs[before])
+    lows = np.where(long > 0, lag_ms[before], 0.0)
+    at = np.repeat(long, 2)
+    new_x = np.column_stack((starts, starts)).ravel()
+    new_y = np.column_stack((lows, lag_ms[long])).ravel()
+    return np.insert(xs, at, new_x), np.insert(lag_ms.astype(float), at, new_y)
+
+
+class LegendRow(QLabel):
+    """A plot's legend as a line of text above the plot: never over the data, and it
+    wraps (between entries) when the plot is narrow or the fonts are large."""
+
+    def __init__(self, style: ChartStyle) -> None:
+        super().__init__()
+        self._style = style
+        self._entries: list[tuple[str, str, str]] = []  # (label, colour, sample)
+        self.setWordWrap(True)
+        self.setTextFormat(Qt.TextFormat.RichText)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setStyleSheet(
+            f"QLabel {{ font-size: {style.font_pt}pt; color: {style.foreground};"
+            f" background: {style.background}; }}"
+        )
+
+    @property
+    def names(self) -> list[str]:
+        return [label for label, _, _ in self._entries]
+
+    def add(self, label: str, colour: str, sample: str) -> None:
+        self._entries.append((label, colour, sample))
+        self._render()
+
+    def remove_all(self) -> None:
+        self._entries.clear()
+        self._render()
+
+    def _render(self) -> None:
+        entries = [
+            # nowrap: a line sample is never parted from its label.
+            f'<span style="white-space:nowrap"><span style="color:{colour}; font-weight:bold">'
+            f"{sample}</span> {label}</span>"
+            for label, colour, sample in self._entries
+        ]
+        # Empty, the row keeps its height: the plots below do not jump when it fills.
+        self.setText(" &nbsp; &nbsp; ".join(entries) or "&nbsp;")
+
+
+class _Cell(QWidget):
+    """A plot with its title and legend row above it."""
+
+    def __init__(self, plot: _Plot, style: ChartStyle) -> None:
+        super().__init__()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        self.setAutoFillBackground(True)
+        self.setStyleSheet(f"background: {style.background};")
+        layout.addWidget(plot.heading)
+        layout.addWidget(plot.legend)
+        layout.addWidget(plot, 1)
+
+
+# Tick labels of the response curve's log axis of users.
+CURVE_TICKS = (1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500, 700, 1000)
 # Users at which the response curve's theory line is drawn: 1 to 1000, even on a log axis.
 CURVE_USERS = np.unique(np.round(np.logspace(0, 3, 60)).astype(int))
 
@@ -50,7 +176,6 @@ class _Plot(pg.PlotWidget):  # type: ignore[misc]
     def __init__(self, title: str, left: str, bottom: str, style: ChartStyle) -> None:
         super().__init__(background=style.background)
         font_pt = style.font_pt
-        self.setTitle(title, size=f"{font_pt + 2}pt", color=style.foreground)
         tick_font = QFont()
         tick_font.setPointSize(font_pt)
         label_style = {"font-size": f"{font_pt + 1}pt", "color": style.foreground}
@@ -66,12 +191,14 @@ class _Plot(pg.PlotWidget):  # type: ignore[misc]
         self.showGrid(x=True, y=True, alpha=0.25)
         self.setMouseEnabled(x=False, y=False)
         self.setMenuEnabled(False)
-        self.legend = self.addLegend(
-            labelTextSize=f"{font_pt}pt",
-            labelTextColor=style.foreground,
-            offset=(8, 8),
-            brush=pg.mkBrush(style.background + "C0"),
+        # Title and legend live outside the plot (see _Cell), so no legend covers data.
+        self.heading = QLabel(title)
+        self.heading.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.heading.setStyleSheet(
+            f"QLabel {{ font-size: {font_pt + 2}pt; color: {style.foreground};"
+            f" background: {style.background}; }}"
         )
+        self.legend = LegendRow(style)
         self.getPlotItem().setClipToView(True)
         self.getPlotItem().setDownsampling(mode="peak")
         self._items: dict[str, pg.PlotDataItem] = {}
@@ -93,14 +220,21 @@ class _Plot(pg.PlotWidget):  # type: ignore[misc]
                 kwargs.update(symbol=symbol, symbolSize=13, symbolBrush=colour, symbolPen="w")
             item = self.plot([], [], **kwargs)
             self._items[key] = item
+            if name is not None:
+                qpen = pen if isinstance(pen, QPen) else None
+                self.legend.add(
+                    name, colour or (qpen.color().name() if qpen else "#000"), _line_sample(qpen)
+                )
         return item
 
     def clear_data(self) -> None:
         """Remove every curve and its legend entry (a new lesson has other scenarios)."""
         for item in self._items.values():
-            self.legend.removeItem(item)
             self.removeItem(item)
         self._items.clear()
+        self.legend.remove_all()
+        # Axes back to fitting the (new) data: Reset and a new lesson start afresh.
+        self.enableAutoRange()
 
 
 class Charts(QWidget):
@@ -122,22 +256,18 @@ class Charts(QWidget):
         self.curve_latency = _Plot("Latency p50 vs users (dashed: theory)", "ms", "users", style)
         for plot in (self.curve_rps, self.curve_latency):
             plot.setLogMode(x=True, y=False)
+            # Plain numbers of users, not "4·10¹": the log axis gets its own ticks.
+            plot.getAxis("bottom").setTicks(
+                [[(math.log10(users), str(users)) for users in CURVE_TICKS]]
+            )
         self.loop_lag.addLine(
             y=50, pen=self._pen(self.chart_style.muted, style=Qt.PenStyle.DashLine, hairline=True)
         )
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        for index, plot in enumerate(
-            (
-                self.throughput,
-                self.latency,
-                self.inflight,
-                self.loop_lag,
-                self.curve_rps,
-                self.curve_latency,
-            )
-        ):
-            layout.addWidget(plot, index // 2, index % 2)
+        for index, plot in enumerate(self.plots()):
+            layout.addWidget(_Cell(plot, style), index // 2, index % 2)
+        self.clear()
 
     def _pen(
         self,
@@ -161,8 +291,12 @@ class Charts(QWidget):
         ]
 
     def clear(self) -> None:
+        """No data, no legend entries, and the axes back to their empty state."""
         for plot in self.plots():
             plot.clear_data()
+        # Throughput starts at 0 (set_y_from_zero does it again as data comes).
+        for plot in (self.throughput, self.curve_rps):
+            set_y_from_zero(plot, 1.0)
 
     @staticmethod
     def visible_range(now_s: float) -> tuple[float, float]:
@@ -174,7 +308,7 @@ class Charts(QWidget):
     def update_series(self, snap: LabSnapshot) -> None:
         """Per-window series (throughput, latency) and the response curve: once a second."""
         x_range = self.visible_range(snap.recorder.now_s)
-        shown = set(snap.scenarios) | set(snap.recorder.scenarios)
+        shown = self._shown(snap)
         for name in shown:
             series = snap.recorder.scenarios.get(name)
             if series is None:
@@ -199,49 +333,107 @@ class Charts(QWidget):
             self.throughput.item(
                 name + ":theory", pen=self._pen(colour, style=Qt.PenStyle.DashLine, thin=True)
             ).setData(
-                px, np.array([p.theory_rps.get(name, math.nan) for p in probes]), connect="finite"
+                *held_across_freezes(
+                    px, np.array([p.theory_rps.get(name, math.nan) for p in probes])
+                ),
+                connect="finite",
             )
         for plot in (self.throughput, self.latency):
             plot.setXRange(*x_range, padding=0)
+        # Throughput from 0: a fall from 200 to 150 req/s must not look like one to nothing.
+        set_y_from_zero(self.throughput, nice_ceiling(self._highest(self.throughput)))
         self._update_curve(snap)
+
+    @staticmethod
+    def _shown(snap: LabSnapshot) -> list[str]:
+        """The scenarios to draw, in the app's order (so legends keep their order)."""
+        chosen = set(snap.scenarios) | set(snap.recorder.scenarios)
+        return [name for name in SCENARIOS if name in chosen]
+
+    @staticmethod
+    def _highest(plot: _Plot, keys: set[str] | None = None) -> float:
+        """The highest finite y among the plot's curves (those of `keys`, or all)."""
+        highest = 0.0
+        for key, item in plot._items.items():
+            if keys is not None and key not in keys:
+                continue
+            _, ys = item.getData()
+            if ys is not None and len(ys):
+                finite = ys[np.isfinite(ys)]
+                if len(finite):
+                    highest = max(highest, float(finite.max()))
+        return highest * Y_MARGIN
 
     def update_probes(self, snap: LabSnapshot) -> None:
         """Server probes (in flight, thread pool, loop lag): several times a second."""
         x_range = self.visible_range(snap.recorder.now_s)
-        shown = set(snap.scenarios) | set(snap.recorder.scenarios)
+        shown = self._shown(snap)
         probes = [p for p in snap.probes if p.t_s >= x_range[0]]
         px = np.array([p.t_s for p in probes])
         for name in shown:
             colour = SCENARIO_COLOURS[name]
             self.inflight.item(
                 name, pen=self._pen(colour), name=f"in flight: {SCENARIO_LABELS[name]}"
-            ).setData(px, np.array([p.in_flight.get(name, 0) for p in probes]))
+            ).setData(
+                *held_across_freezes(px, np.array([p.in_flight.get(name, 0) for p in probes])),
+                connect="finite",
+            )
         self.inflight.item(
             "borrowed", pen=self._pen(self.chart_style.foreground, thin=True), name="threads busy"
-        ).setData(px, np.array([p.threads_borrowed for p in probes]))
+        ).setData(*self._probe_line(px, probes, "threads_borrowed"), connect="finite")
         self.inflight.item(
             "waiting",
             pen=self._pen(self.chart_style.muted, style=Qt.PenStyle.DashLine, thin=True),
             name="waiting for a thread",
-        ).setData(px, np.array([p.threads_waiting for p in probes]))
+        ).setData(*self._probe_line(px, probes, "threads_waiting"), connect="finite")
         self.inflight.item(
             "total",
             pen=self._pen(self.chart_style.muted, style=Qt.PenStyle.DotLine, thin=True),
             name="thread-pool size",
-        ).setData(px, np.array([p.threads_total for p in probes]))
+        ).setData(*self._probe_line(px, probes, "threads_total"), connect="finite")
         self.loop_lag.item(
             "lag", pen=self._pen("#D55E00", thin=True), name="lag (50 ms: noticeable)"
-        ).setData(px, np.array([p.loop_lag_ms for p in probes]))
+        ).setData(
+            *lag_steps(px, np.array([p.loop_lag_ms for p in probes], dtype=float)),
+            connect="finite",
+        )
         for plot in (self.inflight, self.loop_lag):
             plot.setXRange(*x_range, padding=0)
+
+    @staticmethod
+    def _probe_line(
+        px: np.ndarray, probes: list[ProbeSample], field: str
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return held_across_freezes(px, np.array([getattr(p, field) for p in probes], dtype=float))
 
     def update_from(self, snap: LabSnapshot) -> None:
         self.update_series(snap)
         self.update_probes(snap)
 
     def _update_curve(self, snap: LabSnapshot) -> None:
-        names = set(snap.scenarios) | {p.scenario for p in snap.curve}
-        for name in names:
+        self._draw_curve(snap)
+        self._scale_curve(snap)
+
+    def _scale_curve(self, snap: LabSnapshot) -> None:
+        """The measured points decide the axes (plus a margin); theory beyond them is
+        clipped. Theory at 1000 users (10 000 req/s) would otherwise squash them flat."""
+        points = snap.curve
+        if not points:
+            # Nothing measured yet: theory's whole range, throughput from 0.
+            set_y_from_zero(self.curve_rps, nice_ceiling(self._highest(self.curve_rps)))
+            self.curve_latency.enableAutoRange()
+            self.curve_rps.enableAutoRange(axis="x")
+            return
+        users = [p.users for p in points]
+        x_range = (math.log10(min(users) / X_MARGIN), math.log10(max(users) * X_MARGIN))
+        measured = {key for key in self.curve_rps._items if not key.endswith(":theory")}
+        for plot in (self.curve_rps, self.curve_latency):
+            plot.setXRange(*x_range, padding=0)
+            set_y_from_zero(plot, nice_ceiling(self._highest(plot, measured)))
+
+    def _draw_curve(self, snap: LabSnapshot) -> None:
+        wanted = set(snap.scenarios) | {p.scenario for p in snap.curve}
+        for name in [n for n in SCENARIOS if n in wanted]:
             colour = SCENARIO_COLOURS[name]
             points = sorted((p for p in snap.curve if p.scenario == name), key=lambda p: p.users)
             # A point measured while the generator was the limit is a cross, not a dot.

@@ -132,6 +132,8 @@ class LabSession:
         self._sweep_users: dict[str, int] = {}
         # Generators taken out of service whose stop has not finished closing them.
         self._stopping: set[LoadGenerator | OpenLoopGenerator] = set()
+        # Generators `halt()` took out of service that no `stop()` has taken up yet.
+        self._halted: list[LoadGenerator | OpenLoopGenerator] = []
         #: The latest verdict on the generator (None until load has run a period).
         self.health: HealthVerdict | None = None
 
@@ -152,6 +154,12 @@ class LabSession:
         if self._closed:
             return
         self._closed = True
+        self.halt()
+        # The load is cut: nobody waits for an answer any more, so the server need not
+        # give requests in flight a grace period (an async request sleeping its 2 s delay
+        # held the window's close for uvicorn's whole 1 s grace). Asked now, so that
+        # uvicorn's shutdown ticks overlap with the generators' closing.
+        self.server.request_stop(cut_in_flight=True)
         await self.stop(cut_in_flight=True)
         for generator in list(self._stopping):
             await generator.aclose()
@@ -193,6 +201,7 @@ class LabSession:
     def start(self) -> None:
         if self.running or not self._opened:
             return
+        self._open_turnstile()
         for scenario in self.scenarios:
             # A sender (its clients and connection pools) per scenario: users of two
             # scenarios sharing one pool would queue for each other's connections.
@@ -220,17 +229,39 @@ class LabSession:
             # The verdict is about the load: not the idle time (window start-up) before it.
             self._health_monitor.restart()
 
+    def halt(self) -> None:
+        """The synchronous first half of a stop, for a click to take effect at once: the
+        load is off (`running` is False), users send no more, their requests in flight
+        are cancelled, and the blocking route's queued requests leave without blocking
+        the loop. `stop()` does the rest (closing the generators' connections)."""
+        turnstile = self.server.blocking_turnstile
+        if turnstile is not None:
+            turnstile.close()
+        generators, self._generators = self._generators, {}
+        for generator in generators.values():
+            if isinstance(generator, LoadGenerator):
+                generator.cut()
+        self._halted.extend(generators.values())
+
+    def _open_turnstile(self) -> None:
+        turnstile = self.server.blocking_turnstile
+        if turnstile is not None:
+            turnstile.open()
+
     async def stop(self, *, cut_in_flight: bool = True) -> None:
         """Stop all users. cut_in_flight drops requests in flight instead of waiting."""
-        generators, self._generators = self._generators, {}
-        self._stopping.update(generators.values())
+        if cut_in_flight:
+            self.halt()
+        generators = [*self._generators.values(), *self._halted]
+        self._generators, self._halted = {}, []
+        self._stopping.update(generators)
         grace = 0.0 if cut_in_flight else 5.0
         try:
-            await asyncio.gather(*(g.stop(grace_s=grace) for g in generators.values()))
+            await asyncio.gather(*(g.stop(grace_s=grace) for g in generators))
         finally:
             # Even when this stop is itself cancelled (the window closing mid-sweep), every
             # generator closes its connections; close() finishes any that could not.
-            for generator in generators.values():
+            for generator in generators:
                 await generator.aclose()
                 self._stopping.discard(generator)
 
@@ -400,6 +431,7 @@ class LabSession:
         self._sweeping = True
         try:
             await self.stop(cut_in_flight=True)
+            self._open_turnstile()
             for name in self.scenarios:
                 self.recorder.track(name)
             return await sweep_steps(

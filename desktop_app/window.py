@@ -570,6 +570,10 @@ class MainWindow(QMainWindow):
             self._sweep_task.cancel()  # Stop during a sweep ends the sweep (and its load)
             return
         if self.session.running:
+            # Here, in the click's own handler, not in the task: the blocking lesson's next
+            # queued request may get the loop before the task's first step.
+            self.session.halt()
+            self.controls.set_running(False)
             self.spawn(self.stop())
         else:
             self.start()
@@ -629,6 +633,7 @@ class MainWindow(QMainWindow):
         event.ignore()
         if not self._shutting_down:
             self._shutting_down = True
+            self.session.halt()  # at once, as Stop does (toggle_running: why)
             self.show_message("Stopping…")
             self.spawn(self._shutdown())
 

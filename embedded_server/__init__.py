@@ -26,6 +26,7 @@ from ._settings import (
     ServerSettings,
 )
 from ._timing import format_server_timing
+from ._turnstile import BlockingTurnstile
 from ._user_app import (
     UNMATCHED_ROUTE,
     AppImportError,
@@ -55,6 +56,7 @@ __all__ = [
     "AppImportError",
     "BlockSite",
     "BlockWatch",
+    "BlockingTurnstile",
     "CodeSite",
     "EmbeddedServer",
     "LoopLagMonitor",

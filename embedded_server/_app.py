@@ -26,6 +26,7 @@ from ._settings import (
     ServerSettings,
 )
 from ._timing import TimingMiddleware, stamp_timing
+from ._turnstile import BlockingTurnstile
 
 DelayMs = Annotated[
     float, Query(ge=0, le=MAX_DELAY_MS, description="simulated I/O wait in milliseconds")
@@ -93,6 +94,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         threads=settings.threads, loop_lag_interval_s=settings.loop_lag_interval_s
     )
     downstream = DownstreamClients()
+    turnstile = BlockingTurnstile()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -109,6 +111,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.probes = probes
+    app.state.blocking_turnstile = turnstile
     # The scenario routes declare response_model=None: with a response model, FastAPI
     # validates a `def` route's return value in the thread pool too, so each request
     # borrows a thread twice and queues twice (measured: 43 instead of 50 req/s at 10
@@ -145,13 +148,19 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     async def blocking_route(
         request: Request, delay_ms: BlockingDelayMs = 100
     ) -> dict[str, Any] | Response:
-        # A client that already gave up (the app's Stop) is not worth freezing the loop for:
-        # this is what lets the window regain control at once after Stop.
-        if await request.is_disconnected():
-            return Response(status_code=499)
-        started = time.perf_counter()
-        time.sleep(delay_ms / 1000)  # noqa: ASYNC251  the classic mistake, on purpose
-        stamp_timing(request.state, started, time.perf_counter())
+        # One at a time, each in a pass of the loop of its own (BlockingTurnstile: why).
+        if not await turnstile.acquire():
+            # The app stopped its load while this request queued: not worth freezing for.
+            return Response("load stopped: not blocking for this request", status_code=503)
+        try:
+            # A client that already gave up is not worth freezing the loop for either.
+            if await request.is_disconnected():
+                return Response(status_code=499)
+            started = time.perf_counter()
+            time.sleep(delay_ms / 1000)  # noqa: ASYNC251  the classic mistake, on purpose
+            stamp_timing(request.state, started, time.perf_counter())
+        finally:
+            turnstile.release()
         return {"scenario": "blocking", "delay_ms": delay_ms}
 
     @app.get("/scenario/cpu-async", response_model=None, summary="async def + pure-Python CPU work")

@@ -13,6 +13,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from ._probes import ServerProbes
+from ._turnstile import BlockingTurnstile
 from ._user_app import ProbedApp
 
 LOOPBACK = "127.0.0.1"
@@ -75,6 +76,12 @@ class EmbeddedServer:
     def probes(self) -> ServerProbes:
         probes: ServerProbes = self.app.state.probes
         return probes
+
+    @property
+    def blocking_turnstile(self) -> BlockingTurnstile | None:
+        """The demo app's turnstile for its blocking route; None for another app."""
+        turnstile = getattr(self.app.state, "blocking_turnstile", None)
+        return turnstile if isinstance(turnstile, BlockingTurnstile) else None
 
     @property
     def started(self) -> bool:
@@ -161,12 +168,25 @@ class EmbeddedServer:
             raise ServerStartError(f"the app's start-up failed: {reason}")
         raise ServerStartError(str(exc) if exc else "the server stopped during start-up")
 
-    async def stop(self) -> None:
-        """Graceful shutdown: in-flight requests get `graceful_shutdown_s` to finish."""
+    def request_stop(self, *, cut_in_flight: bool = False) -> None:
+        """Ask uvicorn to begin its shutdown now, from synchronous code; `stop()` awaits
+        it. uvicorn notices within its 0.1 s tick, so asking early lets that overlap with
+        other shutdown work. cut_in_flight: cancel requests in flight at once instead of
+        giving them `graceful_shutdown_s` (for when their clients were cut already: the
+        app closing mid-load)."""
+        if self._task is None or self._server is None:
+            return
+        if cut_in_flight:
+            self._server.config.timeout_graceful_shutdown = 0
+        self._server.should_exit = True
+
+    async def stop(self, *, cut_in_flight: bool = False) -> None:
+        """Graceful shutdown: in-flight requests get `graceful_shutdown_s` to finish
+        (none with cut_in_flight; `request_stop()`)."""
+        self.request_stop(cut_in_flight=cut_in_flight)
         task, self._task = self._task, None
         if task is None or self._server is None:
             return
-        self._server.should_exit = True
         uvicorn_log = logging.getLogger("uvicorn.error")
         noise_filter = _ShutdownNoiseFilter()
         uvicorn_log.addFilter(noise_filter)

@@ -116,6 +116,20 @@ class LoadGenerator(BaseLoadGenerator):
         # A closed loop owes nothing: its users stop sending; their requests in flight end.
         self._target = 0
 
+    def cut(self) -> None:
+        """Stop at once, from synchronous code (a Stop click): no user sends again, and
+        every request in flight is cancelled now (counted as abandoned), which closes its
+        connection. `stop()` still has to be awaited; it then only waits for the users to
+        end."""
+        self._running = False
+        self._target = 0
+        if not self._abandoned_counted:
+            self._abandoned += self._in_flight
+            self._abandoned_counted = True
+        for task in list(self._users.values()):
+            task.cancel()
+        self._users.clear()
+
     async def _stop_starting(self, grace_s: float) -> None:
         # Users see the target drop to 0 and leave after their request in flight.
         self._target = 0

@@ -59,6 +59,8 @@ class BaseLoadGenerator:
         # Intended start of each request in flight, by a key of the subclass's (user, slot):
         # what a drain that runs out of time reports as censored.
         self._since: dict[int, float] = {}
+        # True when requests in flight were counted as abandoned already (a cut).
+        self._abandoned_counted = False
 
     @property
     def request(self) -> AnyRequest:
@@ -169,10 +171,12 @@ class BaseLoadGenerator:
             _, pending = await asyncio.wait(tasks, timeout=grace_s)
             # Counted before the cut, so that a frozen server shows up as unanswered
             # requests instead of none at all.
-            self._abandoned += self._in_flight
+            if not self._abandoned_counted:
+                self._abandoned += self._in_flight
             for task in pending:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+        self._abandoned_counted = False
         failure, self._failure = self._failure, None
         if failure is not None:
             raise failure

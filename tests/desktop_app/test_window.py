@@ -118,7 +118,7 @@ def test_preset_change_resets_the_charts(qtbot: QtBot, run_on_qt_loop: Any) -> N
         for plot in window.charts.plots():
             # Nothing of the old lesson is left: no curve, no legend entry.
             assert not any(k.startswith(("sync", "async")) for k in plot._items)
-            legend_names = [label.text for _, label in plot.legend.items]
+            legend_names = plot.legend.names
             assert not any("thread pool" in name or "await" in name for name in legend_names)
         assert window.table.rowCount() == 2
         assert window.table.item(0, 0).text() == "fanout-sequential"
