@@ -128,9 +128,13 @@ def render(runs: Sequence[Run], out: Path) -> None:
     )
     throughput = layout.addPlot(row=1, col=0)
     latency = layout.addPlot(row=1, col=1)
-    _style_plot(throughput, "Throughput (dashed: theory)", "throughput (requests / s)", level_name)
-    latency_title = "Latency p50 (dashed: theory"
-    latency_title += "; dotted: uncorrected)" if open_loop else ")"
+    # Routes of the user's own have no theory line to explain.
+    notes = [] if isinstance(route, dict) else ["dashed: theory"]
+    throughput_title = "Throughput" + (f" ({notes[0]})" if notes else "")
+    _style_plot(throughput, throughput_title, "throughput (requests / s)", level_name)
+    if open_loop:
+        notes.append("dotted: uncorrected")
+    latency_title = "Latency p50" + (f" ({'; '.join(notes)})" if notes else "")
     _style_plot(latency, latency_title, "latency p50 (ms)", level_name)
     legends = [
         plot.addLegend(
