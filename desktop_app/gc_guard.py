@@ -11,13 +11,41 @@ QTimerInfoList::activateTimers (seen about once in six GUI test runs). pyqtgraph
 
 from __future__ import annotations
 
+import ctypes
 import gc
+import sys
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer
 
 # Collect this often (ms): cycles wait at most this long, and one collection of the young
 # generation costs well under a millisecond at LoopScope's allocation rates.
 COLLECT_PERIOD_MS = 500
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+        return None
+    return trim
+
+
+_MALLOC_TRIM = _malloc_trim()
+
+
+def release_free_memory() -> None:
+    """Give the C heap's free pages back to the system (glibc's malloc_trim).
+
+    A long session churns through short-lived C allocations in many threads (the thread
+    pool, Qt's painting); glibc keeps what they freed, and the window's resident memory crept
+    up 7 % over a 30-minute soak with the Python heap flat. After a full collection (about
+    once a minute) is when most has just been freed.
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 class MainThreadGarbageCollector(QObject):
@@ -47,6 +75,7 @@ class MainThreadGarbageCollector(QObject):
         limit_young, limit_middle, limit_old = gc.get_threshold()
         if old > limit_old:
             gc.collect(2)
+            release_free_memory()
         elif middle > limit_middle:
             gc.collect(1)
         elif young > limit_young:
