@@ -462,9 +462,13 @@ class LabSession:
         cpu_share = 1.0
         if scenario in CPU_SCENARIOS:
             cpu_s = self._cpu_cost()
-            # CPU-bound scenarios running side by side share the one core the GIL allows.
+            # CPU-bound scenarios running side by side share the one core the GIL allows:
+            # by their users in a closed loop, evenly in an open loop (each at the same rate).
             sharing = [s for s in self.scenarios if s in CPU_SCENARIOS] or [scenario]
-            cpu_share = self._users[scenario] / sum(self._users[s] for s in sharing)
+            if self.mode == "open":
+                cpu_share = 1 / len(sharing)
+            else:
+                cpu_share = self._users[scenario] / sum(self._users[s] for s in sharing)
         if self.mode == "open":
             return open_loop(
                 scenario,
@@ -473,6 +477,7 @@ class LabSession:
                 threads=self.threads,
                 fanout=self.fanout,
                 cpu_s=cpu_s,
+                cpu_share=cpu_share,
             )
         return theory.closed_loop(
             scenario,

@@ -24,11 +24,21 @@ def open_loop(
     threads: int = DEFAULT_THREADS,
     fanout: int = DEFAULT_FANOUT,
     cpu_s: float | None = None,
+    cpu_share: float = 1.0,
     workers: int = 1,
 ) -> Prediction:
-    """Throughput min(R, c/d); latency d below capacity, inf (unbounded) at or above it."""
+    """Throughput min(R, c/d); latency d below capacity, inf (unbounded) at or above it.
+
+    cpu_share: as in `theory.closed_loop` (CPU-bound scenarios side by side share a core).
+    """
     capacity, service_s, why = capacity_and_service_time(
-        scenario, delay_s=delay_s, threads=threads, fanout=fanout, cpu_s=cpu_s, workers=workers
+        scenario,
+        delay_s=delay_s,
+        threads=threads,
+        fanout=fanout,
+        cpu_s=cpu_s,
+        cpu_share=cpu_share,
+        workers=workers,
     )
     max_rps = capacity / service_s if service_s > 0 else math.inf
     if rate < max_rps:

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from loopscope.loadgen import theory
+from loopscope.loadgen import open_loop_theory, theory
 
 
 def test_async_is_limited_only_by_users() -> None:
@@ -43,3 +43,12 @@ def test_cpu_needs_a_measured_cost() -> None:
     p = theory.closed_loop("cpu-sync", users=4, delay_s=0, cpu_s=0.02)
     assert p.throughput_rps == pytest.approx(50)
     assert p.latency_ms == pytest.approx(80)
+
+
+def test_open_loop_cpu_routes_side_by_side_share_the_core() -> None:
+    # Two CPU-bound scenarios at the same rate share the one core the GIL allows: each can
+    # complete half of 1/cpu_s, not all of it (as the window's open-loop table used to say).
+    alone = open_loop_theory("cpu-async", rate=200, delay_s=0.0, cpu_s=0.01)
+    shared = open_loop_theory("cpu-async", rate=200, delay_s=0.0, cpu_s=0.01, cpu_share=0.5)
+    assert alone.throughput_rps == pytest.approx(100)
+    assert shared.throughput_rps == pytest.approx(50)
