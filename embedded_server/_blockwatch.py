@@ -129,6 +129,8 @@ class BlockWatch:
         self._lock = threading.Lock()
         self._roots = _library_roots()
         self._code_is_user: dict[str, bool] = {}
+        #: Why the watch stopped early (None while it works).
+        self.failure: str | None = None
 
     # -- on the loop -------------------------------------------------------------------
 
@@ -198,11 +200,18 @@ class BlockWatch:
     def _current_task(self) -> object:
         if self._loop is None:
             return None
-        # A dict read from this thread: which task the loop runs right now.
-        tasks: dict[object, object] = asyncio.tasks._current_tasks  # type: ignore[attr-defined]
-        return tasks.get(self._loop)
+        # A dict read from this thread: which task the loop runs right now. Private to
+        # asyncio (3.11-3.13 keep it); without it stalls are still named, only not routed.
+        tasks: dict[object, object] | None = getattr(asyncio.tasks, "_current_tasks", None)
+        return tasks.get(self._loop) if isinstance(tasks, dict) else None
 
     def _watch(self) -> None:
+        try:
+            self._watch_until_stopped()
+        except Exception as exc:  # a diagnostic must never break the app it watches
+            self.failure = f"{type(exc).__name__}: {exc}"
+
+    def _watch_until_stopped(self) -> None:
         stall: _Stall | None = None
         while not self._stop.wait(_SAMPLE_S):
             beat = self._beat
