@@ -6,7 +6,7 @@ Imports no Qt: the same server runs inside the desktop app and headless.
 from __future__ import annotations
 
 from ._app import cpu_work, create_app
-from ._blockwatch import BlockSite, BlockWatch, CodeSite
+from ._blockwatch import BlockSite, BlockWatch, CodeSite, computing
 from ._probes import LoopLagMonitor, LoopLagStats, ProbeSnapshot, ServerProbes, ThreadPoolStats
 from ._process import MAX_WORKERS, ServerProcess, serve_on_fd
 from ._server import LOOPBACK, EmbeddedServer, ServerStartError
@@ -70,6 +70,7 @@ __all__ = [
     "ServerSettings",
     "ServerStartError",
     "ThreadPoolStats",
+    "computing",
     "cpu_work",
     "create_app",
     "format_server_timing",

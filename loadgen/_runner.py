@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import httpx
 
@@ -29,6 +29,7 @@ from loopscope.embedded_server import (
     ProbedApp,
     ServerProcess,
     ServerSettings,
+    computing,
     cpu_work,
     create_app,
     import_app,
@@ -78,16 +79,26 @@ def check_remote_target(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"a server's address is http(s)://HOST[:PORT], got {url!r}")
+    _refuse_user_info(url, parts)
+    return _server_address(url, parts)
+
+
+def _refuse_user_info(url: str, parts: SplitResult) -> None:
+    # Before the host is judged: `http://evil@127.0.0.1` parses to 127.0.0.1.
     if "@" in parts.netloc:
-        raise ValueError(f"the address must not carry user info (an @ in the host), got {url!r}")
+        raise ValueError(f"target must not carry user info (an @ in the host), got {url!r}")
+
+
+def _server_address(url: str, parts: SplitResult) -> str:
+    """A port in range and no path, query or fragment; the URL without a trailing slash."""
     try:
         port = parts.port
     except ValueError:
         port = -1
     if port is not None and not 1 <= port <= 65535:
-        raise ValueError(f"the port must be between 1 and 65535, got {url!r}")
+        raise ValueError(f"target port must be between 1 and 65535, got {url!r}")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError(f"a server's address has no path, got {url!r}")
+        raise ValueError(f"target must be a server's address without a path, got {url!r}")
     return url.rstrip("/")
 
 
@@ -101,21 +112,12 @@ def check_loopback_target(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme != "http" or not parts.netloc:
         raise ValueError(f"target must be an http://127.0.0.1:PORT URL, got {url!r}")
-    if "@" in parts.netloc:
-        raise ValueError(f"target must not carry user info (an @ in the host), got {url!r}")
+    _refuse_user_info(url, parts)
     if parts.hostname not in LOOPBACK_HOSTS:
         raise ValueError(
             f"target must be on this machine (127.0.0.1 or localhost), got {parts.hostname!r}"
         )
-    try:
-        port = parts.port
-    except ValueError:
-        port = -1
-    if port is not None and not 1 <= port <= 65535:
-        raise ValueError(f"target port must be between 1 and 65535, got {url!r}")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError(f"target must be a server's address without a path, got {url!r}")
-    return url.rstrip("/")
+    return _server_address(url, parts)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -393,7 +395,8 @@ async def measure(
     try:
         # These waits are the measurement's own duration, not synchronisation.
         stopped = await _wait_unless_stopped(stop, settings.effective_warmup_s)
-        recorder.begin_measurement()
+        measured_from = time.perf_counter()
+        recorder.begin_measurement(measured_from)
         health.restart()
         if block_watch is not None:
             block_watch.reset()
@@ -408,7 +411,7 @@ async def measure(
         # Only starts late because the client's own loop was busy blame the client; waits
         # for a free connection mean the server fell behind.
         blocking = tuple(block_watch.sites()) if block_watch is not None else ()
-        measured_span = recorder.summary(settings.scenario).duration_s
+        measured_span = ended_at - measured_from
         verdict = health.verdict(
             scenarios=(settings.scenario, *alongside, *_held_by_design(blocking, measured_span)),
             late_starts=schedule.late_loop if schedule else 0,
@@ -481,17 +484,17 @@ async def measure(
     )
 
 
-# The user's code held the loop this share of the measured time: like the `blocking` and
-# `cpu-async` lessons, the route holds the loop by design, and the lag is not the client's.
-_HELD_SHARE = 0.2
+# The user's code held the loop this share of the measured time: the route blocks the loop
+# (`audit`'s verdict), and like the `blocking` and `cpu-async` lessons it does so by design,
+# so the lag is not the client's.
+HELD_SHARE = 0.2
 
 
 def _held_by_design(blocking: tuple[BlockSite, ...], measured: float) -> tuple[str, ...]:
     held = sum(site.total_s for site in blocking)
-    if not blocking or measured <= 0 or held < _HELD_SHARE * measured:
+    if not blocking or measured <= 0 or held < HELD_SHARE * measured:
         return ()
-    computing = sum(s.cpu_s for s in blocking) >= 0.25 * sum(s.observed_s for s in blocking)
-    return ("blocking", "cpu-async") if computing else ("blocking",)
+    return ("blocking", "cpu-async") if computing(blocking) else ("blocking",)
 
 
 def drain_limit_s(settings: RunSettings) -> float:

@@ -29,12 +29,13 @@ from loopscope.embedded_server import (
     EmbeddedServer,
     Operation,
     ProbedApp,
+    computing,
 )
 
 from ._generator import LoadGenerator
 from ._recorder import Recorder
 from ._records import RouteRequest
-from ._runner import _wait_unless_stopped
+from ._runner import HELD_SHARE, _wait_unless_stopped
 from ._sender import HttpxSender
 
 VERDICT_ASYNC = "async, non-blocking"
@@ -43,11 +44,6 @@ VERDICT_BLOCKS = "blocks the event loop"
 VERDICT_CPU = "CPU-bound"
 VERDICT_FAILS = "fails"
 
-# The loop held this share of a run's time (in the user's code) is a blocked loop.
-HELD_SHARE = 0.2
-# The loop thread computing for at least this share of its stalls: CPU, not a wait. A
-# blocked wait measures ~0; computing measures ~0.9 alone and 0.4-0.6 on a busy machine.
-CPU_SHARE = 0.25
 # A `def` route whose process used this much of one core without gaining throughput from
 # more users is CPU-bound (the GIL serialises its threads).
 DEF_CPU_BUSY = 0.8
@@ -349,8 +345,7 @@ def _judge(
     if max(level.loop_held_share for level in levels) >= HELD_SHARE and top:
         worst = top[0]
         where = f"at {worst.site.where}, in {worst.site.function}()"
-        computing = sum(s.cpu_s for s in top) >= CPU_SHARE * sum(s.observed_s for s in top)
-        verdict = VERDICT_CPU if computing else VERDICT_BLOCKS
+        verdict = VERDICT_CPU if computing(top) else VERDICT_BLOCKS
         return RouteAudit(operation, verdict, f"holds the loop {where}", tuple(levels), top)
     if operation.sync:
         first, last = levels[0], levels[-1]

@@ -254,7 +254,7 @@ def _blocking_lines(result: RunResult) -> list[str]:
         return lines
     lines += ["  your code held the event loop (every request waited meanwhile):"]
     for site in result.blocking:
-        kind = "computing" if site.cpu_share >= 0.25 else "waiting"
+        kind = "computing" if site.computing else "waiting"
         lines.append(
             _wrapped(
                 f"  {site.site.where} in {site.site.function}(): {site.site.code} - "
