@@ -198,11 +198,9 @@ async def test_async_under_capacity_gets_the_rate_and_the_service_time() -> None
     assert 95 <= summary.latency.p50 <= 130
     assert result.prediction.throughput_rps == 200
     assert result.prediction.latency_ms == pytest.approx(100)
-    # Under capacity nothing starts late or waits for a connection. The one start whose
-    # time comes at the very instant the interval ends may not be sent yet: CI saw
-    # due=601, started=600, late=0 (a backlog of 1 that nobody waited in).
-    assert result.schedule is not None and result.schedule.late == 0
-    assert result.schedule.backlog <= 1
+    # Under capacity nothing waits for a connection. The one start whose time comes at the
+    # very instant the interval ends may not be sent yet: CI saw due=601, started=600.
+    assert result.schedule is not None and result.schedule.backlog <= 1
     assert result.to_json()["mode"] == "open"
 
 
