@@ -8,14 +8,14 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFont, QPen
+from PySide6.QtGui import QColor, QFont, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from loopscope.embedded_server import CPU_SCENARIOS, SCENARIOS
 from loopscope.loadgen import theory
 
 from .palette import SCENARIO_COLOURS, SCENARIO_LABELS
-from .session import PROBE_PERIOD_S, LabSession, LabSnapshot, ProbeSample
+from .session import PROBE_PERIOD_S, LabSession, LabSnapshot, PinnedRun, ProbeSample
 
 pg.setConfigOptions(antialias=True)
 
@@ -52,6 +52,10 @@ ZERO_FOOT = 0.08
 Y_MARGIN = 1.2
 # The response curve's x axis spans the measured users times/divided by this (log axis).
 X_MARGIN = 1.6
+# Pinned runs: faint (this alpha of 255) and told apart by their line style.
+PIN_ALPHA = 110
+PIN_STYLES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashDotLine, Qt.PenStyle.DashDotDotLine)
+PIN_SAMPLES = ("\u2501\u2501", "\u2501\u00b7\u2501", "\u2501\u00b7\u00b7\u2501")
 
 
 def _line_sample(pen: QPen | None) -> str:
@@ -138,6 +142,10 @@ class LegendRow(QLabel):
 
     def remove_all(self) -> None:
         self._entries.clear()
+        self._render()
+
+    def remove_starting(self, prefix: str) -> None:
+        self._entries = [entry for entry in self._entries if not entry[0].startswith(prefix)]
         self._render()
 
     def _render(self) -> None:
@@ -267,6 +275,10 @@ class Charts(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         for index, plot in enumerate(self.plots()):
             layout.addWidget(_Cell(plot, style), index // 2, index % 2)
+        # Vertical markers of setting changes, reused from frame to frame (per time plot).
+        self._marker_lines: dict[int, list[pg.InfiniteLine]] = {}
+        # Drawn pinned runs: number -> (the shift they were drawn with, their items).
+        self._pin_items: dict[int, tuple[float, list[tuple[_Plot, pg.PlotDataItem]]]] = {}
         self.clear()
 
     def _pen(
@@ -290,10 +302,19 @@ class Charts(QWidget):
             self.curve_latency,
         ]
 
+    def time_plots(self) -> list[_Plot]:
+        return [self.throughput, self.latency, self.inflight, self.loop_lag]
+
     def clear(self) -> None:
-        """No data, no legend entries, and the axes back to their empty state."""
+        """No data, no legend entries, and the axes back to their empty state (pinned
+        runs are drawn again at the next update: they survive a Reset)."""
+        for number in list(self._pin_items):
+            self._remove_pin(number)
         for plot in self.plots():
             plot.clear_data()
+        for lines in self._marker_lines.values():
+            for line in lines:
+                line.hide()
         # Throughput starts at 0 (set_y_from_zero does it again as data comes).
         for plot in (self.throughput, self.curve_rps):
             set_y_from_zero(plot, 1.0)
@@ -318,7 +339,8 @@ class Charts(QWidget):
             windows = [w for w in series.windows if w.start_s + w.duration_s >= x_range[0]]
             xs = np.array([w.start_s + w.duration_s for w in windows])
             self.throughput.item(name, pen=self._pen(colour), name=label).setData(
-                xs, np.array([w.rate_rps for w in windows])  # non-aliasing (RateEstimator)
+                xs,
+                np.array([w.rate_rps for w in windows]),  # non-aliasing (RateEstimator)
             )
             self.latency.item(name, pen=self._pen(colour), name=label).setData(
                 xs, np.array([w.latency.p50 for w in windows]), connect="finite"
@@ -340,8 +362,15 @@ class Charts(QWidget):
             )
         for plot in (self.throughput, self.latency):
             plot.setXRange(*x_range, padding=0)
+        self._draw_pins(snap)
+        self._draw_markers(snap, x_range)
         # Throughput from 0: a fall from 200 to 150 req/s must not look like one to nothing.
-        set_y_from_zero(self.throughput, nice_ceiling(self._highest(self.throughput)))
+        set_y_from_zero(
+            self.throughput,
+            nice_ceiling(
+                max(self._highest(self.throughput), self._highest_pinned(self.throughput))
+            ),
+        )
         self._update_curve(snap)
 
     @staticmethod
@@ -417,7 +446,7 @@ class Charts(QWidget):
     def _scale_curve(self, snap: LabSnapshot) -> None:
         """The measured points decide the axes (plus a margin); theory beyond them is
         clipped. Theory at 1000 users (10 000 req/s) would otherwise squash them flat."""
-        points = snap.curve
+        points = [*snap.curve, *(p for pin in snap.pins for p in pin.snapshot.curve)]
         if not points:
             # Nothing measured yet: theory's whole range, throughput from 0.
             set_y_from_zero(self.curve_rps, nice_ceiling(self._highest(self.curve_rps)))
@@ -429,7 +458,150 @@ class Charts(QWidget):
         measured = {key for key in self.curve_rps._items if not key.endswith(":theory")}
         for plot in (self.curve_rps, self.curve_latency):
             plot.setXRange(*x_range, padding=0)
-            set_y_from_zero(plot, nice_ceiling(self._highest(plot, measured)))
+            top = max(self._highest(plot, measured), self._highest_pinned(plot))
+            set_y_from_zero(plot, nice_ceiling(top))
+
+    # -- markers and pinned runs ---------------------------------------------------------------
+
+    def _draw_markers(self, snap: LabSnapshot, x_range: tuple[float, float]) -> None:
+        """A labelled vertical line where a setting changed, on every time chart (the label
+        on the top row only: four copies of it would be clutter)."""
+        visible = [m for m in snap.markers if x_range[0] <= m.t_s <= x_range[1]]
+        for plot in self.time_plots():
+            lines = self._marker_lines.setdefault(id(plot), [])
+            labelled = plot in (self.throughput, self.latency)
+            while len(lines) < len(visible):
+                line = pg.InfiniteLine(
+                    angle=90,
+                    movable=False,
+                    pen=self._pen(
+                        self.chart_style.muted, style=Qt.PenStyle.DashLine, hairline=True
+                    ),
+                    label="" if labelled else None,
+                    labelOpts={
+                        "position": 0.92,
+                        "color": self.chart_style.foreground,
+                        "anchors": [(0, 0.5), (0, 0.5)],
+                    },
+                )
+                line.setZValue(5)
+                plot.addItem(line, ignoreBounds=True)
+                lines.append(line)
+            for index, line in enumerate(lines):
+                if index >= len(visible):
+                    line.hide()
+                    continue
+                marker = visible[index]
+                line.setPos(marker.t_s)
+                label = getattr(line, "label", None)  # only lines made with a label have one
+                if label is not None:
+                    label.setFormat(" " + marker.label)
+                line.show()
+
+    def _remove_pin(self, number: int) -> None:
+        _, items = self._pin_items.pop(number)
+        for plot, item in items:
+            plot.removeItem(item)
+        for plot in self.plots():
+            plot.legend.remove_starting(self._pin_legend(number) + ":")
+
+    @staticmethod
+    def _pin_legend(number: int) -> str:
+        return f"pinned {number}"
+
+    def _draw_pins(self, snap: LabSnapshot) -> None:
+        """Each pinned run, faint, under the live data: drawn once, and again only when the
+        current run's start (the shift that aligns it) changes."""
+        wanted = {pin.number: pin for pin in snap.pins}
+        for number in [n for n in self._pin_items if n not in wanted]:
+            self._remove_pin(number)
+        for number, pin in wanted.items():
+            shift = snap.run_start_s - pin.snapshot.run_start_s
+            drawn = self._pin_items.get(number)
+            if drawn is not None and drawn[0] == shift:
+                continue
+            if drawn is not None:
+                self._remove_pin(number)
+            self._pin_items[number] = (shift, self._pin_curves(pin, shift))
+
+    def _pin_curves(self, pin: PinnedRun, shift: float) -> list[tuple[_Plot, pg.PlotDataItem]]:
+        past = pin.snapshot
+        style = PIN_STYLES[(pin.number - 1) % len(PIN_STYLES)]
+        items: list[tuple[_Plot, pg.PlotDataItem]] = []
+
+        def faint(colour: str) -> QPen:
+            qcolour = QColor(colour)
+            qcolour.setAlpha(PIN_ALPHA)
+            pen: QPen = pg.mkPen(qcolour, width=self.chart_style.line_width * 0.8, style=style)
+            return pen
+
+        def add(plot: _Plot, xs: np.ndarray, ys: np.ndarray, pen: QPen, **kw: object) -> None:
+            item = pg.PlotDataItem(xs, ys, pen=pen, connect="finite", **kw)
+            item.setZValue(-10)  # under the live run
+            plot.addItem(item)
+            items.append((plot, item))
+
+        start = past.run_start_s
+        probes = [p for p in past.probes if p.t_s >= start]
+        px = np.array([p.t_s for p in probes], dtype=float)
+        shown = self._shown(past)
+        for name in shown:
+            colour = SCENARIO_COLOURS[name]
+            series = past.recorder.scenarios.get(name)
+            if series is not None:
+                windows = [w for w in series.windows if w.start_s + w.duration_s >= start]
+                xs = np.array([w.start_s + w.duration_s for w in windows], dtype=float) + shift
+                add(self.throughput, xs, np.array([w.rate_rps for w in windows]), faint(colour))
+                add(self.latency, xs, np.array([w.latency.p50 for w in windows]), faint(colour))
+            add(
+                self.inflight,
+                *held_across_freezes(
+                    px + shift, np.array([p.in_flight.get(name, 0) for p in probes])
+                ),
+                faint(colour),
+            )
+            points = sorted((p for p in past.curve if p.scenario == name), key=lambda p: p.users)
+            users = np.array([p.users for p in points], dtype=float)
+            for plot, ys in (
+                (self.curve_rps, np.array([p.throughput_rps for p in points])),
+                (self.curve_latency, np.array([p.latency_p50_ms for p in points])),
+            ):
+                qcolour = QColor(colour)
+                qcolour.setAlpha(PIN_ALPHA)
+                add(
+                    plot,
+                    users,
+                    ys,
+                    faint(colour),
+                    symbol="o",
+                    symbolSize=9,
+                    symbolBrush=qcolour,
+                    symbolPen=None,
+                )
+        add(
+            self.loop_lag,
+            *lag_steps(px + shift, np.array([p.loop_lag_ms for p in probes], dtype=float)),
+            faint("#D55E00"),
+        )
+        sample = PIN_SAMPLES[(pin.number - 1) % len(PIN_SAMPLES)]
+        for plot in self.plots():
+            plot.legend.add(
+                f"{self._pin_legend(pin.number)}: {pin.label}", self.chart_style.muted, sample
+            )
+        return items
+
+    def _highest_pinned(self, plot: _Plot) -> float:
+        highest = 0.0
+        for _, items in self._pin_items.values():
+            for owner, item in items:
+                if owner is not plot:
+                    continue
+                _, ys = item.getData()
+                if ys is not None and len(ys):
+                    finite = ys[np.isfinite(ys)]
+                    if len(finite):
+                        highest = max(highest, float(finite.max()))
+        return highest * Y_MARGIN
 
     def _draw_curve(self, snap: LabSnapshot) -> None:
         wanted = set(snap.scenarios) | {p.scenario for p in snap.curve}

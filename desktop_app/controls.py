@@ -71,6 +71,8 @@ class ControlPanel(QWidget):
     rate_changed = Signal(float)
     sweep_clicked = Signal()
     export_clicked = Signal()
+    pin_clicked = Signal()
+    clear_pins_clicked = Signal()
 
     def __init__(self, preset_names: Sequence[str]) -> None:
         """preset_names: the lessons offered, in order (the window's preset catalogue)."""
@@ -193,6 +195,19 @@ class ControlPanel(QWidget):
         sweep_row.addWidget(self.sweep, 2)
         sweep_row.addWidget(self.export, 1)
         layout.addLayout(sweep_row)
+        pin_row = QHBoxLayout()
+        self.pin = QPushButton("Pin this run")
+        self.pin.setToolTip(
+            "Keep this run as a faint overlay on every chart, to compare with the next one "
+            "(Reset keeps it; at most 3)"
+        )
+        self.pin.clicked.connect(self.pin_clicked.emit)
+        self.clear_pins = QPushButton("Clear pins")
+        self.clear_pins.setToolTip("Remove the pinned runs from the charts")
+        self.clear_pins.clicked.connect(self.clear_pins_clicked.emit)
+        pin_row.addWidget(self.pin, 2)
+        pin_row.addWidget(self.clear_pins, 1)
+        layout.addLayout(pin_row)
         self.sweep_progress = QProgressBar()
         self.sweep_progress.setRange(0, 100)
         self.sweep_progress.setTextVisible(True)

@@ -47,6 +47,8 @@ from loopscope.loadgen import (
 from loopscope.loadgen import open_loop_theory as open_loop
 from loopscope.loadgen.health import UI_SETTLE_S, HealthMonitor, HealthVerdict
 
+from .annotations import Marker, MarkerLog, format_value
+
 # The blocking scenario freezes the loop the window runs on for users × delay at a time;
 # 20 users at the 2 s route maximum is already 40 s, so it is capped (and said so in the UI).
 MAX_BLOCKING_USERS = 20
@@ -57,6 +59,8 @@ PROBE_PERIOD_S = 0.1
 # (charts.VISIBLE_S): 10 minutes of them (6000 samples) cost 4.3 MiB of memory that grew for
 # the first 10 minutes of every session, and copying them cost every frame.
 PROBE_HISTORY = 900
+# Runs pinned for comparison: more faint overlays than this are a tangle nobody reads.
+MAX_PINS = 3
 # A concurrency level counts as "settled" for the response curve after this long.
 SETTLE_S = 4.0
 # The curve point pools the records completing from this long after the level changed on
@@ -100,6 +104,20 @@ class LabSnapshot:
     predictions: dict[str, theory.Prediction] = field(default_factory=dict)
     mode: str = "closed"
     rate: float = 0.0
+    # Setting changes during the run, and when the run began (both in recorder seconds).
+    markers: tuple[Marker, ...] = ()
+    run_start_s: float = 0.0
+    pins: tuple[PinnedRun, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PinnedRun:
+    """A run frozen for comparison: the charts draw it faintly under the live one, its
+    time series shifted so that it starts where the current run starts."""
+
+    number: int  # 1, 2, 3... for the legend and the line style
+    label: str  # its settings ("100 users, 10 threads, 1000 ms")
+    snapshot: LabSnapshot  # with no pins of its own
 
 
 class LabSession:
@@ -136,6 +154,13 @@ class LabSession:
         self._halted: list[LoadGenerator | OpenLoopGenerator] = []
         #: The latest verdict on the generator (None until load has run a period).
         self.health: HealthVerdict | None = None
+        #: Setting changes while the load runs ("threads 10 → 58"), for the time charts.
+        self.markers = MarkerLog()
+        # When the current run began (Start, or Reset while running): pinned runs are
+        # drawn from here, so a new run overlays the pinned one from its own start.
+        self._run_start_s = 0.0
+        self._pins: list[PinnedRun] = []
+        self._pins_made = 0
 
     # -- life ------------------------------------------------------------------------
 
@@ -225,6 +250,7 @@ class LabSession:
                 generator.start(self._users[scenario])
             self._generators[scenario] = generator
             self._unsettle(scenario, time.perf_counter())
+        self._run_start_s = self.now_s()
         if self._health_monitor is not None:
             # The verdict is about the load: not the idle time (window start-up) before it.
             self._health_monitor.restart()
@@ -284,6 +310,12 @@ class LabSession:
                 capped.append(name)
             if value != self._users[name]:
                 self._unsettle(name, time.perf_counter())
+                if name in self.scenarios:
+                    self._mark(
+                        f"users ({name})" if scenario else "users",
+                        format_value(self._users[name]),
+                        format_value(value),
+                    )
             self._users[name] = value
             generator = self._generators.get(name)
             if isinstance(generator, LoadGenerator):
@@ -305,6 +337,8 @@ class LabSession:
         """Open loop: requests per second per scenario, live."""
         if not 0 < rate <= 100_000:
             raise ValueError("rate must be between 0 and 100000 requests per second")
+        if self.mode == "open":
+            self._mark("rate", f"{self.rate:g}", f"{rate:g}", "req/s")
         self.rate = rate
         self._settings_changed()
         for name, generator in self._generators.items():
@@ -322,6 +356,7 @@ class LabSession:
         return generator.max_in_flight if isinstance(generator, OpenLoopGenerator) else None
 
     def set_delay(self, delay_ms: float) -> None:
+        self._mark("delay", f"{self.delay_ms:g}", f"{delay_ms:g}", "ms")
         self.delay_ms = delay_ms
         self._settings_changed()
         for name, generator in self._generators.items():
@@ -329,6 +364,7 @@ class LabSession:
 
     def set_threads(self, threads: int) -> None:
         self.server.probes.set_thread_tokens(threads)
+        self._mark("threads", str(self.threads), str(threads))
         self.threads = threads
         self._settings_changed()
 
@@ -352,14 +388,63 @@ class LabSession:
         self.set_threads(threads)
 
     def reset(self) -> None:
-        """Clear charts, curve and figures (the load keeps its settings)."""
+        """Clear charts, curve, markers and figures (the load keeps its settings)."""
         self.recorder.reset()
         self._probes.clear()
         self._curve.clear()
+        self.markers.clear()
+        self._run_start_s = 0.0
         self.health = None
         now = time.perf_counter()
         for name in self._settled_since:
             self._unsettle(name, now)
+
+    def now_s(self) -> float:
+        """Seconds since the recorder's origin: the time charts' x."""
+        return time.perf_counter() - self.recorder.origin
+
+    def _mark(self, setting: str, before: str, after: str, unit: str = "") -> None:
+        """A marker for a change, running or not (a change between two runs is what a
+        comparison is about); a sweep's own steps are not changes of the user's."""
+        if not self._sweeping:
+            self.markers.note(self.now_s(), setting, before, after, unit)
+
+    def settings_values(self) -> dict[str, str]:
+        """The settings now, keyed as markers name them."""
+        values = {
+            "mode": self.mode,
+            "rate": f"{self.rate:g}",
+            "threads": str(self.threads),
+            "delay": f"{self.delay_ms:g}",
+        }
+        values.update({f"users ({name})": str(self._users[name]) for name in self.scenarios})
+        return values
+
+    def settings_label(self, values: dict[str, str] | None = None, scenario: str = "") -> str:
+        """Settings in a few words (pins, exports): those now, or `values` (of one
+        scenario, or of all)."""
+        values = values or self.settings_values()
+        if values["mode"] == "open":
+            load = f"{values['rate']} req/s"
+        else:
+            names = [scenario] if scenario else list(self.scenarios)
+            users = sorted({int(values[f"users ({name})"]) for name in names})
+            load = f"{'/'.join(str(u) for u in users)} users"
+        return f"{load}, {values['threads']} threads, {values['delay']} ms"
+
+    def pin(self) -> PinnedRun | None:
+        """Freeze the current run for comparison (at most MAX_PINS, the oldest goes);
+        None when nothing has been measured yet. Reset keeps the pins."""
+        snap = dataclasses.replace(self.snapshot(), pins=())
+        if not any(w.ok for s in snap.recorder.scenarios.values() for w in s.windows):
+            return None
+        self._pins_made += 1
+        pinned = PinnedRun(self._pins_made, self.settings_label(), snap)
+        self._pins = [*self._pins, pinned][-MAX_PINS:]
+        return pinned
+
+    def clear_pins(self) -> None:
+        self._pins = []
 
     def _settings_changed(self) -> None:
         # A new delay or pool size makes every scenario's level unsettled again.
@@ -500,6 +585,9 @@ class LabSession:
             predictions={name: self.prediction(name) for name in self.scenarios},
             mode=self.mode,
             rate=self.rate,
+            markers=self.markers.markers,
+            run_start_s=self._run_start_s,
+            pins=tuple(self._pins),
         )
 
     async def _sample_forever(self) -> None:

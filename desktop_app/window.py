@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QCloseEvent, QColor, QKeySequence, QShortcut
+from PySide6.QtGui import QBrush, QCloseEvent, QColor, QImage, QKeySequence, QPainter, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
@@ -29,6 +29,7 @@ from loopscope.loadgen import SweepProgress, export
 from loopscope.loadgen.health import UI_PAINT_SETTLE_S
 from loopscope.resources import resource_root
 
+from .annotations import settings_at
 from .charts import Charts, ChartStyle
 from .controls import ControlPanel
 from .palette import SCENARIO_COLOURS
@@ -103,6 +104,10 @@ class FiguresTable(QTableWidget):
                     )
                 self.setItem(row, column, item)
         self.resizeColumnsToContents()
+
+
+# The window's Export: `run --csv`'s columns, then what a CSV alone in a folder must say.
+EXPORT_COLUMNS = (*export.WINDOW_COLUMNS, "lesson", "settings", "marker")
 
 
 @dataclass(slots=True)
@@ -246,6 +251,8 @@ class MainWindow(QMainWindow):
         self.controls.rate_changed.connect(self.session.set_rate)
         self.controls.sweep_clicked.connect(self.toggle_sweep)
         self.controls.export_clicked.connect(self._export_dialog)
+        self.controls.pin_clicked.connect(self.pin_run)
+        self.controls.clear_pins_clicked.connect(self.clear_pins)
         self._sweep_task: asyncio.Task[Any] | None = None
         self.controls.reset_clicked.connect(self.reset)
         self.controls.dark_toggled.connect(self.set_dark)
@@ -484,23 +491,34 @@ class MainWindow(QMainWindow):
     # -- export -----------------------------------------------------------------------------------
 
     def export_run(self, csv_path: Path) -> bool:
-        """Write every closed 1 s window of this run as CSV (the columns of `run --csv`),
-        and the charts beside it as PNG (`name.csv` and `name-charts.png`). False, with a
-        message, when it cannot."""
+        """Write every closed 1 s window of this run as CSV (the columns of `run --csv`,
+        then the lesson, the settings the window ran with and the marker of any change
+        in it), and the charts beside it as PNG (`name.csv` and `name-charts.png`). False,
+        with a message, when it cannot."""
         snap = self.session.snapshot()
-        rows = [
-            row
-            for name, series in snap.recorder.scenarios.items()
-            for row in export.window_rows(name, series.windows)
-        ]
+        now_values = self.session.settings_values()
+        rows = []
+        for name, series in snap.recorder.scenarios.items():
+            for window, row in zip(
+                series.windows, export.window_rows(name, series.windows), strict=True
+            ):
+                end = window.start_s + window.duration_s
+                row["lesson"] = self._preset.name
+                row["settings"] = self.session.settings_label(
+                    settings_at(now_values, snap.markers, end), name
+                )
+                row["marker"] = "; ".join(
+                    m.label for m in snap.markers if window.start_s <= m.t_s < end
+                )
+                rows.append(row)
         png_path = csv_path.with_name(csv_path.stem + "-charts.png")
         try:
             # No folder is created: the path comes from a save dialog.
-            csv_path.write_text(export.to_csv(export.WINDOW_COLUMNS, rows), encoding="utf-8")
+            csv_path.write_text(export.to_csv(EXPORT_COLUMNS, rows), encoding="utf-8")
         except OSError as exc:
             self.show_message(f"Could not export to {csv_path}: {exc.strerror or exc}")
             return False
-        if not self.charts.grab().save(str(png_path)):
+        if not self.charts_picture().save(str(png_path)):
             self.show_message(f"Could not save {png_path}")
             return False
         self.show_message(
@@ -521,9 +539,32 @@ class MainWindow(QMainWindow):
         if path is not None:
             self.export_run(path)
 
+    def charts_picture(self) -> QImage:
+        """The charts as they are now, under a caption naming the lesson and its settings
+        (a picture alone in a folder must say what it shows; markers are on the charts)."""
+        charts = self.charts.grab().toImage()
+        style = self.charts.chart_style
+        caption = f"LoopScope \u2014 {self._preset.name} \u2014 {self.session.settings_label()}"
+        font = self.font()
+        font.setPointSize(style.font_pt + 2)
+        height = round(font.pointSize() * 2.6)
+        image = QImage(charts.width(), charts.height() + height, QImage.Format.Format_RGB32)
+        image.fill(QColor(style.background))
+        painter = QPainter(image)
+        try:
+            painter.setFont(font)
+            painter.setPen(QColor(style.foreground))
+            painter.drawText(
+                12, 0, charts.width() - 24, height, Qt.AlignmentFlag.AlignVCenter, caption
+            )
+            painter.drawImage(0, height, charts)
+        finally:
+            painter.end()
+        return image
+
     def save_charts_png(self, path: Path) -> bool:
         """Save a picture of the charts; False (and a message) when it cannot be written."""
-        ok = self.charts.grab().save(str(path))
+        ok = self.charts_picture().save(str(path))
         self.show_message(f"Charts saved to {path}" if ok else f"Could not save {path}")
         return bool(ok)
 
@@ -591,6 +632,21 @@ class MainWindow(QMainWindow):
         self.session.reset()
         self.charts.clear()
         self._paint_text()
+
+    def pin_run(self) -> None:
+        """Freeze the current run as a faint overlay, to compare with the next one."""
+        pinned = self.session.pin()
+        if pinned is None:
+            self.show_message("Nothing to pin yet: start the load and let it run a few seconds.")
+            return
+        self.show_message(
+            f"Pinned {pinned.number}: {pinned.label}. Change a setting and run again to compare."
+        )
+        self.refresh()
+
+    def clear_pins(self) -> None:
+        self.session.clear_pins()
+        self.refresh()
 
     # -- painting -------------------------------------------------------------------------------
 

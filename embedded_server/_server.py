@@ -16,6 +16,10 @@ from ._probes import ServerProbes
 from ._turnstile import BlockingTurnstile
 from ._user_app import ProbedApp
 
+# After the grace period, how long stop() waits for the requests uvicorn cancelled: a `def`
+# request ends only when its thread returns, which a window closing must not wait for long.
+CANCELLED_SETTLE_S = 2.0
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -192,12 +196,33 @@ class EmbeddedServer:
         uvicorn_log.addFilter(noise_filter)
         try:
             await task
+            await self._finish_cancelled(self._server)
         except ServerStartError:
             pass
         finally:
             uvicorn_log.removeFilter(noise_filter)
             if self._socket is not None:
                 self._socket.close()
+
+    @staticmethod
+    async def _finish_cancelled(server: uvicorn.Server) -> None:
+        """uvicorn cancels the requests its grace period cut off but returns without
+        awaiting them, and a `def` request is only cancelled once its thread returns. Give
+        them a bounded moment to end, then close whatever connection is left, so that no
+        task and no socket outlives the server (a loop closed right after would otherwise
+        leave them pending and unclosed)."""
+        state = server.server_state
+        pending = [t for t in state.tasks if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=CANCELLED_SETTLE_S)
+        closing = False
+        for connection in list(state.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None and not transport.is_closing():
+                transport.close()
+                closing = True
+        if closing:
+            await asyncio.sleep(0)  # the transports close their sockets on the next tick
 
     async def __aenter__(self) -> EmbeddedServer:
         await self.start()

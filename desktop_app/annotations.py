@@ -1,0 +1,85 @@
+"""Markers: the setting changes made during a run, for the time charts and the exports.
+
+Qt-free, like the session that feeds it: a marker is a time (seconds since the recorder's
+origin, the time charts' x) and what changed ("threads 10 → 58").
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+# A slider drag sends a value per pixel: changes of one setting closer together than this
+# are one marker, from the first value to the last (at the time of the first change,
+# where the charts begin to move).
+COALESCE_S = 2.0
+# The time charts show 60 s; more markers than this in a run are history nobody sees.
+MAX_MARKERS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    t_s: float  # seconds since the recorder's origin
+    setting: str  # "threads", "users: sync", "delay", "rate"
+    before: str
+    after: str
+    unit: str = ""  # "ms", "req/s"
+
+    @property
+    def label(self) -> str:
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{self.setting} {self.before} \u2192 {self.after}{unit}"
+
+
+class MarkerLog:
+    """The markers of the current run, oldest first, bounded."""
+
+    def __init__(self, limit: int = MAX_MARKERS) -> None:
+        self._markers: deque[Marker] = deque(maxlen=limit)
+
+    def note(self, t_s: float, setting: str, before: str, after: str, unit: str = "") -> None:
+        """`setting` changed from `before` to `after` (in `unit`) at `t_s`."""
+        if before == after:
+            return
+        last = self._last(setting)
+        if last is not None and t_s - last.t_s <= COALESCE_S:
+            self._markers.remove(last)
+            if last.before == after:
+                return  # dragged back where it was: nothing changed
+            before = last.before
+            t_s = last.t_s
+        self._markers.append(Marker(t_s, setting, before, after, unit))
+
+    def _last(self, setting: str) -> Marker | None:
+        for marker in reversed(self._markers):
+            if marker.setting == setting:
+                return marker
+        return None
+
+    def clear(self) -> None:
+        self._markers.clear()
+
+    @property
+    def markers(self) -> tuple[Marker, ...]:
+        return tuple(sorted(self._markers, key=lambda m: m.t_s))
+
+
+def settings_at(values: dict[str, str], markers: tuple[Marker, ...], t_s: float) -> dict[str, str]:
+    """The settings as they were at `t_s`: those of now (`values`, keyed as markers name
+    them) with every change after `t_s` undone."""
+    then = dict(values)
+    for marker in sorted(markers, key=lambda m: m.t_s, reverse=True):
+        if marker.t_s <= t_s:
+            break
+        if marker.setting == "users":  # the linked slider: every scenario's users
+            for key in then:
+                if key.startswith("users ("):
+                    then[key] = marker.before
+        else:
+            then[marker.setting] = marker.before
+    return then
+
+
+def format_value(value: float) -> str:
+    """A setting's value as the sliders show it: 10, 2.5, 1000."""
+    return f"{value:g}"

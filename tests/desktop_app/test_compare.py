@@ -1,0 +1,139 @@
+"""Compare and annotate (issue 11, item 3): markers where a setting changed, pinned runs
+drawn under the live one, and exports that say what they show."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtGui import QImage
+from pytestqt.qtbot import QtBot
+
+from loopscope.desktop_app.annotations import Marker, MarkerLog, settings_at
+from loopscope.desktop_app.window import EXPORT_COLUMNS
+from tests.conftest import wait_until
+from tests.desktop_app.conftest import close_window, open_window
+
+
+def test_a_slider_drag_is_one_marker_from_the_first_value_to_the_last() -> None:
+    log = MarkerLog()
+    for t_s, (before, after) in enumerate([("10", "11"), ("11", "20"), ("20", "58")]):
+        log.note(t_s * 0.1, "threads", before, after)
+    assert [m.label for m in log.markers] == ["threads 10 \u2192 58"]
+    assert log.markers[0].t_s == 0.0  # where the charts begin to move
+    # Later, a change of its own; and one dragged back to where it was is none.
+    log.note(10.0, "threads", "58", "30")
+    log.note(10.5, "threads", "30", "58")
+    log.note(20.0, "delay", "100", "1000", "ms")
+    assert [m.label for m in log.markers] == ["threads 10 \u2192 58", "delay 100 \u2192 1000 ms"]
+
+
+def test_settings_at_undoes_the_changes_after_a_time() -> None:
+    now = {"mode": "closed", "threads": "58", "users (sync)": "100", "users (async)": "100"}
+    markers = (Marker(10.0, "threads", "10", "58"), Marker(20.0, "users", "50", "100"))
+    assert settings_at(now, markers, 5.0)["threads"] == "10"
+    assert settings_at(now, markers, 5.0)["users (sync)"] == "50"
+    assert settings_at(now, markers, 15.0)["threads"] == "58"
+    assert settings_at(now, markers, 15.0)["users (async)"] == "50"
+    assert settings_at(now, markers, 25.0) == now
+
+
+def _sync_windows(window: Any) -> list[Any]:
+    series = window.session.recorder.snapshot().scenarios.get("sync")
+    return [] if series is None else list(series.windows)
+
+
+def _marker_texts(window: Any) -> list[str]:
+    lines = window.charts._marker_lines.get(id(window.charts.throughput), [])
+    return [line.label.format.strip() for line in lines if line.isVisible()]
+
+
+def test_markers_pins_and_exports(qtbot: QtBot, run_on_qt_loop: Any, tmp_path: Path) -> None:
+    async def body() -> None:
+        window = await open_window(qtbot)
+        # "Thread-pool exhaustion" is the lesson to compare: 10 threads, then more.
+        window.controls.preset.setCurrentIndex(2)
+        lesson = window.headline.text()
+        window.controls.delay.setValue(50)
+        threads_before = window.session.threads
+        window.toggle_running()
+        await wait_until(
+            lambda: (
+                (s := window.session.recorder.snapshot().scenarios.get("sync")) is not None
+                and sum(w.ok for w in s.windows) > 0
+            ),
+            what="a measured window",
+        )
+        # Pin: a faint copy on the charts, named in every legend.
+        window.pin_run()
+        assert "Pinned 1" in window.controls.status.text()
+        assert any(name.startswith("pinned 1:") for name in window.charts.throughput.legend.names)
+        assert any(name.startswith("pinned 1:") for name in window.charts.curve_rps.legend.names)
+
+        window.controls.threads.setValue(threads_before * 4)
+        after = f"threads {threads_before} \u2192 {threads_before * 4}"
+        window.refresh()
+        # The delay set before Start is a marker too: a change between runs is one.
+        delay = f"delay 300 \u2192 {window.session.delay_ms:g} ms"
+        assert _marker_texts(window) == [delay, after]
+
+        # Reset clears the run and its markers, and keeps the pin.
+        window.reset()
+        assert _marker_texts(window) == []
+        window.refresh()
+        assert any(name.startswith("pinned 1:") for name in window.charts.throughput.legend.names)
+        pinned_items = window.charts._pin_items[1][1]
+        assert any(
+            item.getData()[0] is not None and len(item.getData()[0]) for _, item in pinned_items
+        )
+
+        await wait_until(
+            lambda: sum(1 for w in _sync_windows(window) if w.ok) >= 2,
+            what="two windows after the reset",
+        )
+        window.controls.threads.setValue(threads_before)
+        marker_at = window.session.snapshot().markers[0].t_s
+        await wait_until(
+            lambda: any(w.start_s > marker_at + 1 for w in _sync_windows(window)),
+            timeout_s=15,
+            what="a window after the change",
+        )
+        window.toggle_running()
+        await wait_until(lambda: not window.session.running, what="stop")
+
+        target = tmp_path / "run.csv"
+        assert window.export_run(target)
+        with target.open(newline="") as stream:
+            rows = list(csv.DictReader(stream))
+        assert tuple(rows[0]) == EXPORT_COLUMNS
+        assert {row["lesson"] for row in rows} == {lesson}
+        marked = [row for row in rows if row["marker"]]
+        assert (
+            marked
+            and marked[0]["marker"] == f"threads {threads_before * 4} \u2192 {threads_before}"
+        )
+        sync_rows = [row for row in rows if row["scenario"] == "sync"]
+        assert f"{threads_before * 4} threads" in sync_rows[0]["settings"]
+        assert f"{threads_before} threads" in sync_rows[-1]["settings"]
+
+        # The PNG carries a caption above the charts.
+        picture = QImage(str(tmp_path / "run-charts.png"))
+        assert picture.height() > window.charts.height()
+
+        window.clear_pins()
+        assert not any(n.startswith("pinned") for n in window.charts.throughput.legend.names)
+        await close_window(window)
+
+    run_on_qt_loop(body())
+
+
+def test_pin_with_nothing_measured_says_so(qtbot: QtBot, run_on_qt_loop: Any) -> None:
+    async def body() -> None:
+        window = await open_window(qtbot)
+        window.pin_run()
+        assert "Nothing to pin yet" in window.controls.status.text()
+        assert window.session.snapshot().pins == ()
+        await close_window(window)
+
+    run_on_qt_loop(body())
