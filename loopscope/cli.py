@@ -23,6 +23,7 @@ from loopscope.embedded_server import (
 from loopscope.loadgen import IncompatibleAiohttpError, check_aiohttp
 
 from ._audit_command import add_audit_parser, command_audit
+from ._audit_png import RENDER_AUDIT_PNG_COMMAND
 from ._interrupt import Aborted, Terminated, exit_status, terminate_raises
 from ._locust_command import add_locust_parser, command_export_locust
 from ._options import (
@@ -167,6 +168,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from loopscope.desktop_app.sweep_png import main as render_main
 
         return render_main(argv[1:])
+    if argv[:1] == [RENDER_AUDIT_PNG_COMMAND]:
+        # Internal: the bundled executable drawing an audit PNG for its parent process.
+        from loopscope.desktop_app.audit_png import main as render_audit_main
+
+        return render_audit_main(argv[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
