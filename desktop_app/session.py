@@ -558,8 +558,9 @@ class LabSession:
         monitor = self._health_monitor
         if monitor is None:
             return
+        held = self._own_held()  # every period, so that each counts only its own stalls
         if self.running:
-            self.health = monitor.verdict(scenarios=(*self._loaded(), *self._own_held()))
+            self.health = monitor.verdict(scenarios=(*self._loaded(), *held))
         else:
             self.health = None
         monitor.restart()

@@ -390,7 +390,7 @@ class MainWindow(QMainWindow):
             explanation=preset.explanation,
         )
         self._show_preset_index(self._presets.index(preset))
-        self.headline.setText(preset.name)
+        self._show_headline()
         if self._settings is not None:
             self._settings.setValue("lesson", preset.name)
         self.reset()
@@ -650,8 +650,10 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # the user's code may raise anything: one line, no traceback
             text = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
             panel.say(f"Not loaded: {' '.join(text.split())}", error=True)
+            self._show_headline()  # the app loaded before is gone too
             return False
         panel.show_operations(target.operations)
+        self._show_headline()
         found = len(target.operations)
         panel.say(
             f"{spec} runs at {target.url}, {found} routes from its OpenAPI schema: pick one, "
@@ -715,6 +717,7 @@ class MainWindow(QMainWindow):
             return
         panel.show_operations([], loaded=True)
         panel.show_target("GET", target)
+        self._show_headline()
         assert self.session.own is not None
         panel.say(
             f"{self.session.own.url}: a server already running (its probes are its own: "
@@ -765,8 +768,14 @@ class MainWindow(QMainWindow):
         where = session.own.url if session.own is not None else ""
         panel.say(f"{request.scenario} joins the load at Start ({where}).")
 
+    def _show_headline(self) -> None:
+        own = self.session.own
+        self.headline.setText(self._preset.name + (f", with {own.name}" if own else ""))
+
     def _show_blocked(self) -> None:
-        sites = self.session.block_sites()
+        # Only stalls inside a request of the app: outside one, what holds the loop is the
+        # window's own painting, which a script that opens the window would be blamed for.
+        sites = [site for site in self.session.block_sites() if site.route is not None]
         self.blocked.show_sites(sites)
         for widget in (self.blocked_heading, self.blocked):
             widget.setVisible(bool(sites))
