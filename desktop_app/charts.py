@@ -376,6 +376,10 @@ class Charts(QWidget):
         probes = [p for p in snap.probes if p.t_s >= x_range[0]]
         px = np.array([p.t_s for p in probes])
         for name in shown:
+            if name not in SCENARIOS and not any(name in p.in_flight for p in probes):
+                # A route of a server only reached by URL: its in-flight count is not known
+                # here, and a line at 0 would say it was.
+                continue
             colour = colours[name]
             self.inflight.item(
                 name, pen=self._pen(colour), name=f"in flight: {label_of(name)}"

@@ -4,6 +4,7 @@ real load, the real BlockWatch; offscreen."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
 from loopscope.desktop_app.controls import position_from_users
+from loopscope.loadgen.health import LOOP_LAG_LIMIT_MS, HealthVerdict
 from tests.conftest import wait_until
 from tests.desktop_app.conftest import close_window, open_window
 
@@ -155,6 +157,36 @@ def test_the_blocking_helper_of_the_shop_is_named_in_the_blocked_list(
         assert float(held.removesuffix(" s")) > 0
         assert 80 <= int(longest.split()[0]) <= 400  # a 100 ms sleep per request
         assert int(times.replace(",", "")) >= 1
+        await close_window(window)
+
+    run_on_qt_loop(body())
+
+
+def test_the_lag_of_a_route_that_blocks_is_not_blamed_on_the_generator(
+    qtbot: QtBot, run_on_qt_loop: Any
+) -> None:
+    async def body() -> None:
+        window = await open_window(qtbot)
+        await load_shop(qtbot, window)
+        session = window.session
+        window.controls.users.setValue(position_from_users(4))
+        only_route(window)
+        window.choose_route("GET /stock")
+        window.toggle_running()
+        verdicts: list[HealthVerdict] = []
+
+        def two_verdicts() -> bool:
+            if session.health is not None and session.health not in verdicts:
+                verdicts.append(session.health)
+            return len(verdicts) >= 2
+
+        await wait_until(two_verdicts, timeout_s=30, what="two health verdicts")
+        window.refresh()
+        # The loop was late, well past the limit: the shop's sleep held it...
+        assert all(v.loop_lag_p99_ms >= LOOP_LAG_LIMIT_MS for v in verdicts)
+        # ... which the blocked-loop list names, so the generator is not blamed.
+        assert not any(v.generator_limited for v in verdicts), [v.warnings for v in verdicts]
+        assert not window.health_banner.isVisible()
         await close_window(window)
 
     run_on_qt_loop(body())
@@ -300,3 +332,44 @@ def test_gui_with_an_app_that_does_not_import_exits_2_with_one_line() -> None:
     assert len(lines) == 1, done.stderr
     assert "nosuchmodule" in lines[0] and "Traceback" not in done.stderr
     assert done.stdout == ""
+
+
+def test_gui_autorun_with_an_app_measures_its_route(tmp_path: Path) -> None:
+    out = tmp_path / "figures.json"
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "loopscope", "gui", "--preset", "The blocking mistake"),
+            *("--app", SHOP, "--route", "GET /stock", "--autorun", "4", "--json", str(out)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(out.read_text())
+    assert figures["app"] == SHOP
+    assert set(figures["scenarios"]) == {"blocking", "async", "GET /stock"}
+    stock = figures["scenarios"]["GET /stock"]
+    assert stock["throughput_rps"] > 0 and stock["theory"]["throughput_rps"] is None
+    assert any(
+        site["file"] == "examples/shop/inventory.py" and site["route"] == "GET /stock"
+        for site in figures["blocked_loop"]
+    )
+    assert "GET /stock: 5 users" in done.stdout and "(theory –)" in done.stdout
+
+
+def test_gui_route_without_an_app_exits_2_with_one_line() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "loopscope", "gui", "--route", "GET /x", "--autorun", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+        check=False,
+    )
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1 and "--route goes with --app" in done.stderr
