@@ -645,6 +645,7 @@ class MainWindow(QMainWindow):
             panel.app_dir.setText("" if app_dir in ("", ".") else app_dir)
         panel.say(f"Loading {spec}…")
         panel.show_operations([], loaded=False)
+        self.controls.set_extra_targets(())  # the route loaded before goes with its app
         try:
             target = await self.session.load_app(spec, app_dir or ".")
         except Exception as exc:  # the user's code may raise anything: one line, no traceback
@@ -716,6 +717,7 @@ class MainWindow(QMainWindow):
             panel.say(str(exc), error=True)
             return
         panel.show_operations([], loaded=True)
+        self.controls.set_extra_targets(())
         panel.show_target("GET", target)
         self._show_headline()
         assert self.session.own is not None
@@ -749,6 +751,7 @@ class MainWindow(QMainWindow):
         if not panel.under_load.isChecked():
             if session.route is not None:
                 session.set_route(None)
+                self.controls.set_extra_targets(())
                 panel.say(f"{session.own.name if session.own else 'Your app'}: no route loaded.")
             return
         try:
@@ -761,8 +764,10 @@ class MainWindow(QMainWindow):
             session.set_route(request, users=self.controls.users_value())
         except ValueError as exc:
             session.set_route(None)
+            self.controls.set_extra_targets(())
             panel.say(str(exc), error=True)
             return
+        self.controls.set_extra_targets((request.scenario,))
         # The demo's boxes may all be unticked now: the route alone is a load.
         session.set_scenarios(self.controls.selected_scenarios())
         where = session.own.url if session.own is not None else ""

@@ -82,10 +82,20 @@ def test_a_route_of_the_shop_runs_as_a_series_of_the_charts(
         await wait_until(
             lambda: session._in_flight().get("GET /products") == 5, what="5 users in flight"
         )
-        # The users slider drives it, as it drives a demo scenario.
+        # The users slider drives it, as it drives a demo scenario...
         window.controls.users.setValue(position_from_users(12))
         await wait_until(
             lambda: session._in_flight().get("GET /products") == 12, what="12 users in flight"
+        )
+        # ... and, unlinked, it alone.
+        controls = window.controls
+        controls.link.setChecked(False)
+        controls.users_target.setCurrentText("GET /products")
+        assert controls.users_target.currentText() == "GET /products"
+        controls.users.setValue(position_from_users(15))
+        assert session.users("GET /products") == 15 and session.users("async") == 12
+        await wait_until(
+            lambda: session._in_flight().get("GET /products") == 15, what="15 users in flight"
         )
 
         def shown_rps() -> float:
@@ -96,8 +106,8 @@ def test_a_route_of_the_shop_runs_as_a_series_of_the_charts(
             return 0.0
 
         await wait_until(lambda: shown_rps() > 20, timeout_s=20, what="its req/s in the table")
-        # 12 users of a 100 ms route: 120 req/s at most.
-        assert shown_rps() < 130
+        # 15 users of a 100 ms route: 150 req/s at most.
+        assert shown_rps() < 160
         _, ys = window.charts.throughput._items["GET /products"].getData()
         assert ys is not None and max(ys) > 20
         assert "GET /products" in window.charts.throughput.legend.names
@@ -200,12 +210,21 @@ def test_a_remote_url_needs_a_yes_and_nothing_is_sent_without_one(
         # localhost: a host LoopScope treats as another machine, that the test can watch.
         connections = 0
 
-        async def count(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            """A minimal HTTP server: counts connections, answers every request "ok"."""
             nonlocal connections
             connections += 1
-            writer.close()
+            try:
+                while True:
+                    await reader.readuntil(b"\r\n\r\n")
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    await writer.drain()
+            except (asyncio.IncompleteReadError, ConnectionError):
+                pass  # the client went
+            finally:
+                writer.close()
 
-        listener = await asyncio.start_server(count, "127.0.0.2", 0)
+        listener = await asyncio.start_server(answer, "127.0.0.2", 0)
         port = listener.sockets[0].getsockname()[1]
         window = await open_window(qtbot)
         panel, session = window.own_panel, window.session
@@ -240,7 +259,13 @@ def test_a_remote_url_needs_a_yes_and_nothing_is_sent_without_one(
             panel.under_load.setChecked(True)
             assert session.route is not None and session.route.scenario == "GET /items"
             window.toggle_running()
-            await wait_until(lambda: connections > 0, what="requests to the confirmed host")
+            await wait_until(
+                lambda: session.recorder.summary("GET /items").ok >= 10,
+                what="answers from the confirmed host",
+            )
+            assert connections > 0
+            window.toggle_running()
+            await wait_until(lambda: not session.running, what="stopped")
         finally:
             await close_window(window)
             listener.close()
