@@ -139,6 +139,51 @@ def test_a_module_that_does_not_import_is_one_line_and_the_demo_goes_on(
     run_on_qt_loop(body())
 
 
+def test_an_app_whose_start_up_fails_is_one_line_and_stops_cleanly(
+    qtbot: QtBot, run_on_qt_loop: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "broken_start.py").write_text(
+        textwrap.dedent(
+            """
+            from contextlib import asynccontextmanager
+            from fastapi import FastAPI
+
+            @asynccontextmanager
+            async def life(app):
+                raise RuntimeError("no database at db:5432")
+                yield
+
+            app = FastAPI(lifespan=life)
+            """
+        ),
+        encoding="utf-8",
+    )
+
+    async def body() -> None:
+        window = await open_window(qtbot)
+        panel = window.own_panel
+        panel.app_dir.setText(str(tmp_path))
+        panel.app_spec.setText("broken_start:app")
+        qtbot.mouseClick(panel.load, Qt.MouseButton.LeftButton)
+        await wait_until(lambda: "Not loaded" in panel.message.text(), what="the message")
+        text = panel.message.text()
+        assert "no database at db:5432" in text and "start-up failed" in text
+        assert "\n" not in text and "Traceback" not in text
+        assert window.session.own is None
+        window.toggle_running()  # the demo goes on
+        await wait_until(
+            lambda: window.session.recorder.summary("async").ok >= 5, what="the demo's load"
+        )
+        await close_window(window)
+
+    try:
+        run_on_qt_loop(body())
+    finally:
+        sys.modules.pop("broken_start", None)
+        if str(tmp_path) in sys.path:
+            sys.path.remove(str(tmp_path))
+
+
 def test_the_blocking_helper_of_the_shop_is_named_in_the_blocked_list(
     qtbot: QtBot, run_on_qt_loop: Any
 ) -> None:
