@@ -60,6 +60,20 @@ def split_url(url: str, *, allow_remote: bool) -> tuple[str, str]:
     return checked, (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
+def parse_headers(text: str) -> tuple[tuple[str, str], ...]:
+    """ "Name: value; Other: value" as header pairs. ValueError (one line) when a part is
+    not "Name: value"."""
+    headers: list[tuple[str, str]] = []
+    for part in text.split(";"):
+        if not part.strip():
+            continue
+        name, sep, value = part.partition(":")
+        if not sep or not name.strip() or any(c.isspace() for c in name.strip()):
+            raise ValueError(f'a header is "Name: value" (several: separated by ;), got {part!r}')
+        headers.append((name.strip(), value.strip()))
+    return tuple(headers)
+
+
 def fits(template: str, path: str) -> bool:
     """Does `path` ("/items/3") fit the route `template` ("/items/{item_id}")?"""
     pattern = "".join(

@@ -88,6 +88,11 @@ class OwnAppPanel(QGroupBox):
         self.body.setPlaceholderText('JSON body, e.g. {"product": "tea"} (empty: none)')
         self.body.editingFinished.connect(self._edited)
         form.addRow("Body", self.body)
+        self.headers = QLineEdit()
+        self.headers.setPlaceholderText("Authorization: Bearer x; X-Other: y")
+        self.headers.setToolTip("Headers sent with each request, separated by ;")
+        self.headers.editingFinished.connect(self._edited)
+        form.addRow("Headers", self.headers)
         self.under_load = QCheckBox("Load this route at Start (the users slider drives it)")
         self.under_load.toggled.connect(self._edited)
         form.addRow(self.under_load)
@@ -135,7 +140,7 @@ class OwnAppPanel(QGroupBox):
                 )
             self.routes.setEnabled(bool(found))
             self.under_load.setChecked(False)
-            for widget in (self.method, self.target, self.body, self.under_load):
+            for widget in (self.method, self.target, self.body, self.headers, self.under_load):
                 widget.setEnabled(loaded)
             if found:
                 self._fill(found[0])
@@ -183,7 +188,7 @@ class OwnAppPanel(QGroupBox):
         self.load.setEnabled(not running)
         self.use_url.setEnabled(not running)
         self.routes.setEnabled(not running and bool(self._operations))
-        for widget in (self.method, self.target, self.body, self.under_load):
+        for widget in (self.method, self.target, self.body, self.headers, self.under_load):
             widget.setEnabled(not running and self._loaded)
 
 

@@ -32,7 +32,14 @@ from loopscope.resources import resource_root
 
 from .charts import Charts, ChartStyle
 from .controls import ControlPanel
-from .own_app import RemoteHostError, fits, operation_target, route_request, split_url
+from .own_app import (
+    RemoteHostError,
+    fits,
+    operation_target,
+    parse_headers,
+    route_request,
+    split_url,
+)
 from .own_app_panel import BlockedLoopTable, OwnAppPanel
 from .palette import endpoint_colours
 from .presets import Preset, PresetCatalog, bundled_presets
@@ -759,6 +766,7 @@ class MainWindow(QMainWindow):
                 panel.method.currentText(),
                 panel.target.text(),
                 panel.body.text(),
+                parse_headers(panel.headers.text()),
                 operation=panel.operation(),
             )
             session.set_route(request, users=self.controls.users_value())

@@ -254,6 +254,7 @@ def test_a_remote_url_needs_a_yes_and_nothing_is_sent_without_one(
         # 127.0.0.2 reaches this machine, but the loopback check accepts only 127.0.0.1 and
         # localhost: a host LoopScope treats as another machine, that the test can watch.
         connections = 0
+        heads: list[bytes] = []
 
         async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             """A minimal HTTP server: counts connections, answers every request "ok"."""
@@ -261,7 +262,7 @@ def test_a_remote_url_needs_a_yes_and_nothing_is_sent_without_one(
             connections += 1
             try:
                 while True:
-                    await reader.readuntil(b"\r\n\r\n")
+                    heads.append(await reader.readuntil(b"\r\n\r\n"))
                     writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
                     await writer.drain()
             except (asyncio.IncompleteReadError, ConnectionError):
@@ -301,6 +302,7 @@ def test_a_remote_url_needs_a_yes_and_nothing_is_sent_without_one(
             assert session.own is not None and session.own.remote
             assert panel.target.text() == "/items?limit=3"
             assert connections == 0
+            panel.headers.setText("X-Check: yes; Authorization: Bearer t0ken")
             panel.under_load.setChecked(True)
             assert session.route is not None and session.route.scenario == "GET /items"
             window.toggle_running()
@@ -309,6 +311,9 @@ def test_a_remote_url_needs_a_yes_and_nothing_is_sent_without_one(
                 what="answers from the confirmed host",
             )
             assert connections > 0
+            head = heads[0].lower()
+            assert head.startswith(b"get /items?limit=3 http/1.1")
+            assert b"x-check: yes" in head and b"authorization: bearer t0ken" in head
             window.toggle_running()
             await wait_until(lambda: not session.running, what="stopped")
         finally:

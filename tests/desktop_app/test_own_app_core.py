@@ -8,6 +8,7 @@ from loopscope.desktop_app.own_app import (
     RemoteHostError,
     fits,
     operation_target,
+    parse_headers,
     route_request,
     split_url,
 )
@@ -54,6 +55,14 @@ def test_what_cannot_be_sent_is_one_line(method: str, target: str, says: str) ->
     with pytest.raises(ValueError, match=says) as caught:
         route_request(method, target)
     assert "\n" not in str(caught.value)
+
+
+def test_headers_are_name_value_pairs_separated_by_semicolons() -> None:
+    assert parse_headers(" A: 1 ;B:two words;") == (("A", "1"), ("B", "two words"))
+    assert parse_headers("") == ()
+    for bad in ("novalue", "Bad Name: x", ": x"):
+        with pytest.raises(ValueError, match="Name: value"):
+            parse_headers(bad)
 
 
 def test_fits_matches_whole_segments_only() -> None:
