@@ -75,6 +75,7 @@ class OwnAppPanel(QGroupBox):
         form.addRow("Route", self.routes)
         self.method = QComboBox()
         self.method.addItems(list(METHODS))
+        self.method.setMaximumWidth(90)
         self.method.currentIndexChanged.connect(self._edited)
         self.target = QLineEdit()
         self.target.setPlaceholderText("/path?name=value")
@@ -93,7 +94,11 @@ class OwnAppPanel(QGroupBox):
         self.headers.setToolTip("Headers sent with each request, separated by ;")
         self.headers.editingFinished.connect(self._edited)
         form.addRow("Headers", self.headers)
-        self.under_load = QCheckBox("Load this route at Start (the users slider drives it)")
+        self.under_load = QCheckBox("Load this route at Start")
+        self.under_load.setToolTip(
+            "At Start the route runs beside the ticked demo endpoints, one more series in the "
+            "charts; the users slider drives it"
+        )
         self.under_load.toggled.connect(self._edited)
         form.addRow(self.under_load)
         self.message = QLabel()
@@ -156,6 +161,7 @@ class OwnAppPanel(QGroupBox):
         try:
             self.method.setCurrentText(method)
             self.target.setText(target)
+            self.target.setCursorPosition(0)
         finally:
             self._quiet = False
 
@@ -167,6 +173,7 @@ class OwnAppPanel(QGroupBox):
     def _fill(self, operation: Operation) -> None:
         self.method.setCurrentText(operation.method)
         self.target.setText(operation_target(operation))
+        self.target.setCursorPosition(0)  # the path's start in view, not its query's end
         self.body.clear()
 
     def _route_picked(self, index: int) -> None:
