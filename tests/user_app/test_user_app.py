@@ -125,9 +125,13 @@ async def test_an_app_whose_startup_fails_gives_one_line(tmp_path: Path) -> None
         await server.start()
     assert "database at 10.0.0.5:5432 refused" in str(caught.value)
     assert "\n" not in str(caught.value)
-    # The probes attached for the start-up are gone with it: no task, no watch thread.
-    left = [t for t in asyncio.all_tasks() if t.get_name().startswith("loopscope-")]
-    assert left == []
+    # The probes attached for the start-up go with it (the app's lifespan task detaches them
+    # just after uvicorn gave up): no task, no watch thread.
+    await wait_until(
+        lambda: not [t for t in asyncio.all_tasks() if t.get_name().startswith("loopscope-")],
+        timeout_s=5,
+        what="the probes' tasks to end",
+    )
     assert probed.block_watch._thread is None
 
 
