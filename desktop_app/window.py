@@ -653,6 +653,10 @@ class MainWindow(QMainWindow):
         panel.say(f"Loading {spec}…")
         panel.show_operations([], loaded=False)
         self.controls.set_extra_targets(())  # the route loaded before goes with its app
+        # One load at a time: a second one while the first awaits the app's start-up would
+        # replace it half-way, and leave its server running.
+        panel.load.setEnabled(False)
+        panel.use_url.setEnabled(False)
         try:
             target = await self.session.load_app(spec, app_dir or ".")
         except Exception as exc:  # the user's code may raise anything: one line, no traceback
@@ -660,6 +664,8 @@ class MainWindow(QMainWindow):
             panel.say(f"Not loaded: {' '.join(text.split())}", error=True)
             self._show_headline()  # the app loaded before is gone too
             return False
+        finally:
+            panel.set_running(self.session.running)
         panel.show_operations(target.operations)
         self._show_headline()
         found = len(target.operations)
