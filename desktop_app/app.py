@@ -35,6 +35,11 @@ class GuiOptions:
     screenshot: Path | None = None
     json_path: Path | None = None
     port: int = 0
+    # The user's own app (module:attribute), the folder it imports from, and its route
+    # under load ("GET /items"; None: the picker's first that can be sent as it is).
+    app: str | None = None
+    app_dir: str = "."
+    route: str | None = None
 
 
 def check_display() -> None:
@@ -61,7 +66,7 @@ def autorun_figures(
             "users": session.users(name),
             **summary_record(session.recorder.summary(name), session.prediction(name)),
         }
-        for name in session.scenarios
+        for name in session.endpoints()
     }
     figures: dict[str, Any] = {
         "preset": preset.name,
@@ -74,6 +79,9 @@ def autorun_figures(
             "max": round(max(lag_ms), 3) if lag_ms else None,
         },
     }
+    if session.own is not None:
+        figures["app"] = session.own.name
+        figures["blocked_loop"] = [site.to_json() for site in session.block_sites()]
     if "async" in scenarios and "sync" in scenarios:
         measured = [scenarios[n]["throughput_rps"] for n in ("async", "sync")]
         theory = [scenarios[n]["theory"]["throughput_rps"] for n in ("async", "sync")]
@@ -125,9 +133,11 @@ async def _autorun_measure(window: MainWindow, preset: Preset, options: GuiOptio
     failed = _save_outputs(window, figures, options)
     for name, row in figures["scenarios"].items():
         rps = row["throughput_rps"]  # None when nothing was measured
+        theory = row["theory"]["throughput_rps"]  # None for a route of the user's own
         print(
             f"{name:>18}: {row['users']} users, {'–' if rps is None else f'{rps:.1f}'} req/s "
-            f"(theory {row['theory']['throughput_rps']:.1f}), p50 {row['latency_ms']['p50']} ms, "
+            f"(theory {'–' if theory is None else f'{theory:.1f}'}), "
+            f"p50 {row['latency_ms']['p50']} ms, "
             f"p99 {row['latency_ms']['p99']} ms, errors {sum(row['errors'].values())}"
         )
     if failed:
@@ -153,6 +163,25 @@ async def _autorun(window: MainWindow, preset: Preset, options: GuiOptions) -> i
         status = 1
     window.close()
     return status
+
+
+async def _load_own_app(window: MainWindow, options: GuiOptions) -> bool:
+    """`gui --app`: load the app into the window and put its route under load (--route,
+    or with --autorun the first the picker can send as it is). False when it failed (the
+    panel says why)."""
+    assert options.app is not None
+    if not await window.load_app(options.app, options.app_dir):
+        return False
+    own = window.session.own
+    route = options.route
+    if route is None and options.autorun_s is not None and own is not None:
+        ready = [op for op in own.operations if op.ready]
+        route = ready[0].label if ready else None
+    if route is not None:
+        window.choose_route(route)
+        if window.session.route is None:
+            return False
+    return True
 
 
 def _report_startup() -> None:
@@ -199,6 +228,10 @@ async def run_window(options: GuiOptions) -> int:
         window = MainWindow(session, settings=settings, presets=catalog, notices=notices)
         if options.preset or options.autorun_s is not None:
             window.apply_preset(preset)
+        if options.app is not None and not await _load_own_app(window, options):
+            print(f"loopscope: {window.own_panel.message.text()}", file=sys.stderr)
+            if options.autorun_s is not None:
+                return 1
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
         def window_closed() -> None:

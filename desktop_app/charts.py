@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGridLayout, QLabel, QVBoxLayout, Q
 from loopscope.embedded_server import CPU_SCENARIOS, SCENARIOS
 from loopscope.loadgen import theory
 
-from .palette import SCENARIO_COLOURS, SCENARIO_LABELS
+from .palette import endpoint_colours, label_of
 from .session import PROBE_PERIOD_S, LabSession, LabSnapshot, PinnedRun, ProbeSample
 
 pg.setConfigOptions(antialias=True)
@@ -330,12 +330,13 @@ class Charts(QWidget):
         """Per-window series (throughput, latency) and the response curve: once a second."""
         x_range = self.visible_range(snap.recorder.now_s)
         shown = self._shown(snap)
+        colours = endpoint_colours(shown)
         for name in shown:
             series = snap.recorder.scenarios.get(name)
             if series is None:
                 continue
-            colour = SCENARIO_COLOURS[name]
-            label = SCENARIO_LABELS[name]
+            colour = colours[name]
+            label = label_of(name)
             windows = [w for w in series.windows if w.start_s + w.duration_s >= x_range[0]]
             xs = np.array([w.start_s + w.duration_s for w in windows])
             self.throughput.item(name, pen=self._pen(colour), name=label).setData(
@@ -351,7 +352,7 @@ class Charts(QWidget):
         probes = [p for p in snap.probes if p.t_s >= x_range[0]]
         px = np.array([p.t_s for p in probes])
         for name in shown:
-            colour = SCENARIO_COLOURS[name]
+            colour = colours[name]
             self.throughput.item(
                 name + ":theory", pen=self._pen(colour, style=Qt.PenStyle.DashLine, thin=True)
             ).setData(
@@ -375,9 +376,11 @@ class Charts(QWidget):
 
     @staticmethod
     def _shown(snap: LabSnapshot) -> list[str]:
-        """The scenarios to draw, in the app's order (so legends keep their order)."""
-        chosen = set(snap.scenarios) | set(snap.recorder.scenarios)
-        return [name for name in SCENARIOS if name in chosen]
+        """The scenarios to draw, in the app's order (so legends keep their order), then
+        the routes of the user's own app in the order they came."""
+        chosen = [*snap.scenarios, *snap.recorder.scenarios]
+        routes = [name for name in dict.fromkeys(chosen) if name not in SCENARIOS]
+        return [name for name in SCENARIOS if name in chosen] + routes
 
     @staticmethod
     def _highest(plot: _Plot, keys: set[str] | None = None) -> float:
@@ -397,12 +400,17 @@ class Charts(QWidget):
         """Server probes (in flight, thread pool, loop lag): several times a second."""
         x_range = self.visible_range(snap.recorder.now_s)
         shown = self._shown(snap)
+        colours = endpoint_colours(shown)
         probes = [p for p in snap.probes if p.t_s >= x_range[0]]
         px = np.array([p.t_s for p in probes])
         for name in shown:
-            colour = SCENARIO_COLOURS[name]
+            if name not in SCENARIOS and not any(name in p.in_flight for p in probes):
+                # A route of a server only reached by URL: its in-flight count is not known
+                # here, and a line at 0 would say it was.
+                continue
+            colour = colours[name]
             self.inflight.item(
-                name, pen=self._pen(colour), name=f"in flight: {SCENARIO_LABELS[name]}"
+                name, pen=self._pen(colour), name=f"in flight: {label_of(name)}"
             ).setData(
                 *held_across_freezes(px, np.array([p.in_flight.get(name, 0) for p in probes])),
                 connect="finite",
@@ -545,8 +553,9 @@ class Charts(QWidget):
         probes = [p for p in past.probes if p.t_s >= start]
         px = np.array([p.t_s for p in probes], dtype=float)
         shown = self._shown(past)
+        colours = endpoint_colours(shown)
         for name in shown:
-            colour = SCENARIO_COLOURS[name]
+            colour = colours[name]
             series = past.recorder.scenarios.get(name)
             if series is not None:
                 windows = [w for w in series.windows if w.start_s + w.duration_s >= start]
@@ -604,9 +613,13 @@ class Charts(QWidget):
         return highest * Y_MARGIN
 
     def _draw_curve(self, snap: LabSnapshot) -> None:
-        wanted = set(snap.scenarios) | {p.scenario for p in snap.curve}
-        for name in [n for n in SCENARIOS if n in wanted]:
-            colour = SCENARIO_COLOURS[name]
+        wanted = [*snap.scenarios, *(p.scenario for p in snap.curve)]
+        shown = [n for n in SCENARIOS if n in wanted] + [
+            n for n in dict.fromkeys(wanted) if n not in SCENARIOS
+        ]
+        colours = endpoint_colours(shown)
+        for name in shown:
+            colour = colours[name]
             points = sorted((p for p in snap.curve if p.scenario == name), key=lambda p: p.users)
             # A point measured while the generator was the limit is a cross, not a dot.
             # (Separate items: a per-point symbol list crashed pyqtgraph here.)
@@ -615,14 +628,14 @@ class Charts(QWidget):
                 (":limited", "x", [p for p in points if p.generator_limited]),
             ):
                 users = np.array([p.users for p in chosen], dtype=float)
-                label = SCENARIO_LABELS[name] if not kind else None
+                label = label_of(name) if not kind else None
                 self.curve_rps.item(
                     name + kind, pen=None, name=label, symbol=symbol, colour=colour
                 ).setData(users, np.array([p.throughput_rps for p in chosen]))
                 self.curve_latency.item(
                     name + kind, pen=None, name=label, symbol=symbol, colour=colour
                 ).setData(users, np.array([p.latency_p50_ms for p in chosen]))
-            if name in snap.predictions:
+            if name in snap.predictions and name in SCENARIOS:  # a route of yours: no theory
                 curve = [self._theory_at(name, int(n)) for n in CURVE_USERS]
                 dashed = self._pen(colour, style=Qt.PenStyle.DashLine, thin=True)
                 self.curve_rps.item(name + ":theory", pen=dashed).setData(

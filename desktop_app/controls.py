@@ -235,6 +235,8 @@ class ControlPanel(QWidget):
         layout.addWidget(view_box)
         layout.addStretch(1)
         self._quiet = False
+        # Endpoints beside the demo's that the unlinked slider can drive (a route of yours).
+        self._extra_targets: tuple[str, ...] = ()
 
     # The window sets values from a preset without echoing them back as user actions.
     def show_settings(
@@ -310,10 +312,15 @@ class ControlPanel(QWidget):
             )
         )
 
+    def set_extra_targets(self, names: Sequence[str]) -> None:
+        """Endpoints other than the demo's that the unlinked users slider may drive."""
+        self._extra_targets = tuple(names)
+        self._refresh_targets()
+
     def _refresh_targets(self) -> None:
         current = self.users_target.currentText()
         self.users_target.clear()
-        self.users_target.addItems(list(self.selected_scenarios()))
+        self.users_target.addItems([*self.selected_scenarios(), *self._extra_targets])
         index = self.users_target.findText(current)
         if index >= 0:
             self.users_target.setCurrentIndex(index)

@@ -22,18 +22,22 @@ from loopscope.embedded_server import (
     DEFAULT_THREADS,
     MAX_BLOCKING_DELAY_MS,
     SCENARIOS,
+    BlockSite,
     EmbeddedServer,
     ServerSettings,
+    computing,
     create_app,
 )
 from loopscope.loadgen import (
     MAX_USERS,
+    AnyRequest,
     HttpxSender,
     LoadGenerator,
     OpenLoopGenerator,
     ProgressCallback,
     Recorder,
     RecorderSnapshot,
+    RouteRequest,
     RunResult,
     RunSettings,
     ScenarioRequest,
@@ -48,6 +52,7 @@ from loopscope.loadgen import open_loop_theory as open_loop
 from loopscope.loadgen.health import UI_SETTLE_S, HealthMonitor, HealthVerdict
 
 from .annotations import Marker, MarkerLog, format_value
+from .own_app import OwnTarget, split_url
 
 # The blocking scenario freezes the loop the window runs on for users × delay at a time;
 # 20 users at the 2 s route maximum is already 40 s, so it is capped (and said so in the UI).
@@ -69,6 +74,15 @@ CURVE_SKIP_S = 1.0
 # Generator health is judged over this many seconds: long enough for a p99 of loop lag
 # (300 ticks), short enough that the warning follows a slider within seconds.
 HEALTH_PERIOD_S = 3.0
+# The user's code held the loop this share of a health period: the loop lag is the app's
+# doing (named in the window's list), not the generator's; `run --app` judges the same way.
+OWN_HELD_SHARE = 0.2
+# Open loop on a route of the user's own: no theory sizes its connections, so they are
+# sized as for a 1 s service time (bounded by the open loop's own maximum).
+OWN_ROUTE_SERVICE_S = 1.0
+# Its users start spread over this long (a demo route's over its delay): users arriving all
+# at once would measure their own stampede.
+OWN_ROUTE_RAMP_S = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +175,12 @@ class LabSession:
         self._run_start_s = 0.0
         self._pins: list[PinnedRun] = []
         self._pins_made = 0
+        #: The user's own app (served here) or a server already running; None: demo only.
+        self.own: OwnTarget | None = None
+        #: The route of `own` under load beside the demo scenarios (None: none).
+        self.route: RouteRequest | None = None
+        # Seconds the user's code had held the loop at the last health verdict.
+        self._own_held_s = 0.0
 
     # -- life ------------------------------------------------------------------------
 
@@ -195,6 +215,7 @@ class LabSession:
                 await self._sampler
         if self._opened:
             await self.server.stop()
+        await self.close_own()
 
     @property
     def running(self) -> bool:
@@ -227,25 +248,25 @@ class LabSession:
         if self.running or not self._opened:
             return
         self._open_turnstile()
-        for scenario in self.scenarios:
+        for scenario in self.endpoints():
             # A sender (its clients and connection pools) per scenario: users of two
             # scenarios sharing one pool would queue for each other's connections.
-            sender = HttpxSender(self.server.url)
+            sender = HttpxSender(self._url_of(scenario))
             self.recorder.track(scenario)
             generator: LoadGenerator | OpenLoopGenerator
             if self.mode == "open":
                 generator = OpenLoopGenerator(
                     sender,
                     self.recorder.add,
-                    self._request(scenario),
+                    self._load_request(scenario),
                     max_in_flight=self._connections(scenario),
                 )
                 generator.start(self.rate)
             else:
                 # Users start spread over one delay, as a real crowd would, not in lock-step.
-                ramp_s = min(2.0, self._request(scenario).delay_ms / 1000)
+                ramp_s = min(2.0, self._ramp_s(scenario))
                 generator = LoadGenerator(
-                    sender, self.recorder.add, self._request(scenario), ramp_s=ramp_s
+                    sender, self.recorder.add, self._load_request(scenario), ramp_s=ramp_s
                 )
                 generator.start(self._users[scenario])
             self._generators[scenario] = generator
@@ -294,7 +315,7 @@ class LabSession:
     def set_scenarios(self, scenarios: tuple[str, ...]) -> None:
         """Which scenarios run; takes effect at the next start."""
         unknown = set(scenarios) - set(SCENARIOS)
-        if unknown or not scenarios:
+        if unknown or not (scenarios or self.route):
             raise ValueError(f"choose at least one of {', '.join(SCENARIOS)}")
         self.scenarios = tuple(s for s in SCENARIOS if s in scenarios)
 
@@ -304,7 +325,8 @@ class LabSession:
         if not 1 <= users <= MAX_USERS:
             raise ValueError(f"users must be between 1 and {MAX_USERS}")
         capped: list[str] = []
-        for name in [scenario] if scenario else SCENARIOS:
+        routes = (self.route.scenario,) if self.route is not None else ()
+        for name in [scenario] if scenario else (*SCENARIOS, *routes):
             value = self._capped_users(name, users)
             if value != users:
                 capped.append(name)
@@ -320,7 +342,7 @@ class LabSession:
             generator = self._generators.get(name)
             if isinstance(generator, LoadGenerator):
                 generator.set_concurrency(value)
-        return [name for name in capped if name in self.scenarios]
+        return [name for name in capped if name in self.endpoints()]
 
     @staticmethod
     def _capped_users(scenario: str, users: int) -> int:
@@ -348,6 +370,8 @@ class LabSession:
 
     def _connections(self, scenario: str) -> int:
         """The open loop's bound on requests in flight, sized from theory for the rate."""
+        if scenario not in SCENARIOS:
+            return connections_for(self.rate, OWN_ROUTE_SERVICE_S)
         prediction = self.prediction(scenario)
         return connections_for(self.rate, prediction.service_time_s)
 
@@ -360,7 +384,7 @@ class LabSession:
         self.delay_ms = delay_ms
         self._settings_changed()
         for name, generator in self._generators.items():
-            generator.set_request(self._request(name))
+            generator.set_request(self._load_request(name))
 
     def set_threads(self, threads: int) -> None:
         self.server.probes.set_thread_tokens(threads)
@@ -390,6 +414,9 @@ class LabSession:
     def reset(self) -> None:
         """Clear charts, curve, markers and figures (the load keeps its settings)."""
         self.recorder.reset()
+        if self.own is not None and self.own.probed is not None:
+            self.own.probed.block_watch.reset()
+        self._own_held_s = 0.0
         self._probes.clear()
         self._curve.clear()
         self.markers.clear()
@@ -543,6 +570,8 @@ class LabSession:
         return self._cpu_cost_s
 
     def prediction(self, scenario: str) -> theory.Prediction:
+        if scenario not in SCENARIOS:
+            return theory.unknown(scenario)  # a route of the user's own: no theory
         cpu_s: float | None = None
         cpu_share = 1.0
         if scenario in CPU_SCENARIOS:
@@ -580,9 +609,9 @@ class LabSession:
             probes=tuple(self._probes),
             curve=tuple(self._curve.values()),
             running=self.running,
-            scenarios=self.scenarios,
-            users={name: self._users[name] for name in self.scenarios},
-            predictions={name: self.prediction(name) for name in self.scenarios},
+            scenarios=self.endpoints(),
+            users={name: self._users[name] for name in self.endpoints()},
+            predictions={name: self.prediction(name) for name in self.endpoints()},
             mode=self.mode,
             rate=self.rate,
             markers=self.markers.markers,
@@ -616,8 +645,9 @@ class LabSession:
         monitor = self._health_monitor
         if monitor is None:
             return
+        held = self._own_held()  # every period, so that each counts only its own stalls
         if self.running:
-            self.health = monitor.verdict(scenarios=self._loaded())
+            self.health = monitor.verdict(scenarios=(*self._loaded(), *held))
         else:
             self.health = None
         monitor.restart()
@@ -629,7 +659,7 @@ class LabSession:
         self._probes.append(
             ProbeSample(
                 t_s=now - self.recorder.origin,
-                in_flight=probes.in_flight(),
+                in_flight=self._in_flight(),
                 threads_total=pool.total,
                 threads_borrowed=pool.borrowed,
                 threads_waiting=pool.waiting,
@@ -681,3 +711,97 @@ class LabSession:
         )
         self._curve[(name, users)] = point
         return point
+
+    # -- the user's own app ------------------------------------------------------------------
+
+    def endpoints(self) -> tuple[str, ...]:
+        """What runs at Start: the demo scenarios chosen, then the route of the user's own."""
+        return (*self.scenarios, *((self.route.scenario,) if self.route is not None else ()))
+
+    def _load_request(self, name: str) -> AnyRequest:
+        """What the users of `name` send: a demo scenario's request, or the user's route."""
+        if self.route is not None and name == self.route.scenario:
+            return self.route
+        return self._request(name)
+
+    def _ramp_s(self, name: str) -> float:
+        """Users start spread over this: a demo route's delay; for a route of the user's
+        own, whose time is unknown, over OWN_ROUTE_RAMP_S."""
+        if name in SCENARIOS:
+            return self._request(name).delay_ms / 1000
+        return OWN_ROUTE_RAMP_S
+
+    def _url_of(self, name: str) -> str:
+        if self.own is not None and self.route is not None and name == self.route.scenario:
+            return self.own.url
+        return self.server.url
+
+    async def load_app(self, spec: str, app_dir: str | None = ".") -> OwnTarget:
+        """Import the user's app ("module:attribute", from `app_dir`), run its lifespan and
+        serve it on 127.0.0.1 (OwnTarget.open_app), in place of the app or URL loaded
+        before. ValueError (one line) when it cannot; the demo server is untouched."""
+        if self.running:
+            raise ValueError("stop the load before loading an app")
+        # The old app goes first: the same module loaded again is the same app object, and
+        # its lifespan must not run twice at once.
+        await self.close_own()
+        self.own = await OwnTarget.open_app(spec, app_dir, threads=self.threads)
+        return self.own
+
+    async def use_url(self, url: str, *, allow_remote: bool = False) -> str:
+        """Point at a server already running; returns the "/path?query" the URL names.
+        RemoteHostError (a ValueError) when its host is not this machine, unless
+        `allow_remote` (the user said yes); nothing is sent before Start."""
+        if self.running:
+            raise ValueError("stop the load before changing the target")
+        base, target = split_url(url, allow_remote=allow_remote)
+        await self.close_own()
+        self.own = OwnTarget.for_url(base, remote=allow_remote)
+        return target
+
+    def set_route(self, request: RouteRequest | None, *, users: int = 10) -> None:
+        """The route of the user's own under load at the next Start, with `users` (then
+        the users slider drives it as it drives a demo scenario); None: no route."""
+        if self.running:
+            raise ValueError("stop the load before changing the route")
+        if request is not None and self.own is None:
+            raise ValueError("load an app or a URL first")
+        if self.route is not None:
+            self._users.pop(self.route.scenario, None)
+        self.route = request
+        if request is not None:
+            if not 1 <= users <= MAX_USERS:
+                raise ValueError(f"users must be between 1 and {MAX_USERS}")
+            self._users[request.scenario] = users
+            self._unsettle(request.scenario, time.perf_counter())
+
+    async def close_own(self) -> None:
+        """Forget the user's app or URL (stopping the app's server and lifespan)."""
+        if self.route is not None:
+            self.set_route(None)
+        own, self.own = self.own, None
+        self._own_held_s = 0.0
+        if own is not None:
+            await own.close()
+
+    def block_sites(self) -> list[BlockSite]:
+        """Where the user's code held the event loop, longest total first."""
+        return [] if self.own is None else self.own.block_sites()
+
+    def _own_held(self) -> tuple[str, ...]:
+        """The lessons whose loop lag is by design, when the user's code held the loop for
+        OWN_HELD_SHARE of the last health period: ("blocking",), and "cpu-async" when it
+        computed meanwhile (the same rule as `run --app`)."""
+        sites = self.block_sites()
+        held = sum(site.total_s for site in sites)
+        fresh, self._own_held_s = held - self._own_held_s, held
+        if fresh < OWN_HELD_SHARE * HEALTH_PERIOD_S:
+            return ()
+        return ("blocking", "cpu-async") if computing(sites) else ("blocking",)
+
+    def _in_flight(self) -> dict[str, int]:
+        """Requests in flight server side: the demo's per scenario, the app's per route."""
+        counts = self.server.probes.in_flight()
+        if self.own is not None:
+            counts.update(self.own.in_flight())
+        return counts

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QMessageBox,
     QScrollArea,
     QTableWidget,
     QTableWidgetItem,
@@ -32,7 +33,16 @@ from loopscope.resources import resource_root
 from .annotations import settings_at
 from .charts import Charts, ChartStyle
 from .controls import ControlPanel
-from .palette import SCENARIO_COLOURS
+from .own_app import (
+    RemoteHostError,
+    fits,
+    operation_target,
+    parse_headers,
+    route_request,
+    split_url,
+)
+from .own_app_panel import BlockedLoopTable, OwnAppPanel
+from .palette import endpoint_colours
 from .presets import Preset, PresetCatalog, bundled_presets
 from .session import LabSession, LabSnapshot
 
@@ -78,6 +88,7 @@ class FiguresTable(QTableWidget):
 
     def show_snapshot(self, snap: LabSnapshot) -> None:
         self.setRowCount(len(snap.scenarios))
+        colours = endpoint_colours(list(snap.scenarios))
         for row, name in enumerate(snap.scenarios):
             series = snap.recorder.scenarios.get(name)
             last = series.last if series is not None else None
@@ -97,7 +108,7 @@ class FiguresTable(QTableWidget):
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if column == 0:
-                    item.setForeground(QBrush(QColor(SCENARIO_COLOURS[name])))
+                    item.setForeground(QBrush(QColor(colours[name])))
                 else:
                     item.setTextAlignment(
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
@@ -195,6 +206,12 @@ class MainWindow(QMainWindow):
 
         self.controls = ControlPanel([p.name for p in self._presets])
         self.controls.setFixedWidth(400)
+        # "Your app" sits under the demo's endpoints: its route is one more endpoint.
+        self.own_panel = OwnAppPanel()
+        controls_layout = self.controls.layout()
+        assert isinstance(controls_layout, QVBoxLayout)
+        controls_layout.insertWidget(2, self.own_panel)
+        self.remote_question: QMessageBox | None = None
         self.charts = Charts(session)
         self.table = FiguresTable()
         self.table.setFixedHeight(150)
@@ -226,6 +243,15 @@ class MainWindow(QMainWindow):
         right.addWidget(self.health_banner)
         right.addWidget(self.charts, 1)
         right.addWidget(self.table)
+        # Where the user's code held the loop: shown once there is something to show.
+        self.blocked_heading = QLabel("What blocked the event loop (your app)")
+        self.blocked_heading.setObjectName("blockedHeading")
+        self.blocked = BlockedLoopTable()
+        self.blocked.setFixedHeight(120)
+        right.addWidget(self.blocked_heading)
+        right.addWidget(self.blocked)
+        self.blocked_heading.hide()
+        self.blocked.hide()
         self._right = right
         central = QWidget()
         layout = QHBoxLayout(central)
@@ -258,6 +284,11 @@ class MainWindow(QMainWindow):
         self.controls.dark_toggled.connect(self.set_dark)
         self.controls.presentation_toggled.connect(self.set_presentation)
         self.controls.save_png_clicked.connect(self._save_png_dialog)
+        self.own_panel.load_clicked.connect(
+            lambda spec, folder: self.spawn(self.load_app(spec, folder))
+        )
+        self.own_panel.url_clicked.connect(self.use_url)
+        self.own_panel.route_changed.connect(self._route_changed)
         self._space = QShortcut(QKeySequence(Qt.Key.Key_Space), self)
         self._space.activated.connect(self.toggle_running)
         self._f11 = QShortcut(QKeySequence(Qt.Key.Key_F11), self)
@@ -373,7 +404,7 @@ class MainWindow(QMainWindow):
             explanation=preset.explanation,
         )
         self._show_preset_index(self._presets.index(preset))
-        self.headline.setText(preset.name)
+        self._show_headline()
         if self._settings is not None:
             self._settings.setValue("lesson", preset.name)
         self.reset()
@@ -450,6 +481,11 @@ class MainWindow(QMainWindow):
         if self.session.mode != "closed":
             self.show_message("A sweep varies users: switch to the closed loop first.")
             return
+        if not self.session.scenarios:
+            # The sweep engine loads the demo server; a route of yours has `loopscope sweep
+            # --app` for that.
+            self.show_message("The sweep runs the demo endpoints: tick at least one.")
+            return
         self._sweep_task = self.spawn(self.sweep())
 
     async def sweep(
@@ -472,7 +508,7 @@ class MainWindow(QMainWindow):
         controls.sweep.setText("Cancel sweep")
         controls.sweep_progress.setValue(0)
         controls.sweep_progress.show()
-        controls.set_running(True)
+        self._show_running(True)
         self.show_message("")
         try:
             await session.sweep(levels, step_s=step_s, progress=show)
@@ -485,7 +521,7 @@ class MainWindow(QMainWindow):
             controls.sweep_progress.hide()
             if was_running and not self._shutting_down:
                 session.start()
-            controls.set_running(session.running)
+            self._show_running(session.running)
             self.refresh()
 
     # -- export -----------------------------------------------------------------------------------
@@ -585,7 +621,7 @@ class MainWindow(QMainWindow):
         self.apply_preset(self._presets[index])
 
     def _scenarios_changed(self, scenarios: tuple[str, ...]) -> None:
-        if not scenarios:
+        if not scenarios and self.session.route is None:
             self.show_message("Choose at least one endpoint to load.")
             return
         self.session.set_scenarios(scenarios)
@@ -614,18 +650,21 @@ class MainWindow(QMainWindow):
             # Here, in the click's own handler, not in the task: the blocking lesson's next
             # queued request may get the loop before the task's first step.
             self.session.halt()
-            self.controls.set_running(False)
+            self._show_running(False)
             self.spawn(self.stop())
         else:
             self.start()
 
     def start(self) -> None:
+        if not self.session.endpoints():
+            self.show_message("Choose at least one endpoint to load.")
+            return
         self.session.start()
-        self.controls.set_running(True)
+        self._show_running(True)
         self.show_message("")
 
     async def stop(self) -> None:
-        self.controls.set_running(False)
+        self._show_running(False)
         await self.session.stop(cut_in_flight=True)
 
     def reset(self) -> None:
@@ -648,6 +687,174 @@ class MainWindow(QMainWindow):
         self.session.clear_pins()
         self.refresh()
 
+    # -- your app ---------------------------------------------------------------------------------
+
+    def _show_running(self, running: bool) -> None:
+        self.controls.set_running(running)
+        self.own_panel.set_running(running)
+
+    async def load_app(self, spec: str, app_dir: str = "") -> bool:
+        """Import, start and serve the user's app, and list its routes; False, with one
+        line in the panel, when it cannot (the demo goes on as it was)."""
+        panel = self.own_panel
+        if not spec:
+            panel.say("Type your app as module:attribute, e.g. main:app.", error=True)
+            return False
+        if self.session.running:
+            panel.say("Stop the load before loading an app.", error=True)
+            return False
+        if panel.app_spec.text().strip() != spec:  # loaded from the command line
+            panel.app_spec.setText(spec)
+            panel.app_dir.setText("" if app_dir in ("", ".") else app_dir)
+        panel.say(f"Loading {spec}…")
+        panel.show_operations([], loaded=False)
+        self.controls.set_extra_targets(())  # the route loaded before goes with its app
+        # One load at a time: a second one while the first awaits the app's start-up would
+        # replace it half-way, and leave its server running.
+        panel.load.setEnabled(False)
+        panel.use_url.setEnabled(False)
+        try:
+            target = await self.session.load_app(spec, app_dir or ".")
+        except Exception as exc:  # the user's code may raise anything: one line, no traceback
+            text = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+            panel.say(f"Not loaded: {' '.join(text.split())}", error=True)
+            self._show_headline()  # the app loaded before is gone too
+            return False
+        finally:
+            panel.set_running(self.session.running)
+        panel.show_operations(target.operations)
+        self._show_headline()
+        found = len(target.operations)
+        panel.say(
+            f"{spec} runs at {target.url}, {found} routes from its OpenAPI schema: pick one, "
+            "tick the box, press Start."
+            if found
+            else f"{spec} runs at {target.url} (no OpenAPI schema): type a path, tick the box."
+        )
+        self._show_blocked()
+        return True
+
+    def use_url(self, url: str) -> None:
+        """Load a server already running: this machine at once, another host only after
+        the user confirms it is theirs (nothing is sent before)."""
+        try:
+            split_url(url, allow_remote=False)
+        except RemoteHostError as exc:
+            self._ask_remote(url, str(exc))
+            return
+        except ValueError as exc:
+            self.own_panel.say(str(exc), error=True)
+            return
+        self.spawn(self._use_url(url, allow_remote=False))
+
+    def _ask_remote(self, url: str, why: str) -> None:
+        """Ask, without a nested event loop (the server and load share this loop)."""
+        try:
+            split_url(url, allow_remote=True)
+        except ValueError as exc:
+            self.own_panel.say(str(exc), error=True)
+            return
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "Load another machine?",
+            f"{why}.\n\nA load test can slow down or break a server. Load {url} only if the "
+            "server is yours, or its owner agreed.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            self,
+        )
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        yes = box.button(QMessageBox.StandardButton.Yes)
+        yes.setText("It is mine: load it")
+
+        def answered() -> None:
+            self.remote_question = None
+            if box.clickedButton() is yes:
+                self.spawn(self._use_url(url, allow_remote=True))
+            else:
+                self.own_panel.say(f"Not loaded: {url} (not confirmed).", error=True)
+            box.deleteLater()
+
+        box.finished.connect(answered)
+        self.remote_question = box
+        box.open()
+
+    async def _use_url(self, url: str, *, allow_remote: bool) -> None:
+        panel = self.own_panel
+        try:
+            target = await self.session.use_url(url, allow_remote=allow_remote)
+        except ValueError as exc:
+            panel.say(str(exc), error=True)
+            return
+        panel.show_operations([], loaded=True)
+        self.controls.set_extra_targets(())
+        panel.show_target("GET", target)
+        self._show_headline()
+        assert self.session.own is not None
+        panel.say(
+            f"{self.session.own.url}: a server already running (its probes are its own: "
+            "in flight server side and what blocked its loop need your app loaded here). "
+            "Tick the box to load it."
+        )
+
+    def choose_route(self, text: str) -> None:
+        """Put a route under load as typed: "GET /stock", "/items?limit=5" (the picker's
+        operation when one fits)."""
+        panel = self.own_panel
+        first, _, rest = text.strip().partition(" ")
+        method, target = (first.upper(), rest.strip()) if rest else ("GET", first)
+        path = target.partition("?")[0]
+        for index in range(panel.routes.count()):
+            panel.routes.setCurrentIndex(index)
+            operation = panel.operation()
+            if operation is not None and operation.method == method and fits(operation.path, path):
+                if target == operation.path:  # named by its label: send its examples
+                    target = operation_target(operation)
+                break
+        panel.show_target(method, target)
+        panel.under_load.setChecked(True)  # emits route_changed: the session takes it
+
+    def _route_changed(self) -> None:
+        panel, session = self.own_panel, self.session
+        if session.running:
+            return  # the panel is disabled then; a change applies at the next Start
+        if not panel.under_load.isChecked():
+            if session.route is not None:
+                session.set_route(None)
+                self.controls.set_extra_targets(())
+                panel.say(f"{session.own.name if session.own else 'Your app'}: no route loaded.")
+            return
+        try:
+            request = route_request(
+                panel.method.currentText(),
+                panel.target.text(),
+                panel.body.text(),
+                parse_headers(panel.headers.text()),
+                operation=panel.operation(),
+            )
+            session.set_route(request, users=self.controls.users_value())
+        except ValueError as exc:
+            session.set_route(None)
+            self.controls.set_extra_targets(())
+            panel.say(str(exc), error=True)
+            return
+        self.controls.set_extra_targets((request.scenario,))
+        # The demo's boxes may all be unticked now: the route alone is a load.
+        session.set_scenarios(self.controls.selected_scenarios())
+        where = session.own.url if session.own is not None else ""
+        panel.say(f"{request.scenario} joins the load at Start ({where}).")
+
+    def _show_headline(self) -> None:
+        own = self.session.own
+        self.headline.setText(self._preset.name + (f", with {own.name}" if own else ""))
+
+    def _show_blocked(self) -> None:
+        # Only stalls inside a request of the app: outside one, what holds the loop is the
+        # window's own painting, which a script that opens the window would be blamed for.
+        sites = [site for site in self.session.block_sites() if site.route is not None]
+        self.blocked.show_sites(sites)
+        for widget in (self.blocked_heading, self.blocked):
+            widget.setVisible(bool(sites))
+
     # -- painting -------------------------------------------------------------------------------
 
     def refresh(self) -> None:
@@ -664,6 +871,7 @@ class MainWindow(QMainWindow):
             snap = self.session.snapshot()
             self.charts.update_series(snap)
             self.table.show_snapshot(snap)
+            self._show_blocked()
             self._show_health()
 
     def _show_health(self) -> None:

@@ -330,7 +330,13 @@ class ProbedApp:
                 self.startup_error = _last_line(message.get("message", "")) or "start-up failed"
                 message = {**message, "message": ""}
             await send(message)
-            if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+            # A failed start-up ends the app's life too: the probes attached at its
+            # beginning stop here, or their tasks and the watch thread would outlive it.
+            if message["type"] in (
+                "lifespan.startup.failed",
+                "lifespan.shutdown.complete",
+                "lifespan.shutdown.failed",
+            ):
                 await self._detach()
 
         try:
@@ -342,6 +348,7 @@ class ProbedApp:
                 # The app's own start-up raised without saying so in the protocol.
                 self.startup_error = f"{type(exc).__name__}: {exc}{_innermost_location(exc)}"
                 await send({"type": "lifespan.startup.failed", "message": ""})
+                await self._detach()
                 return
             # An app without lifespan support: speak the protocol for it, so the probes
             # still attach and detach.

@@ -22,6 +22,7 @@ from loopscope.embedded_server import (
 )
 from loopscope.loadgen.audit import AuditReport, AuditSettings, audit_routes, default_operations
 
+from ._audit_png import render_audit_png
 from ._interrupt import exit_status, run_interruptible
 from ._options import (
     EXIT_FAILED,
@@ -33,6 +34,7 @@ from ._options import (
     comma_list,
     write_outputs,
 )
+from ._sweep_png import SweepPngError
 
 MAX_AUDIT_USERS = 200
 MAX_AUDIT_DURATION_S = 60.0
@@ -85,6 +87,13 @@ def add_audit_parser(commands: Any) -> None:
     audit.add_argument(
         "--markdown", type=Path, default=None, metavar="PATH", help="write the report here too"
     )
+    audit.add_argument(
+        "--png",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="draw throughput and latency per route at each level here",
+    )
 
 
 def _choose(
@@ -116,7 +125,7 @@ def _choose(
 
 
 def command_audit(args: argparse.Namespace) -> int:
-    check_output_paths({"--json": args.json, "--markdown": args.markdown})
+    check_output_paths({"--json": args.json, "--markdown": args.markdown, "--png": args.png})
     try:
         app = import_app(args.app, args.app_dir)
     except AppImportError as exc:
@@ -146,6 +155,12 @@ def command_audit(args: argparse.Namespace) -> int:
             "--markdown": (args.markdown, lambda path: _write_text(path, text)),
         }
     )
+    if args.png is not None and report.routes:  # nothing measured, nothing to draw
+        try:
+            render_audit_png(report, args.png)
+        except SweepPngError as exc:
+            print(f"loopscope: {exc}", file=sys.stderr)
+            written = False
     if interrupted is not None:
         print(
             f"loopscope: interrupted by {interrupted.name}: wrote the {len(report.routes)} "

@@ -19,7 +19,7 @@ RENDER_SWEEP_PNG_COMMAND = "_render-sweep-png"
 
 
 class SweepPngError(RuntimeError):
-    """The PNG could not be drawn; the message is one line for the user."""
+    """The PNG (a sweep's, an audit's) could not be drawn; the message is one line."""
 
 
 def render_sweep_png(results: Sequence[RunResult], path: Path, *, timeout_s: float = 120.0) -> None:
@@ -28,16 +28,30 @@ def render_sweep_png(results: Sequence[RunResult], path: Path, *, timeout_s: flo
     The drawing uses pyqtgraph on Qt's offscreen platform (no display needed), in a child
     process so that this one never imports Qt.
     """
+    render_png_in_child(
+        [result.to_json() for result in results],
+        path,
+        module="loopscope.desktop_app.sweep_png",
+        bundle_command=RENDER_SWEEP_PNG_COMMAND,
+        timeout_s=timeout_s,
+    )
+
+
+def render_png_in_child(
+    payload: object, path: Path, *, module: str, bundle_command: str, timeout_s: float = 120.0
+) -> None:
+    """Hand `payload` (JSON) to `python -m module DATA.json OUT.png` on Qt's offscreen
+    platform (in the bundle: its executable's hidden `bundle_command`), and wait for the PNG.
+    SweepPngError (one line) when it cannot be drawn."""
     if getattr(sys, "frozen", False):
         # The PyInstaller bundle has no interpreter for `-m`: its executable draws instead.
-        command = [sys.executable, RENDER_SWEEP_PNG_COMMAND]
+        command = [sys.executable, bundle_command]
     else:
-        command = [sys.executable, "-m", "loopscope.desktop_app.sweep_png"]
-    payload = [result.to_json() for result in results]
+        command = [sys.executable, "-m", module]
     path.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    with tempfile.TemporaryDirectory(prefix="loopscope-sweep-") as folder:
-        data = Path(folder) / "sweep.json"
+    with tempfile.TemporaryDirectory(prefix="loopscope-png-") as folder:
+        data = Path(folder) / "data.json"
         data.write_text(json.dumps(finite(payload)), encoding="utf-8")
         try:
             done = subprocess.run(

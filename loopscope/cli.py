@@ -12,15 +12,18 @@ from pathlib import Path
 
 from loopscope.embedded_server import (
     MAX_THREADS,
+    AppImportError,
     EmbeddedServer,
     ServerSettings,
     ServerStartError,
     create_app,
+    import_app,
     serve_on_fd,
 )
 from loopscope.loadgen import IncompatibleAiohttpError, check_aiohttp
 
 from ._audit_command import add_audit_parser, command_audit
+from ._audit_png import RENDER_AUDIT_PNG_COMMAND
 from ._interrupt import Aborted, Terminated, exit_status, terminate_raises
 from ._locust_command import add_locust_parser, command_export_locust
 from ._options import (
@@ -84,6 +87,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="with --autorun: save the figures per endpoint here",
     )
+    gui.add_argument(
+        "--app",
+        default=None,
+        metavar="MODULE:APP",
+        help="load your FastAPI/Starlette app into the window (e.g. main:app)",
+    )
+    gui.add_argument("--app-dir", default=".", metavar="DIR", help="import --app from here")
+    gui.add_argument(
+        "--route",
+        default=None,
+        metavar='"[METHOD] /path?query"',
+        help="with --app: put this route under load beside the lesson's endpoints "
+        "(--autorun without it: the app's first route that can be sent as it is)",
+    )
     return parser
 
 
@@ -112,13 +129,28 @@ def _command_gui(args: argparse.Namespace) -> int:
         raise UsageError("--screenshot and --json need --autorun SECONDS")
     # Before the window and its load start: an unwritable output is exit 2, not a lost run.
     check_output_paths({"--screenshot": args.screenshot, "--json": args.json})
+    if args.route is not None and args.app is None:
+        raise UsageError('--route goes with --app, e.g. --app main:app --route "GET /items"')
+    if args.app is not None:
+        # Imported here as well as in the window: a module that does not import is a bad
+        # argument (exit 2, one line) before any window opens.
+        try:
+            import_app(args.app, args.app_dir)
+        except AppImportError as exc:
+            raise UsageError(str(exc)) from None
     try:
         from loopscope.desktop_app.app import DisplayError, GuiOptions, run_gui
     except ImportError as exc:
         print(f"loopscope: the desktop app cannot start: {exc}", file=sys.stderr)
         return EXIT_FAILED
     options = GuiOptions(
-        preset=args.preset, autorun_s=args.autorun, screenshot=args.screenshot, json_path=args.json
+        preset=args.preset,
+        autorun_s=args.autorun,
+        screenshot=args.screenshot,
+        json_path=args.json,
+        app=args.app,
+        app_dir=args.app_dir,
+        route=args.route,
     )
     try:
         return run_gui(options)
@@ -136,6 +168,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from loopscope.desktop_app.sweep_png import main as render_main
 
         return render_main(argv[1:])
+    if argv[:1] == [RENDER_AUDIT_PNG_COMMAND]:
+        # Internal: the bundled executable drawing an audit PNG for its parent process.
+        from loopscope.desktop_app.audit_png import main as render_audit_main
+
+        return render_audit_main(argv[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

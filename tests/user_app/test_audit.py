@@ -6,8 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from PySide6.QtGui import QColor, QImage
+from PySide6.QtWidgets import QApplication
 
 from loopscope.cli import main
+from loopscope.desktop_app.palette import ROUTE_COLOURS
 from loopscope.embedded_server import ProbedApp, import_app, operations
 from loopscope.loadgen.audit import (
     VERDICT_ASYNC,
@@ -74,6 +77,42 @@ def test_the_audit_command_exits_1_when_a_route_blocks_and_writes_json(
 
 
 @pytest.mark.slow
+def test_the_audit_draws_each_route_at_each_level_as_a_png(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    qapp: QApplication,
+) -> None:
+    monkeypatch.chdir(REPO)
+    png = tmp_path / "pictures" / "audit.png"  # the folder is made
+    argv = ["audit", "examples.shop.app:app", "--route", "GET /products", "--route", "GET /stock"]
+    status = main([*argv, "--levels", "1,4", "--duration", "1", "--png", str(png)])
+    assert status == 1  # /stock blocks the loop; the PNG is drawn all the same
+    assert "Traceback" not in capsys.readouterr().err
+    image = QImage(str(png))
+    assert (image.width(), image.height()) == (1500, 640)
+
+    def pixels_near(colour: str) -> int:
+        want = QColor(colour)
+        found = 0
+        for y in range(0, image.height(), 2):
+            for x in range(0, image.width(), 2):
+                got = image.pixelColor(x, y)
+                if (
+                    abs(got.red() - want.red())
+                    + abs(got.green() - want.green())
+                    + abs(got.blue() - want.blue())
+                    < 40
+                ):
+                    found += 1
+        return found
+
+    # Each route is drawn in its colour (the first and second route colours), in both panels.
+    assert pixels_near(ROUTE_COLOURS[0]) > 200
+    assert pixels_near(ROUTE_COLOURS[1]) > 200
+
+
+@pytest.mark.slow
 def test_an_app_without_blocking_routes_exits_0(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -93,6 +132,7 @@ def test_an_app_without_blocking_routes_exits_0(
         ["audit", "examples.shop.app:app", "--route", "POST /orders"],
         ["audit", "examples.shop.app:app", "--levels", "0"],
         ["audit", "examples.shop.app:app", "--json", "/proc/audit.json"],
+        ["audit", "examples.shop.app:app", "--png", "/proc/audit.png"],
     ],
     ids=" ".join,
 )

@@ -119,11 +119,20 @@ async def test_an_app_whose_startup_fails_gives_one_line(tmp_path: Path) -> None
         app = FastAPI(lifespan=lifespan)
         """,
     )
-    server = EmbeddedServer(ProbedApp(import_app(f"{name}:app", tmp_path)))
+    probed = ProbedApp(import_app(f"{name}:app", tmp_path))
+    server = EmbeddedServer(probed)
     with pytest.raises(ServerStartError) as caught:
         await server.start()
     assert "database at 10.0.0.5:5432 refused" in str(caught.value)
     assert "\n" not in str(caught.value)
+    # The probes attached for the start-up go with it (the app's lifespan task detaches them
+    # just after uvicorn gave up): no task, no watch thread.
+    await wait_until(
+        lambda: not [t for t in asyncio.all_tasks() if t.get_name().startswith("loopscope-")],
+        timeout_s=5,
+        what="the probes' tasks to end",
+    )
+    assert probed.block_watch._thread is None
 
 
 async def test_a_plain_asgi_app_without_lifespan_is_served_and_probed(tmp_path: Path) -> None:
