@@ -23,6 +23,7 @@ from ._open_loop import (
 from ._open_theory import open_loop as open_loop_theory
 from ._rate import RateEstimator
 from ._recorder import (
+    DrainedSummary,
     LatencySummary,
     Recorder,
     RecorderSnapshot,
@@ -72,6 +73,7 @@ __all__ = [
     "AiohttpTransport",
     "AnyRequest",
     "BaseLoadGenerator",
+    "DrainedSummary",
     "GeneratorLimits",
     "HttpxSender",
     "IncompatibleAiohttpError",

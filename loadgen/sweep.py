@@ -39,6 +39,7 @@ from loopscope.embedded_server import (
     import_app,
 )
 
+from . import theory
 from ._generator import MAX_USERS, RecordSink
 from ._open_loop import MAX_IN_FLIGHT, MAX_RATE
 from ._records import RouteRequest
@@ -229,10 +230,8 @@ async def _settle(probes: ServerProbes) -> None:
 
 
 def _cpu_shares(step: SweepStep) -> dict[str, float]:
-    """CPU-bound runs of one step share the one core the GIL allows, by their users."""
-    cpu_runs = [run for run in step if run.scenario in CPU_SCENARIOS and run.rate is None]
-    users = sum(run.concurrency for run in cpu_runs)
-    return {run.scenario: run.concurrency / users for run in cpu_runs}
+    """CPU-bound runs of one step share the one core the GIL allows (`theory.cpu_shares`)."""
+    return theory.cpu_shares({run.scenario: run.concurrency for run in step if run.rate is None})
 
 
 async def _run_step(

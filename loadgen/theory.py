@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from loopscope.embedded_server import DEFAULT_FANOUT, DEFAULT_THREADS, SCENARIOS
@@ -41,6 +42,28 @@ def _json_number(value: float) -> float | None:
     return None if math.isnan(value) else round(value, 3)
 
 
+# Per user, how much of the one GIL-bound core a CPU scenario gets beside the other.
+# Measured side by side on one server (issue 14): a `def` user completes half of what an
+# `async def` user does (2.0-2.07 over switch intervals 1, 5 and 20 ms, work of 0.75-45 ms
+# a request, users 1+1, 2+2, 4+4, 2+4, 4+2), so the switch interval is not the cause. A
+# worker thread only gets the GIL when the loop thread lets go of it, at its I/O polls
+# between passes, while `async def` work runs inside the loop's passes.
+CPU_USER_WEIGHT: Mapping[str, float] = {"cpu-async": 1.0, "cpu-sync": 0.5}
+
+
+def cpu_shares(users: Mapping[str, int]) -> dict[str, float]:
+    """Each CPU-bound scenario's part of the one core, when the scenarios in `users` (with
+    their users; other scenarios are ignored) run side by side on one server: by users,
+    weighted by CPU_USER_WEIGHT. The one function the window, the CLI and sweeps use."""
+    weights = {
+        name: CPU_USER_WEIGHT[name] * count
+        for name, count in users.items()
+        if name in CPU_USER_WEIGHT and count > 0
+    }
+    total = sum(weights.values())
+    return {name: weight / total for name, weight in weights.items()} if total else {}
+
+
 def unknown(label: str) -> Prediction:
     """No theory: a route of the user's own app, whose inside LoopScope cannot know."""
     return Prediction(
@@ -66,8 +89,10 @@ def capacity_and_service_time(
 ) -> tuple[float, float, str]:
     """(capacity c, service time d, why) for one scenario.
 
+    cpu_s: the core time of one CPU-scenario request: its work and its HTTP handling (both
+    hold the GIL; `measure_cpu_cost_s` measures both).
     cpu_share: the part of the one GIL-bound core this scenario gets when other CPU-bound
-    scenarios run beside it (their users' share of all CPU-bound users).
+    scenarios run beside it (`cpu_shares`).
     workers: server processes (`--workers`): each has its own loop, thread pool and GIL,
     so what one process can hold at once is multiplied (CPU: by the cores there are).
     """
@@ -85,11 +110,17 @@ def capacity_and_service_time(
             raise ValueError("CPU scenarios need the measured cost of one request (cpu_s)")
         cores = min(workers, os.cpu_count() or 1)
         if workers == 1:
-            why = "pure-Python work holds the GIL: one core, however many threads"
+            why = (
+                "pure-Python work and the HTTP handling hold the GIL: one core, "
+                "however many threads"
+            )
         else:
             why = f"pure-Python work holds each worker's GIL: {cores} cores for {workers} workers"
         if cpu_share < 1.0:
-            why += f", shared ({cpu_share:.0%} of it here)"
+            why += (
+                f", shared ({cpu_share:.0%} of it here: a def user gets half "
+                "an async def user's part)"
+            )
         return cpu_share * cores, cpu_s, why
     if scenario == "fanout-sequential":
         return math.inf, fanout * delay_s, f"{fanout} downstream calls one after another"

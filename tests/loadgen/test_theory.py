@@ -52,3 +52,20 @@ def test_open_loop_cpu_routes_side_by_side_share_the_core() -> None:
     shared = open_loop_theory("cpu-async", rate=200, delay_s=0.0, cpu_s=0.01, cpu_share=0.5)
     assert alone.throughput_rps == pytest.approx(100)
     assert shared.throughput_rps == pytest.approx(50)
+
+
+def test_cpu_routes_side_by_side_share_the_core_by_weighted_users() -> None:
+    # Measured side by side: per user, a def CPU route gets half an async def one's part.
+    shares = theory.cpu_shares({"cpu-async": 2, "cpu-sync": 2, "sync": 10})
+    assert shares == pytest.approx({"cpu-async": 2 / 3, "cpu-sync": 1 / 3})
+    assert theory.cpu_shares({"cpu-sync": 4, "cpu-async": 2}) == pytest.approx(
+        {"cpu-async": 0.5, "cpu-sync": 0.5}
+    )
+    assert theory.cpu_shares({"cpu-sync": 3}) == {"cpu-sync": 1.0}
+    assert theory.cpu_shares({"async": 3}) == {}
+    # The lesson (2 + 2 users, 4 ms of core a request): 167 and 83 req/s, 12 and 24 ms.
+    fast = theory.closed_loop("cpu-async", users=2, delay_s=0, cpu_s=0.004, cpu_share=2 / 3)
+    slow = theory.closed_loop("cpu-sync", users=2, delay_s=0, cpu_s=0.004, cpu_share=1 / 3)
+    assert fast.throughput_rps == pytest.approx(2 * slow.throughput_rps)
+    assert fast.throughput_rps + slow.throughput_rps == pytest.approx(250)
+    assert slow.latency_ms == pytest.approx(2 * fast.latency_ms)
