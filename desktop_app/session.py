@@ -138,6 +138,7 @@ class LabSession:
         self.iterations = DEFAULT_CPU_ITERATIONS
         self.fanout = DEFAULT_FANOUT
         self._cpu_cost_s: float | None = None
+        self._qt_loop = False
         self._probes: deque[ProbeSample] = deque(maxlen=PROBE_HISTORY)
         self._sampler: asyncio.Task[None] | None = None
         self._curve: dict[tuple[str, int], CurvePoint] = {}
@@ -167,6 +168,10 @@ class LabSession:
     async def open(self) -> None:
         """Start the embedded server and the probe sampler (raises ServerStartError)."""
         await self.server.start()
+        # The window's loop (qasync) gives a request one pass fewer per gap between two
+        # blocking requests than plain asyncio does (theory.LoopHold); told by name, as
+        # this module imports no Qt.
+        self._qt_loop = type(asyncio.get_running_loop()).__module__.startswith("qasync")
         self._health_monitor = HealthMonitor(self.server.probes.loop_lag)
         self._health_monitor.restart()
         self._sampler = asyncio.get_running_loop().create_task(
@@ -578,6 +583,16 @@ class LabSession:
             fanout=self.fanout,
             cpu_s=cpu_s,
             cpu_share=cpu_share,
+            loop_hold=self._loop_hold(),
+        )
+
+    def _loop_hold(self) -> theory.LoopHold | None:
+        """The blocking route beside the others, holding the loop they share (closed loop)."""
+        if "blocking" not in self.scenarios:
+            return None
+        delay_s = self._request("blocking").delay_ms / 1000
+        return theory.LoopHold(
+            users=self._users["blocking"], delay_s=delay_s, qt_loop=self._qt_loop
         )
 
     def snapshot(self) -> LabSnapshot:

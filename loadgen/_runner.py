@@ -360,6 +360,7 @@ async def measure(
     *,
     cpu_s: float | None,
     cpu_share: float = 1.0,
+    loop_hold: theory.LoopHold | None = None,
     sink: RecordSink | None = None,
     loop_lag: LoopLagMonitor | None = None,
     alongside: tuple[str, ...] = (),
@@ -370,6 +371,7 @@ async def measure(
 
     cpu_s: the cost of one CPU-scenario request here (None: taken from the server's own
     timing afterwards); cpu_share: the part of the core it gets beside other CPU-bound runs.
+    loop_hold: a closed-loop `blocking` run beside on the same loop (theory.LoopHold).
     sink: also receives every record (a live view of the run). loop_lag: the lag monitor
     of a server on this loop, reused for the health verdict instead of a timer of our own.
     alongside: scenarios loading the same loop at the same time, whose blocking or CPU use
@@ -466,6 +468,7 @@ async def measure(
             cpu_s=cpu_s,
             cpu_share=cpu_share,
             workers=settings.workers,
+            loop_hold=loop_hold,
         )
     else:
         prediction = open_loop(

@@ -234,6 +234,14 @@ def _cpu_shares(step: SweepStep) -> dict[str, float]:
     return theory.cpu_shares({run.scenario: run.concurrency for run in step if run.rate is None})
 
 
+def _loop_hold(step: SweepStep) -> theory.LoopHold | None:
+    """The step's closed-loop `blocking` run holds the loop its other runs share."""
+    for run in step:
+        if run.scenario == "blocking" and run.rate is None and run.route is None:
+            return theory.LoopHold(users=run.concurrency, delay_s=run.delay_ms / 1000)
+    return None
+
+
 async def _run_step(
     target: SweepTarget,
     step: SweepStep,
@@ -245,6 +253,7 @@ async def _run_step(
     """The step's runs at once; if one fails or the step is cancelled, none outlives it."""
     scenarios = tuple(run.scenario for run in step)
     shares = _cpu_shares(step)
+    hold = _loop_hold(step)
     loop = asyncio.get_running_loop()
     tasks = [
         loop.create_task(
@@ -254,6 +263,7 @@ async def _run_step(
                 threads,
                 cpu_s=cpu_costs.get(run.scenario),
                 cpu_share=shares.get(run.scenario, 1.0),
+                loop_hold=hold,
                 sink=sink,
                 loop_lag=target.probes.loop_lag,
                 alongside=tuple(name for name in scenarios if name != run.scenario),

@@ -64,6 +64,56 @@ def cpu_shares(users: Mapping[str, int]) -> dict[str, float]:
     return {name: weight / total for name, weight in weights.items()} if total else {}
 
 
+@dataclass(frozen=True, slots=True)
+class LoopHold:
+    """The `blocking` route running beside: `users` closed-loop users, each request holding
+    the event loop for `delay_s` (time.sleep on it). Routes sharing that loop wait for it."""
+
+    users: int
+    delay_s: float
+    #: The loop is qasync's (the window's): a request needs one more pass there (measured:
+    #: async beside 5 blocking users at 100 ms, 346 ms where plain asyncio gives 219 ms).
+    qt_loop: bool = False
+
+
+def _loop_visits(scenario: str, fanout: int) -> int | None:
+    """How many passes of the loop one request needs (None: not measured). Beside a held
+    loop each pass comes only between two freezes. Measured (issue 14, 5 blocking users
+    at 100 ms): async 2 (one to receive and start it, one to answer: 217 ms), sync 3 (the
+    worker thread's answer needs one more: 328 ms), fan-out gather about 5 (590 ms),
+    sequential about 3 more per downstream call (1130 ms for 3 calls)."""
+    if scenario == "async":
+        return 2
+    if scenario == "sync":
+        return 3
+    if scenario == "fanout-gather":
+        return 5
+    if scenario == "fanout-sequential":
+        return 2 + 3 * fanout
+    return None
+
+
+def held_latency_s(scenario: str, service_s: float, hold: LoopHold, fanout: int) -> float | None:
+    """Latency of a request of `scenario` (service time `service_s`) on a loop the blocking
+    route holds; None when the route has no measured number of passes.
+
+    With 2 or more blocking users one is always queued, so the loop is frozen back to back
+    for hold.delay_s each, with only a short catch-up between (BlockingTurnstile). A
+    request moves on one pass per gap, and its own wait (a sleep) ends at the first gap
+    after it: (passes - 1 + ceil(service / hold)) holds. With a single blocking user, the
+    gap lasts its client's round trip, long enough for one more pass (measured: async
+    112 ms at 100 ms, one hold).
+    """
+    visits = _loop_visits(scenario, fanout)
+    if visits is None or hold.users < 1 or hold.delay_s <= 0:
+        return None
+    own = max(1, math.ceil(service_s / hold.delay_s - 1e-9))
+    extra = visits - 1 if hold.users >= 2 else visits - 2
+    if hold.qt_loop:
+        extra += 1
+    return hold.delay_s * (max(0, extra) + own)
+
+
 def unknown(label: str) -> Prediction:
     """No theory: a route of the user's own app, whose inside LoopScope cannot know."""
     return Prediction(
@@ -139,8 +189,11 @@ def closed_loop(
     cpu_s: float | None = None,
     cpu_share: float = 1.0,
     workers: int = 1,
+    loop_hold: LoopHold | None = None,
 ) -> Prediction:
-    """Little's law for N users that each send again as soon as they get an answer."""
+    """Little's law for N users that each send again as soon as they get an answer.
+
+    loop_hold: the `blocking` route runs beside on the same loop (`held_latency_s`)."""
     capacity, service_s, why = capacity_and_service_time(
         scenario,
         delay_s=delay_s,
@@ -153,5 +206,14 @@ def closed_loop(
     if users <= 0 or service_s <= 0:
         return Prediction(scenario, capacity, service_s, 0.0, service_s * 1000, why)
     throughput = min(users, capacity) / service_s
+    if loop_hold is not None and scenario != "blocking" and workers == 1:
+        held_s = held_latency_s(scenario, service_s, loop_hold, fanout)
+        if held_s is not None:
+            throughput = min(throughput, users / held_s)
+            why += (
+                f"; but the blocking route beside holds the loop ({loop_hold.users} users x "
+                f"{loop_hold.delay_s * 1000:g} ms): a request moves on only between two "
+                f"freezes, {held_s * 1000:g} ms a request"
+            )
     latency_s = users / throughput
     return Prediction(scenario, capacity, service_s, throughput, latency_s * 1000, why)

@@ -1,0 +1,30 @@
+"""The theory of a route that shares its loop with the blocking route, against a real run."""
+
+from __future__ import annotations
+
+import pytest
+
+from loopscope.desktop_app.session import LabSession
+
+
+@pytest.mark.slow
+async def test_async_beside_the_blocking_route_follows_the_held_loop_theory() -> None:
+    # The blocking lesson, smaller: 3 blocking users hold the loop back to back.
+    session = LabSession()
+    await session.open()
+    try:
+        session.apply(scenarios=("blocking", "async"), users=3, delay_ms=100, threads=40)
+        window = session.prediction("async")
+        results = {r.settings.scenario: r for r in await session.sweep([3], step_s=4.0)}
+    finally:
+        await session.close()
+    async_run = results["async"]
+    # The window's theory and the engine's (what `loopscope run` measures with) agree, and
+    # no longer say users / delay = 30 req/s at 100 ms.
+    assert async_run.prediction.throughput_rps == pytest.approx(window.throughput_rps)
+    assert window.throughput_rps == pytest.approx(15)
+    assert window.latency_ms == pytest.approx(200)
+    # Measured: generous bounds (a busy machine stretches the gaps between freezes).
+    measured = async_run.summary
+    assert 0.5 * window.throughput_rps <= measured.throughput_rps <= 1.3 * window.throughput_rps
+    assert 0.8 * window.latency_ms <= measured.latency.p50 <= 2.0 * window.latency_ms
