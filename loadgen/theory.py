@@ -44,10 +44,12 @@ def _json_number(value: float) -> float | None:
 
 # Per user, how much of the one GIL-bound core a CPU scenario gets beside the other.
 # Measured side by side on one server (issue 14): a `def` user completes half of what an
-# `async def` user does (2.0-2.07 over switch intervals 1, 5 and 20 ms, work of 0.75-45 ms
-# a request, users 1+1, 2+2, 4+4, 2+4, 4+2), so the switch interval is not the cause. A
-# worker thread only gets the GIL when the loop thread lets go of it, at its I/O polls
-# between passes, while `async def` work runs inside the loop's passes.
+# `async def` user does, 2.0-2.07 whatever the switch interval (1, 5, 20 ms), the work
+# (0.75-45 ms a request), the users (1+1, 2+2, 4+4, 2+4, 4+2) and how often the loop polls
+# (a task yielding without end beside: 2.0). So the 5 ms switch interval is not the cause.
+# A `def` request is handed from the loop thread to a worker and back, and waits for the
+# GIL at each hand-off behind the loop's work: at 2+2 users it waited 12 ms for its worker
+# to start and spent 33 ms on the loop side, where an `async def` request spent 16 ms.
 CPU_USER_WEIGHT: Mapping[str, float] = {"cpu-async": 1.0, "cpu-sync": 0.5}
 
 
