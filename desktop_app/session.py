@@ -589,17 +589,19 @@ class LabSession:
             fanout=self.fanout,
             cpu_s=cpu_s,
             cpu_share=cpu_share,
-            loop_hold=self._loop_hold(),
+            loop_hold=self.loop_hold(),
         )
 
-    def _loop_hold(self) -> theory.LoopHold | None:
-        """The blocking route beside the others, holding the loop they share (closed loop)."""
+    def loop_hold(self, users: int | None = None) -> theory.LoopHold | None:
+        """The blocking route beside the others, holding the loop they share (closed loop):
+        at its users, or at `users` (capped as its slider is: the response curve's levels)."""
         if "blocking" not in self.scenarios:
             return None
         delay_s = self._request("blocking").delay_ms / 1000
-        return theory.LoopHold(
-            users=self._users["blocking"], delay_s=delay_s, qt_loop=self._qt_loop
+        held_by = (
+            self._users["blocking"] if users is None else self._capped_users("blocking", users)
         )
+        return theory.LoopHold(users=held_by, delay_s=delay_s, qt_loop=self._qt_loop)
 
     def snapshot(self) -> LabSnapshot:
         return LabSnapshot(

@@ -1,4 +1,5 @@
-"""The theory of a route that shares its loop with the blocking route, against a real run."""
+"""Lessons whose routes interact on one server: the window's theory (its session) is the
+sweep engine's (what `loopscope run` measures with), and real runs follow it."""
 
 from __future__ import annotations
 
@@ -28,3 +29,25 @@ async def test_async_beside_the_blocking_route_follows_the_held_loop_theory() ->
     measured = async_run.summary
     assert 0.5 * window.throughput_rps <= measured.throughput_rps <= 1.3 * window.throughput_rps
     assert 0.8 * window.latency_ms <= measured.latency.p50 <= 2.0 * window.latency_ms
+
+
+@pytest.mark.slow
+async def test_the_cpu_lesson_theory_is_one_and_gives_def_half_per_user() -> None:
+    session = LabSession()
+    await session.open()
+    try:
+        session.apply(
+            scenarios=("cpu-sync", "cpu-async"), users=2, delay_ms=0, threads=40, iterations=50_000
+        )
+        window = {name: session.prediction(name) for name in session.scenarios}
+        results = {r.settings.scenario: r for r in await session.sweep([2], step_s=4.0)}
+    finally:
+        await session.close()
+    for name, result in results.items():
+        assert result.prediction.throughput_rps == pytest.approx(window[name].throughput_rps)
+        assert result.prediction.latency_ms == pytest.approx(window[name].latency_ms)
+    fast, slow = results["cpu-async"], results["cpu-sync"]
+    assert fast.prediction.throughput_rps == pytest.approx(2 * slow.prediction.throughput_rps)
+    # Measured, generous bounds: def clearly behind (2.0 on a quiet machine).
+    ratio = fast.summary.throughput_rps / slow.summary.throughput_rps
+    assert 1.3 < ratio < 3.0
