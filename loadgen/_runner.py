@@ -231,9 +231,10 @@ class RunResult:
 
 # The CPU a request's HTTP handling costs on the server's core (server and generator on one
 # loop), in iterations of the CPU routes' work loop, so that it scales with the machine as
-# the work does. Measured (issue 14): cpu-async alone at 50 000 and 5 000 iterations,
-# interleaved, 1/X = k·(iterations + H): H 8 400-13 700, median 10 500.
-HTTP_WORK_ITERATIONS = 10_000
+# the work does. Measured (issue 14): each CPU route alone, 2 users, at 50 000 and 5 000
+# iterations interleaved, 1/X = k·(iterations + H): H 8 300-19 000 over 12 pairs (both
+# routes alike), median 11 300; the CPU lesson's own totals imply 13 000-15 000.
+HTTP_WORK_ITERATIONS = 12_000
 
 
 def measure_cpu_cost_s(iterations: int, repeats: int = 3) -> float:
