@@ -28,6 +28,7 @@ from loopscope.embedded_server import (
 )
 from loopscope.loadgen import (
     MAX_USERS,
+    CpuCostMeter,
     HttpxSender,
     LoadGenerator,
     OpenLoopGenerator,
@@ -40,7 +41,6 @@ from loopscope.loadgen import (
     SweepProgress,
     SweepStep,
     connections_for,
-    measure_cpu_cost_s,
     sweep_steps,
     theory,
 )
@@ -141,6 +141,10 @@ class LabSession:
         self.iterations = DEFAULT_CPU_ITERATIONS
         self.fanout = DEFAULT_FANOUT
         self._cpu_cost_s: float | None = None
+        # This machine's speed for the CPU theory, sampled by the probe sampler (a shared
+        # machine's speed drifts: loadgen._cpu_cost). _cpu_cost_s: the cost the theory
+        # keeps once a load stops (None: take the meter's).
+        self._cpu_meter = CpuCostMeter()
         self._qt_loop = False
         self._probes: deque[ProbeSample] = deque(maxlen=PROBE_HISTORY)
         self._sampler: asyncio.Task[None] | None = None
@@ -238,10 +242,6 @@ class LabSession:
         if self.running or not self._opened:
             return
         self._open_turnstile()
-        if any(name in CPU_SCENARIOS for name in self.scenarios):
-            # Before the load: measured while worker threads compute, the cost reads up
-            # to twice as long (the window's theory said 85.8 req/s, --autorun's 192.4).
-            self._cpu_cost()
         for scenario in self.scenarios:
             # A sender (its clients and connection pools) per scenario: users of two
             # scenarios sharing one pool would queue for each other's connections.
@@ -278,6 +278,9 @@ class LabSession:
         turnstile = self.server.blocking_turnstile
         if turnstile is not None:
             turnstile.close()
+        if any(name in CPU_SCENARIOS for name in self._generators):
+            # The theory keeps the cost it showed at the end of the load.
+            self._cpu_cost_s = self._cpu_meter.cost_s(self.iterations)
         generators, self._generators = self._generators, {}
         for generator in generators.values():
             if isinstance(generator, LoadGenerator):
@@ -522,6 +525,9 @@ class LabSession:
         def report(update: SweepProgress) -> None:
             for result in update.finished:
                 self.add_result_point(result)
+                if result.settings.scenario in CPU_SCENARIOS:
+                    # Once the sweep ends, the theory shows its last step's cost.
+                    self._cpu_cost_s = result.prediction.service_time_s
             if update.runs:
                 self.set_users(levels[update.done])
             self._sweep_users = {run.scenario: run.concurrency for run in update.runs}
@@ -538,7 +544,7 @@ class LabSession:
                 self.server,
                 steps,
                 threads=self.threads,
-                cpu_costs={n: self._cpu_cost() for n in self.scenarios if n in CPU_SCENARIOS},
+                cpu_meter=self._cpu_meter,
                 progress=report,
                 sink=self.recorder.add,
             )
@@ -552,9 +558,11 @@ class LabSession:
     # -- what the window shows ---------------------------------------------------------------
 
     def _cpu_cost(self) -> float:
-        """Seconds one CPU-scenario request costs here, measured once per setting."""
-        if self._cpu_cost_s is None:
-            self._cpu_cost_s = measure_cpu_cost_s(self.iterations)
+        """Seconds of the core one CPU-scenario request costs here (work and HTTP): while
+        load runs, at the speed sampled over the last seconds (as a run's own theory is);
+        once it stops, the cost it ended with (a sweep: its last step's)."""
+        if self.running or self._cpu_cost_s is None:
+            return self._cpu_meter.cost_s(self.iterations)
         return self._cpu_cost_s
 
     def prediction(self, scenario: str) -> theory.Prediction:
@@ -675,6 +683,7 @@ class LabSession:
 
     def _sample(self, now: float, last: float) -> None:
         self._track_backlog(now)
+        self._cpu_meter.sample()
         probes = self.server.probes
         pool = probes.threadpool()
         running = self._loaded()
