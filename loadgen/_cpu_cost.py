@@ -7,28 +7,32 @@ for seconds, then at 145-200 ns, so a cost measured before the CPU lesson made i
 49 or 106 req/s for the same measured 67. Samples are short (0.1-0.4 ms of the loop's time)
 and timed in the thread's own CPU time, so that a sample taken while a worker thread holds
 the GIL (the lesson runs one) does not count the wait for it.
+
+Nor is the core all this process's: other processes take turns on it. Where the system
+says how long the sampling thread waited, runnable, for a CPU (Linux: schedstat), the
+speed is scaled by the share of the time it got one (a CPU lesson run beside other work
+here measured 0.69 of its theory while its threads waited 30 % of the time; 0.91 at 17 %).
+The event loop's thread is the one that counts: it carries the HTTP handling and holds
+the GIL most; a worker thread waiting for a CPU mostly waits for the GIL anyway.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 
 from loopscope.embedded_server import cpu_work
 
-# A request's cost in the meter's units (iterations at the sampled speed) is
-#     WORK_SLOWDOWN × iterations + HTTP_WORK_ITERATIONS.
-# Both fitted (issue 14) on runs of 2 users at 5 000 and 50 000 iterations, each against
-# the speed sampled while it ran (cost = speed / throughput): cpu-async alone and the CPU
-# lesson read 15 000-17 700 iterations a request at 5 000 and 24 000-34 600 at 50 000. So
-# the work itself runs about 1.2 times slower per iteration inside a loaded server than in
-# the samples (why is not established: the samples are as slow whatever their length),
-# and the HTTP handling of a request (server and generator on one loop) costs about
-# 12 000 iterations' worth, as throughput at two work sizes alone also gave (median 11 300).
-# In iterations, so that both scale with the machine's speed as the work does.
-WORK_SLOWDOWN = 1.2
-HTTP_WORK_ITERATIONS = 12_000
+# The CPU a request's HTTP handling costs on the server's core (server and generator on one
+# loop), in iterations of the CPU routes' work loop, so that it scales with the machine's
+# speed as the work does. Measured (issue 14) on runs of 2 users at 5 000 and 50 000
+# iterations, each against the speed sampled while it ran (cost = speed / throughput): the
+# CPU lesson read 12 000-16 500 iterations a request beyond its work (mean 14 300, both
+# sizes alike); cpu-async alone 15 600-16 200 at 5 000 and 23 500-24 200 at 50 000 (there
+# the theory is about 13 % fast).
+HTTP_WORK_ITERATIONS = 14_000
 # One sample: 0.1-0.4 ms of the loop's time here, short enough to take between two passes.
 SAMPLE_ITERATIONS = 2_000
 # How often a meter samples while load runs (`CpuCostMeter.run`).
@@ -43,6 +47,26 @@ BURST_SAMPLES = 25
 BURST_SPAN_S = 0.5
 
 
+def cpu_time_shares() -> tuple[float, float] | None:
+    """(seconds on a CPU, seconds runnable but waiting for one) of the calling thread (the
+    event loop's, which carries the HTTP handling and holds the GIL most); None where the
+    system does not say (not Linux)."""
+    try:
+        with open("/proc/thread-self/schedstat", encoding="ascii") as file:
+            fields = file.read().split()
+    except OSError:
+        return None
+    return int(fields[0]) / 1e9, int(fields[1]) / 1e9
+
+
+def _share(first: tuple[float, float] | None, last: tuple[float, float] | None) -> float:
+    """The share of its runnable time this process spent on a CPU between two readings."""
+    if first is None or last is None:
+        return 1.0
+    running, waiting = last[0] - first[0], last[1] - first[1]
+    return running / (running + waiting) if running > 0 and waiting > 0 else 1.0
+
+
 def _sample_s_per_iteration() -> float:
     start = time.thread_time()
     cpu_work(SAMPLE_ITERATIONS)
@@ -53,7 +77,7 @@ def _cost_s(speeds: list[float], iterations: int) -> float:
     """The cost of a request of `iterations`, at the mean of the sampled speeds (a run's
     throughput follows the mean speed, iterations per second)."""
     mean_speed = sum(speeds) / len(speeds)
-    return (WORK_SLOWDOWN * iterations + HTTP_WORK_ITERATIONS) / mean_speed
+    return (iterations + HTTP_WORK_ITERATIONS) / mean_speed
 
 
 class CpuCostMeter:
@@ -61,24 +85,32 @@ class CpuCostMeter:
     perf_counter time it was taken."""
 
     def __init__(self, history: int = METER_HISTORY) -> None:
-        self._samples: deque[tuple[float, float]] = deque(maxlen=history)  # (t, it/s)
+        # (t, iterations per second, cpu_time_shares() then)
+        self._samples: deque[tuple[float, float, tuple[float, float] | None]] = deque(
+            maxlen=history
+        )
 
     @property
     def samples(self) -> int:
         return len(self._samples)
 
     def sample(self) -> None:
-        self._samples.append((time.perf_counter(), 1 / _sample_s_per_iteration()))
+        speed = 1 / _sample_s_per_iteration()
+        self._samples.append((time.perf_counter(), speed, cpu_time_shares()))
 
-    def cost_s(self, iterations: int, *, since: float | None = None) -> float:
+    def cost_s(
+        self, iterations: int, *, since: float | None = None, until: float | None = None
+    ) -> float:
         """Seconds of the core one request of `iterations` costs (work and HTTP handling),
-        from the samples taken since `since` (a perf_counter time; default: the last
-        RECENT_S); a burst measurement when there are none."""
+        from the samples taken between `since` and `until` (perf_counter times; default:
+        the last RECENT_S until now); a burst measurement when there are none."""
         start = time.perf_counter() - RECENT_S if since is None else since
-        speeds = [speed for t, speed in self._samples if t >= start]
-        if not speeds:
+        end = math.inf if until is None else until
+        window = [sample for sample in self._samples if start <= sample[0] <= end]
+        if not window:
             return measure_cpu_cost_s(iterations)
-        return _cost_s(speeds, iterations)
+        share = _share(window[0][2], window[-1][2])
+        return _cost_s([speed * share for _, speed, _ in window], iterations)
 
     async def run(self) -> None:
         """Sample every SAMPLE_PERIOD_S until cancelled (for the meter's owner to run as a

@@ -457,7 +457,8 @@ async def measure(
         errors[ERROR_ABANDONED] = errors.get(ERROR_ABANDONED, 0) + generator.abandoned
         summary = replace(summary, errors=errors)
     if cpu_s is None and cpu_meter is not None and settings.scenario in CPU_SCENARIOS:
-        cpu_s = cpu_meter.cost_s(settings.iterations, since=measured_from)
+        until = measured_from if ended_at is None else ended_at
+        cpu_s = cpu_meter.cost_s(settings.iterations, since=measured_from, until=until)
     if cpu_s is None and settings.scenario in CPU_SCENARIOS:
         # Another server: the best we know is the work time it reports per request.
         cpu_s = summary.server_work_ms_mean / 1000 if summary.ok else math.nan

@@ -326,9 +326,10 @@ async def sweep_steps(
         # Every step starts from the same pool, whatever happened before.
         target.probes.set_thread_tokens(threads)
         step_results = await _unless_stopped(
-            stop, _run_step(
+            stop,
+            _run_step(
                 target, step, threads=threads, cpu_costs=costs, cpu_meter=cpu_meter, sink=sink
-            )
+            ),
         )
         if step_results is None:
             return results

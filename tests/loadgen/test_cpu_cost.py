@@ -7,7 +7,7 @@ import time
 import pytest
 
 from loopscope.loadgen import CpuCostMeter, measure_cpu_cost_s
-from loopscope.loadgen._cpu_cost import HTTP_WORK_ITERATIONS, WORK_SLOWDOWN
+from loopscope.loadgen._cpu_cost import HTTP_WORK_ITERATIONS
 
 
 def test_the_meter_averages_its_recent_samples_and_scales_with_the_work() -> None:
@@ -17,9 +17,7 @@ def test_the_meter_averages_its_recent_samples_and_scales_with_the_work() -> Non
     assert meter.samples == 5
     small, large = meter.cost_s(5_000), meter.cost_s(50_000)
     # The same speed: cost in proportion to the work plus the HTTP handling.
-    expected = (WORK_SLOWDOWN * 50_000 + HTTP_WORK_ITERATIONS) / (
-        WORK_SLOWDOWN * 5_000 + HTTP_WORK_ITERATIONS
-    )
+    expected = (50_000 + HTTP_WORK_ITERATIONS) / (5_000 + HTTP_WORK_ITERATIONS)
     assert large / small == pytest.approx(expected)
     assert 0 < small < large < 1.0
 
