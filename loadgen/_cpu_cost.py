@@ -106,7 +106,13 @@ class CpuCostMeter:
         the last RECENT_S until now); a burst measurement when there are none."""
         start = time.perf_counter() - RECENT_S if since is None else since
         end = math.inf if until is None else until
-        window = [sample for sample in self._samples if start <= sample[0] <= end]
+        window = []
+        for sample in reversed(self._samples):  # newest first, so a short span reads few
+            if sample[0] < start:
+                break
+            if sample[0] <= end:
+                window.append(sample)
+        window.reverse()
         if not window:
             return measure_cpu_cost_s(iterations)
         share = _share(window[0][2], window[-1][2])
