@@ -9,17 +9,17 @@ and timed in the thread's own CPU time, so that a sample taken while a worker th
 the GIL (the lesson runs one) does not count the wait for it.
 
 Nor is the core all this process's: other processes take turns on it. Where the system
-says how long the sampling thread waited, runnable, for a CPU (Linux: schedstat), the
-speed is scaled by the share of the time it got one (a CPU lesson run beside other work
+says how long this process's threads waited, runnable, for a CPU (Linux: schedstat), the
+speed is scaled by the share of the time they got one (a CPU lesson run beside other work
 here measured 0.69 of its theory while its threads waited 30 % of the time; 0.91 at 17 %).
-The event loop's thread is the one that counts: it carries the HTTP handling and holds
-the GIL most; a worker thread waiting for a CPU mostly waits for the GIL anyway.
+What counts is the wait of the thread holding the GIL (`_share`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import os
 import time
 from collections import deque
 
@@ -47,24 +47,44 @@ BURST_SAMPLES = 25
 BURST_SPAN_S = 0.5
 
 
-def cpu_time_shares() -> tuple[float, float] | None:
-    """(seconds on a CPU, seconds runnable but waiting for one) of the calling thread (the
-    event loop's, which carries the HTTP handling and holds the GIL most); None where the
-    system does not say (not Linux)."""
+ThreadTimes = dict[str, tuple[float, float]]
+
+
+def thread_cpu_times() -> ThreadTimes | None:
+    """Each thread of this process: (seconds on a CPU, seconds runnable but waiting for
+    one); None where the system does not say (not Linux)."""
     try:
-        with open("/proc/thread-self/schedstat", encoding="ascii") as file:
-            fields = file.read().split()
+        tids = os.listdir("/proc/self/task")
     except OSError:
         return None
-    return int(fields[0]) / 1e9, int(fields[1]) / 1e9
+    times: ThreadTimes = {}
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/schedstat", encoding="ascii") as file:
+                fields = file.read().split()
+        except OSError:
+            continue  # a thread that ended meanwhile
+        times[tid] = (int(fields[0]) / 1e9, int(fields[1]) / 1e9)
+    return times
 
 
-def _share(first: tuple[float, float] | None, last: tuple[float, float] | None) -> float:
-    """The share of its runnable time this process spent on a CPU between two readings."""
+def _share(first: ThreadTimes | None, last: ThreadTimes | None) -> float:
+    """The share of the time this process's computing got a CPU between two readings: each
+    thread's wait for a CPU, weighted by its part of the process's running (the thread
+    holding the GIL is the one whose wait stalls everything: in the CPU lesson the event
+    loop's, for `def` work alone its workers'; a thread that only wakes up to queue for the
+    GIL waits for a CPU without costing anything)."""
     if first is None or last is None:
         return 1.0
-    running, waiting = last[0] - first[0], last[1] - first[1]
-    return running / (running + waiting) if running > 0 and waiting > 0 else 1.0
+    deltas = []
+    for tid, (running, waiting) in last.items():
+        before = first.get(tid, (0.0, 0.0))  # a thread born meanwhile: all of it
+        deltas.append((running - before[0], waiting - before[1]))
+    total = sum(running for running, _ in deltas)
+    if total <= 0:
+        return 1.0
+    lost = sum(waiting * running / total for running, waiting in deltas)
+    return total / (total + lost)
 
 
 def _sample_s_per_iteration() -> float:
@@ -85,8 +105,8 @@ class CpuCostMeter:
     perf_counter time it was taken."""
 
     def __init__(self, history: int = METER_HISTORY) -> None:
-        # (t, iterations per second, cpu_time_shares() then)
-        self._samples: deque[tuple[float, float, tuple[float, float] | None]] = deque(
+        # (t, iterations per second, thread_cpu_times() then)
+        self._samples: deque[tuple[float, float, ThreadTimes | None]] = deque(
             maxlen=history
         )
 
@@ -96,7 +116,7 @@ class CpuCostMeter:
 
     def sample(self) -> None:
         speed = 1 / _sample_s_per_iteration()
-        self._samples.append((time.perf_counter(), speed, cpu_time_shares()))
+        self._samples.append((time.perf_counter(), speed, thread_cpu_times()))
 
     def cost_s(
         self, iterations: int, *, since: float | None = None, until: float | None = None
@@ -114,9 +134,19 @@ class CpuCostMeter:
                 window.append(sample)
         window.reverse()
         if not window:
-            return measure_cpu_cost_s(iterations)
+            # Nothing sampled in the span (just opened): a burst, kept as samples, so the
+            # next reading (the curve's theory asks for dozens at once) needs none.
+            self.burst()
+            window = list(self._samples)[-BURST_SAMPLES:]
         share = _share(window[0][2], window[-1][2])
         return _cost_s([speed * share for _, speed, _ in window], iterations)
+
+    def burst(self) -> None:
+        """BURST_SAMPLES samples spread over BURST_SPAN_S (it blocks that long)."""
+        for index in range(BURST_SAMPLES):
+            if index:
+                time.sleep(BURST_SPAN_S / BURST_SAMPLES)  # spread: see the module doc
+            self.sample()
 
     async def run(self) -> None:
         """Sample every SAMPLE_PERIOD_S until cancelled (for the meter's owner to run as a
@@ -128,12 +158,9 @@ class CpuCostMeter:
 
 def measure_cpu_cost_s(iterations: int) -> float:
     """Seconds of the core one CPU-scenario request costs here: its work and its HTTP
-    handling (see HTTP_WORK_ITERATIONS), from BURST_SAMPLES samples over BURST_SPAN_S (it
-    blocks that long). For sizing a load before it starts; a run's theory takes the speed
-    sampled while it runs (`CpuCostMeter`)."""
-    speeds = []
-    for index in range(BURST_SAMPLES):
-        if index:
-            time.sleep(BURST_SPAN_S / BURST_SAMPLES)  # spread over time: see the module doc
-        speeds.append(1 / _sample_s_per_iteration())
-    return _cost_s(speeds, iterations)
+    handling (see HTTP_WORK_ITERATIONS), from a burst of samples (it blocks BURST_SPAN_S).
+    For sizing a load before it starts; a run's theory takes the speed sampled while it
+    runs (`CpuCostMeter`)."""
+    meter = CpuCostMeter()
+    meter.burst()
+    return meter.cost_s(iterations, since=-math.inf)
