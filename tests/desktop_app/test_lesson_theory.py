@@ -3,9 +3,19 @@ sweep engine's (what `loopscope run` measures with), and real runs follow it."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from loopscope.desktop_app.session import LabSession
+
+
+async def _close(session: LabSession) -> None:
+    await session.close()
+    # Closed connections close their sockets in a callback of the loop: let the loop run
+    # those before the test's loop goes (else "unclosed transport" in a later test).
+    for _ in range(3):
+        await asyncio.sleep(0)
 
 
 @pytest.mark.slow
@@ -18,7 +28,7 @@ async def test_async_beside_the_blocking_route_follows_the_held_loop_theory() ->
         window = session.prediction("async")
         results = {r.settings.scenario: r for r in await session.sweep([3], step_s=4.0)}
     finally:
-        await session.close()
+        await _close(session)
     async_run = results["async"]
     # The window's theory and the engine's (what `loopscope run` measures with) agree, and
     # no longer say users / delay = 30 req/s at 100 ms.
@@ -43,7 +53,7 @@ async def test_the_cpu_lesson_theory_is_one_and_gives_def_half_per_user() -> Non
         # The window's theory once the lesson has run: at the speed measured while it ran.
         window = {name: session.prediction(name) for name in session.scenarios}
     finally:
-        await session.close()
+        await _close(session)
     for name, result in results.items():
         assert result.prediction.throughput_rps == pytest.approx(window[name].throughput_rps)
         assert result.prediction.latency_ms == pytest.approx(window[name].latency_ms)
