@@ -683,7 +683,10 @@ class LabSession:
 
     def _sample(self, now: float, last: float) -> None:
         self._track_backlog(now)
-        self._cpu_meter.sample()
+        if any(name in CPU_SCENARIOS for name in self.scenarios):
+            # Only for a CPU lesson: a sample reads every thread's schedstat (a def lesson
+            # runs 40 threads), and nothing else needs the speed.
+            self._cpu_meter.sample()
         probes = self.server.probes
         pool = probes.threadpool()
         running = self._loaded()
