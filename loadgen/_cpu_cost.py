@@ -31,7 +31,8 @@ from loopscope.embedded_server import cpu_work
 # iterations, each against the speed sampled while it ran (cost = speed / throughput): the
 # CPU lesson read 12 000-16 500 iterations a request beyond its work (mean 14 300, both
 # sizes alike); cpu-async alone 15 600-16 200 at 5 000 and 23 500-24 200 at 50 000 (there
-# the theory is about 13 % fast).
+# the theory is about 13 % fast). Fitted with the share of the loop's thread alone; with
+# every thread weighed (`_share`), the lesson reads 0.86-0.97 of its theory under load.
 HTTP_WORK_ITERATIONS = 14_000
 # One sample: 0.1-0.4 ms of the loop's time here, short enough to take between two passes.
 SAMPLE_ITERATIONS = 2_000
