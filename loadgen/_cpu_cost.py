@@ -107,9 +107,7 @@ class CpuCostMeter:
 
     def __init__(self, history: int = METER_HISTORY) -> None:
         # (t, iterations per second, thread_cpu_times() then)
-        self._samples: deque[tuple[float, float, ThreadTimes | None]] = deque(
-            maxlen=history
-        )
+        self._samples: deque[tuple[float, float, ThreadTimes | None]] = deque(maxlen=history)
 
     @property
     def samples(self) -> int:
