@@ -4,11 +4,21 @@ Runs a fixed set of closed-loop load runs against the embedded demo server, one 
 other (each under its own `asyncio.run`, as `loopscope run` does), and compares the
 measured throughput and p50 latency with what Little's law predicts (`loadgen.theory`).
 A row is "ok" when both measured/theory ratios lie within 10 % (0.9 to 1.1), "OFF"
-otherwise. Prints a table and writes every row as JSON (default
-`bench/results/core_fidelity.json`).
+otherwise. Two more kinds of row follow:
 
-This is a benchmark, not part of the tests: it takes about 75 s with the default 8 s per
-run, and its numbers depend on the machine, so keep the machine otherwise quiet.
+- the CPU lesson (resources/presets/04-cpu-bound-work.json): `cpu-sync` and `cpu-async`
+  side by side on one server, run by the window's session through the sweep engine (the
+  code `loopscope run` measures with); ok when the window's theory equals the engine's
+  and throughput and mean latency (Little's law's R is a mean) lie within 15 % (the
+  theory's cost of a request rests on the machine's speed sampled while it runs and on
+  two constants measured apart: loadgen/_cpu_cost.py);
+- open-loop overload: `blocking` 100 ms at 30 req/s, drained; ok when the drained p50 and
+  p99 lie within 10 % of the D/D/1 queue's arithmetic.
+
+Prints a table and writes every row as JSON (default `bench/results/core_fidelity.json`).
+
+This is a benchmark, not part of the tests: it takes about 2 minutes with the default 8 s
+per run, and its numbers depend on the machine, so keep the machine otherwise quiet.
 
     python bench/core_fidelity.py [--duration 8] [--out PATH]
 """
@@ -16,6 +26,8 @@ run, and its numbers depend on the machine, so keep the machine otherwise quiet.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import math
 import sys
 from collections.abc import Sequence
@@ -35,11 +47,28 @@ from _support import (
 )
 
 from loopscope import loadgen
+from loopscope.desktop_app.session import LabSession
 from loopscope.embedded_server import DEFAULT_FANOUT
+from loopscope.loadgen import theory
+from loopscope.resources import resource_root
 
 WARMUP_S = 1.0
 TOLERANCE = 0.10
+# The CPU lesson's theory rests on a cost measured apart from the load (before it), on a
+# machine whose speed drifts with whatever else runs: 15 %, as issue 14 asks.
+CPU_TOLERANCE = 0.15
 DEFAULT_OUT = RESULTS / "core_fidelity.json"
+CPU_PRESET = "04-cpu-bound-work.json"
+# Open-loop overload: 30 req/s into a route that serves 10 a second, for 10 s; the drain
+# must outlast the backlog (the last request intended waits about 2 x 10 s).
+OVERLOAD = loadgen.RunSettings(
+    scenario="blocking",
+    rate=30.0,
+    delay_ms=100,
+    duration_s=10.0,
+    warmup_s=WARMUP_S,
+    drain_s=30.0,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +132,152 @@ def measure(case: Case, duration_s: float) -> Row:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class CpuRow:
+    """One route of the CPU lesson: measured beside the engine's (CLI's) theory, and
+    whether the window's theory for the same lesson says the same."""
+
+    result: loadgen.RunResult
+    window: theory.Prediction
+    throughput_ratio: float
+    latency_ratio: float
+
+    @property
+    def same_theory(self) -> bool:
+        engine = self.result.prediction
+        return math.isclose(engine.throughput_rps, self.window.throughput_rps) and math.isclose(
+            engine.latency_ms, self.window.latency_ms
+        )
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.same_theory
+            and within(self.throughput_ratio, CPU_TOLERANCE)
+            and within(self.latency_ratio, CPU_TOLERANCE)
+        )
+
+    def to_json(self) -> dict[str, object]:
+        row = self.result.to_json()
+        row["lesson"] = CPU_PRESET
+        row["window_theory"] = self.window.to_json()
+        row["window_theory_equals_cli_theory"] = self.same_theory
+        row["throughput_ratio"] = nan_none(self.throughput_ratio, 3)
+        row["latency_mean_ratio"] = nan_none(self.latency_ratio, 3)
+        row["tolerance"] = CPU_TOLERANCE
+        row["within_tolerance"] = self.ok
+        return row
+
+
+def dd1_latency_s(t: float, rate: float, service_s: float) -> float:
+    """D/D/1 from an empty queue at 0: the request intended at t is the (rate t + 1)-th in
+    line, done at (rate t + 1) service times; its latency is that minus t."""
+    return (rate * t + 1) * service_s - t
+
+
+@dataclass(frozen=True, slots=True)
+class OverloadRow:
+    """Open loop past capacity: the drained percentiles beside the queue's arithmetic."""
+
+    result: loadgen.RunResult
+    service_ms: float  # the queue's service time, measured
+    p50_ms: float  # D/D/1
+    p99_ms: float
+
+    @property
+    def drained(self) -> loadgen.DrainedSummary:
+        assert self.result.drained is not None
+        return self.result.drained
+
+    @property
+    def p50_ratio(self) -> float:
+        return ratio(self.drained.latency.p50, self.p50_ms)
+
+    @property
+    def p99_ratio(self) -> float:
+        return ratio(self.drained.latency.p99, self.p99_ms)
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.drained.censored == 0
+            and within(self.p50_ratio, TOLERANCE)
+            and within(self.p99_ratio, TOLERANCE)
+        )
+
+    def to_json(self) -> dict[str, object]:
+        row = self.result.to_json()
+        row["dd1_service_ms"] = round(self.service_ms, 2)
+        row["dd1_latency_ms"] = {"p50": round(self.p50_ms, 1), "p99": round(self.p99_ms, 1)}
+        row["drained_p50_ratio"] = nan_none(self.p50_ratio, 3)
+        row["drained_p99_ratio"] = nan_none(self.p99_ratio, 3)
+        row["tolerance"] = TOLERANCE
+        row["within_tolerance"] = self.ok
+        return row
+
+
+def _cpu_lesson() -> dict[str, object]:
+    with (resource_root() / "presets" / CPU_PRESET).open(encoding="utf-8") as file:
+        lesson: dict[str, object] = json.load(file)
+    return lesson
+
+
+async def _measure_cpu_lesson(duration_s: float) -> list[CpuRow]:
+    """The lesson as the window runs it (its session, both routes at once), measured by
+    the sweep engine, whose runs are `loopscope run`'s (`loadgen.measure`)."""
+    lesson = _cpu_lesson()
+    users = lesson["users"]
+    iterations = lesson["iterations"]
+    scenarios = lesson["scenarios"]
+    assert isinstance(users, int) and isinstance(iterations, int)
+    assert isinstance(scenarios, list)
+    session = LabSession()
+    await session.open()
+    try:
+        session.apply(
+            scenarios=tuple(str(name) for name in scenarios),
+            users=users,
+            delay_ms=0,
+            threads=40,
+            iterations=iterations,
+        )
+        results = await session.sweep([users], step_s=duration_s)
+        # The window's theory of the lesson just run (at the speed measured while it ran).
+        window = {name: session.prediction(name) for name in session.scenarios}
+    finally:
+        await session.close()
+    rows = []
+    for result in results:
+        summary, engine = result.summary, result.prediction
+        rows.append(
+            CpuRow(
+                result,
+                window[result.settings.scenario],
+                ratio(summary.throughput_rps, engine.throughput_rps),
+                # Little's law gives the mean; a CPU route's latencies spread widely (p50
+                # 34, p99 101 ms), so its median is no stand-in for the mean.
+                ratio(summary.latency.mean, engine.latency_ms),
+            )
+        )
+    return rows
+
+
+def measure_overload() -> OverloadRow:
+    result = run_load_measured(OVERLOAD).result
+    rate = OVERLOAD.rate
+    assert rate is not None
+    # The queue's service time: one request per completion while the route is saturated
+    # (its 100 ms sleep plus the loop's catch-up between two blocking requests).
+    service_s = 1 / result.summary.throughput_rps
+    start, span = WARMUP_S, OVERLOAD.duration_s - WARMUP_S  # intended in the measured span
+    return OverloadRow(
+        result,
+        service_s * 1000,
+        dd1_latency_s(start + 0.50 * span, rate, service_s) * 1000,
+        dd1_latency_s(start + 0.99 * span, rate, service_s) * 1000,
+    )
+
+
 _COLUMNS: tuple[tuple[str, int, str], ...] = (
     # (title, width, alignment)
     ("scenario", 18, "<"),
@@ -151,7 +326,42 @@ def format_row(row: Row) -> str:
     )
 
 
-def write_rows(path: Path, rows: Sequence[Row], duration_s: float) -> None:
+def format_cpu_row(row: CpuRow) -> str:
+    s, summary, p = row.result.settings, row.result.summary, row.result.prediction
+    verdict = "ok" if row.ok else "OFF"
+    if not row.same_theory:
+        verdict += f" (window theory {row.window.throughput_rps:.1f} req/s)"
+    return _line(
+        [
+            s.scenario + " (lesson)",
+            str(s.concurrency),
+            str(row.result.threads) if s.scenario == "cpu-sync" else "-",
+            "cpu",
+            *theory_cells(
+                summary.throughput_rps, p.throughput_rps, summary.latency.mean, p.latency_ms
+            ),
+            verdict + " (latency: mean)",
+        ]
+    )
+
+
+def format_overload_row(row: OverloadRow) -> str:
+    s, d = row.result.settings, row.drained
+    return (
+        f"{s.scenario} open loop {s.rate:g} req/s x {s.duration_s:g} s, {s.delay_ms:g} ms, "
+        f"drained in {d.drain_s:.1f} s ({d.answered} answered, {d.censored} censored): "
+        f"p50 {d.latency.p50:,.0f} ms vs D/D/1 {row.p50_ms:,.0f} ({fmt_ratio(row.p50_ratio)}), "
+        f"p99 {d.latency.p99:,.0f} ms vs {row.p99_ms:,.0f} ({fmt_ratio(row.p99_ratio)}); "
+        f"completed-only p99 {row.result.summary.latency.p99:,.0f} ms  "
+        + ("ok" if row.ok else "OFF")
+    )
+
+
+def fmt_ratio(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.2f}"
+
+
+def write_rows(path: Path, rows: Sequence[Row | CpuRow | OverloadRow], duration_s: float) -> None:
     write_json(
         path,
         {
@@ -160,6 +370,7 @@ def write_rows(path: Path, rows: Sequence[Row], duration_s: float) -> None:
             "duration_s": duration_s,
             "warmup_s": WARMUP_S,
             "tolerance": TOLERANCE,
+            "cpu_tolerance": CPU_TOLERANCE,
             "all_within_tolerance": all(row.ok for row in rows),
             "rows": [row.to_json() for row in rows],
         },
@@ -204,15 +415,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         flush=True,
     )
     print(header(), flush=True)
-    rows: list[Row] = []
+    rows: list[Row | CpuRow | OverloadRow] = []
     for case in CASES:
         row = measure(case, args.duration)
         rows.append(row)
         print(format_row(row), flush=True)
+    for cpu_row in asyncio.run(_measure_cpu_lesson(args.duration)):
+        rows.append(cpu_row)
+        print(format_cpu_row(cpu_row), flush=True)
+    overload = measure_overload()
+    rows.append(overload)
+    print(format_overload_row(overload), flush=True)
 
     write_rows(args.out, rows, args.duration)
     off = [row for row in rows if not row.ok]
-    print(f"\n{len(rows) - len(off)} of {len(rows)} rows within {TOLERANCE:.0%}; wrote {args.out}")
+    print(f"\n{len(rows) - len(off)} of {len(rows)} rows within tolerance; wrote {args.out}")
     return 0
 
 

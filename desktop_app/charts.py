@@ -657,4 +657,6 @@ class Charts(QWidget):
             fanout=self._session.fanout,
             cpu_s=base.service_time_s,
             cpu_share=base.capacity if scenario in CPU_SCENARIOS else 1.0,
+            # A sweep loads the blocking route beside at the same level (capped).
+            loop_hold=self._session.loop_hold(users),
         )

@@ -31,6 +31,7 @@ from loopscope.embedded_server import (
 from loopscope.loadgen import (
     MAX_USERS,
     AnyRequest,
+    CpuCostMeter,
     HttpxSender,
     LoadGenerator,
     OpenLoopGenerator,
@@ -44,7 +45,6 @@ from loopscope.loadgen import (
     SweepProgress,
     SweepStep,
     connections_for,
-    measure_cpu_cost_s,
     sweep_steps,
     theory,
 )
@@ -122,6 +122,9 @@ class LabSnapshot:
     markers: tuple[Marker, ...] = ()
     run_start_s: float = 0.0
     pins: tuple[PinnedRun, ...] = ()
+    #: Scenarios whose users were lowered and whose queue still drains: the requests of
+    #: the users taken away are still queued ahead, so latency stays above theory.
+    settling: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,10 +155,18 @@ class LabSession:
         self.iterations = DEFAULT_CPU_ITERATIONS
         self.fanout = DEFAULT_FANOUT
         self._cpu_cost_s: float | None = None
+        # This machine's speed for the CPU theory, sampled by the probe sampler (a shared
+        # machine's speed drifts: loadgen._cpu_cost). _cpu_cost_s: the cost the theory
+        # keeps once a load stops (None: take the meter's).
+        self._cpu_meter = CpuCostMeter()
+        self._qt_loop = False
         self._probes: deque[ProbeSample] = deque(maxlen=PROBE_HISTORY)
         self._sampler: asyncio.Task[None] | None = None
         self._curve: dict[tuple[str, int], CurvePoint] = {}
         self._settled_since: dict[str, float] = {}
+        # Scenarios draining the backlog of users taken away, and when it was drained
+        # (None: still draining); see `_track_backlog`.
+        self._draining: dict[str, float | None] = {}
         self._opened = False
         self._closed = False
         self._health_monitor: HealthMonitor | None = None
@@ -187,6 +198,10 @@ class LabSession:
     async def open(self) -> None:
         """Start the embedded server and the probe sampler (raises ServerStartError)."""
         await self.server.start()
+        # The window's loop (qasync) gives a request one pass fewer per gap between two
+        # blocking requests than plain asyncio does (theory.LoopHold); told by name, as
+        # this module imports no Qt.
+        self._qt_loop = type(asyncio.get_running_loop()).__module__.startswith("qasync")
         self._health_monitor = HealthMonitor(self.server.probes.loop_lag)
         self._health_monitor.restart()
         self._sampler = asyncio.get_running_loop().create_task(
@@ -284,6 +299,9 @@ class LabSession:
         turnstile = self.server.blocking_turnstile
         if turnstile is not None:
             turnstile.close()
+        if any(name in CPU_SCENARIOS for name in self._generators):
+            # The theory keeps the cost it showed at the end of the load.
+            self._cpu_cost_s = self._cpu_meter.cost_s(self.iterations)
         generators, self._generators = self._generators, {}
         for generator in generators.values():
             if isinstance(generator, LoadGenerator):
@@ -534,6 +552,9 @@ class LabSession:
         def report(update: SweepProgress) -> None:
             for result in update.finished:
                 self.add_result_point(result)
+                if result.settings.scenario in CPU_SCENARIOS:
+                    # Once the sweep ends, the theory shows its last step's cost.
+                    self._cpu_cost_s = result.prediction.service_time_s
             if update.runs:
                 self.set_users(levels[update.done])
             self._sweep_users = {run.scenario: run.concurrency for run in update.runs}
@@ -550,7 +571,7 @@ class LabSession:
                 self.server,
                 steps,
                 threads=self.threads,
-                cpu_costs={n: self._cpu_cost() for n in self.scenarios if n in CPU_SCENARIOS},
+                cpu_meter=self._cpu_meter,
                 progress=report,
                 sink=self.recorder.add,
             )
@@ -564,9 +585,11 @@ class LabSession:
     # -- what the window shows ---------------------------------------------------------------
 
     def _cpu_cost(self) -> float:
-        """Seconds one CPU-scenario request costs here, measured once per setting."""
-        if self._cpu_cost_s is None:
-            self._cpu_cost_s = measure_cpu_cost_s(self.iterations)
+        """Seconds of the core one CPU-scenario request costs here (work and HTTP): while
+        load runs, at the speed sampled over the last seconds (as a run's own theory is);
+        once it stops, the cost it ended with (a sweep: its last step's)."""
+        if self.running or self._cpu_cost_s is None:
+            return self._cpu_meter.cost_s(self.iterations)
         return self._cpu_cost_s
 
     def prediction(self, scenario: str) -> theory.Prediction:
@@ -577,12 +600,14 @@ class LabSession:
         if scenario in CPU_SCENARIOS:
             cpu_s = self._cpu_cost()
             # CPU-bound scenarios running side by side share the one core the GIL allows:
-            # by their users in a closed loop, evenly in an open loop (each at the same rate).
+            # by their (weighted) users in a closed loop, evenly in an open loop (each at
+            # the same rate).
             sharing = [s for s in self.scenarios if s in CPU_SCENARIOS] or [scenario]
             if self.mode == "open":
                 cpu_share = 1 / len(sharing)
             else:
-                cpu_share = self._users[scenario] / sum(self._users[s] for s in sharing)
+                shares = theory.cpu_shares({s: self._users[s] for s in sharing})
+                cpu_share = shares.get(scenario, 1.0)
         if self.mode == "open":
             return open_loop(
                 scenario,
@@ -601,7 +626,19 @@ class LabSession:
             fanout=self.fanout,
             cpu_s=cpu_s,
             cpu_share=cpu_share,
+            loop_hold=self.loop_hold(),
         )
+
+    def loop_hold(self, users: int | None = None) -> theory.LoopHold | None:
+        """The blocking route beside the others, holding the loop they share (closed loop):
+        at its users, or at `users` (capped as its slider is: the response curve's levels)."""
+        if "blocking" not in self.scenarios:
+            return None
+        delay_s = self._request("blocking").delay_ms / 1000
+        held_by = (
+            self._users["blocking"] if users is None else self._capped_users("blocking", users)
+        )
+        return theory.LoopHold(users=held_by, delay_s=delay_s, qt_loop=self._qt_loop)
 
     def snapshot(self) -> LabSnapshot:
         return LabSnapshot(
@@ -617,6 +654,7 @@ class LabSession:
             markers=self.markers.markers,
             run_start_s=self._run_start_s,
             pins=tuple(self._pins),
+            settling=frozenset(self._draining),
         )
 
     async def _sample_forever(self) -> None:
@@ -652,7 +690,33 @@ class LabSession:
             self.health = None
         monitor.restart()
 
+    def _track_backlog(self, now: float) -> None:
+        """Which scenarios are settling after their users were lowered. A user taken away
+        finishes the request it sent, and those requests queue ahead of the remaining
+        users' (646 -> 102 users of a def route: p50 13-20 s for about 20 s where theory
+        says 2.5 s). Settling lasts while such users are still waiting for an answer, and
+        one recorder window more, so that the latency then shown is the settled queue's."""
+        for name in list(self._draining):
+            if name not in self._generators:
+                del self._draining[name]
+        for name, generator in self._generators.items():
+            if not isinstance(generator, LoadGenerator):
+                continue
+            if generator.active_users > generator.concurrency:
+                self._draining[name] = None  # still draining
+            elif name in self._draining:
+                drained_at = self._draining[name]
+                if drained_at is None:
+                    self._draining[name] = now
+                elif now - drained_at >= self.recorder.window_s:
+                    del self._draining[name]
+
     def _sample(self, now: float, last: float) -> None:
+        self._track_backlog(now)
+        if any(name in CPU_SCENARIOS for name in self.scenarios):
+            # Only for a CPU lesson: a sample reads every thread's schedstat (a def lesson
+            # runs 40 threads), and nothing else needs the speed.
+            self._cpu_meter.sample()
         probes = self.server.probes
         pool = probes.threadpool()
         running = self._loaded()

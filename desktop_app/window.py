@@ -93,11 +93,17 @@ class FiguresTable(QTableWidget):
             series = snap.recorder.scenarios.get(name)
             last = series.last if series is not None else None
             prediction = snap.predictions[name]
-            cells = [
-                name,
+            load = (
                 f"{snap.rate:g} req/s"
                 if snap.mode == "open"
-                else f"{snap.users.get(name, 0)} users",
+                else f"{snap.users.get(name, 0)} users"
+            )
+            if name in snap.settling:
+                # Measured latency is above theory until then: say why (session: settling).
+                load += " (settling: the queue is draining)"
+            cells = [
+                name,
+                load,
                 _fmt(last.rate_rps, 1) if last else "–",  # non-aliasing (RateEstimator)
                 _fmt(prediction.throughput_rps, 1),
                 _fmt(last.latency.p50) if last else "–",

@@ -9,6 +9,7 @@ public modules `theory`, `health`, `sweep`, `export`), never an underscore modul
 from __future__ import annotations
 
 from . import theory
+from ._cpu_cost import CpuCostMeter, measure_cpu_cost_s
 from ._generator import MAX_USERS, GeneratorLimits, LoadGenerator, RecordSink
 from ._generator_base import BaseLoadGenerator
 from ._open_loop import (
@@ -23,6 +24,7 @@ from ._open_loop import (
 from ._open_theory import open_loop as open_loop_theory
 from ._rate import RateEstimator
 from ._recorder import (
+    DrainedSummary,
     LatencySummary,
     Recorder,
     RecorderSnapshot,
@@ -37,7 +39,6 @@ from ._runner import (
     TargetError,
     check_loopback_target,
     check_remote_target,
-    measure_cpu_cost_s,
     run_load,
 )
 from ._sender import (
@@ -72,6 +73,8 @@ __all__ = [
     "AiohttpTransport",
     "AnyRequest",
     "BaseLoadGenerator",
+    "CpuCostMeter",
+    "DrainedSummary",
     "GeneratorLimits",
     "HttpxSender",
     "IncompatibleAiohttpError",

@@ -7,6 +7,7 @@ requests per second, with at most `max_in_flight` requests in flight.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from collections.abc import AsyncIterator
@@ -30,12 +31,12 @@ from loopscope.embedded_server import (
     ServerProcess,
     ServerSettings,
     computing,
-    cpu_work,
     create_app,
     import_app,
 )
 
 from . import theory
+from ._cpu_cost import CpuCostMeter, measure_cpu_cost_s
 from ._generator import LoadGenerator, RecordSink
 from ._generator_base import DEFAULT_GRACE_S, Drain
 from ._open_loop import OpenLoopGenerator, ScheduleStats, connections_for
@@ -229,16 +230,6 @@ class RunResult:
         return run_record(self)
 
 
-def measure_cpu_cost_s(iterations: int, repeats: int = 3) -> float:
-    """Seconds one CPU-scenario request costs here, alone: the service time theory uses."""
-    best = math.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        cpu_work(iterations)
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 @asynccontextmanager
 async def _server_for(
     settings: RunSettings,
@@ -308,17 +299,35 @@ async def run_load(settings: RunSettings, *, stop: asyncio.Event | None = None) 
     TargetError when the target cannot take the run's settings (--threads).
     """
     settings.request()  # validates the scenario name before starting anything
-    cpu_s: float | None = None
+    meter: CpuCostMeter | None = None
     if settings.scenario in CPU_SCENARIOS and settings.target is None and settings.route is None:
-        cpu_s = measure_cpu_cost_s(settings.iterations)
-    async with _server_for(settings) as (url, threads, probed):
+        # This machine's speed while the run goes: the theory's cost of a request.
+        meter = CpuCostMeter()
+    async with _server_for(settings) as (url, threads, probed), sampling(meter):
         if settings.target is not None and settings.threads is not None:
             await _set_remote_threads(url, settings.threads)
         watch = probed.block_watch if probed is not None else None
-        result = await measure(settings, url, threads, cpu_s=cpu_s, stop=stop, block_watch=watch)
+        result = await measure(
+            settings, url, threads, cpu_s=None, cpu_meter=meter, stop=stop, block_watch=watch
+        )
         if probed is not None:
             result = replace(result, app_exceptions=tuple(probed.exceptions.most_common(5)))
         return result
+
+
+@asynccontextmanager
+async def sampling(meter: CpuCostMeter | None) -> AsyncIterator[None]:
+    """Run `meter` as a task for the block's duration (nothing when None)."""
+    if meter is None:
+        yield
+        return
+    task = asyncio.get_running_loop().create_task(meter.run(), name="loopscope-cpu-meter")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def open_loop_connections(settings: RunSettings, threads: int, cpu_s: float | None) -> int:
@@ -351,6 +360,8 @@ async def measure(
     *,
     cpu_s: float | None,
     cpu_share: float = 1.0,
+    cpu_meter: CpuCostMeter | None = None,
+    loop_hold: theory.LoopHold | None = None,
     sink: RecordSink | None = None,
     loop_lag: LoopLagMonitor | None = None,
     alongside: tuple[str, ...] = (),
@@ -359,8 +370,11 @@ async def measure(
 ) -> RunResult:
     """Load the server at `url` as `settings` say, and summarise beside the theory.
 
-    cpu_s: the cost of one CPU-scenario request here (None: taken from the server's own
-    timing afterwards); cpu_share: the part of the core it gets beside other CPU-bound runs.
+    cpu_s: the cost of one CPU-scenario request here (None: from `cpu_meter`'s samples over
+    the measured span, which its owner takes while the run goes; without one, from the
+    server's own timing afterwards); cpu_share: the part of the core it gets beside other
+    CPU-bound runs.
+    loop_hold: a closed-loop `blocking` run beside on the same loop (theory.LoopHold).
     sink: also receives every record (a live view of the run). loop_lag: the lag monitor
     of a server on this loop, reused for the health verdict instead of a timer of our own.
     alongside: scenarios loading the same loop at the same time, whose blocking or CPU use
@@ -442,6 +456,9 @@ async def measure(
         errors = dict(summary.errors)
         errors[ERROR_ABANDONED] = errors.get(ERROR_ABANDONED, 0) + generator.abandoned
         summary = replace(summary, errors=errors)
+    if cpu_s is None and cpu_meter is not None and settings.scenario in CPU_SCENARIOS:
+        until = measured_from if ended_at is None else ended_at
+        cpu_s = cpu_meter.cost_s(settings.iterations, since=measured_from, until=until)
     if cpu_s is None and settings.scenario in CPU_SCENARIOS:
         # Another server: the best we know is the work time it reports per request.
         cpu_s = summary.server_work_ms_mean / 1000 if summary.ok else math.nan
@@ -457,6 +474,7 @@ async def measure(
             cpu_s=cpu_s,
             cpu_share=cpu_share,
             workers=settings.workers,
+            loop_hold=loop_hold,
         )
     else:
         prediction = open_loop(

@@ -39,10 +39,12 @@ from loopscope.embedded_server import (
     import_app,
 )
 
+from . import theory
+from ._cpu_cost import CpuCostMeter
 from ._generator import MAX_USERS, RecordSink
 from ._open_loop import MAX_IN_FLIGHT, MAX_RATE
 from ._records import RouteRequest
-from ._runner import RunResult, RunSettings, measure, measure_cpu_cost_s
+from ._runner import RunResult, RunSettings, measure, sampling
 
 # The whole sweep's load time, warm-ups included; longer sweeps are refused up front.
 MAX_SWEEP_S = 3600.0
@@ -229,10 +231,16 @@ async def _settle(probes: ServerProbes) -> None:
 
 
 def _cpu_shares(step: SweepStep) -> dict[str, float]:
-    """CPU-bound runs of one step share the one core the GIL allows, by their users."""
-    cpu_runs = [run for run in step if run.scenario in CPU_SCENARIOS and run.rate is None]
-    users = sum(run.concurrency for run in cpu_runs)
-    return {run.scenario: run.concurrency / users for run in cpu_runs}
+    """CPU-bound runs of one step share the one core the GIL allows (`theory.cpu_shares`)."""
+    return theory.cpu_shares({run.scenario: run.concurrency for run in step if run.rate is None})
+
+
+def _loop_hold(step: SweepStep) -> theory.LoopHold | None:
+    """The step's closed-loop `blocking` run holds the loop its other runs share."""
+    for run in step:
+        if run.scenario == "blocking" and run.rate is None and run.route is None:
+            return theory.LoopHold(users=run.concurrency, delay_s=run.delay_ms / 1000)
+    return None
 
 
 async def _run_step(
@@ -241,11 +249,13 @@ async def _run_step(
     *,
     threads: int,
     cpu_costs: Mapping[str, float],
+    cpu_meter: CpuCostMeter | None,
     sink: RecordSink | None,
 ) -> tuple[RunResult, ...]:
     """The step's runs at once; if one fails or the step is cancelled, none outlives it."""
     scenarios = tuple(run.scenario for run in step)
     shares = _cpu_shares(step)
+    hold = _loop_hold(step)
     loop = asyncio.get_running_loop()
     tasks = [
         loop.create_task(
@@ -255,6 +265,8 @@ async def _run_step(
                 threads,
                 cpu_s=cpu_costs.get(run.scenario),
                 cpu_share=shares.get(run.scenario, 1.0),
+                cpu_meter=cpu_meter,
+                loop_hold=hold,
                 sink=sink,
                 loop_lag=target.probes.loop_lag,
                 alongside=tuple(name for name in scenarios if name != run.scenario),
@@ -280,6 +292,7 @@ async def sweep_steps(
     *,
     threads: int,
     cpu_costs: Mapping[str, float] | None = None,
+    cpu_meter: CpuCostMeter | None = None,
     progress: ProgressCallback | None = None,
     sink: RecordSink | None = None,
     stop: asyncio.Event | None = None,
@@ -288,8 +301,10 @@ async def sweep_steps(
 
     Before each step the server settles (bounded by SETTLE_MAX_S) and its thread pool is
     reset to `threads`. cpu_costs: the measured cost of one request of each CPU scenario
-    (theory's service time). sink: also receives every request record. Returns every
-    run's result, in step order. Cancelling cuts the running step's load at once.
+    (theory's service time); or cpu_meter: this machine's speed, sampled by its owner while
+    the steps run (each run's theory takes it over its own measured span). sink: also
+    receives every request record. Returns every run's result, in step order. Cancelling
+    cuts the running step's load at once.
 
     stop: set it (an interrupt) to end the sweep early: the running step's load is cut
     and that step dropped (half a step would pass for a whole one); the steps finished
@@ -311,7 +326,10 @@ async def sweep_steps(
         # Every step starts from the same pool, whatever happened before.
         target.probes.set_thread_tokens(threads)
         step_results = await _unless_stopped(
-            stop, _run_step(target, step, threads=threads, cpu_costs=costs, sink=sink)
+            stop,
+            _run_step(
+                target, step, threads=threads, cpu_costs=costs, cpu_meter=cpu_meter, sink=sink
+            ),
         )
         if step_results is None:
             return results
@@ -356,12 +374,8 @@ async def run_sweep(
     """`loopscope sweep`: every step, one run each, against one embedded server of its own;
     results in step order. stop: see `sweep_steps`."""
     threads = settings.effective_threads
-    # One CPU cost per scenario, measured before any load, as `run` does.
-    cpu_costs = {
-        name: measure_cpu_cost_s(settings.iterations)
-        for name in settings.scenarios
-        if name in CPU_SCENARIOS
-    }
+    # This machine's speed while the steps run, as `run` does: the CPU theory's cost.
+    meter = CpuCostMeter() if set(settings.scenarios) & CPU_SCENARIOS else None
     if settings.app is not None:
         try:
             app = import_app(settings.app, settings.app_dir)
@@ -372,13 +386,14 @@ async def run_sweep(
         server = EmbeddedServer(create_app(ServerSettings(threads=threads)))
     await server.start()
     try:
-        return await sweep_steps(
-            server,
-            [(run,) for run in settings.steps()],
-            threads=threads,
-            cpu_costs=cpu_costs,
-            progress=progress,
-            stop=stop,
-        )
+        async with sampling(meter):
+            return await sweep_steps(
+                server,
+                [(run,) for run in settings.steps()],
+                threads=threads,
+                cpu_meter=meter,
+                progress=progress,
+                stop=stop,
+            )
     finally:
         await server.stop()

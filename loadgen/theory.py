@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from loopscope.embedded_server import DEFAULT_FANOUT, DEFAULT_THREADS, SCENARIOS
@@ -41,6 +42,80 @@ def _json_number(value: float) -> float | None:
     return None if math.isnan(value) else round(value, 3)
 
 
+# Per user, how much of the one GIL-bound core a CPU scenario gets beside the other.
+# Measured side by side on one server (issue 14): a `def` user completes half of what an
+# `async def` user does, 2.0-2.07 whatever the switch interval (1, 5, 20 ms), the work
+# (0.75-45 ms a request), the users (1+1, 2+2, 4+4, 2+4, 4+2) and how often the loop polls
+# (a task yielding without end beside: 2.0). So the 5 ms switch interval is not the cause.
+# A `def` request is handed from the loop thread to a worker and back, and waits for the
+# GIL at each hand-off behind the loop's work: at 2+2 users it waited 12 ms for its worker
+# to start and spent 33 ms on the loop side, where an `async def` request spent 16 ms.
+CPU_USER_WEIGHT: Mapping[str, float] = {"cpu-async": 1.0, "cpu-sync": 0.5}
+
+
+def cpu_shares(users: Mapping[str, int]) -> dict[str, float]:
+    """Each CPU-bound scenario's part of the one core, when the scenarios in `users` (with
+    their users; other scenarios are ignored) run side by side on one server: by users,
+    weighted by CPU_USER_WEIGHT. The one function the window, the CLI and sweeps use."""
+    weights = {
+        name: CPU_USER_WEIGHT[name] * count
+        for name, count in users.items()
+        if name in CPU_USER_WEIGHT and count > 0
+    }
+    total = sum(weights.values())
+    return {name: weight / total for name, weight in weights.items()} if total else {}
+
+
+@dataclass(frozen=True, slots=True)
+class LoopHold:
+    """The `blocking` route running beside: `users` closed-loop users, each request holding
+    the event loop for `delay_s` (time.sleep on it). Routes sharing that loop wait for it."""
+
+    users: int
+    delay_s: float
+    #: The loop is qasync's (the window's): a request needs one more pass there (measured:
+    #: async beside 5 blocking users at 100 ms, 346 ms where plain asyncio gives 219 ms).
+    qt_loop: bool = False
+
+
+def _loop_visits(scenario: str, fanout: int) -> int | None:
+    """How many passes of the loop one request needs (None: not measured). Beside a held
+    loop each pass comes only between two freezes. Measured (issue 14, 5 blocking users
+    at 100 ms): async 2 (one to receive and start it, one to answer: 217 ms), sync 3 (the
+    worker thread's answer needs one more: 328 ms), fan-out gather about 5 (590 ms),
+    sequential about 3 more per downstream call (1130 ms for 3 calls)."""
+    if scenario == "async":
+        return 2
+    if scenario == "sync":
+        return 3
+    if scenario == "fanout-gather":
+        return 5
+    if scenario == "fanout-sequential":
+        return 2 + 3 * fanout
+    return None
+
+
+def held_latency_s(scenario: str, service_s: float, hold: LoopHold, fanout: int) -> float | None:
+    """Latency of a request of `scenario` (service time `service_s`) on a loop the blocking
+    route holds; None when the route has no measured number of passes.
+
+    With 2 or more blocking users one is always queued, so the loop is frozen back to back
+    for hold.delay_s each, with only a short catch-up between (BlockingTurnstile). A
+    request moves on one pass per gap, and its own wait (a sleep) ends at the first gap
+    after it: (passes - 1 + ceil(service / hold)) holds. With a single blocking user, the
+    gap lasts its client's round trip, long enough for one more pass (measured: async
+    112 ms at 100 ms, one hold).
+    """
+    visits = _loop_visits(scenario, fanout)
+    if visits is None or hold.users < 1 or hold.delay_s <= 0:
+        return None
+    own = max(1, math.ceil(service_s / hold.delay_s - 1e-9))
+    extra = visits - 1 if hold.users >= 2 else visits - 2
+    if hold.qt_loop:
+        extra += 1
+    return hold.delay_s * (max(0, extra) + own)
+
+
 def unknown(label: str) -> Prediction:
     """No theory: a route of the user's own app, whose inside LoopScope cannot know."""
     return Prediction(
@@ -66,8 +141,10 @@ def capacity_and_service_time(
 ) -> tuple[float, float, str]:
     """(capacity c, service time d, why) for one scenario.
 
+    cpu_s: the core time of one CPU-scenario request: its work and its HTTP handling (both
+    hold the GIL; `measure_cpu_cost_s` measures both).
     cpu_share: the part of the one GIL-bound core this scenario gets when other CPU-bound
-    scenarios run beside it (their users' share of all CPU-bound users).
+    scenarios run beside it (`cpu_shares`).
     workers: server processes (`--workers`): each has its own loop, thread pool and GIL,
     so what one process can hold at once is multiplied (CPU: by the cores there are).
     """
@@ -85,11 +162,17 @@ def capacity_and_service_time(
             raise ValueError("CPU scenarios need the measured cost of one request (cpu_s)")
         cores = min(workers, os.cpu_count() or 1)
         if workers == 1:
-            why = "pure-Python work holds the GIL: one core, however many threads"
+            why = (
+                "pure-Python work and the HTTP handling hold the GIL: one core, "
+                "however many threads"
+            )
         else:
             why = f"pure-Python work holds each worker's GIL: {cores} cores for {workers} workers"
         if cpu_share < 1.0:
-            why += f", shared ({cpu_share:.0%} of it here)"
+            why += (
+                f", shared ({cpu_share:.0%} of it here: a def user gets half "
+                "an async def user's part)"
+            )
         return cpu_share * cores, cpu_s, why
     if scenario == "fanout-sequential":
         return math.inf, fanout * delay_s, f"{fanout} downstream calls one after another"
@@ -108,8 +191,11 @@ def closed_loop(
     cpu_s: float | None = None,
     cpu_share: float = 1.0,
     workers: int = 1,
+    loop_hold: LoopHold | None = None,
 ) -> Prediction:
-    """Little's law for N users that each send again as soon as they get an answer."""
+    """Little's law for N users that each send again as soon as they get an answer.
+
+    loop_hold: the `blocking` route runs beside on the same loop (`held_latency_s`)."""
     capacity, service_s, why = capacity_and_service_time(
         scenario,
         delay_s=delay_s,
@@ -122,5 +208,14 @@ def closed_loop(
     if users <= 0 or service_s <= 0:
         return Prediction(scenario, capacity, service_s, 0.0, service_s * 1000, why)
     throughput = min(users, capacity) / service_s
+    if loop_hold is not None and scenario != "blocking" and workers == 1:
+        held_s = held_latency_s(scenario, service_s, loop_hold, fanout)
+        if held_s is not None:
+            throughput = min(throughput, users / held_s)
+            why += (
+                f"; but the blocking route beside holds the loop ({loop_hold.users} users x "
+                f"{loop_hold.delay_s * 1000:g} ms): a request moves on only between two "
+                f"freezes, {held_s * 1000:g} ms a request"
+            )
     latency_s = users / throughput
     return Prediction(scenario, capacity, service_s, throughput, latency_s * 1000, why)

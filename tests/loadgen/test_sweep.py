@@ -42,6 +42,7 @@ from tests.conftest import wait_until
 
 SWEEP = ["sweep", "--scenarios", "async,sync"]
 
+
 def test_the_whole_sweep_is_bounded() -> None:
     with pytest.raises(ValueError, match="limit is 3,600 s"):
         SweepSettings(scenarios=("async", "sync"), concurrency=(1, 2, 3, 4), step_duration_s=600)

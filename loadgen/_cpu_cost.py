@@ -1,0 +1,165 @@
+"""What one CPU-scenario request costs this machine's core: the service time of the CPU
+theory (`theory.closed_loop`'s cpu_s), from the speed of the CPU routes' work loop.
+
+The speed is measured while the load runs, not once before it: a machine shared with other
+work changes speed from moment to moment. Here the work loop ran at 76-80 ns an iteration
+for seconds, then at 145-200 ns, so a cost measured before the CPU lesson made its theory
+49 or 106 req/s for the same measured 67. Samples are short (0.1-0.4 ms of the loop's time)
+and timed in the thread's own CPU time, so that a sample taken while a worker thread holds
+the GIL (the lesson runs one) does not count the wait for it.
+
+Nor is the core all this process's: other processes take turns on it. Where the system
+says how long this process's threads waited, runnable, for a CPU (Linux: schedstat), the
+speed is scaled by the share of the time they got one (a CPU lesson run beside other work
+here measured 0.69 of its theory while its threads waited 30 % of the time; 0.91 at 17 %).
+What counts is the wait of the thread holding the GIL (`_share`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import time
+from collections import deque
+
+from loopscope.embedded_server import cpu_work
+
+# The CPU a request's HTTP handling costs on the server's core (server and generator on one
+# loop), in iterations of the CPU routes' work loop, so that it scales with the machine's
+# speed as the work does. Measured (issue 14) on runs of 2 users at 5 000 and 50 000
+# iterations, each against the speed sampled while it ran (cost = speed / throughput): the
+# CPU lesson read 12 000-16 500 iterations a request beyond its work (mean 14 300, both
+# sizes alike); cpu-async alone 15 600-16 200 at 5 000 and 23 500-24 200 at 50 000 (there
+# the theory is about 13 % fast). Fitted with the share of the loop's thread alone; with
+# every thread weighed (`_share`), the lesson reads 0.86-0.97 of its theory under load.
+HTTP_WORK_ITERATIONS = 14_000
+# One sample: 0.1-0.4 ms of the loop's time here, short enough to take between two passes.
+SAMPLE_ITERATIONS = 2_000
+# How often a meter samples while load runs (`CpuCostMeter.run`).
+SAMPLE_PERIOD_S = 0.1
+# Samples a meter keeps: 10 minutes at one every 0.1 s.
+METER_HISTORY = 6_000
+# What `cost_s` averages by default: the last 5 s.
+RECENT_S = 5.0
+# A burst measurement (`measure_cpu_cost_s`, before a load is sized): this many samples
+# spread over this long.
+BURST_SAMPLES = 25
+BURST_SPAN_S = 0.5
+
+
+ThreadTimes = dict[str, tuple[float, float]]
+
+
+def thread_cpu_times() -> ThreadTimes | None:
+    """Each thread of this process: (seconds on a CPU, seconds runnable but waiting for
+    one); None where the system does not say (not Linux)."""
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    times: ThreadTimes = {}
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/schedstat", encoding="ascii") as file:
+                fields = file.read().split()
+        except OSError:
+            continue  # a thread that ended meanwhile
+        times[tid] = (int(fields[0]) / 1e9, int(fields[1]) / 1e9)
+    return times
+
+
+def _share(first: ThreadTimes | None, last: ThreadTimes | None) -> float:
+    """The share of the time this process's computing got a CPU between two readings: each
+    thread's wait for a CPU, weighted by its part of the process's running (the thread
+    holding the GIL is the one whose wait stalls everything: in the CPU lesson the event
+    loop's, for `def` work alone its workers'; a thread that only wakes up to queue for the
+    GIL waits for a CPU without costing anything)."""
+    if first is None or last is None:
+        return 1.0
+    deltas = []
+    for tid, (running, waiting) in last.items():
+        before = first.get(tid, (0.0, 0.0))  # a thread born meanwhile: all of it
+        deltas.append((running - before[0], waiting - before[1]))
+    total = sum(running for running, _ in deltas)
+    if total <= 0:
+        return 1.0
+    lost = sum(waiting * running / total for running, waiting in deltas)
+    return total / (total + lost)
+
+
+def _sample_s_per_iteration() -> float:
+    start = time.thread_time()
+    cpu_work(SAMPLE_ITERATIONS)
+    return max(time.thread_time() - start, 1e-9) / SAMPLE_ITERATIONS
+
+
+def _cost_s(speeds: list[float], iterations: int) -> float:
+    """The cost of a request of `iterations`, at the mean of the sampled speeds (a run's
+    throughput follows the mean speed, iterations per second)."""
+    mean_speed = sum(speeds) / len(speeds)
+    return (iterations + HTTP_WORK_ITERATIONS) / mean_speed
+
+
+class CpuCostMeter:
+    """The work loop's speed from samples taken now and then (`sample()`), each with the
+    perf_counter time it was taken."""
+
+    def __init__(self, history: int = METER_HISTORY) -> None:
+        # (t, iterations per second, thread_cpu_times() then)
+        self._samples: deque[tuple[float, float, ThreadTimes | None]] = deque(maxlen=history)
+
+    @property
+    def samples(self) -> int:
+        return len(self._samples)
+
+    def sample(self) -> None:
+        speed = 1 / _sample_s_per_iteration()
+        self._samples.append((time.perf_counter(), speed, thread_cpu_times()))
+
+    def cost_s(
+        self, iterations: int, *, since: float | None = None, until: float | None = None
+    ) -> float:
+        """Seconds of the core one request of `iterations` costs (work and HTTP handling),
+        from the samples taken between `since` and `until` (perf_counter times; default:
+        the last RECENT_S until now); a burst measurement when there are none."""
+        start = time.perf_counter() - RECENT_S if since is None else since
+        end = math.inf if until is None else until
+        window = []
+        for sample in reversed(self._samples):  # newest first, so a short span reads few
+            if sample[0] < start:
+                break
+            if sample[0] <= end:
+                window.append(sample)
+        window.reverse()
+        if not window:
+            # Nothing sampled in the span (just opened): a burst, kept as samples, so the
+            # next reading (the curve's theory asks for dozens at once) needs none.
+            self.burst()
+            window = list(self._samples)[-BURST_SAMPLES:]
+        share = _share(window[0][2], window[-1][2])
+        return _cost_s([speed * share for _, speed, _ in window], iterations)
+
+    def burst(self) -> None:
+        """BURST_SAMPLES samples spread over BURST_SPAN_S (it blocks that long)."""
+        for index in range(BURST_SAMPLES):
+            if index:
+                time.sleep(BURST_SPAN_S / BURST_SAMPLES)  # spread: see the module doc
+            self.sample()
+
+    async def run(self) -> None:
+        """Sample every SAMPLE_PERIOD_S until cancelled (for the meter's owner to run as a
+        task beside a load)."""
+        while True:
+            self.sample()
+            await asyncio.sleep(SAMPLE_PERIOD_S)
+
+
+def measure_cpu_cost_s(iterations: int) -> float:
+    """Seconds of the core one CPU-scenario request costs here: its work and its HTTP
+    handling (see HTTP_WORK_ITERATIONS), from a burst of samples (it blocks BURST_SPAN_S).
+    For sizing a load before it starts; a run's theory takes the speed sampled while it
+    runs (`CpuCostMeter`)."""
+    meter = CpuCostMeter()
+    meter.burst()
+    return meter.cost_s(iterations, since=-math.inf)
