@@ -278,6 +278,9 @@ def run_gui(options: GuiOptions) -> int:
     """Entry point: raises ValueError for a bad preset, DisplayError without a display."""
     if options.preset is not None:
         preset_named(options.preset)
+    from .source_cache import stop_pyside_source_caching
+
+    stop_pyside_source_caching()  # before the many imports of the window (30 MiB)
     check_display()
     import qasync
     from PySide6.QtWidgets import QApplication
