@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -77,6 +77,8 @@ class ControlPanel(QWidget):
     def __init__(self, preset_names: Sequence[str]) -> None:
         """preset_names: the lessons offered, in order (the window's preset catalogue)."""
         super().__init__()
+        # Tooltips as written, to restore when a control is enabled again (_enable).
+        self._usual_tooltips: dict[QWidget, str] = {}
         layout = QVBoxLayout(self)
 
         preset_box = QGroupBox("Lesson")
@@ -273,9 +275,41 @@ class ControlPanel(QWidget):
     def set_running(self, running: bool) -> None:
         self.start_stop.setText("Stop" if running else "Start")
         for check in self.scenario_checks.values():
-            check.setEnabled(not running)
-        self.preset.setEnabled(not running)
-        self.mode.setEnabled(not running)
+            self._enable(check, not running, "Stop the load to choose the endpoints")
+        self._enable(self.preset, not running, "Stop the load to change the lesson")
+        self._enable(
+            self.mode, not running, "Stop the load to switch between users and a fixed rate"
+        )
+
+    # The widest text each value label can show: the label keeps that width, so the sliders
+    # beside it never move while one is dragged.
+    _WIDEST_LABELS = (
+        "Users: 1000",
+        f"Rate: {MAX_RATE_SLIDER:g} req/s",
+        f"I/O delay: {MAX_DELAY_SLIDER_MS} ms",
+        f"Threads: {MAX_THREADS_SLIDER} (default {DEFAULT_THREADS})",
+        f"Threads: {DEFAULT_THREADS} (FastAPI default)",
+    )
+
+    def _hold_label_widths(self) -> None:
+        labels = (self.users_label, self.rate_label, self.delay_label, self.threads_label)
+        # The font can change (presentation mode): measured with the labels' font now.
+        widest = max(labels[0].fontMetrics().horizontalAdvance(t) for t in self._WIDEST_LABELS)
+        for label in labels:
+            label.setMinimumWidth(widest)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange) and hasattr(
+            self, "threads_label"
+        ):
+            self._hold_label_widths()
+
+    def _enable(self, widget: QWidget, enabled: bool, why_not: str) -> None:
+        """Enable or disable `widget`; disabled, its tooltip says why first."""
+        usual = self._usual_tooltips.setdefault(widget, widget.toolTip())
+        widget.setEnabled(enabled)
+        widget.setToolTip(usual if enabled else f"{why_not}. {usual}".strip())
 
     def selected_scenarios(self) -> tuple[str, ...]:
         return tuple(name for name, check in self.scenario_checks.items() if check.isChecked())
@@ -298,8 +332,17 @@ class ControlPanel(QWidget):
 
     def _refresh_labels(self) -> None:
         open_loop = self.mode.currentData() == "open"
-        self.users.setEnabled(not open_loop)
-        self.rate.setEnabled(open_loop)
+        self._enable(
+            self.users,
+            not open_loop,
+            "Open loop: the rate sets the load; choose closed loop for users",
+        )
+        self._enable(
+            self.rate,
+            open_loop,
+            "Closed loop: users set the load; choose open loop for a fixed rate",
+        )
+        self._hold_label_widths()
         self.rate_label.setText(f"Rate: {self.rate_value():g} req/s")
         self.users_label.setText(f"Users: {self.users_value()}")
         self.delay_label.setText(f"I/O delay: {self.delay.value() * 10} ms")

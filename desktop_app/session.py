@@ -362,6 +362,16 @@ class LabSession:
                 generator.set_concurrency(value)
         return [name for name in capped if name in self.endpoints()]
 
+    def restore_users(self, users: dict[str, int]) -> None:
+        """Put users back as they were (after a sweep): not a change of the user's, so no
+        marker."""
+        sweeping, self._sweeping = self._sweeping, True
+        try:
+            for name, value in users.items():
+                self.set_users(value, name)
+        finally:
+            self._sweeping = sweeping
+
     @staticmethod
     def _capped_users(scenario: str, users: int) -> int:
         return min(users, MAX_BLOCKING_USERS) if scenario == "blocking" else users

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from loopscope.embedded_server import SCENARIOS
 from loopscope.loadgen import SweepProgress, export
 from loopscope.loadgen.health import UI_PAINT_SETTLE_S
 from loopscope.resources import resource_root
@@ -498,9 +499,12 @@ class MainWindow(QMainWindow):
         self, levels: tuple[int, ...] = SWEEP_USERS, step_s: float = SWEEP_STEP_S
     ) -> None:
         """Sweep the users through `levels`, `step_s` each (the session runs loadgen's sweep
-        engine and adds the curve points); the load that ran before resumes after."""
+        engine and adds the curve points); the load that ran before resumes after, with the
+        users it had (not the sweep's last level: 200 users left running would be a surprise)."""
         session, controls = self.session, self.controls
         was_running = session.running
+        users_before = {name: session.users(name) for name in SCENARIOS}
+        slider_before = controls.users_value()
 
         def show(progress: SweepProgress) -> None:
             controls.sweep_progress.setValue(round(100 * progress.done / progress.total))
@@ -525,6 +529,8 @@ class MainWindow(QMainWindow):
         finally:
             controls.sweep.setText("Sweep users")
             controls.sweep_progress.hide()
+            session.restore_users(users_before)
+            controls.show_users(slider_before)
             if was_running and not self._shutting_down:
                 session.start()
             self._show_running(session.running)

@@ -137,3 +137,40 @@ def test_pin_with_nothing_measured_says_so(qtbot: QtBot, run_on_qt_loop: Any) ->
         await close_window(window)
 
     run_on_qt_loop(body())
+
+
+def test_disabled_controls_say_why_and_labels_hold_their_width(
+    qtbot: QtBot, run_on_qt_loop: Any
+) -> None:
+    async def body() -> None:
+        window = await open_window(qtbot)
+        controls = window.controls
+        usual = controls.preset.toolTip()
+        window.toggle_running()
+        assert not controls.preset.isEnabled()
+        assert controls.preset.toolTip().startswith("Stop the load to change the lesson")
+        assert not controls.mode.isEnabled()
+        assert controls.mode.toolTip().startswith("Stop the load")
+        window.toggle_running()
+        await wait_until(lambda: not window.session.running, what="stop")
+        assert controls.preset.isEnabled() and controls.preset.toolTip() == usual
+
+        # Open loop: the users slider is off, and says why.
+        controls.mode.setCurrentIndex(controls.mode.findData("open"))
+        assert not controls.users.isEnabled()
+        assert controls.users.toolTip().startswith("Open loop: the rate sets the load")
+        controls.mode.setCurrentIndex(controls.mode.findData("closed"))
+        assert controls.users.isEnabled()
+
+        # Dragging the threads slider changes its label's text, never the sliders' place.
+        def slider_x() -> int:
+            controls.delay.parentWidget().layout().activate()  # the form the sliders are in
+            return int(controls.delay.geometry().x())
+
+        before = slider_x()
+        for threads in (1, 40, 200, 58):
+            controls.threads.setValue(threads)
+            assert slider_x() == before
+        await close_window(window)
+
+    run_on_qt_loop(body())

@@ -142,10 +142,14 @@ def test_a_sweep_started_under_load_resumes_it(qtbot: QtBot, run_on_qt_loop: Any
         window.toggle_running()
         probes = window.session.server.probes
         await wait_until(lambda: probes.in_flight()["async"] > 3, what="the live load")
+        users = window.session.users("async")
+        assert users > 3
         await window.sweep(levels=(3,), step_s=1.5)
         assert window.session.running and window.controls.start_stop.text() == "Stop"
-        # The live load goes on at the sweep's last level.
-        await wait_until(lambda: probes.in_flight()["async"] == 3, what="3 live users")
+        # The live load goes on with the users it had, not the sweep's last level.
+        assert window.session.users("async") == users
+        assert window.controls.users_value() == users
+        await wait_until(lambda: probes.in_flight()["async"] > 3, what="the users of before")
         window.toggle_running()
         await wait_until(lambda: not window.session.running, what="stop")
         await close_window(window)
