@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QSizePolicy,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -277,8 +278,8 @@ class TimelineChart(QWidget):
         self._session = session
         self._style = style
         self.plot = _Plot(
-            "Each request, one lane (newest at the bottom): waiting → working → answered",
-            "requests",
+            "One lane per request:",
+            "",
             "seconds before now",
             style,
         )
@@ -290,12 +291,19 @@ class TimelineChart(QWidget):
         self.endpoint.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.caption = QLabel("&nbsp;")
         self.caption.setTextFormat(Qt.TextFormat.RichText)
+        # Its text changes every frame: it must never widen the window (nor shift the row).
+        self.caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.caption.setWordWrap(True)  # large fonts: a second line, never a cut
         self.caption.setStyleSheet(
             f"QLabel {{ font-size: {style.font_pt}pt; color: {style.foreground};"
             f" background: {style.background}; }}"
         )
+        # Title, chooser and what happens now on one line, the phases' key on the next:
+        # every pixel of height left goes to the lanes (60 of them at the thread-pool lesson).
+        self.plot.heading.setAlignment(Qt.AlignmentFlag.AlignVCenter)
         row = QHBoxLayout()
         row.setContentsMargins(6, 0, 6, 0)
+        row.addWidget(self.plot.heading)
         row.addWidget(self.endpoint)
         row.addWidget(self.caption, 1)
         layout = QVBoxLayout(self)
@@ -303,7 +311,6 @@ class TimelineChart(QWidget):
         layout.setSpacing(0)
         self.setAutoFillBackground(True)
         self.setStyleSheet(f"background: {style.background};")
-        layout.addWidget(self.plot.heading)
         layout.addLayout(row)
         layout.addWidget(self.plot.legend)
         layout.addWidget(self.plot, 1)
@@ -364,6 +371,7 @@ class TimelineChart(QWidget):
             labels = phase_labels(frame.scenario)
             for phase in PHASES:
                 self.plot.legend.add(labels[phase], colours[phase], "██")
+            self.plot.legend.add("newest at the bottom", self._style.muted, "\u2193")
         for phase in PHASES:
             path = QPainterPath()
             # The answer takes a thin bar: it is short, and must not hide the work's end.
@@ -426,7 +434,7 @@ class Charts(QWidget):
         layout.addWidget(self.bottom, 2, 0, 1, 2)
         # The bottom row carries a tab bar and the timeline's chooser: a little more height,
         # so its plot is as tall as the others' (measured at 1600 x 1000 and 1920 x 1080).
-        for row, stretch in enumerate((10, 10, 15)):
+        for row, stretch in enumerate((10, 10, 18)):
             layout.setRowStretch(row, stretch)
         # A new choice is drawn at once, not at the next tick of the window's timer.
         self.timeline.endpoint.currentIndexChanged.connect(self._timeline_changed)

@@ -89,15 +89,19 @@ class TimelineFrame:
     def caption(self) -> str:
         """The line above the chart: what is happening now, and how much is drawn."""
         labels = phase_labels(self.scenario)
-        now = (
-            f"now: {self.now_working} {labels[WORKING].split(' (')[0]}, "
-            f"{self.now_waiting} {labels[WAITING]}"
-        )
+        if self.scenario == "blocking":
+            # A frame is built on the loop, so no request can be holding it at that instant.
+            now = f"now: {self.now_waiting} {labels[WAITING]} (none holds it while this draws)"
+        else:
+            now = (
+                f"now: {self.now_working} {labels[WORKING].split(' (')[0]}, "
+                f"{self.now_waiting} {labels[WAITING]}"
+            )
         if self.now_answering:  # done working; the loop has not sent their answer yet
             now += f", {self.now_answering} {labels[ANSWERING]}"
         if self.sampled:
-            return f"{now} \u2014 showing {self.lanes} of {self.total} requests"
-        return f"{now} \u2014 {self.total} requests in the last {self.span_s:g} s"
+            return f"{now} \u00b7 showing {self.lanes} of {self.total} requests"
+        return f"{now} \u00b7 {self.total} requests in the last {self.span_s:g} s"
 
 
 def _end(*times: float) -> float:
