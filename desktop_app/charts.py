@@ -358,6 +358,8 @@ class TimelineChart(QWidget):
             for item in self._paths.values():
                 item.setPath(QPainterPath())
             self.frame = None
+            # The phases come from the demo server; a route of your own app has none here.
+            self.caption.setText("Tick a demo endpoint to see its requests here.")
             return None
         frame = self._session.timeline(scenario)
         self.draw(frame)
