@@ -278,7 +278,7 @@ class TimelineChart(QWidget):
         self._session = session
         self._style = style
         self.plot = _Plot(
-            "One lane per request:",
+            "Requests, newest at the bottom:",
             "",
             "seconds before now",
             style,
@@ -373,7 +373,6 @@ class TimelineChart(QWidget):
             labels = phase_labels(frame.scenario)
             for phase in PHASES:
                 self.plot.legend.add(labels[phase], colours[phase], "██")
-            self.plot.legend.add("newest at the bottom", self._style.muted, "\u2193")
         for phase in PHASES:
             path = QPainterPath()
             # The answer takes a thin bar: it is short, and must not hide the work's end.
