@@ -8,14 +8,26 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QFont, QPen
-from PySide6.QtWidgets import QGraphicsItem, QGridLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtGui import QBrush, QColor, QFont, QPainterPath, QPen
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGraphicsItem,
+    QGraphicsPathItem,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from loopscope.embedded_server import CPU_SCENARIOS, SCENARIOS
 from loopscope.loadgen import theory
 
 from .palette import endpoint_colours, label_of
 from .session import PROBE_PERIOD_S, LabSession, LabSnapshot, PinnedRun, ProbeSample
+from .timeline import ANSWERING, PHASES, WAITING, WORKING, TimelineFrame, phase_labels
 
 pg.setConfigOptions(antialias=True)
 
@@ -245,6 +257,139 @@ class _Plot(pg.PlotWidget):  # type: ignore[misc]
         self.enableAutoRange()
 
 
+# Routes the timeline can show: the demo's (the server keeps their phases), the ones about
+# waiting for a thread or for the loop first.
+TIMELINE_FIRST = ("blocking", "sync", "cpu-sync")
+# Lane height taken by a bar (the rest is the gap that tells neighbouring lanes apart).
+LANE_FILL = 0.8
+# Fewest lanes the y axis spans: a handful of requests do not become fat slabs.
+MIN_LANES_SHOWN = 10
+
+
+class TimelineChart(QWidget):
+    """One lane per request over the last seconds, coloured by phase: waiting (for a
+    thread, or for the loop), working (holding the loop, for `blocking`), sending the
+    answer. The whole chart is one path item per phase, rebuilt each frame from the
+    session's `TimelineFrame`: a few hundred rectangles in three items, never an item per
+    request (items are what cost in a QGraphicsScene)."""
+
+    def __init__(self, session: LabSession, style: ChartStyle) -> None:
+        super().__init__()
+        self._session = session
+        self._style = style
+        self.plot = _Plot(
+            "Requests, newest at the bottom:",
+            "",
+            "seconds before now",
+            style,
+        )
+        self.plot.invertY(True)  # lane 0, the oldest request drawn, at the top
+        self.plot.getAxis("left").setTicks([[]])  # lane numbers mean nothing to a student
+        self.plot.getPlotItem().setClipToView(False)
+        self.endpoint = QComboBox()
+        self.endpoint.setToolTip("Whose requests the timeline shows")
+        self.endpoint.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.caption = QLabel("&nbsp;")
+        self.caption.setTextFormat(Qt.TextFormat.RichText)
+        # Its text changes every frame: it must never widen the window (nor shift the row).
+        self.caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.caption.setWordWrap(True)  # large fonts: a second line, never a cut
+        self.caption.setStyleSheet(
+            f"QLabel {{ font-size: {style.font_pt}pt; color: {style.foreground};"
+            f" background: {style.background}; }}"
+        )
+        # Title, chooser and what happens now on one line, the phases' key on the next:
+        # every pixel of height left goes to the lanes (60 of them at the thread-pool lesson).
+        self.plot.heading.setAlignment(Qt.AlignmentFlag.AlignVCenter)
+        row = QHBoxLayout()
+        row.setContentsMargins(6, 0, 6, 0)
+        row.addWidget(self.plot.heading)
+        row.addWidget(self.endpoint)
+        row.addWidget(self.caption, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        self.setAutoFillBackground(True)
+        self.setStyleSheet(f"background: {style.background};")
+        layout.addLayout(row)
+        layout.addWidget(self.plot.legend)
+        layout.addWidget(self.plot, 1)
+        self._paths: dict[str, QGraphicsPathItem] = {}
+        for z, phase in enumerate(PHASES):
+            item = QGraphicsPathItem()
+            item.setPen(QPen(Qt.PenStyle.NoPen))
+            item.setZValue(z)
+            self.plot.addItem(item)
+            self._paths[phase] = item
+        self._legend_for = ""
+        #: The frame drawn last (tests and the benchmark read it).
+        self.frame: TimelineFrame | None = None
+        self.plot.setXRange(-5.0, 0.0, padding=0.01)
+
+    def _colours(self, scenario: str) -> dict[str, str]:
+        working = endpoint_colours([scenario])[scenario]
+        return {WAITING: "#B8B8B8", WORKING: working, ANSWERING: self._style.foreground}
+
+    def set_endpoints(self, names: list[str]) -> None:
+        """The routes to choose from; keeps the choice when it is still there."""
+        names = [name for name in names if name in SCENARIOS]
+        current = [self.endpoint.itemData(i) for i in range(self.endpoint.count())]
+        if names == current:
+            return
+        chosen = self.endpoint.currentData()
+        self.endpoint.blockSignals(True)
+        self.endpoint.clear()
+        for name in names:
+            self.endpoint.addItem(label_of(name), name)
+        if chosen not in names:
+            chosen = next((n for n in TIMELINE_FIRST if n in names), names[0] if names else None)
+        if chosen is not None:
+            self.endpoint.setCurrentIndex(names.index(chosen))
+        self.endpoint.blockSignals(False)
+
+    def scenario(self) -> str | None:
+        data = self.endpoint.currentData()
+        return data if isinstance(data, str) else None
+
+    def refresh(self) -> TimelineFrame | None:
+        """Draw the chosen route's timeline as it is now."""
+        scenario = self.scenario()
+        if scenario is None:
+            for item in self._paths.values():
+                item.setPath(QPainterPath())
+            self.frame = None
+            # The phases come from the demo server; a route of your own app has none here.
+            self.caption.setText("Tick a demo endpoint to see its requests here.")
+            return None
+        frame = self._session.timeline(scenario)
+        self.draw(frame)
+        return frame
+
+    def draw(self, frame: TimelineFrame) -> None:
+        colours = self._colours(frame.scenario)
+        if self._legend_for != frame.scenario:
+            self._legend_for = frame.scenario
+            self.plot.legend.remove_all()
+            labels = phase_labels(frame.scenario)
+            for phase in PHASES:
+                self.plot.legend.add(labels[phase], colours[phase], "██")
+        for phase in PHASES:
+            path = QPainterPath()
+            # The answer takes a thin bar: it is short, and must not hide the work's end.
+            fill = LANE_FILL * (0.4 if phase == ANSWERING else 1.0)
+            for lane, x0, x1 in frame.rects(phase).tolist():
+                # At least a hair wide, so that a phase of a few µs still shows.
+                path.addRect(x0, lane + (1 - fill) / 2, max(x1 - x0, 0.004), fill)
+            item = self._paths[phase]
+            item.setBrush(QBrush(QColor(colours[phase])))
+            item.setPath(path)
+        lanes = max(frame.lanes, MIN_LANES_SHOWN)
+        self.plot.setYRange(0, lanes, padding=0.01)
+        self.plot.setXRange(-frame.span_s, 0.0, padding=0.01)
+        self.caption.setText(frame.caption())
+        self.frame = frame
+
+
 class Charts(QWidget):
     """Throughput, latency, in-flight and thread pool, loop lag, and the response curve."""
 
@@ -271,15 +416,47 @@ class Charts(QWidget):
         self.loop_lag.addLine(
             y=50, pen=self._pen(self.chart_style.muted, style=Qt.PenStyle.DashLine, hairline=True)
         )
+        self.timeline = TimelineChart(session, style)
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        for index, plot in enumerate(self.plots()):
+        for index, plot in enumerate(self.time_plots()):
             layout.addWidget(_Cell(plot, style), index // 2, index % 2)
+        # The bottom row: the per-request timeline or the response curve, one at a time (a
+        # fourth row would leave each chart too short to read at the default window size).
+        curve = QWidget()
+        curve_row = QHBoxLayout(curve)
+        curve_row.setContentsMargins(0, 0, 0, 0)
+        curve_row.addWidget(_Cell(self.curve_rps, style))
+        curve_row.addWidget(_Cell(self.curve_latency, style))
+        self.bottom = QTabWidget()
+        self.bottom.setDocumentMode(True)
+        self.bottom.addTab(curve, "Response curve")
+        self.bottom.addTab(self.timeline, "Request timeline")
+        layout.addWidget(self.bottom, 2, 0, 1, 2)
+        # The bottom row carries a tab bar and the timeline's chooser: a little more height,
+        # so its plot is as tall as the others' (measured at 1600 x 1000 and 1920 x 1080).
+        for row, stretch in enumerate((10, 10, 18)):
+            layout.setRowStretch(row, stretch)
+        # A new choice is drawn at once, not at the next tick of the window's timer.
+        self.timeline.endpoint.currentIndexChanged.connect(self._timeline_changed)
+        self.bottom.currentChanged.connect(self._timeline_changed)
         # Vertical markers of setting changes, reused from frame to frame (per time plot).
         self._marker_lines: dict[int, list[pg.InfiniteLine]] = {}
         # Drawn pinned runs: number -> (the shift they were drawn with, their items).
         self._pin_items: dict[int, tuple[float, list[tuple[_Plot, pg.PlotDataItem]]]] = {}
         self.clear()
+
+    def show_timeline(self, on: bool) -> None:
+        """The bottom row shows the request timeline (True) or the response curve."""
+        self.bottom.setCurrentIndex(self.bottom.indexOf(self.timeline) if on else 0)
+
+    def _timeline_changed(self, _: int) -> None:
+        if self.timeline_shown:
+            self.timeline.refresh()
+
+    @property
+    def timeline_shown(self) -> bool:
+        return self.bottom.currentWidget() is self.timeline
 
     def _pen(
         self,
@@ -312,6 +489,10 @@ class Charts(QWidget):
             self._remove_pin(number)
         for plot in self.plots():
             plot.clear_data()
+        # The lesson's routes to choose from at once, before its first frame.
+        self.timeline.set_endpoints(
+            [name for name in SCENARIOS if name in self._session.endpoints()]
+        )
         for lines in self._marker_lines.values():
             for line in lines:
                 line.hide()
@@ -436,6 +617,9 @@ class Charts(QWidget):
         )
         for plot in (self.inflight, self.loop_lag):
             plot.setXRange(*x_range, padding=0)
+        self.timeline.set_endpoints(shown)
+        if self.timeline_shown:  # hidden, it costs nothing
+            self.timeline.refresh()
 
     @staticmethod
     def _probe_line(

@@ -11,7 +11,7 @@ import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
@@ -47,6 +47,9 @@ class Preset:
     theory: str
     why: str
     settings_note: str = ""
+    #: What the charts' bottom row shows at first: the response curve, or the per-request
+    #: timeline (the lessons about waiting for a thread or for the loop).
+    view: str = "curve"
 
     @property
     def explanation(self) -> str:
@@ -76,6 +79,7 @@ class _PresetFile(BaseModel):
     theory: Text
     why: Text
     settings_note: str = ""
+    view: Literal["curve", "timeline"] = "curve"
 
 
 # The lesson the window opens with when no preset file could be read: the window still
@@ -149,6 +153,7 @@ def load_preset(path: Path) -> Preset:
         theory=checked.theory,
         why=checked.why,
         settings_note=checked.settings_note,
+        view=checked.view,
     )
 
 

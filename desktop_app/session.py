@@ -53,6 +53,7 @@ from loopscope.loadgen.health import UI_SETTLE_S, HealthMonitor, HealthVerdict
 
 from .annotations import Marker, MarkerLog, format_value
 from .own_app import OwnTarget, split_url
+from .timeline import TimelineFrame, build_frame
 
 # The blocking scenario freezes the loop the window runs on for users × delay at a time;
 # 20 users at the 2 s route maximum is already 40 s, so it is capped (and said so in the UI).
@@ -666,6 +667,10 @@ class LabSession:
             pins=tuple(self._pins),
             settling=frozenset(self._draining),
         )
+
+    def timeline(self, scenario: str) -> TimelineFrame:
+        """The per-request timeline of a demo route now, from the server's phase table."""
+        return build_frame(self.server.probes.phases, scenario, time.perf_counter())
 
     async def _sample_forever(self) -> None:
         last = time.perf_counter()

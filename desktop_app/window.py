@@ -411,6 +411,7 @@ class MainWindow(QMainWindow):
             explanation=preset.explanation,
         )
         self._show_preset_index(self._presets.index(preset))
+        self.charts.show_timeline(preset.view == "timeline")
         self._show_headline()
         if self._settings is not None:
             self._settings.setValue("lesson", preset.name)
@@ -464,6 +465,7 @@ class MainWindow(QMainWindow):
         if style != self.charts.chart_style:
             old = self.charts
             self.charts = Charts(self.session, style)
+            self.charts.show_timeline(old.timeline_shown)
             self._right.replaceWidget(old, self.charts)
             # Kept, hidden, rather than deleted: deleting pyqtgraph plots while Qt may still
             # deliver their queued paint events is a crash risk; a toggle costs a few plots.
@@ -515,6 +517,8 @@ class MainWindow(QMainWindow):
             # The step's point is on the curve now, not at the next text tick.
             self.refresh()
 
+        # A sweep fills the response curve: show it.
+        self.charts.show_timeline(False)
         controls.sweep.setText("Cancel sweep")
         controls.sweep_progress.setValue(0)
         controls.sweep_progress.show()

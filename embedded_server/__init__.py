@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ._app import cpu_work, create_app
 from ._blockwatch import BlockSite, BlockWatch, CodeSite, computing
+from ._phases import PhaseRow, PhaseTable
 from ._probes import LoopLagMonitor, LoopLagStats, ProbeSnapshot, ServerProbes, ThreadPoolStats
 from ._process import MAX_WORKERS, ServerProcess, serve_on_fd
 from ._server import LOOPBACK, EmbeddedServer, ServerStartError
@@ -63,6 +64,8 @@ __all__ = [
     "LoopLagStats",
     "Operation",
     "Parameter",
+    "PhaseRow",
+    "PhaseTable",
     "ProbeSnapshot",
     "ProbedApp",
     "ServerProbes",

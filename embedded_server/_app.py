@@ -25,7 +25,7 @@ from ._settings import (
     SCENARIOS,
     ServerSettings,
 )
-from ._timing import TimingMiddleware, stamp_timing
+from ._timing import TimingMiddleware, begin_work, stamp_timing
 from ._turnstile import BlockingTurnstile
 
 DelayMs = Annotated[
@@ -124,7 +124,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         summary="async def + await asyncio.sleep: a non-blocking wait",
     )
     async def async_route(request: Request, delay_ms: DelayMs = 200) -> dict[str, Any]:
-        started = time.perf_counter()
+        started = begin_work(request.state)
         await asyncio.sleep(delay_ms / 1000)
         stamp_timing(request.state, started, time.perf_counter())
         return {"scenario": "async", "delay_ms": delay_ms}
@@ -135,7 +135,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         summary="def + time.sleep: runs in FastAPI's thread pool",
     )
     def sync_route(request: Request, delay_ms: DelayMs = 200) -> dict[str, Any]:
-        started = time.perf_counter()
+        started = begin_work(request.state)
         time.sleep(delay_ms / 1000)
         stamp_timing(request.state, started, time.perf_counter())
         return {"scenario": "sync", "delay_ms": delay_ms}
@@ -156,7 +156,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             # A client that already gave up is not worth freezing the loop for either.
             if await request.is_disconnected():
                 return Response(status_code=499)
-            started = time.perf_counter()
+            started = begin_work(request.state)
             time.sleep(delay_ms / 1000)  # noqa: ASYNC251  the classic mistake, on purpose
             stamp_timing(request.state, started, time.perf_counter())
         finally:
@@ -167,7 +167,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     async def cpu_async_route(
         request: Request, iterations: Iterations = DEFAULT_CPU_ITERATIONS
     ) -> dict[str, Any]:
-        started = time.perf_counter()
+        started = begin_work(request.state)
         cpu_work(iterations)
         stamp_timing(request.state, started, time.perf_counter())
         return {"scenario": "cpu-async", "iterations": iterations}
@@ -180,7 +180,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     def cpu_sync_route(
         request: Request, iterations: Iterations = DEFAULT_CPU_ITERATIONS
     ) -> dict[str, Any]:
-        started = time.perf_counter()
+        started = begin_work(request.state)
         cpu_work(iterations)
         stamp_timing(request.state, started, time.perf_counter())
         return {"scenario": "cpu-sync", "iterations": iterations}
@@ -204,7 +204,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     async def fanout_sequential_route(
         request: Request, delay_ms: DelayMs = 200, fanout: Fanout = DEFAULT_FANOUT
     ) -> dict[str, Any]:
-        started = time.perf_counter()
+        started = begin_work(request.state)
         for _ in range(fanout):
             await _call_downstream(request, delay_ms)
         stamp_timing(request.state, started, time.perf_counter())
@@ -218,7 +218,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     async def fanout_gather_route(
         request: Request, delay_ms: DelayMs = 200, fanout: Fanout = DEFAULT_FANOUT
     ) -> dict[str, Any]:
-        started = time.perf_counter()
+        started = begin_work(request.state)
         await asyncio.gather(*(_call_downstream(request, delay_ms) for _ in range(fanout)))
         stamp_timing(request.state, started, time.perf_counter())
         return {"scenario": "fanout-gather", "delay_ms": delay_ms, "fanout": fanout}

@@ -14,6 +14,7 @@ import anyio.to_thread
 from anyio import CapacityLimiter
 
 from ._blockwatch import BlockWatch
+from ._phases import PhaseTable
 from ._settings import MAX_THREADS, SCENARIOS
 
 
@@ -124,6 +125,8 @@ class ServerProbes:
         self._wanted_threads = threads
         self._limiter: CapacityLimiter | None = None
         self.loop_lag = LoopLagMonitor(loop_lag_interval_s)
+        #: Each request's phases (arrived, working, done), for the per-request timeline.
+        self.phases = PhaseTable()
 
     async def attach(self) -> None:
         """Bind to the running loop: its thread limiter and a loop-lag timer."""

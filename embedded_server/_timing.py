@@ -8,18 +8,33 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ._phases import PhaseSlot
 from ._probes import ServerProbes
 
 SCENARIO_PREFIX = "/scenario/"
 #: Keys the middleware and the routes share in the ASGI scope's "state".
 ARRIVED_KEY = "loopscope_arrived"
 TIMING_KEY = "loopscope_timing"
+PHASE_KEY = "loopscope_phase"
+
+
+def begin_work(state: Any) -> float:
+    """Called by a route as its work begins (on its thread, for a `def` route): the time,
+    also marked in the request's phase slot so the timeline shows it working from now."""
+    started = time.perf_counter()
+    slot: PhaseSlot | None = getattr(state, PHASE_KEY, None)
+    if slot is not None:
+        slot.started = started  # one float store: safe from the route's thread
+    return started
 
 
 def stamp_timing(state: Any, started: float, finished: float) -> None:
     """Called by a route: how long it waited (for a thread, or the loop) and how long it worked."""
     arrived = getattr(state, ARRIVED_KEY, started)
     setattr(state, TIMING_KEY, (max(0.0, started - arrived), finished - started))
+    slot: PhaseSlot | None = getattr(state, PHASE_KEY, None)
+    if slot is not None:
+        slot.started, slot.worked = started, finished
 
 
 def format_server_timing(wait_s: float, work_s: float) -> str:
@@ -40,7 +55,9 @@ class TimingMiddleware:
             return
         scenario = scope["path"][len(SCENARIO_PREFIX) :]
         state: dict[str, Any] = scope.setdefault("state", {})
-        state[ARRIVED_KEY] = time.perf_counter()
+        arrived = state[ARRIVED_KEY] = time.perf_counter()
+        phases = self.probes.phases
+        slot = state[PHASE_KEY] = phases.arrive(scenario, arrived)
 
         async def send_with_timing(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -56,3 +73,4 @@ class TimingMiddleware:
             await self.app(scope, receive, send_with_timing)
         finally:
             self.probes.request_finished(scenario)
+            phases.finish(scenario, slot, time.perf_counter())

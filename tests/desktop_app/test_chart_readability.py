@@ -46,12 +46,20 @@ def test_legends_sit_outside_the_data_and_axes_fit_the_measurements(
         )
         window.refresh()
         charts = window.charts
-        for plot in charts.plots():
-            legend = plot.legend
-            assert legend.isVisible()
-            data = _in_window(plot, _view_box_rect(plot), window)
-            legend_rect = _in_window(legend, QRect(QPoint(0, 0), legend.size()), window)
-            assert not legend_rect.intersects(data), plot.heading.text()
+
+        def legends_outside(plots: list[Any]) -> None:
+            for plot in plots:
+                legend = plot.legend
+                assert legend.isVisible()
+                data = _in_window(plot, _view_box_rect(plot), window)
+                legend_rect = _in_window(legend, QRect(QPoint(0, 0), legend.size()), window)
+                assert not legend_rect.intersects(data), plot.heading.text()
+
+        # The lesson opens on its request timeline; the response curve shares its row.
+        assert charts.timeline_shown
+        legends_outside([*charts.time_plots(), charts.timeline.plot])
+        charts.show_timeline(False)
+        legends_outside([charts.curve_rps, charts.curve_latency])
         assert "def (thread pool)" in charts.throughput.legend.names
         assert "threads busy" in charts.inflight.legend.names
 

@@ -1,0 +1,181 @@
+"""The per-request timeline's data, with no Qt in it: one lane per request over the last
+seconds, each lane split into the phases the server saw (waiting for a thread or the
+loop, working, sending the answer).
+
+Where the times come from: the embedded server's `PhaseTable` (live slots of requests in
+flight plus a ring of finished ones, same process, same clock), not a timeline drawn
+behind "now" from the client's records. A record exists only once the answer is read, so
+a delayed timeline would show the past and never the 50 requests waiting *now*; the
+table shows them as they are. The table's times of a finished request are what its
+Server-Timing header says (wait = started - arrived, work = worked - started), measured
+at their source instead of reconstructed from the client's latency.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from loopscope.embedded_server import PhaseRow, PhaseTable
+
+#: Seconds of history the timeline shows: several requests of a 300 ms - 1 s lesson.
+TIMELINE_SPAN_S = 5.0
+#: Lanes drawn at most. Beyond ~80 a lane is thinner than 3 px in the window's chart and
+#: nobody can follow one; the chart says "showing 80 of 1000" when it samples.
+MAX_LANES = 80
+
+WAITING = "waiting"
+WORKING = "working"
+ANSWERING = "answering"
+PHASES = (WAITING, WORKING, ANSWERING)
+
+
+def phase_labels(scenario: str) -> dict[str, str]:
+    """What each phase is called for this route (the lesson's own words)."""
+    if scenario == "blocking":
+        return {
+            WAITING: "waiting for the loop",
+            WORKING: "holding the loop (time.sleep)",
+            ANSWERING: "sending the answer",
+        }
+    if scenario in ("sync", "cpu-sync"):
+        return {
+            WAITING: "waiting for a thread",
+            WORKING: "working on a thread",
+            ANSWERING: "sending the answer",
+        }
+    return {WAITING: "waiting for the loop", WORKING: "working", ANSWERING: "sending the answer"}
+
+
+def _empty() -> np.ndarray:
+    return np.empty((0, 3))
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineFrame:
+    """One frame of the timeline of one route.
+
+    Each phase is an array of rows (lane, x0, x1): x in seconds relative to the frame's
+    instant (-span_s .. 0), lane 0 the oldest request drawn. `now_*` count every request
+    in flight at the frame's instant, sampled or not.
+    """
+
+    scenario: str
+    span_s: float
+    lanes: int = 0
+    total: int = 0
+    phases: dict[str, np.ndarray] = field(default_factory=dict)
+    now_waiting: int = 0
+    now_working: int = 0
+    now_answering: int = 0
+
+    @property
+    def sampled(self) -> bool:
+        return self.lanes < self.total
+
+    def rects(self, phase: str) -> np.ndarray:
+        return self.phases.get(phase, _empty())
+
+    def slice_at(self, x: float) -> dict[str, int]:
+        """How many drawn lanes are in each phase at x (seconds relative to the frame)."""
+        counts: dict[str, int] = {}
+        for phase in PHASES:
+            rects = self.rects(phase)
+            counts[phase] = int(np.count_nonzero((rects[:, 1] <= x) & (x <= rects[:, 2])))
+        return counts
+
+    def caption(self) -> str:
+        """The line above the chart: what is happening now, and how much is drawn."""
+        labels = phase_labels(self.scenario)
+        if self.scenario == "blocking":
+            # A frame is built on the loop, so no request can be holding it at that instant.
+            now = f"now: {self.now_waiting} {labels[WAITING]} (none holds it while this draws)"
+        else:
+            now = (
+                f"now: {self.now_working} {labels[WORKING].split(' (')[0]}, "
+                f"{self.now_waiting} {labels[WAITING]}"
+            )
+        if self.now_answering:  # done working; the loop has not sent their answer yet
+            now += f", {self.now_answering} {labels[ANSWERING]}"
+        if self.sampled:
+            return f"{now} \u00b7 showing {self.lanes} of {self.total} requests"
+        return f"{now} \u00b7 {self.total} requests in the last {self.span_s:g} s"
+
+
+def _end(*times: float) -> float:
+    """The first of `times` that is known (not NaN)."""
+    for value in times:
+        if not math.isnan(value):
+            return value
+    return math.nan
+
+
+def build_frame(
+    table: PhaseTable,
+    scenario: str,
+    now: float,
+    *,
+    span_s: float = TIMELINE_SPAN_S,
+    max_lanes: int = MAX_LANES,
+) -> TimelineFrame:
+    """The timeline of `scenario` at `now` (perf_counter s) from the server's phase table."""
+    rows, total = table.sample(scenario, now - span_s, max_lanes)
+    rows.sort(key=lambda row: row.seq)  # lanes in arrival order: newest at the bottom
+    waiting: list[tuple[float, float, float]] = []
+    working: list[tuple[float, float, float]] = []
+    answering: list[tuple[float, float, float]] = []
+    low = -span_s
+    for lane, row in enumerate(rows):
+        _add(waiting, lane, row.arrived, _end(row.started, row.done, now), now, low)
+        if not math.isnan(row.started):
+            _add(working, lane, row.started, _end(row.worked, row.done, now), now, low)
+        if not math.isnan(row.worked):
+            _add(answering, lane, row.worked, _end(row.done, now), now, low)
+    waiting_now, working_now, answering_now = table.counts(scenario)
+    return TimelineFrame(
+        scenario=scenario,
+        span_s=span_s,
+        lanes=len(rows),
+        total=total,
+        phases={
+            WAITING: _array(waiting),
+            WORKING: _array(working),
+            ANSWERING: _array(answering),
+        },
+        now_waiting=waiting_now,
+        now_working=working_now,
+        now_answering=answering_now,
+    )
+
+
+def _add(
+    out: list[tuple[float, float, float]],
+    lane: int,
+    begin: float,
+    end: float,
+    now: float,
+    low: float,
+) -> None:
+    x0, x1 = max(begin - now, low), min(end - now, 0.0)
+    if x1 > x0 or (x1 == x0 == 0.0):
+        out.append((float(lane), x0, x1))
+
+
+def _array(rows: list[tuple[float, float, float]]) -> np.ndarray:
+    return np.array(rows, dtype=float).reshape(-1, 3)
+
+
+__all__ = [
+    "ANSWERING",
+    "MAX_LANES",
+    "PHASES",
+    "TIMELINE_SPAN_S",
+    "WAITING",
+    "WORKING",
+    "PhaseRow",
+    "TimelineFrame",
+    "build_frame",
+    "phase_labels",
+]
