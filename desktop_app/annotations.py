@@ -26,7 +26,14 @@ class Marker:
     unit: str = ""  # "ms", "req/s"
 
     @property
+    def is_event(self) -> bool:
+        """An event ("settled: sync"), not a change of a setting."""
+        return not self.before and not self.after
+
+    @property
     def label(self) -> str:
+        if self.is_event:
+            return self.setting
         unit = f" {self.unit}" if self.unit else ""
         return f"{self.setting} {self.before} \u2192 {self.after}{unit}"
 
@@ -50,6 +57,10 @@ class MarkerLog:
             t_s = last.t_s
         self._markers.append(Marker(t_s, setting, before, after, unit))
 
+    def event(self, t_s: float, text: str) -> None:
+        """Something that happened at `t_s` (the queue settled), not a setting's change."""
+        self._markers.append(Marker(t_s, text, "", ""))
+
     def _last(self, setting: str) -> Marker | None:
         for marker in reversed(self._markers):
             if marker.setting == setting:
@@ -71,6 +82,8 @@ def settings_at(values: dict[str, str], markers: tuple[Marker, ...], t_s: float)
     for marker in sorted(markers, key=lambda m: m.t_s, reverse=True):
         if marker.t_s <= t_s:
             break
+        if marker.is_event:
+            continue
         if marker.setting == "users":  # the linked slider: every scenario's users
             for key in then:
                 if key.startswith("users ("):

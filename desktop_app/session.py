@@ -725,6 +725,8 @@ class LabSession:
                     self._draining[name] = now
                 elif now - drained_at >= self.recorder.window_s:
                     del self._draining[name]
+                    # Where the charts show the settled queue again.
+                    self.markers.event(now - self.recorder.origin, f"settled: {name}")
 
     def _sample(self, now: float, last: float) -> None:
         self._track_backlog(now)

@@ -20,8 +20,10 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QScrollArea,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -270,6 +272,15 @@ class MainWindow(QMainWindow):
         self._controls_scroll.setFrameShape(QFrame.Shape.NoFrame)
         self._controls_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         layout.addWidget(self._controls_scroll)
+        # A narrow strip that folds the panel away, so the charts get the screen (presentation
+        # mode does it on entering; the strip and F9 bring the panel back).
+        self.panel_toggle = QToolButton()
+        self.panel_toggle.setObjectName("panelToggle")
+        self.panel_toggle.setAutoRaise(True)
+        self.panel_toggle.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Expanding)
+        self._controls_shown: bool = True
+        self.panel_toggle.clicked.connect(lambda: self.show_controls(not self._controls_shown))
+        layout.addWidget(self.panel_toggle)
         layout.addLayout(right, 1)
         self.setCentralWidget(central)
         self.resize(1600, 1000)
@@ -300,6 +311,9 @@ class MainWindow(QMainWindow):
         self._space.activated.connect(self.toggle_running)
         self._f11 = QShortcut(QKeySequence(Qt.Key.Key_F11), self)
         self._f11.activated.connect(lambda: self.controls.presentation.toggle())
+        self._f9 = QShortcut(QKeySequence(Qt.Key.Key_F9), self)
+        self._f9.activated.connect(lambda: self.show_controls(not self._controls_shown))
+        self.show_controls(True)
         self._escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
         self._escape.activated.connect(lambda: self.controls.presentation.setChecked(False))
 
@@ -430,9 +444,22 @@ class MainWindow(QMainWindow):
         with self.session.ui_busy():  # the restyle stalls the loop: not the generator's fault
             self._apply_style()
 
+    def show_controls(self, shown: bool) -> None:
+        """Show the control panel, or fold it to the narrow strip beside the charts."""
+        self._controls_shown = shown
+        self._controls_scroll.setVisible(shown)
+        self.panel_toggle.setText("\u25c0" if shown else "\u25b6")
+        self.panel_toggle.setToolTip(
+            "Hide the controls: the charts get the screen (F9)"
+            if shown
+            else "Show the controls (F9); Space still starts and stops the load"
+        )
+
     def set_presentation(self, on: bool) -> None:
-        """Projector mode: full screen, fonts of 16 pt and more, thick lines."""
+        """Projector mode: full screen, fonts of 16 pt and more, thick lines, and the
+        controls folded away (the strip beside the charts, or F9, brings them back)."""
         self._presentation = on
+        self.show_controls(not on)
         with self.session.ui_busy():  # the restyle stalls the loop: not the generator's fault
             self._apply_style()
             if on:

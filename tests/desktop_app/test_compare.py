@@ -174,3 +174,12 @@ def test_disabled_controls_say_why_and_labels_hold_their_width(
         await close_window(window)
 
     run_on_qt_loop(body())
+
+
+def test_an_event_marker_is_no_change_of_settings() -> None:
+    log = MarkerLog()
+    log.note(1.0, "threads", "10", "58")
+    log.event(2.0, "settled: sync")
+    assert [m.label for m in log.markers] == ["threads 10 \u2192 58", "settled: sync"]
+    now = {"mode": "closed", "threads": "58"}
+    assert settings_at(now, log.markers, 0.5) == {"mode": "closed", "threads": "10"}

@@ -43,6 +43,8 @@ def test_lowering_users_says_settling_while_the_backlog_drains(
         await wait_until(lambda: SETTLING in load_cell(), timeout_s=5, what="settling shown")
         assert load_cell().startswith(f"{few} users")
         await wait_until(lambda: SETTLING not in load_cell(), timeout_s=30, what="settled")
+        # ... and the time charts mark the moment it settled.
+        assert "settled: sync" in [m.label for m in session.snapshot().markers]
         # Settled: what is left in flight is the remaining users' own requests.
         assert probes.in_flight()["sync"] <= few
         window.toggle_running()
