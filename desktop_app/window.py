@@ -126,6 +126,40 @@ class FiguresTable(QTableWidget):
         self.resizeColumnsToContents()
 
 
+# Banners (background, text, border) per theme: set here, not in the .qss files, so that
+# they stay readable even when a style sheet is missing.
+_BANNER_COLOURS = {
+    False: {
+        "healthBanner": ("#FFF1E0", "#8A3B00", "#E0A060"),
+        "noticeBanner": ("#FDECEC", "#8A1020", "#E09090"),
+    },
+    True: {
+        "healthBanner": ("#3A2B1C", "#FFB37A", "#8A5A2A"),
+        "noticeBanner": ("#3A1F24", "#FF9AA5", "#8A3A44"),
+    },
+}
+
+
+def _themed_sheet(*, dark: bool, font_pt: int) -> str:
+    """The banners in the theme's colours, and check boxes drawn by the style sheet: Qt's
+    own indicator vanishes on a dark background when unchecked and does not grow with the
+    fonts (presentation mode)."""
+    rules = [
+        f"QLabel#{name} {{ background: {bg}; color: {fg}; border: 1px solid {border};"
+        " border-radius: 6px; padding: 6px; }"
+        for name, (bg, fg, border) in _BANNER_COLOURS[dark].items()
+    ]
+    box, edge, on = ("#2A2F36", "#9AA3AD", "#1F8AD2") if dark else ("#FFFFFF", "#5A6470", "#0072B2")
+    size = round(font_pt * 1.3)
+    rules.append(
+        f"QCheckBox::indicator {{ width: {size}px; height: {size}px; border: 2px solid {edge};"
+        f" border-radius: 3px; background: {box}; }}"
+        f" QCheckBox::indicator:checked {{ background: {on}; border-color: {on}; }}"
+        f" QCheckBox::indicator:disabled {{ border-color: #888888; }}"
+    )
+    return "\n" + "\n".join(rules)
+
+
 # The window's Export: `run --csv`'s columns, then what a CSV alone in a folder must say.
 EXPORT_COLUMNS = (*export.WINDOW_COLUMNS, "lesson", "settings", "marker")
 
@@ -229,10 +263,6 @@ class MainWindow(QMainWindow):
         self.health_banner = QLabel()
         self.health_banner.setObjectName("healthBanner")
         self.health_banner.setWordWrap(True)
-        self.health_banner.setStyleSheet(
-            "QLabel#healthBanner { background: #FFF1E0; color: #8A3B00; border: 1px solid #E0A060;"
-            " border-radius: 6px; padding: 6px; }"
-        )
         self.health_banner.hide()
         # Start-up problems (a skipped preset, a missing style sheet, settings that were
         # ignored or cannot be saved): said once, and kept in view rather than in the status
@@ -241,10 +271,6 @@ class MainWindow(QMainWindow):
         self.notice_banner.setObjectName("noticeBanner")
         self.notice_banner.setWordWrap(True)
         self.notice_banner.setTextFormat(Qt.TextFormat.PlainText)
-        self.notice_banner.setStyleSheet(
-            "QLabel#noticeBanner { background: #FDECEC; color: #8A1020; border: 1px solid #E09090;"
-            " border-radius: 6px; padding: 6px; }"
-        )
         self.notice_banner.hide()
         right = QVBoxLayout()
         right.addWidget(self.headline)
@@ -479,6 +505,7 @@ class MainWindow(QMainWindow):
             sheet = ""
         self.setStyleSheet(
             sheet
+            + _themed_sheet(dark=self._dark, font_pt=font_pt)
             + f"\nQWidget {{ font-size: {font_pt}pt; }}"
             + f"\nQLabel#headline {{ font-size: {font_pt + 6}pt; font-weight: bold; }}"
         )

@@ -183,3 +183,28 @@ def test_an_event_marker_is_no_change_of_settings() -> None:
     assert [m.label for m in log.markers] == ["threads 10 \u2192 58", "settled: sync"]
     now = {"mode": "closed", "threads": "58"}
     assert settings_at(now, log.markers, 0.5) == {"mode": "closed", "threads": "10"}
+
+
+def test_dark_theme_themes_the_banners_and_draws_check_boxes(
+    qtbot: QtBot, run_on_qt_loop: Any
+) -> None:
+    async def body() -> None:
+        window = await open_window(qtbot)
+        window.controls.dark.setChecked(True)
+        sheet = window.styleSheet()
+        assert "QLabel#healthBanner { background: #3A2B1C" in sheet
+        assert "QLabel#noticeBanner { background: #3A1F24" in sheet
+        assert "QCheckBox::indicator { width: 14px" in sheet  # 11 pt fonts
+        # What a user sees: an unchecked box is drawn in a light edge on the dark panel.
+        check = window.controls.scenario_checks["blocking"]
+        assert not check.isChecked()
+        picture = check.grab().toImage()
+        row = picture.height() // 2
+        box = [picture.pixelColor(x, row).lightness() for x in range(0, 20)]  # the indicator
+        assert max(box) > 100, box
+        window.controls.presentation.setChecked(True)
+        assert "QCheckBox::indicator { width: 21px" in window.styleSheet()  # grows with 16 pt
+        window.controls.presentation.setChecked(False)
+        await close_window(window)
+
+    run_on_qt_loop(body())
