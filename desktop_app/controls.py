@@ -31,6 +31,8 @@ from .palette import SCENARIO_COLOURS, SCENARIO_LABELS
 USERS_STEPS = 300
 MAX_DELAY_SLIDER_MS = MAX_BLOCKING_DELAY_MS
 MAX_THREADS_SLIDER = 200
+# The lesson card grows with its text up to this height (then it scrolls).
+CARD_MAX_PX = 600
 
 
 def users_from_position(position: int) -> int:
@@ -92,8 +94,9 @@ class ControlPanel(QWidget):
         self.explanation.setWordWrap(True)
         self.explanation.setObjectName("explanation")
         self.explanation.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        # The card scrolls rather than squeezing the controls below it.
-        card = QScrollArea()
+        # The card is as tall as its text (Watch / Theory / Why, whole, at the default
+        # window size); past CARD_MAX_PX it scrolls rather than pushing the sliders away.
+        self.card = card = QScrollArea()
         card.setWidget(self.explanation)
         card.setWidgetResizable(True)
         card.setMinimumHeight(150)
@@ -258,6 +261,7 @@ class ControlPanel(QWidget):
             self.delay.setValue(round(delay_ms / 10))
             self.threads.setValue(threads)
             self.explanation.setText(explanation)
+            self.fit_card()
             self._refresh_labels()
             self._refresh_targets()
         finally:
@@ -291,6 +295,14 @@ class ControlPanel(QWidget):
         f"Threads: {DEFAULT_THREADS} (FastAPI default)",
     )
 
+    def fit_card(self) -> None:
+        """The lesson card's height: its text's at the panel's width, within bounds."""
+        # The panel's fixed width less the group box's and the label's margins, and room
+        # for the card's own scroll bar.
+        width = max(100, self.maximumWidth() - 70)
+        needed = self.explanation.heightForWidth(width) + 6
+        self.card.setMinimumHeight(min(max(needed, 150), CARD_MAX_PX))
+
     def _hold_label_widths(self) -> None:
         labels = (self.users_label, self.rate_label, self.delay_label, self.threads_label)
         # The font can change (presentation mode): measured with the labels' font now.
@@ -304,6 +316,7 @@ class ControlPanel(QWidget):
             self, "threads_label"
         ):
             self._hold_label_widths()
+            self.fit_card()
 
     def _enable(self, widget: QWidget, enabled: bool, why_not: str) -> None:
         """Enable or disable `widget`; disabled, its tooltip says why first."""

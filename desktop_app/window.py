@@ -253,7 +253,18 @@ class MainWindow(QMainWindow):
         self.own_panel = OwnAppPanel()
         controls_layout = self.controls.layout()
         assert isinstance(controls_layout, QVBoxLayout)
-        controls_layout.insertWidget(2, self.own_panel)
+        # Folded until wanted: a lesson needs the room for its card and sliders.
+        self.own_toggle = QToolButton()
+        self.own_toggle.setObjectName("ownToggle")
+        self.own_toggle.setCheckable(True)
+        self.own_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.own_toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.own_toggle.setText("Your app: load your own FastAPI app or a URL")
+        self.own_toggle.setAutoRaise(True)
+        self.own_toggle.toggled.connect(self.show_own_panel)
+        controls_layout.insertWidget(2, self.own_toggle)
+        controls_layout.insertWidget(3, self.own_panel)
+        self.own_panel.hide()
         self.remote_question: QMessageBox | None = None
         self.charts = Charts(session)
         self.table = FiguresTable()
@@ -511,6 +522,7 @@ class MainWindow(QMainWindow):
         )
         width = 560 if self._presentation else 400
         self.controls.setFixedWidth(width)
+        self.controls.fit_card()
         # Room for the vertical scroll bar when the panel is taller than the window.
         self._controls_scroll.setFixedWidth(width + 16)
         self.table.setFixedHeight(180 if self._presentation else 150)
@@ -763,10 +775,18 @@ class MainWindow(QMainWindow):
         self.controls.set_running(running)
         self.own_panel.set_running(running)
 
+    def show_own_panel(self, shown: bool) -> None:
+        """Unfold (or fold) the "Your app" panel."""
+        self.own_panel.setVisible(shown)
+        self.own_toggle.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+        if self.own_toggle.isChecked() != shown:
+            self.own_toggle.setChecked(shown)
+
     async def load_app(self, spec: str, app_dir: str = "") -> bool:
         """Import, start and serve the user's app, and list its routes; False, with one
         line in the panel, when it cannot (the demo goes on as it was)."""
         panel = self.own_panel
+        self.show_own_panel(True)  # its answer is said there
         if not spec:
             panel.say("Type your app as module:attribute, e.g. main:app.", error=True)
             return False
@@ -807,6 +827,7 @@ class MainWindow(QMainWindow):
     def use_url(self, url: str) -> None:
         """Load a server already running: this machine at once, another host only after
         the user confirms it is theirs (nothing is sent before)."""
+        self.show_own_panel(True)
         try:
             split_url(url, allow_remote=False)
         except RemoteHostError as exc:

@@ -208,3 +208,26 @@ def test_dark_theme_themes_the_banners_and_draws_check_boxes(
         await close_window(window)
 
     run_on_qt_loop(body())
+
+
+def test_every_lesson_card_shows_whole_at_the_default_size(
+    qtbot: QtBot, run_on_qt_loop: Any
+) -> None:
+    async def body() -> None:
+        window = await open_window(qtbot)
+        # "Your app" is folded until wanted: the lesson's card and sliders get the room.
+        assert window.own_panel.isHidden() and not window.own_toggle.isChecked()
+        for index in range(window.controls.preset.count()):
+            window.controls.preset.setCurrentIndex(index)
+            text = window.controls.explanation.text()
+            assert "Watch" in text and "Theory" in text and "Why" in text
+            window.controls.card.widget().adjustSize()
+            window.controls.layout().activate()
+            assert window.controls.card.verticalScrollBar().maximum() == 0, (
+                window.headline.text()
+            )
+        window.own_toggle.click()
+        assert not window.own_panel.isHidden()
+        await close_window(window)
+
+    run_on_qt_loop(body())
