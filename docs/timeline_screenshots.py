@@ -11,19 +11,11 @@ at the window's default size unless WxH is given (e.g. 1920x1080).
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+from _window_shot import ROOT, choose_lesson, open_window, run, save
 
-import qasync
-from PySide6.QtWidgets import QApplication
-
-from loopscope.desktop_app.session import LabSession
-from loopscope.desktop_app.window import MainWindow
-
-ROOT = Path(__file__).resolve().parents[1]
 SHOTS = (
     ("Thread-pool exhaustion", "timeline-threadpool.png"),
     ("The blocking mistake", "timeline-blocking.png"),
@@ -31,15 +23,8 @@ SHOTS = (
 
 
 async def take(lesson: str, out: Path, seconds: float, size: tuple[int, int] | None) -> None:
-    session = LabSession()
-    await session.open()
-    window = MainWindow(session)
-    if size is not None:
-        window.resize(*size)
-    window.show()
-    try:
-        names = [preset.name for preset in window.presets]
-        window.controls.preset.setCurrentIndex(names.index(lesson))
+    async with open_window(size) as window:
+        choose_lesson(window, lesson)
         window.start()
         await asyncio.sleep(seconds)  # the run's own length
         # A frame drawn just after the loop was held (a repaint, a collection) shows some
@@ -51,16 +36,7 @@ async def take(lesson: str, out: Path, seconds: float, size: tuple[int, int] | N
             if frame is not None and frame.now_answering == 0:
                 break
             await asyncio.sleep(0.25)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if not window.grab().save(str(out)):
-            raise SystemExit(f"cannot write {out}")
-        print(f"wrote {out}: {window.charts.timeline.caption.text()}")
-    finally:
-        await window.stop()
-        closed = asyncio.Event()
-        window.closed.connect(closed.set)
-        window.close()
-        await closed.wait()
+        save(window, out, f": {window.charts.timeline.caption.text()}")
 
 
 def main() -> None:
@@ -70,12 +46,8 @@ def main() -> None:
     if len(sys.argv) > 3:  # e.g. 1920x1080; default: the window's own default size
         width, height = sys.argv[3].lower().split("x")
         size = (int(width), int(height))
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    assert isinstance(app, QApplication)
-    app.setQuitOnLastWindowClosed(False)
     for lesson, name in SHOTS:
-        with asyncio.Runner(loop_factory=qasync.QEventLoop) as runner:
-            runner.run(take(lesson, out_dir / name, seconds, size))
+        run(take(lesson, out_dir / name, seconds, size))
 
 
 if __name__ == "__main__":
