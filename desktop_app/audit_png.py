@@ -9,9 +9,7 @@ verdict in the legend; a route that blocks the loop is drawn dashed.
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,17 +25,15 @@ from loopscope.desktop_app.sweep_png import (
     FOREGROUND,
     LINE_WIDTH,
     MUTED,
+    _number,
     _style_plot,
     _top,
+    render_main,
 )
 
 Report = dict[str, Any]
 
 WIDTH, HEIGHT = 1500, 640
-
-
-def _number(value: object) -> float:
-    return float(value) if isinstance(value, int | float) else float("nan")
 
 
 def _legend_text(route: Report) -> str:
@@ -140,14 +136,7 @@ def _log_ticks(values: Sequence[float]) -> list[tuple[float, str]]:
 
 
 def main(argv: Sequence[str]) -> int:
-    if len(argv) != 2:
-        usage = "usage: python -m loopscope.desktop_app.audit_png AUDIT.json OUT.png"
-        print(usage, file=sys.stderr)
-        return 2
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    report = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    render(report, Path(argv[1]))
-    return 0
+    return render_main(argv, "loopscope.desktop_app.audit_png", "AUDIT.json", render)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -238,15 +238,21 @@ def _top(plot: Any) -> float:
     return highest * 1.12 if highest > 0 else 1.0
 
 
-def main(argv: Sequence[str]) -> int:
+def render_main(
+    argv: Sequence[str], module: str, data: str, render: Callable[[Any, Path], None]
+) -> int:
+    """A renderer's entry point (`python -m MODULE DATA OUT.png`), the child process
+    `render_png_in_child` starts: draws the JSON data into the PNG, offscreen."""
     if len(argv) != 2:
-        usage = "usage: python -m loopscope.desktop_app.sweep_png SWEEP.json OUT.png"
-        print(usage, file=sys.stderr)
+        print(f"usage: python -m {module} {data} OUT.png", file=sys.stderr)
         return 2
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    runs = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    render(runs, Path(argv[1]))
+    render(json.loads(Path(argv[0]).read_text(encoding="utf-8")), Path(argv[1]))
     return 0
+
+
+def main(argv: Sequence[str]) -> int:
+    return render_main(argv, "loopscope.desktop_app.sweep_png", "SWEEP.json", render)
 
 
 if __name__ == "__main__":
