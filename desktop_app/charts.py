@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,6 +99,18 @@ def set_y_from_zero(plot: pg.PlotWidget, top: float) -> None:
     """y from 0 to `top`, with 0 a little above the foot of the axis so that its tick label
     fits whole: pyqtgraph leaves out a label that would stick out of the plot."""
     plot.setYRange(-ZERO_FOOT * top, top, padding=0)
+
+
+def _highest_of(items: Iterable[pg.PlotDataItem]) -> float:
+    """The highest finite y of `items`, with the head-room above it (Y_MARGIN); 0 if none."""
+    highest = 0.0
+    for item in items:
+        _, ys = item.getData()
+        if ys is not None and len(ys):
+            finite = ys[np.isfinite(ys)]
+            if len(finite):
+                highest = max(highest, float(finite.max()))
+    return highest * Y_MARGIN
 
 
 def held_across_freezes(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -566,16 +579,7 @@ class Charts(QWidget):
     @staticmethod
     def _highest(plot: _Plot, keys: set[str] | None = None) -> float:
         """The highest finite y among the plot's curves (those of `keys`, or all)."""
-        highest = 0.0
-        for key, item in plot._items.items():
-            if keys is not None and key not in keys:
-                continue
-            _, ys = item.getData()
-            if ys is not None and len(ys):
-                finite = ys[np.isfinite(ys)]
-                if len(finite):
-                    highest = max(highest, float(finite.max()))
-        return highest * Y_MARGIN
+        return _highest_of(item for key, item in plot._items.items() if keys is None or key in keys)
 
     def update_probes(self, snap: LabSnapshot) -> None:
         """Server probes (in flight, thread pool, loop lag): several times a second."""
@@ -784,17 +788,10 @@ class Charts(QWidget):
         return items
 
     def _highest_pinned(self, plot: _Plot) -> float:
-        highest = 0.0
-        for _, items in self._pin_items.values():
-            for owner, item in items:
-                if owner is not plot:
-                    continue
-                _, ys = item.getData()
-                if ys is not None and len(ys):
-                    finite = ys[np.isfinite(ys)]
-                    if len(finite):
-                        highest = max(highest, float(finite.max()))
-        return highest * Y_MARGIN
+        """The highest finite y among the pinned runs' curves on `plot`."""
+        return _highest_of(
+            item for _, items in self._pin_items.values() for owner, item in items if owner is plot
+        )
 
     def _draw_curve(self, snap: LabSnapshot) -> None:
         wanted = [*snap.scenarios, *(p.scenario for p in snap.curve)]
