@@ -179,9 +179,9 @@ def main() -> int:
     args = parser.parse_args()
     require_this_checkout()
 
-    import qasync
     from PySide6.QtWidgets import QApplication
 
+    from loopscope.desktop_app.event_loop import LabEventLoop
     from loopscope.desktop_app.gc_guard import MainThreadGarbageCollector
 
     app = QApplication([])
@@ -191,7 +191,7 @@ def main() -> int:
     rows = []
     for case in args.cases.split(","):
         users, delay_ms = (int(part) for part in case.split("x"))
-        with asyncio.Runner(loop_factory=qasync.QEventLoop) as runner:
+        with asyncio.Runner(loop_factory=LabEventLoop) as runner:
             row = runner.run(measure(users, delay_ms))
         rows.append(row)
         print(

@@ -26,12 +26,14 @@ async def measure(users: int, delay_ms: float, seconds: float) -> dict[str, obje
 
     from loopscope.desktop_app.session import LabSession
     from loopscope.desktop_app.window import MainWindow
+    from loopscope.loadgen import freeze_startup_objects
 
     session = LabSession()
     await session.open()
     window = MainWindow(session)
     window.resize(1600, 1000)
     window.show()
+    freeze_startup_objects()  # as run_gui does once the window is up
     session.set_scenarios(("async",))
     session.set_users(users)
     session.set_delay(delay_ms)
@@ -86,23 +88,35 @@ def main() -> int:
         default="gui-thread",
         help="garbage collection as the app does it (GUI thread only) or Python's default",
     )
+    parser.add_argument(
+        "--loop",
+        choices=("lab", "qasync"),
+        default="lab",
+        help="the app's loop (LabEventLoop) or qasync's own, for a side-by-side comparison",
+    )
     args = parser.parse_args()
     require_this_checkout()
 
-    import qasync
     from PySide6.QtWidgets import QApplication
 
+    import qasync
+
+    from loopscope.desktop_app.event_loop import LabEventLoop
     from loopscope.desktop_app.gc_guard import MainThreadGarbageCollector
+    from loopscope.loadgen import tune_gc_for_load
 
     app = QApplication([])  # noqa: F841 (kept alive for the loop)
     collector = MainThreadGarbageCollector()
+    tune_gc_for_load()  # as run_gui does
     if args.gc == "gui-thread":
         collector.start()
     rows = []
     for users in (int(u) for u in args.users.split(",")):
-        with asyncio.Runner(loop_factory=qasync.QEventLoop) as runner:
+        factory = LabEventLoop if args.loop == "lab" else qasync.QEventLoop
+        with asyncio.Runner(loop_factory=factory) as runner:
             row = runner.run(measure(users, args.delay_ms, args.seconds))
         row["gc"] = args.gc
+        row["loop"] = args.loop
         rows.append(row)
         lag = row["loop_lag_ms"]
         redraw = row["redraw_ms"]

@@ -113,9 +113,9 @@ def main() -> int:
     args = parser.parse_args()
     require_this_checkout()
 
-    import qasync
     from PySide6.QtWidgets import QApplication
 
+    from loopscope.desktop_app.event_loop import LabEventLoop
     from loopscope.desktop_app.gc_guard import MainThreadGarbageCollector
 
     app = QApplication([])
@@ -123,7 +123,7 @@ def main() -> int:
     collector = MainThreadGarbageCollector()  # as the app does: GC on the GUI thread only
     collector.start()
     try:
-        with asyncio.Runner(loop_factory=qasync.QEventLoop) as runner:
+        with asyncio.Runner(loop_factory=LabEventLoop) as runner:
             row = runner.run(measure(args.users, args.delay_ms, args.seconds))
     finally:
         collector.stop()

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from loopscope.embedded_server import ServerStartError
+from loopscope.loadgen import freeze_startup_objects, tune_gc_for_load
 from loopscope.loadgen.export import summary_record, write_json
 from loopscope.resources import resource_root
 
@@ -243,6 +244,7 @@ async def run_window(options: GuiOptions) -> int:
         signal.signal(signal.SIGINT, lambda *_: window.close())
         window.show()
         _report_startup()
+        freeze_startup_objects()  # the window is built: later collections skip all of it
         if options.autorun_s is None:
             await done
             return 0
@@ -282,8 +284,9 @@ def run_gui(options: GuiOptions) -> int:
 
     stop_pyside_source_caching()  # before the many imports of the window (30 MiB)
     check_display()
-    import qasync
     from PySide6.QtWidgets import QApplication
+
+    from .event_loop import LabEventLoop
 
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
@@ -293,11 +296,12 @@ def run_gui(options: GuiOptions) -> int:
     app.setQuitOnLastWindowClosed(False)
     from .gc_guard import MainThreadGarbageCollector
 
+    tune_gc_for_load()  # 1000 requests in flight share this loop (loadgen/_gc_policy.py)
     # Qt objects must never be freed on one of the server's worker threads (gc_guard.py).
     collector = MainThreadGarbageCollector()
     collector.start()
     try:
-        with asyncio.Runner(loop_factory=qasync.QEventLoop) as runner:
+        with asyncio.Runner(loop_factory=LabEventLoop) as runner:
             return runner.run(run_window(options))
     finally:
         collector.stop()

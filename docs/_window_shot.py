@@ -13,9 +13,9 @@ from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import qasync
 from PySide6.QtWidgets import QApplication
 
+from loopscope.desktop_app.event_loop import LabEventLoop
 from loopscope.desktop_app.session import LabSession
 from loopscope.desktop_app.window import MainWindow
 
@@ -60,5 +60,5 @@ def run(work: Coroutine[Any, Any, None]) -> None:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setQuitOnLastWindowClosed(False)
-    with asyncio.Runner(loop_factory=qasync.QEventLoop) as runner:
+    with asyncio.Runner(loop_factory=LabEventLoop) as runner:
         runner.run(work)

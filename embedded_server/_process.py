@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from ._server import LOOPBACK, ServerStartError
+from ._server import HTTP_PARSER, LOOPBACK, ServerStartError
 from ._settings import DEFAULT_THREADS, MAX_THREADS
 
 MAX_WORKERS = 16
@@ -199,7 +199,8 @@ async def serve_on_fd(fd: int, threads: int) -> None:
     config = uvicorn.Config(
         create_app(ServerSettings(threads=threads)),
         fd=fd,
-        http="h11",  # as the embedded server: the same parser in both placements
+        http=HTTP_PARSER,  # as the embedded server: the same parser in both placements
+        proxy_headers=False,
         lifespan="on",
         access_log=False,
         log_level="warning",

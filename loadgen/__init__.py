@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from . import theory
 from ._cpu_cost import CpuCostMeter, measure_cpu_cost_s
+from ._gc_policy import freeze_startup_objects, tune_gc_for_load
 from ._generator import MAX_USERS, GeneratorLimits, LoadGenerator, RecordSink
 from ._generator_base import BaseLoadGenerator
 from ._open_loop import (
@@ -109,6 +110,7 @@ __all__ = [
     "classify_error",
     "classify_status",
     "connections_for",
+    "freeze_startup_objects",
     "measure_cpu_cost_s",
     "open_loop_theory",
     "parse_server_timing",
@@ -118,4 +120,5 @@ __all__ = [
     "run_sweep",
     "sweep_steps",
     "theory",
+    "tune_gc_for_load",
 ]

@@ -20,7 +20,12 @@ from loopscope.embedded_server import (
     import_app,
     serve_on_fd,
 )
-from loopscope.loadgen import IncompatibleAiohttpError, check_aiohttp
+from loopscope.loadgen import (
+    IncompatibleAiohttpError,
+    check_aiohttp,
+    freeze_startup_objects,
+    tune_gc_for_load,
+)
 
 from ._audit_command import add_audit_parser, command_audit
 from ._audit_png import RENDER_AUDIT_PNG_COMMAND
@@ -180,6 +185,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = parser.parse_args(["gui"])
         if args.command not in ("serve", "export-locust"):  # the others send through aiohttp
             check_aiohttp()
+        # Up to 1000 requests in flight on one loop (loadgen/_gc_policy.py); the window
+        # freezes its start-up objects itself, once it is built.
+        tune_gc_for_load()
+        if args.command != "gui":
+            freeze_startup_objects()
         if args.command == "gui":
             return _command_gui(args)
         if args.command == "serve":

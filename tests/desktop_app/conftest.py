@@ -5,8 +5,9 @@ from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 import pytest
-import qasync
 from PySide6.QtWidgets import QApplication
+
+from loopscope.desktop_app.event_loop import LabEventLoop
 
 T = TypeVar("T")
 Runner = Callable[[Coroutine[Any, Any, T]], T]
@@ -21,7 +22,7 @@ def run_on_qt_loop(qapp: QApplication) -> Iterator[Runner[Any]]:
     # As the app does: Qt objects are only ever collected on this (the GUI) thread.
     collector = MainThreadGarbageCollector()
     collector.start()
-    loop = qasync.QEventLoop(qapp)
+    loop = LabEventLoop(qapp)
     asyncio.set_event_loop(loop)
 
     def run(coro: Coroutine[Any, Any, T]) -> T:
