@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import statistics
 import sys
@@ -19,6 +20,30 @@ from pathlib import Path
 from _support import RESULTS, machine_info, require_this_checkout, write_json
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+class GcPauses:
+    """Each collection's duration per generation, over the measured span."""
+
+    def __init__(self) -> None:
+        self.pauses: list[list[float]] = [[], [], []]
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses[info["generation"]].append(time.perf_counter() - self._started)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            f"gen{generation}": {
+                "count": len(pauses),
+                "total_ms": round(sum(pauses) * 1000, 1),
+                "max_ms": round(max(pauses, default=0.0) * 1000, 1),
+            }
+            for generation, pauses in enumerate(self.pauses)
+        }
 
 
 async def measure(users: int, delay_ms: float, seconds: float) -> dict[str, object]:
@@ -40,6 +65,8 @@ async def measure(users: int, delay_ms: float, seconds: float) -> dict[str, obje
     window.start()
     await asyncio.sleep(2.0)  # warm-up: users ramp in over one delay
     session.recorder.begin_measurement()
+    pauses = GcPauses()
+    gc.callbacks.append(pauses)
     since = time.perf_counter()
     redraw_ms: list[float] = []
     end = since + seconds
@@ -53,6 +80,7 @@ async def measure(users: int, delay_ms: float, seconds: float) -> dict[str, obje
             plot.grab()  # forces the paint a screen refresh would do
         redraw_ms.append((time.perf_counter() - started) * 1000)
     session.recorder.end_measurement()
+    gc.callbacks.remove(pauses)
     lags = np.array(session.server.probes.loop_lag.lags_since(since)) * 1000
     summary = session.recorder.summary("async")
     await window.stop()
@@ -73,6 +101,7 @@ async def measure(users: int, delay_ms: float, seconds: float) -> dict[str, obje
             "median": round(statistics.median(redraw_ms), 1),
             "max": round(max(redraw_ms), 1),
         },
+        "gc_pauses": pauses.to_json(),
     }
 
 
@@ -97,9 +126,8 @@ def main() -> int:
     args = parser.parse_args()
     require_this_checkout()
 
-    from PySide6.QtWidgets import QApplication
-
     import qasync
+    from PySide6.QtWidgets import QApplication
 
     from loopscope.desktop_app.event_loop import LabEventLoop
     from loopscope.desktop_app.gc_guard import MainThreadGarbageCollector
@@ -125,7 +153,7 @@ def main() -> int:
             f"{users:>5} async users, {args.delay_ms:g} ms: {row['throughput_rps']} req/s "
             f"(theory {row['theory_rps']}), loop lag p50 {lag['p50']} ms p99 {lag['p99']} ms "
             f"max {lag['max']} ms; chart refresh median {redraw['median']} ms "
-            f"max {redraw['max']} ms"
+            f"max {redraw['max']} ms; garbage collection {row['gc_pauses']}"
         )
     write_json(args.out, {"benchmark": "gui_load", **machine_info(), "rows": rows})
     print(f"wrote {args.out}")

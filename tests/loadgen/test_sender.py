@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
@@ -37,6 +38,27 @@ async def test_success_and_422_are_told_apart(server: EmbeddedServer) -> None:
     assert ok.ok and ok.status == 200 and ok.server_work_s is not None
     assert bad.status == 422 and bad.error == "http_4xx"
     assert sender.client_count <= 1
+
+
+async def test_sending_leaves_no_cyclic_garbage_behind(server: EmbeddedServer) -> None:
+    """Each request's garbage is freed by reference counting, so the cyclic collector has
+    nothing to look for per request (it stops the shared loop to look). An httpx.Response
+    is a cycle of ~16 objects: 200 requests through httpx's client left ~3200."""
+    sender = HttpxSender(server.url)
+    request = ScenarioRequest(scenario="async", delay_ms=0)
+    try:
+        await sender.send(request, user=0)  # connection, session and built request: once
+        gc.collect()
+        gc.disable()
+        try:
+            records = [await sender.send(request, user=0) for _ in range(200)]
+            found = gc.collect()
+        finally:
+            gc.enable()
+    finally:
+        await sender.aclose()
+    assert all(record.ok and record.server_work_s is not None for record in records)
+    assert found < 100, f"{found} objects in reference cycles after 200 requests"
 
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
