@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 
 from ._generator_base import BaseLoadGenerator, RecordSink
-from ._records import ERROR_CONNECT, AnyRequest
+from ._records import ERROR_CONNECT, ERROR_OTHER, ERROR_PROTOCOL, AnyRequest
 from ._sender import RequestSender
 
 __all__ = ["MAX_USERS", "GeneratorLimits", "LoadGenerator", "RecordSink"]
@@ -38,9 +38,12 @@ class LoadGenerator(BaseLoadGenerator):
     raises the bug.
     """
 
-    # A user whose request cannot even connect waits this long before trying again,
-    # so a dead server does not turn the generator into a busy loop.
-    _CONNECT_ERROR_BACKOFF_S = 0.05
+    # A user whose request failed below HTTP (no connection, or one the server dropped
+    # without an answer) waits this long before trying again, so a dead server, or one
+    # that accepts and drops every connection, does not turn the generator into a busy
+    # loop. An HTTP error status is an answer: it is sent again at once.
+    _CONNECTION_FAILURE_BACKOFF_S = 0.05
+    _CONNECTION_FAILURES = frozenset({ERROR_CONNECT, ERROR_PROTOCOL, ERROR_OTHER})
 
     def __init__(
         self,
@@ -109,8 +112,8 @@ class LoadGenerator(BaseLoadGenerator):
                 self._in_flight -= 1
                 del self._since[index]
             self._sink(record)
-            if record.error == ERROR_CONNECT:
-                await asyncio.sleep(self._CONNECT_ERROR_BACKOFF_S)
+            if record.error in self._CONNECTION_FAILURES:
+                await asyncio.sleep(self._CONNECTION_FAILURE_BACKOFF_S)
 
     def _end_schedule(self, until: float) -> None:
         # A closed loop owes nothing: its users stop sending; their requests in flight end.

@@ -94,6 +94,32 @@ async def test_errors_are_recorded_when_the_server_is_gone() -> None:
     assert set(summary.errors) == {"connect"}
 
 
+async def test_a_server_that_drops_every_connection_does_not_make_a_busy_loop() -> None:
+    """It accepts and closes at once: each request fails in well under a millisecond, so
+    without a back-off two users would send thousands of requests a second."""
+
+    async def drop(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    listener = await asyncio.start_server(drop, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
+    recorder = Recorder()
+    generator = LoadGenerator(HttpxSender(url), recorder.add, ScenarioRequest(scenario="async"))
+    try:
+        generator.start(2)
+        await wait_until(lambda: recorder.summary("async").requests >= 4, what="failures")
+        started, sent = time.perf_counter(), generator.sent
+        await asyncio.sleep(0.5)  # the span measured, not a synchronisation
+        rate = (generator.sent - sent) / (time.perf_counter() - started)
+    finally:
+        await generator.aclose()
+        listener.close()
+        await listener.wait_closed()
+    assert set(recorder.summary("async").errors) == {"protocol"}
+    # 2 users backing off 50 ms each: at most ~40 a second (generous: 100).
+    assert rate < 100, f"{rate:.0f} requests a second against a server that drops them all"
+
+
 async def test_shutdown_under_load_leaves_nothing_behind() -> None:
     server = EmbeddedServer(create_app())
     await server.start()
