@@ -14,13 +14,16 @@ from __future__ import annotations
 import ctypes
 import gc
 import sys
+import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer
 
-# Collect this often (ms): cycles wait at most this long, and one collection of the young
-# generation costs well under a millisecond at LoopScope's allocation rates.
+# Look this often (ms) whether a generation is due (Python's thresholds decide which).
 COLLECT_PERIOD_MS = 500
+# Give freed C-heap pages back at least this often (s), whatever was collected: with the
+# young threshold of loadgen/_gc_policy.py, full collections come minutes apart.
+TRIM_PERIOD_S = 60.0
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -41,8 +44,8 @@ def release_free_memory() -> None:
 
     A long session churns through short-lived C allocations in many threads (the thread
     pool, Qt's painting); glibc keeps what they freed, and the window's resident memory crept
-    up 7 % over a 30-minute soak with the Python heap flat. After a full collection (about
-    once a minute) is when most has just been freed.
+    up 7 % over a 30-minute soak with the Python heap flat. Called once a minute
+    (TRIM_PERIOD_S): a few milliseconds each time.
     """
     if _MALLOC_TRIM is not None:
         _MALLOC_TRIM(0)
@@ -58,6 +61,7 @@ class MainThreadGarbageCollector(QObject):
         self._timer.setInterval(COLLECT_PERIOD_MS)
         self._timer.timeout.connect(self.collect)
         self._was_enabled = gc.isenabled()
+        self._trimmed = time.monotonic()
 
     def start(self) -> None:
         self._was_enabled = gc.isenabled()
@@ -75,8 +79,11 @@ class MainThreadGarbageCollector(QObject):
         limit_young, limit_middle, limit_old = gc.get_threshold()
         if old > limit_old:
             gc.collect(2)
-            release_free_memory()
         elif middle > limit_middle:
             gc.collect(1)
         elif young > limit_young:
             gc.collect(0)
+        now = time.monotonic()
+        if now - self._trimmed >= TRIM_PERIOD_S:
+            self._trimmed = now
+            release_free_memory()
