@@ -24,6 +24,7 @@ from ._options import (
     EXIT_FAILED,
     EXIT_OK,
     UsageError,
+    add_placement_options,
     add_workload_options,
     bounded_float,
     bounded_int,
@@ -34,6 +35,7 @@ from ._options import (
     error_rate,
     fmt,
     percent,
+    placement_from,
     ratio,
     workload_from,
     write_outputs,
@@ -82,6 +84,7 @@ def add_sweep_parser(commands: Any) -> None:
         help="seconds of load per step, warm-up included",
     )
     add_workload_options(sweep, per_step=True)
+    add_placement_options(sweep)
     sweep.add_argument(
         "--png", type=Path, default=None, help="draw throughput and latency against the level"
     )
@@ -105,6 +108,7 @@ def settings_from(args: argparse.Namespace) -> SweepSettings:
         raise UsageError("--route goes with --app")
     elif args.scenarios is None:
         raise UsageError("give --scenarios A,B, or --app with --route for routes of your own")
+    server_process, workers = placement_from(args, elsewhere=args.app is not None)
     try:
         return SweepSettings(
             scenarios=args.scenarios or tuple(route.scenario for route in routes),
@@ -116,6 +120,8 @@ def settings_from(args: argparse.Namespace) -> SweepSettings:
             step_duration_s=args.step_duration,
             max_in_flight=args.max_in_flight,
             **workload_from(args),
+            server_process=server_process,
+            workers=workers,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None

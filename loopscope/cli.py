@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=bounded_int(0, 65535, "--port"), default=8000)
     serve.add_argument("--threads", type=bounded_int(1, MAX_THREADS, "--threads"), default=40)
     # Internal: serve on a socket LoopScope bound (ServerProcess), not on --port.
-    serve.add_argument("--fd", type=int, default=None, help=argparse.SUPPRESS)
+    # Twice: the port the workers share, then this worker's own (its probes).
+    serve.add_argument("--fd", type=int, action="append", default=None, help=argparse.SUPPRESS)
 
     gui = commands.add_parser("gui", help="open the desktop app (the default)")
     gui.add_argument("--preset", default=None, help='a lesson, e.g. "Sync vs async"')
@@ -183,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "gui":
             return _command_gui(args)
         if args.command == "serve":
-            if args.fd is not None:
+            if args.fd:
                 asyncio.run(serve_on_fd(args.fd, args.threads))
                 return EXIT_OK
             asyncio.run(_serve(args.port, args.threads))
