@@ -40,6 +40,9 @@ class GuiOptions:
     app: str | None = None
     app_dir: str = "."
     route: str | None = None
+    # `--server-process` / `--workers N`: the demo server in processes of its own.
+    server_process: bool = False
+    workers: int = 1
 
 
 def check_display() -> None:
@@ -73,7 +76,11 @@ def autorun_figures(
         "measured_s": round(measured_s, 3),
         "delay_ms": session.delay_ms,
         "threads": session.threads,
+        # Where the server ran: this loop, or its own process with this many workers.
+        "server_process": session.placement.process,
+        "workers": session.placement.workers,
         "scenarios": scenarios,
+        # The window's loop (the server's too, unless it ran in its own process).
         "loop_lag_ms": {
             "p99": round(float(np.percentile(lag_ms, 99)), 3) if lag_ms else None,
             "max": round(max(lag_ms), 3) if lag_ms else None,
@@ -120,6 +127,7 @@ async def _autorun_measure(window: MainWindow, preset: Preset, options: GuiOptio
     assert options.autorun_s is not None
     session = window.session
     warmup = min(2.0, options.autorun_s / 4)
+    await window.settled()  # a lesson may have moved the server (its own process)
     window.start()
     # The run's own duration, not synchronisation.
     await asyncio.sleep(warmup)
@@ -127,7 +135,7 @@ async def _autorun_measure(window: MainWindow, preset: Preset, options: GuiOptio
     lag_from = time.perf_counter()
     await asyncio.sleep(options.autorun_s - warmup)
     session.recorder.end_measurement()
-    lag_ms = [lag * 1000 for lag in session.server.probes.loop_lag.lags_since(lag_from)]
+    lag_ms = [lag * 1000 for lag in session.window_loop_lag.lags_since(lag_from)]
     window.refresh()
     figures = autorun_figures(window, preset, options.autorun_s - warmup, lag_ms)
     failed = _save_outputs(window, figures, options)
@@ -205,14 +213,16 @@ async def run_window(options: GuiOptions) -> int:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QMessageBox
 
-    from .session import LabSession
+    from .session import LabSession, Placement
     from .window import MainWindow
 
     icon_problem = set_window_icon()
     catalog = bundled_presets()
     preset = catalog.named(options.preset) if options.preset else catalog.presets[0]
     notices = [] if icon_problem is None else [icon_problem]
-    session = LabSession(port=options.port)
+    # Given on the command line, the placement holds over the lesson's own (MainWindow).
+    placement = Placement(process=True, workers=options.workers) if options.server_process else None
+    session = LabSession(port=options.port, placement=placement)
     try:
         await session.open()
     except ServerStartError as exc:
@@ -221,11 +231,13 @@ async def run_window(options: GuiOptions) -> int:
         print(f"loopscope: {exc}", file=sys.stderr)
         await session.close()
         return 1
-    previous = signal.getsignal(signal.SIGINT)
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         # --autorun is reproducible: it neither reads nor writes the remembered settings.
         settings = None if options.autorun_s is not None else QSettings("LoopScope", "LoopScope")
-        window = MainWindow(session, settings=settings, presets=catalog, notices=notices)
+        window = MainWindow(
+            session, settings=settings, presets=catalog, notices=notices, placement=placement
+        )
         if options.preset or options.autorun_s is not None:
             window.apply_preset(preset)
         if options.app is not None and not await _load_own_app(window, options):
@@ -239,8 +251,10 @@ async def run_window(options: GuiOptions) -> int:
                 done.set_result(None)
 
         window.closed.connect(window_closed)
-        # Ctrl+C in the terminal closes the window the normal way (graceful shutdown).
-        signal.signal(signal.SIGINT, lambda *_: window.close())
+        # Ctrl+C in the terminal (or a SIGTERM) closes the window the normal way: graceful
+        # shutdown, and a server process with its workers ends with it.
+        for sig in previous:
+            signal.signal(sig, lambda *_: window.close())
         window.show()
         _report_startup()
         if options.autorun_s is None:
@@ -255,7 +269,8 @@ async def run_window(options: GuiOptions) -> int:
         except asyncio.CancelledError:
             return 1
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         # Also when building the window failed: the embedded server must not outlive us.
         await session.close()
 

@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from loopscope.embedded_server import (
     DEFAULT_CPU_ITERATIONS,
@@ -22,6 +29,7 @@ from loopscope.embedded_server import (
     MAX_BLOCKING_DELAY_MS,
     MAX_CPU_ITERATIONS,
     MAX_FANOUT,
+    MAX_WORKERS,
     SCENARIOS,
 )
 from loopscope.loadgen import MAX_USERS
@@ -50,6 +58,10 @@ class Preset:
     #: What the charts' bottom row shows at first: the response curve, or the per-request
     #: timeline (the lessons about waiting for a thread or for the loop).
     view: str = "curve"
+    #: Where the demo server runs for this lesson: its own process with `workers` worker
+    #: processes, or (False, the default) the window's loop.
+    server_process: bool = False
+    workers: int = 1
 
     @property
     def explanation(self) -> str:
@@ -80,6 +92,16 @@ class _PresetFile(BaseModel):
     why: Text
     settings_note: str = ""
     view: Literal["curve", "timeline"] = "curve"
+    server_process: bool = False
+    workers: Annotated[int, Field(ge=1, le=MAX_WORKERS)] = 1
+
+    @model_validator(mode="after")
+    def _workers_need_a_process(self) -> _PresetFile:
+        if self.workers > 1 and not self.server_process:
+            raise ValueError("workers above 1 need 'server_process': true")
+        if self.server_process and self.view == "timeline":
+            raise ValueError("the request timeline needs the server in the window's loop")
+        return self
 
 
 # The lesson the window opens with when no preset file could be read: the window still
@@ -154,6 +176,8 @@ def load_preset(path: Path) -> Preset:
         why=checked.why,
         settings_note=checked.settings_note,
         view=checked.view,
+        server_process=checked.server_process,
+        workers=checked.workers,
     )
 
 

@@ -125,7 +125,8 @@ class ServerProcess:
 
     def _spawn(self, sock: socket.socket, own: socket.socket) -> subprocess.Popen[bytes]:
         fds = (sock.fileno(), own.fileno())
-        command = [*serve_command(), *(f"--fd={fd}" for fd in fds), "--threads", str(self.threads)]
+        command = [*serve_command(), "--fd", str(fds[0]), "--fd", str(fds[1])]
+        command += ["--threads", str(self.threads)]
         # Popen, not asyncio's subprocesses: those need a child watcher that the window's
         # qasync loop does not give; nothing here waits on the child but `stop()`'s poll.
         return subprocess.Popen(

@@ -33,9 +33,11 @@ from ._options import (
     MAX_DURATION_S,
     Parser,
     UsageError,
+    add_placement_options,
     bounded_float,
     bounded_int,
     check_output_paths,
+    placement_from,
 )
 from ._run_command import add_run_parser, command_run
 from ._sweep_command import add_sweep_parser, command_sweep
@@ -102,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --app: put this route under load beside the lesson's endpoints "
         "(--autorun without it: the app's first route that can be sent as it is)",
     )
+    add_placement_options(gui)
     return parser
 
 
@@ -132,6 +135,8 @@ def _command_gui(args: argparse.Namespace) -> int:
     check_output_paths({"--screenshot": args.screenshot, "--json": args.json})
     if args.route is not None and args.app is None:
         raise UsageError('--route goes with --app, e.g. --app main:app --route "GET /items"')
+    # Your app is served on the window's loop: a server process serves the demo's routes.
+    server_process, workers = placement_from(args, elsewhere=args.app is not None)
     if args.app is not None:
         # Imported here as well as in the window: a module that does not import is a bad
         # argument (exit 2, one line) before any window opens.
@@ -152,6 +157,8 @@ def _command_gui(args: argparse.Namespace) -> int:
         app=args.app,
         app_dir=args.app_dir,
         route=args.route,
+        server_process=server_process,
+        workers=workers,
     )
     try:
         return run_gui(options)
