@@ -659,7 +659,7 @@ class Charts(QWidget):
             pen=self._pen(self.chart_style.muted, style=Qt.PenStyle.DotLine, thin=True),
             name="thread-pool size",
         ).setData(*self._probe_line(px, probes, "threads_total"), connect="finite")
-        apart = any(p.server_loop_lag_ms is not None for p in probes)
+        apart = self._session.placement.process
         key, name = ("window", "this window's loop") if apart else ("lag", LAG_NAME)
         self.loop_lag.item(key, pen=self._pen("#D55E00", thin=True), name=name).setData(
             *lag_steps(px, np.array([p.loop_lag_ms for p in probes], dtype=float)),

@@ -19,7 +19,6 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
-    model_validator,
 )
 
 from loopscope.embedded_server import (
@@ -95,14 +94,6 @@ class _PresetFile(BaseModel):
     server_process: bool = False
     workers: Annotated[int, Field(ge=1, le=MAX_WORKERS)] = 1
 
-    @model_validator(mode="after")
-    def _workers_need_a_process(self) -> _PresetFile:
-        if self.workers > 1 and not self.server_process:
-            raise ValueError("workers above 1 need 'server_process': true")
-        if self.server_process and self.view == "timeline":
-            raise ValueError("the request timeline needs the server in the window's loop")
-        return self
-
 
 # The lesson the window opens with when no preset file could be read: the window still
 # works, and the card says where the presets should have been.
@@ -162,6 +153,15 @@ def load_preset(path: Path) -> Preset:
         raise PresetError(
             f"preset {path.name}: field 'scenarios': unknown {', '.join(map(repr, unknown))}; "
             f"known: {', '.join(SCENARIOS)}"
+        )
+    if checked.workers > 1 and not checked.server_process:
+        raise PresetError(
+            f"preset {path.name}: field 'workers': more than 1 needs \"server_process\": true"
+        )
+    if checked.server_process and checked.view == "timeline":
+        raise PresetError(
+            f"preset {path.name}: field 'view': the timeline needs the server in the "
+            'window\'s loop, not "server_process": true'
         )
     return Preset(
         name=checked.name,

@@ -612,6 +612,7 @@ class LabSession:
             "rate": f"{self.rate:g}",
             "threads": str(self.threads),
             "delay": f"{self.delay_ms:g}",
+            "server": self.placement.label,
         }
         values.update({f"users ({name})": str(self._users[name]) for name in self.scenarios})
         return values
@@ -626,7 +627,10 @@ class LabSession:
             names = [scenario] if scenario else list(self.scenarios)
             users = sorted({int(values[f"users ({name})"]) for name in names})
             load = f"{'/'.join(str(u) for u in users)} users"
-        return f"{load}, {values['threads']} threads, {values['delay']} ms"
+        label = f"{load}, {values['threads']} threads, {values['delay']} ms"
+        server = values.get("server", Placement().label)
+        # Only a server out of the window's loop is worth the words (the lessons' default).
+        return label if server == Placement().label else f"{label}, {server}"
 
     def pin(self) -> PinnedRun | None:
         """Freeze the current run for comparison (at most MAX_PINS, the oldest goes);

@@ -23,8 +23,25 @@ from tests.conftest import wait_until
 from tests.desktop_app.conftest import close_window, open_window
 from tests.embedded_server.test_process import _alive, _port_is_free, _serving_processes
 
+# Other sessions on this machine may run servers of their own: a process is ours when it
+# carries this tag in its environment (workers inherit it from the window).
+TAG_NAME, TAG_VALUE = "LOOPSCOPE_TEST_TAG", f"{os.getpid()}-{time.monotonic_ns()}"
+
 REPO = Path(__file__).resolve().parents[2]
 WORKERS_LESSON = "Workers: processes beat the GIL"
+
+
+def _ours() -> set[int]:
+    """Serving workers started from this test (by this process, or by a window it ran)."""
+    found = set()
+    for pid in _serving_processes():
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"{TAG_NAME}={TAG_VALUE}".encode() in environ:
+            found.add(pid)
+    return found
 
 
 def _port(url: str) -> int:
@@ -32,9 +49,9 @@ def _port(url: str) -> int:
 
 
 def test_the_server_choice_starts_workers_that_serve_and_end_with_the_window(
-    qtbot: QtBot, run_on_qt_loop: Any
+    qtbot: QtBot, run_on_qt_loop: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    before = _serving_processes()
+    monkeypatch.setenv(TAG_NAME, TAG_VALUE)  # the workers inherit it: see _ours
 
     async def body() -> None:
         window = await open_window(qtbot)
@@ -102,7 +119,7 @@ def test_the_server_choice_starts_workers_that_serve_and_end_with_the_window(
         assert _port_is_free(_port(url))
 
     run_on_qt_loop(body())
-    assert _serving_processes() - before == set()
+    assert _ours() == set()
 
 
 def probes_seen(window: Any) -> set[str]:
@@ -182,12 +199,11 @@ def _gui(*args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         cwd=REPO,
-        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen", TAG_NAME: TAG_VALUE},
     )
 
 
 def test_gui_autorun_runs_the_workers_lesson_and_leaves_nothing(tmp_path: Path) -> None:
-    before = _serving_processes()
     out = tmp_path / "figures.json"
     process = _gui("--preset", WORKERS_LESSON, "--autorun", "4", "--json", str(out))
     _, err = process.communicate(timeout=120)
@@ -195,19 +211,18 @@ def test_gui_autorun_runs_the_workers_lesson_and_leaves_nothing(tmp_path: Path) 
     figures = json.loads(out.read_text())
     assert figures["workers"] == 2 and figures["server_process"] is True
     assert figures["scenarios"]["cpu-sync"]["throughput_rps"] > 0
-    assert _serving_processes() - before == set()
+    assert _ours() == set()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_ctrl_c_or_sigterm_on_the_window_leaves_no_worker(sig: signal.Signals) -> None:
-    before = _serving_processes()
     process = _gui("--workers", "2", "--autorun", "60")
     try:
         deadline = time.monotonic() + 60
-        while len(_serving_processes() - before) < 2 and time.monotonic() < deadline:
+        while len(_ours()) < 2 and time.monotonic() < deadline:
             assert process.poll() is None, process.communicate()
             time.sleep(0.05)  # the poll's interval: the condition is checked above
-        assert len(_serving_processes() - before) == 2
+        assert len(_ours()) == 2
         process.send_signal(sig)
         _, err = process.communicate(timeout=30)
     finally:
@@ -215,4 +230,4 @@ def test_ctrl_c_or_sigterm_on_the_window_leaves_no_worker(sig: signal.Signals) -
             process.kill()
             process.communicate()
     assert "Traceback" not in err, err
-    assert _serving_processes() - before == set()
+    assert _ours() == set()

@@ -176,8 +176,20 @@ async def test_each_workers_probes_are_read_on_its_own_port() -> None:
             assert probes.server_lag_ms() >= 0.0
 
 
+def _our_children() -> set[int]:
+    """Serving workers this test process started (others' on this machine do not count)."""
+    ours = set()
+    for pid in _serving_processes():
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat[1]) == os.getpid():
+            ours.add(pid)
+    return ours
+
+
 async def test_a_sweep_runs_against_a_server_process_and_leaves_nothing() -> None:
-    before = _serving_processes()
     settings = SweepSettings(
         scenarios=("sync",),
         concurrency=(4,),
@@ -193,7 +205,7 @@ async def test_a_sweep_runs_against_a_server_process_and_leaves_nothing() -> Non
     assert result.prediction.capacity == 4
     assert result.settings.workers == 2
     assert result.summary.ok > 0
-    assert _serving_processes() - before == set()
+    assert _our_children() == set()
 
 
 def test_sweep_takes_workers_on_the_command_line(tmp_path: Path) -> None:
