@@ -9,7 +9,7 @@ a share of a core too, so the ratio stays below 2.
 
 This is a benchmark, not a test; it takes about 20 s with the defaults.
 
-    python bench/workers.py [--users 4] [--duration 8] [--iterations 50000]
+    python bench/workers.py [--users 8] [--duration 8] [--iterations 50000]
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ async def _measure(users: int, duration_s: float, iterations: int) -> list[dict[
 def main() -> None:
     require_this_checkout()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=4)
+    parser.add_argument("--users", type=int, default=8)
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--iterations", type=int, default=50_000)
     parser.add_argument("--out", type=Path, default=OUT)
