@@ -682,6 +682,9 @@ class LabSession:
             threads=self.threads,
             iterations=self.iterations,
             fanout=self.fanout,
+            # Where the steps' server runs: their theory counts its workers.
+            server_process=self.placement.process,
+            workers=self.placement.workers,
         )
         # Users start spread over one delay, as the live load's do; within the warm-up,
         # which the step's figures leave out.

@@ -179,6 +179,13 @@ def failed_steps(results: list[RunResult], max_error_rate: float) -> list[str]:
     return failed
 
 
+def _placement(settings: SweepSettings) -> str:
+    if not settings.server_process:
+        return ""
+    workers = settings.workers
+    return f", server in its own process ({workers} worker{'s' if workers > 1 else ''})"
+
+
 def format_sweep(
     settings: SweepSettings, results: list[RunResult], *, failed: list[str] | None = None
 ) -> str:
@@ -204,7 +211,8 @@ def format_sweep(
         + (f" of {settings.app}" if settings.app else "")
         + f"; {kind}"
         + ("" if settings.routes else f", delay {settings.delay_ms:g} ms")
-        + f", {settings.effective_threads} threads",
+        + f", {settings.effective_threads} threads"
+        + _placement(settings),
         f"  {len(results)} steps of {settings.step_duration_s:g} s; the first {warmup:g} s "
         f"of each are warm-up, not counted",
         "",

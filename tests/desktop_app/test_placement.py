@@ -231,3 +231,23 @@ def test_ctrl_c_or_sigterm_on_the_window_leaves_no_worker(sig: signal.Signals) -
             process.communicate()
     assert "Traceback" not in err, err
     assert _ours() == set()
+
+
+async def test_a_session_sweeps_its_server_process_and_reads_its_pools() -> None:
+    from loopscope.desktop_app.session import LabSession
+
+    session = LabSession(placement=Placement(process=True, workers=2))
+    await session.open()
+    try:
+        session.set_scenarios(("sync",))
+        session.set_threads(3)  # each worker's pool: 2 x 3 tokens
+        await wait_until(lambda: session.probes().threadpool().total == 6, what="pools resized")
+        (result,) = await session.sweep([4], step_s=1.5)
+        assert result.settings.scenario == "sync" and result.summary.ok > 0
+        assert result.prediction.capacity == 6  # the step's theory counts both workers
+        assert session.snapshot().curve[0].users == 4
+        assert session.prediction("sync").capacity == 6
+        pids = session.worker_pids()
+    finally:
+        await session.close()
+    assert len(pids) == 2 and not any(_alive(pid) for pid in pids)

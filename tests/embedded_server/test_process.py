@@ -208,10 +208,13 @@ async def test_a_sweep_runs_against_a_server_process_and_leaves_nothing() -> Non
     assert _our_children() == set()
 
 
-def test_sweep_takes_workers_on_the_command_line(tmp_path: Path) -> None:
+def test_sweep_takes_workers_on_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "sweep.json"
     argv = ["sweep", "--scenarios", "async", "--concurrency", "2", "--delay-ms", "20"]
     argv += ["--step-duration", "1", "--workers", "2", "--json", str(out)]
     assert main(argv) == 0
+    assert "server in its own process (2 workers)" in capsys.readouterr().out
     (record,) = json.loads(out.read_text())
     assert record["server_process"] is True and record["workers"] == 2
