@@ -209,6 +209,7 @@ class ControlPanel(QWidget):
         form.addRow(placement_row)
         layout.addWidget(load_box)
         self._running = False
+        self._own_loaded = False
 
         buttons = QHBoxLayout()
         self.start_stop = QPushButton("Start")
@@ -337,8 +338,21 @@ class ControlPanel(QWidget):
         process = bool(self.placement.currentData())
         return process, self.workers.value() if process else 1
 
+    def set_own_loaded(self, loaded: bool) -> None:
+        """An app of the user's is loaded (served on the window's loop): the server stays."""
+        self._own_loaded = loaded
+        self._refresh_placement()
+
     def _refresh_placement(self) -> None:
-        self._enable(self.placement, not self._running, "Stop the load to move the server")
+        if self._own_loaded and not self._running:
+            self._enable(
+                self.placement,
+                False,
+                "Your app is served on this window's loop: the demo server stays there "
+                "while it is loaded",
+            )
+        else:
+            self._enable(self.placement, not self._running, "Stop the load to move the server")
         process = bool(self.placement.currentData())
         if self._running:
             self._enable(self.workers, False, "Stop the load to change the workers")

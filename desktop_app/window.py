@@ -1010,6 +1010,8 @@ class MainWindow(QMainWindow):
         placement = self.session.placement
         where = f" (server: {placement.label})" if placement.process else ""
         self.headline.setText(self._preset.name + (f", with {own.name}" if own else "") + where)
+        # Every change of the app or URL ends here: the Server choice follows it.
+        self.controls.set_own_loaded(own is not None)
 
     def _show_blocked(self) -> None:
         # Only stalls inside a request of the app: outside one, what holds the loop is the

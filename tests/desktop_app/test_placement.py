@@ -251,3 +251,21 @@ async def test_a_session_sweeps_its_server_process_and_reads_its_pools() -> None
     finally:
         await session.close()
     assert len(pids) == 2 and not any(_alive(pid) for pid in pids)
+
+
+def test_your_app_keeps_the_server_in_the_windows_loop(qtbot: QtBot, run_on_qt_loop: Any) -> None:
+    from tests.desktop_app.test_own_app import load_shop
+
+    async def body() -> None:
+        window = await open_window(qtbot)
+        window.show_own_panel(True)
+        await load_shop(qtbot, window)
+        placement = window.controls.placement
+        assert not placement.isEnabled()
+        assert placement.toolTip().startswith("Your app is served on this window's loop")
+        window.move_server(Placement(process=True))  # asked anyway (a lesson): refused
+        assert window.session.placement == Placement()
+        assert "stays in this window's loop" in window.controls.status.text()
+        await close_window(window)
+
+    run_on_qt_loop(body())
