@@ -237,6 +237,8 @@ class MainWindow(QMainWindow):
         self.session = session
         self._forced_placement = placement
         self._move_task: asyncio.Task[Any] | None = None
+        # Where the last move asked the server to go (moves queue: `_move_server`).
+        self._wanted_placement = session.placement
         self._settings = settings
         catalog = bundled_presets() if presets is None else presets
         self._presets = catalog.presets
@@ -457,7 +459,7 @@ class MainWindow(QMainWindow):
             process=preset.server_process, workers=preset.workers
         )
         self.controls.show_placement(placement.process, placement.workers)
-        if placement != self.session.placement:
+        if placement != self._wanted_placement:
             self.move_server(placement)
         self.session.apply(
             scenarios=preset.scenarios,
@@ -733,6 +735,7 @@ class MainWindow(QMainWindow):
             )
             return
         previous = self._move_task
+        self._wanted_placement = placement
         self._move_task = self.spawn(self._move_server(placement, previous))
 
     async def _move_server(self, placement: Placement, previous: asyncio.Task[Any] | None) -> None:
@@ -743,6 +746,8 @@ class MainWindow(QMainWindow):
             await self.session.set_placement(placement)
         finally:
             now = self.session.placement
+            if self._move_task is asyncio.current_task():  # no later move queued
+                self._wanted_placement = now
             self.controls.show_placement(now.process, now.workers)
             self._show_placement()
         pids = self.session.worker_pids()

@@ -269,3 +269,19 @@ def test_your_app_keeps_the_server_in_the_windows_loop(qtbot: QtBot, run_on_qt_l
         await close_window(window)
 
     run_on_qt_loop(body())
+
+
+def test_lessons_chosen_quickly_leave_the_server_where_the_last_one_wants_it(
+    qtbot: QtBot, run_on_qt_loop: Any
+) -> None:
+    async def body() -> None:
+        window = await open_window(qtbot)
+        workers = window.presets.index(preset_named(WORKERS_LESSON))
+        for index in (workers, 0, workers, 0):  # each asks before the last move is done
+            window.controls.preset.setCurrentIndex(index)
+        await window.settled()
+        assert window.session.placement == Placement()
+        assert window.session.worker_pids() == []
+        await close_window(window)
+
+    run_on_qt_loop(body())
