@@ -218,3 +218,16 @@ def test_sweep_takes_workers_on_the_command_line(
     assert "server in its own process (2 workers)" in capsys.readouterr().out
     (record,) = json.loads(out.read_text())
     assert record["server_process"] is True and record["workers"] == 2
+
+
+async def test_a_worker_held_by_the_blocking_route_shows_in_its_probes_not_here() -> None:
+    async with (
+        ServerProcess(workers=1) as server,
+        WorkerProbes(server.probe_urls, threads=40, period_s=0.05) as probes,
+        httpx.AsyncClient(base_url=server.url, timeout=10) as client,
+    ):
+        # time.sleep on the worker's loop: its lag, read over HTTP, grows by about as much;
+        # this loop, which only awaits the answer, is not held.
+        answer = await client.get("/scenario/blocking", params={"delay_ms": 400})
+        assert answer.status_code == 200
+        await wait_until(lambda: probes.server_lag_ms() >= 250, what="the worker's lag")
