@@ -208,6 +208,11 @@ def _report_startup() -> None:
             pass
 
 
+def _restore_signals(previous: dict[signal.Signals, Any]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
 async def run_window(options: GuiOptions) -> int:
     """The app's life on the running qasync loop; returns the exit status."""
     from PySide6.QtCore import QSettings
@@ -223,6 +228,28 @@ async def run_window(options: GuiOptions) -> int:
     # Given on the command line, the placement holds over the lesson's own (MainWindow).
     placement = Placement(process=True, workers=options.workers) if options.server_process else None
     session = LabSession(port=options.port, placement=placement)
+    # Ctrl+C in the terminal (or a SIGTERM) closes the window the normal way: graceful
+    # shutdown, and a server process with its workers ends with it. Before the window
+    # exists (the server still starting: its workers may be up already) it cancels the
+    # start, which stops what started.
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    shown: list[MainWindow] = []
+    signalled: list[signal.Signals] = []
+
+    def react() -> None:
+        if shown:
+            shown[0].close()
+        elif main is not None:
+            main.cancel()
+
+    def on_signal(signum: int, _: object) -> None:
+        signalled.append(signal.Signals(signum))
+        loop.call_soon_threadsafe(react)
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, on_signal)
     try:
         await session.open()
     except ServerStartError as exc:
@@ -230,31 +257,35 @@ async def run_window(options: GuiOptions) -> int:
             QMessageBox.critical(None, "LoopScope", f"The demo server could not start.\n\n{exc}")
         print(f"loopscope: {exc}", file=sys.stderr)
         await session.close()
+        _restore_signals(previous)
         return 1
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    except asyncio.CancelledError:
+        await session.close()
+        _restore_signals(previous)
+        if not signalled:
+            raise
+        print(f"loopscope: interrupted by {signalled[0].name}", file=sys.stderr)
+        return 128 + int(signalled[0])  # the shell's convention: 130, 143
     try:
         # --autorun is reproducible: it neither reads nor writes the remembered settings.
         settings = None if options.autorun_s is not None else QSettings("LoopScope", "LoopScope")
         window = MainWindow(
             session, settings=settings, presets=catalog, notices=notices, placement=placement
         )
-        if options.preset or options.autorun_s is not None:
-            window.apply_preset(preset)
-        if options.app is not None and not await _load_own_app(window, options):
-            print(f"loopscope: {window.own_panel.message.text()}", file=sys.stderr)
-            if options.autorun_s is not None:
-                return 1
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done: asyncio.Future[None] = loop.create_future()
 
         def window_closed() -> None:
             if not done.done():
                 done.set_result(None)
 
         window.closed.connect(window_closed)
-        # Ctrl+C in the terminal (or a SIGTERM) closes the window the normal way: graceful
-        # shutdown, and a server process with its workers ends with it.
-        for sig in previous:
-            signal.signal(sig, lambda *_: window.close())
+        shown.append(window)  # from now on a signal closes it
+        if options.preset or options.autorun_s is not None:
+            window.apply_preset(preset)
+        if options.app is not None and not await _load_own_app(window, options):
+            print(f"loopscope: {window.own_panel.message.text()}", file=sys.stderr)
+            if options.autorun_s is not None:
+                return 1
         window.show()
         _report_startup()
         if options.autorun_s is None:
@@ -268,9 +299,14 @@ async def run_window(options: GuiOptions) -> int:
             return await autorun
         except asyncio.CancelledError:
             return 1
+    except asyncio.CancelledError:
+        # A signal that came as the server finished starting, before the window existed.
+        if not signalled:
+            raise
+        print(f"loopscope: interrupted by {signalled[0].name}", file=sys.stderr)
+        return 128 + int(signalled[0])
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        _restore_signals(previous)
         # Also when building the window failed: the embedded server must not outlive us.
         await session.close()
 
