@@ -41,6 +41,9 @@ class GuiOptions:
     app: str | None = None
     app_dir: str = "."
     route: str | None = None
+    # `--server-process` / `--workers N`: the demo server in processes of its own.
+    server_process: bool = False
+    workers: int = 1
 
 
 def check_display() -> None:
@@ -74,7 +77,11 @@ def autorun_figures(
         "measured_s": round(measured_s, 3),
         "delay_ms": session.delay_ms,
         "threads": session.threads,
+        # Where the server ran: this loop, or its own process with this many workers.
+        "server_process": session.placement.process,
+        "workers": session.placement.workers,
         "scenarios": scenarios,
+        # The window's loop (the server's too, unless it ran in its own process).
         "loop_lag_ms": {
             "p99": round(float(np.percentile(lag_ms, 99)), 3) if lag_ms else None,
             "max": round(max(lag_ms), 3) if lag_ms else None,
@@ -121,6 +128,7 @@ async def _autorun_measure(window: MainWindow, preset: Preset, options: GuiOptio
     assert options.autorun_s is not None
     session = window.session
     warmup = min(2.0, options.autorun_s / 4)
+    await window.settled()  # a lesson may have moved the server (its own process)
     window.start()
     # The run's own duration, not synchronisation.
     await asyncio.sleep(warmup)
@@ -128,7 +136,7 @@ async def _autorun_measure(window: MainWindow, preset: Preset, options: GuiOptio
     lag_from = time.perf_counter()
     await asyncio.sleep(options.autorun_s - warmup)
     session.recorder.end_measurement()
-    lag_ms = [lag * 1000 for lag in session.server.probes.loop_lag.lags_since(lag_from)]
+    lag_ms = [lag * 1000 for lag in session.window_loop_lag.lags_since(lag_from)]
     window.refresh()
     figures = autorun_figures(window, preset, options.autorun_s - warmup, lag_ms)
     failed = _save_outputs(window, figures, options)
@@ -201,19 +209,48 @@ def _report_startup() -> None:
             pass
 
 
+def _restore_signals(previous: dict[signal.Signals, Any]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
 async def run_window(options: GuiOptions) -> int:
     """The app's life on the running qasync loop; returns the exit status."""
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QMessageBox
 
-    from .session import LabSession
+    from .session import LabSession, Placement
     from .window import MainWindow
 
     icon_problem = set_window_icon()
     catalog = bundled_presets()
     preset = catalog.named(options.preset) if options.preset else catalog.presets[0]
     notices = [] if icon_problem is None else [icon_problem]
-    session = LabSession(port=options.port)
+    # Given on the command line, the placement holds over the lesson's own (MainWindow).
+    placement = Placement(process=True, workers=options.workers) if options.server_process else None
+    session = LabSession(port=options.port, placement=placement)
+    # Ctrl+C in the terminal (or a SIGTERM) closes the window the normal way: graceful
+    # shutdown, and a server process with its workers ends with it. Before the window
+    # exists (the server still starting: its workers may be up already) it cancels the
+    # start, which stops what started.
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    shown: list[MainWindow] = []
+    signalled: list[signal.Signals] = []
+
+    def react() -> None:
+        if shown:
+            shown[0].close()
+        elif main is not None:
+            main.cancel()
+
+    def on_signal(signum: int, _: object) -> None:
+        signalled.append(signal.Signals(signum))
+        loop.call_soon_threadsafe(react)
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, on_signal)
     try:
         await session.open()
     except ServerStartError as exc:
@@ -221,27 +258,35 @@ async def run_window(options: GuiOptions) -> int:
             QMessageBox.critical(None, "LoopScope", f"The demo server could not start.\n\n{exc}")
         print(f"loopscope: {exc}", file=sys.stderr)
         await session.close()
+        _restore_signals(previous)
         return 1
-    previous = signal.getsignal(signal.SIGINT)
+    except asyncio.CancelledError:
+        await session.close()
+        _restore_signals(previous)
+        if not signalled:
+            raise
+        print(f"loopscope: interrupted by {signalled[0].name}", file=sys.stderr)
+        return 128 + int(signalled[0])  # the shell's convention: 130, 143
     try:
         # --autorun is reproducible: it neither reads nor writes the remembered settings.
         settings = None if options.autorun_s is not None else QSettings("LoopScope", "LoopScope")
-        window = MainWindow(session, settings=settings, presets=catalog, notices=notices)
-        if options.preset or options.autorun_s is not None:
-            window.apply_preset(preset)
-        if options.app is not None and not await _load_own_app(window, options):
-            print(f"loopscope: {window.own_panel.message.text()}", file=sys.stderr)
-            if options.autorun_s is not None:
-                return 1
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        window = MainWindow(
+            session, settings=settings, presets=catalog, notices=notices, placement=placement
+        )
+        done: asyncio.Future[None] = loop.create_future()
 
         def window_closed() -> None:
             if not done.done():
                 done.set_result(None)
 
         window.closed.connect(window_closed)
-        # Ctrl+C in the terminal closes the window the normal way (graceful shutdown).
-        signal.signal(signal.SIGINT, lambda *_: window.close())
+        shown.append(window)  # from now on a signal closes it
+        if options.preset or options.autorun_s is not None:
+            window.apply_preset(preset)
+        if options.app is not None and not await _load_own_app(window, options):
+            print(f"loopscope: {window.own_panel.message.text()}", file=sys.stderr)
+            if options.autorun_s is not None:
+                return 1
         window.show()
         _report_startup()
         freeze_startup_objects()  # the window is built: later collections skip all of it
@@ -256,8 +301,14 @@ async def run_window(options: GuiOptions) -> int:
             return await autorun
         except asyncio.CancelledError:
             return 1
+    except asyncio.CancelledError:
+        # A signal that came as the server finished starting, before the window existed.
+        if not signalled:
+            raise
+        print(f"loopscope: interrupted by {signalled[0].name}", file=sys.stderr)
+        return 128 + int(signalled[0])
     finally:
-        signal.signal(signal.SIGINT, previous)
+        _restore_signals(previous)
         # Also when building the window failed: the embedded server must not outlive us.
         await session.close()
 

@@ -27,7 +27,7 @@ from loopscope.embedded_server import CPU_SCENARIOS, SCENARIOS
 from loopscope.loadgen import theory
 
 from .palette import endpoint_colours, label_of
-from .session import PROBE_PERIOD_S, LabSession, LabSnapshot, PinnedRun, ProbeSample
+from .session import PROBE_PERIOD_S, LabSession, LabSnapshot, PinnedRun, Placement, ProbeSample
 from .timeline import ANSWERING, PHASES, WAITING, WORKING, TimelineFrame, phase_labels
 
 pg.setConfigOptions(antialias=True)
@@ -279,6 +279,13 @@ LANE_FILL = 0.8
 MIN_LANES_SHOWN = 10
 
 
+TIMELINE_NEEDS_SHARED_LOOP = (
+    "The request timeline needs the server in this window's loop: each request's phases "
+    "are kept in the server's memory, and a server in its own process keeps them there. "
+    "Choose 'Server: this window's loop' to see it."
+)
+
+
 class TimelineChart(QWidget):
     """One lane per request over the last seconds, coloured by phase: waiting (for a
     thread, or for the loop), working (holding the loop, for `blocking`), sending the
@@ -327,6 +334,17 @@ class TimelineChart(QWidget):
         layout.addLayout(row)
         layout.addWidget(self.plot.legend)
         layout.addWidget(self.plot, 1)
+        # Said instead of an empty chart when the server runs in its own process.
+        self.absent = QLabel(TIMELINE_NEEDS_SHARED_LOOP)
+        self.absent.setObjectName("timelineAbsent")
+        self.absent.setWordWrap(True)
+        self.absent.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.absent.setStyleSheet(
+            f"QLabel {{ font-size: {style.font_pt + 2}pt; color: {style.foreground};"
+            f" background: {style.background}; }}"
+        )
+        self.absent.hide()
+        layout.addWidget(self.absent, 1)
         self._paths: dict[str, QGraphicsPathItem] = {}
         for z, phase in enumerate(PHASES):
             item = QGraphicsPathItem()
@@ -364,8 +382,20 @@ class TimelineChart(QWidget):
         data = self.endpoint.currentData()
         return data if isinstance(data, str) else None
 
+    def _show_available(self, available: bool) -> None:
+        for widget in (self.plot, self.plot.legend, self.endpoint):
+            widget.setVisible(available)
+        self.absent.setVisible(not available)
+
     def refresh(self) -> TimelineFrame | None:
         """Draw the chosen route's timeline as it is now."""
+        available = self._session.timeline_available
+        if self.absent.isVisible() == available:
+            self._show_available(available)
+        if not available:
+            self.frame = None
+            self.caption.setText("&nbsp;")
+            return None
         scenario = self.scenario()
         if scenario is None:
             for item in self._paths.values():
@@ -403,6 +433,10 @@ class TimelineChart(QWidget):
         self.frame = frame
 
 
+LAG_TITLE = "Event-loop lag: what this window feels"
+LAG_NAME = "lag (50 ms: noticeable)"
+
+
 class Charts(QWidget):
     """Throughput, latency, in-flight and thread pool, loop lag, and the response curve."""
 
@@ -415,7 +449,7 @@ class Charts(QWidget):
         self.inflight = _Plot(
             "Server: in flight and thread pool", "requests / threads", "time (s)", style
         )
-        self.loop_lag = _Plot("Event-loop lag: what this window feels", "ms", "time (s)", style)
+        self.loop_lag = _Plot(LAG_TITLE, "ms", "time (s)", style)
         self.curve_rps = _Plot(
             "Throughput vs users (dashed: theory)", "requests / s", "users", style
         )
@@ -458,6 +492,18 @@ class Charts(QWidget):
         # Drawn pinned runs: number -> (the shift they were drawn with, their items).
         self._pin_items: dict[int, tuple[float, list[tuple[_Plot, pg.PlotDataItem]]]] = {}
         self.clear()
+
+    def show_placement(self, placement: Placement) -> None:
+        """The loop-lag chart says whose loop it draws: one loop for all, or the window's
+        and the server's apart; the timeline says when it cannot be drawn."""
+        self.loop_lag.heading.setText(
+            "Event-loop lag: this window's loop and the server's (50 ms: noticeable)"
+            if placement.process
+            else LAG_TITLE
+        )
+        # The lines of the other placement go (their legend too); the next frame redraws.
+        self.loop_lag.clear_data()
+        self.timeline.refresh()
 
     def show_timeline(self, on: bool) -> None:
         """The bottom row shows the request timeline (True) or the response curve."""
@@ -613,12 +659,21 @@ class Charts(QWidget):
             pen=self._pen(self.chart_style.muted, style=Qt.PenStyle.DotLine, thin=True),
             name="thread-pool size",
         ).setData(*self._probe_line(px, probes, "threads_total"), connect="finite")
-        self.loop_lag.item(
-            "lag", pen=self._pen("#D55E00", thin=True), name="lag (50 ms: noticeable)"
-        ).setData(
+        apart = self._session.placement.process
+        key, name = ("window", "this window's loop") if apart else ("lag", LAG_NAME)
+        self.loop_lag.item(key, pen=self._pen("#D55E00", thin=True), name=name).setData(
             *lag_steps(px, np.array([p.loop_lag_ms for p in probes], dtype=float)),
             connect="finite",
         )
+        if apart:
+            server_lag = [
+                math.nan if p.server_loop_lag_ms is None else p.server_loop_lag_ms for p in probes
+            ]
+            self.loop_lag.item(
+                "server",
+                pen=self._pen("#0072B2", thin=True),
+                name="the server's (its worst worker)",
+            ).setData(*lag_steps(px, np.array(server_lag, dtype=float)), connect="finite")
         for plot in (self.inflight, self.loop_lag):
             plot.setXRange(*x_range, padding=0)
         self.timeline.set_endpoints(shown)

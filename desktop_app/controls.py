@@ -18,11 +18,17 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSlider,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from loopscope.embedded_server import DEFAULT_THREADS, MAX_BLOCKING_DELAY_MS, SCENARIOS
+from loopscope.embedded_server import (
+    DEFAULT_THREADS,
+    MAX_BLOCKING_DELAY_MS,
+    MAX_WORKERS,
+    SCENARIOS,
+)
 
 from .palette import SCENARIO_COLOURS, SCENARIO_LABELS
 
@@ -75,6 +81,7 @@ class ControlPanel(QWidget):
     export_clicked = Signal()
     pin_clicked = Signal()
     clear_pins_clicked = Signal()
+    placement_changed = Signal(bool, int)  # server in its own process, workers
 
     def __init__(self, preset_names: Sequence[str]) -> None:
         """preset_names: the lessons offered, in order (the window's preset catalogue)."""
@@ -174,7 +181,35 @@ class ControlPanel(QWidget):
         form.addRow("slider drives", self.users_target)
         form.addRow(self.delay_label, self.delay)
         form.addRow(self.threads_label, self.threads)
+        # Where the demo server runs: the card's shape (one loop for all), or processes.
+        self.placement = QComboBox()
+        self.placement.addItem("Server: this window's loop", False)
+        self.placement.addItem("Server: its own process", True)
+        self.placement.setToolTip(
+            "This window's loop: window, load generator and server share one event loop (the "
+            "lessons' default). Its own process: the server runs in worker processes started "
+            "and stopped here, each with its own loop, thread pool and GIL; its probes are "
+            "read over HTTP. Moving it restarts the server."
+        )
+        self.workers = QSpinBox()
+        self.workers.setRange(1, MAX_WORKERS)
+        self.workers.setPrefix("workers: ")
+        self.workers.setToolTip(
+            "Worker processes of the server: threads and CPU-bound capacity multiply by them "
+            "(CPU: up to the cores this machine has)"
+        )
+        self.placement.currentIndexChanged.connect(self._placement_chosen)
+        # Only when the value is final (typed and confirmed, or an arrow click): each change
+        # restarts the server.
+        self.workers.setKeyboardTracking(False)
+        self.workers.valueChanged.connect(self._placement_chosen)
+        placement_row = QHBoxLayout()
+        placement_row.addWidget(self.placement, 2)
+        placement_row.addWidget(self.workers, 1)
+        form.addRow(placement_row)
         layout.addWidget(load_box)
+        self._running = False
+        self._own_loaded = False
 
         buttons = QHBoxLayout()
         self.start_stop = QPushButton("Start")
@@ -240,6 +275,7 @@ class ControlPanel(QWidget):
         layout.addWidget(view_box)
         layout.addStretch(1)
         self._quiet = False
+        self._refresh_placement()
         # Endpoints beside the demo's that the unlinked slider can drive (a route of yours).
         self._extra_targets: tuple[str, ...] = ()
 
@@ -284,6 +320,49 @@ class ControlPanel(QWidget):
         self._enable(
             self.mode, not running, "Stop the load to switch between users and a fixed rate"
         )
+        self._running = running
+        self._refresh_placement()
+
+    def show_placement(self, process: bool, workers: int) -> None:
+        """Show where the server runs without echoing it back as a user action."""
+        self._quiet = True
+        try:
+            self.placement.setCurrentIndex(1 if process else 0)
+            if process:  # in the shared loop the box keeps the last count, for next time
+                self.workers.setValue(workers)
+            self._refresh_placement()
+        finally:
+            self._quiet = False
+
+    def placement_value(self) -> tuple[bool, int]:
+        process = bool(self.placement.currentData())
+        return process, self.workers.value() if process else 1
+
+    def set_own_loaded(self, loaded: bool) -> None:
+        """An app of the user's is loaded (served on the window's loop): the server stays."""
+        self._own_loaded = loaded
+        self._refresh_placement()
+
+    def _refresh_placement(self) -> None:
+        if self._own_loaded and not self._running:
+            self._enable(
+                self.placement,
+                False,
+                "Your app is served on this window's loop: the demo server stays there "
+                "while it is loaded",
+            )
+        else:
+            self._enable(self.placement, not self._running, "Stop the load to move the server")
+        process = bool(self.placement.currentData())
+        if self._running:
+            self._enable(self.workers, False, "Stop the load to change the workers")
+        else:
+            self._enable(self.workers, process, "Workers need the server in its own process")
+
+    def _placement_chosen(self) -> None:
+        self._refresh_placement()
+        if not self._quiet:
+            self.placement_changed.emit(*self.placement_value())
 
     # The widest text each value label can show: the label keeps that width, so the sliders
     # beside it never move while one is dragged.

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 
 from loopscope.embedded_server import (
     DEFAULT_CPU_ITERATIONS,
@@ -22,6 +28,7 @@ from loopscope.embedded_server import (
     MAX_BLOCKING_DELAY_MS,
     MAX_CPU_ITERATIONS,
     MAX_FANOUT,
+    MAX_WORKERS,
     SCENARIOS,
 )
 from loopscope.loadgen import MAX_USERS
@@ -50,6 +57,10 @@ class Preset:
     #: What the charts' bottom row shows at first: the response curve, or the per-request
     #: timeline (the lessons about waiting for a thread or for the loop).
     view: str = "curve"
+    #: Where the demo server runs for this lesson: its own process with `workers` worker
+    #: processes, or (False, the default) the window's loop.
+    server_process: bool = False
+    workers: int = 1
 
     @property
     def explanation(self) -> str:
@@ -80,6 +91,8 @@ class _PresetFile(BaseModel):
     why: Text
     settings_note: str = ""
     view: Literal["curve", "timeline"] = "curve"
+    server_process: bool = False
+    workers: Annotated[int, Field(ge=1, le=MAX_WORKERS)] = 1
 
 
 # The lesson the window opens with when no preset file could be read: the window still
@@ -141,6 +154,15 @@ def load_preset(path: Path) -> Preset:
             f"preset {path.name}: field 'scenarios': unknown {', '.join(map(repr, unknown))}; "
             f"known: {', '.join(SCENARIOS)}"
         )
+    if checked.workers > 1 and not checked.server_process:
+        raise PresetError(
+            f"preset {path.name}: field 'workers': more than 1 needs \"server_process\": true"
+        )
+    if checked.server_process and checked.view == "timeline":
+        raise PresetError(
+            f"preset {path.name}: field 'view': the timeline needs the server in the "
+            'window\'s loop, not "server_process": true'
+        )
     return Preset(
         name=checked.name,
         scenarios=tuple(dict.fromkeys(checked.scenarios)),
@@ -154,6 +176,8 @@ def load_preset(path: Path) -> Preset:
         why=checked.why,
         settings_note=checked.settings_note,
         view=checked.view,
+        server_process=checked.server_process,
+        workers=checked.workers,
     )
 
 

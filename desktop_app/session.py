@@ -21,10 +21,14 @@ from loopscope.embedded_server import (
     DEFAULT_FANOUT,
     DEFAULT_THREADS,
     MAX_BLOCKING_DELAY_MS,
+    MAX_WORKERS,
     SCENARIOS,
     BlockSite,
     EmbeddedServer,
+    LoopLagMonitor,
+    ServerProcess,
     ServerSettings,
+    WorkerProbes,
     computing,
     create_app,
 )
@@ -50,6 +54,7 @@ from loopscope.loadgen import (
 )
 from loopscope.loadgen import open_loop_theory as open_loop
 from loopscope.loadgen.health import UI_SETTLE_S, HealthMonitor, HealthVerdict
+from loopscope.loadgen.sweep import ProcessTarget, SweepProbes, SweepTarget
 
 from .annotations import Marker, MarkerLog, format_value
 from .own_app import OwnTarget, split_url
@@ -87,15 +92,39 @@ OWN_ROUTE_RAMP_S = 0.2
 
 
 @dataclass(frozen=True, slots=True)
+class Placement:
+    """Where the demo server runs: on the window's loop (the card's shape, the default),
+    or in a process of its own with `workers` worker processes."""
+
+    process: bool = False
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.workers <= MAX_WORKERS:
+            raise ValueError(f"workers must be between 1 and {MAX_WORKERS}, got {self.workers}")
+        if not self.process and self.workers != 1:
+            raise ValueError("workers need the server in its own process")
+
+    @property
+    def label(self) -> str:
+        if not self.process:
+            return "this window's loop"
+        return f"own process, {self.workers} worker{'s' if self.workers > 1 else ''}"
+
+
+@dataclass(frozen=True, slots=True)
 class ProbeSample:
     t_s: float  # seconds since the session's origin
     in_flight: dict[str, int]
     threads_total: int
     threads_borrowed: int
     threads_waiting: int
-    loop_lag_ms: float
+    loop_lag_ms: float  # the window's loop (the server's too, when it shares it)
     users: dict[str, int]
     theory_rps: dict[str, float]
+    #: The server's loop lag (its worst worker's) when it runs in its own process; None:
+    #: it shares the window's loop, whose lag is `loop_lag_ms`.
+    server_loop_lag_ms: float | None = None
 
 
 @dataclass(slots=True)
@@ -141,8 +170,20 @@ class PinnedRun:
 class LabSession:
     """Everything the window drives: server, load, measurement and their shutdown."""
 
-    def __init__(self, *, window_s: float = 1.0, port: int = 0) -> None:
+    def __init__(
+        self, *, window_s: float = 1.0, port: int = 0, placement: Placement | None = None
+    ) -> None:
+        self._port = port
         self.server = EmbeddedServer(create_app(ServerSettings()), port=port)
+        #: Where the demo server runs (`set_placement` moves it).
+        self.placement = placement or Placement()
+        # The server process and its workers' probes (read over HTTP), in process placement.
+        self._process: ServerProcess | None = None
+        self._worker_probes: WorkerProbes | None = None
+        # The window's own loop lag when the server is not on it (in the shared loop, the
+        # server's monitor measures that loop already).
+        self._window_lag = LoopLagMonitor()
+        self._server_up = False
         self.recorder = Recorder(window_s=window_s)
         self._generators: dict[str, LoadGenerator | OpenLoopGenerator] = {}
         #: "closed" (users that wait for their answer) or "open" (a fixed arrival rate).
@@ -197,18 +238,112 @@ class LabSession:
     # -- life ------------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Start the embedded server and the probe sampler (raises ServerStartError)."""
-        await self.server.start()
+        """Start the server where `placement` says, and the probe sampler (raises
+        ServerStartError)."""
+        await self._start_server()
         # The window's loop (qasync) gives a request one pass fewer per gap between two
         # blocking requests than plain asyncio does (theory.LoopHold); told by name, as
         # this module imports no Qt.
         self._qt_loop = type(asyncio.get_running_loop()).__module__.startswith("qasync")
-        self._health_monitor = HealthMonitor(self.server.probes.loop_lag)
-        self._health_monitor.restart()
         self._sampler = asyncio.get_running_loop().create_task(
             self._sample_forever(), name="loopscope-probe-sampler"
         )
         self._opened = True
+
+    async def _start_server(self) -> None:
+        """The demo server where `placement` says; the health verdict follows the loop the
+        generator runs on (the window's)."""
+        if self.placement.process:
+            process = ServerProcess(workers=self.placement.workers, threads=self.threads)
+            await process.start()
+            self._process = process
+            try:
+                self._worker_probes = WorkerProbes(
+                    process.probe_urls, threads=self.threads, period_s=PROBE_PERIOD_S
+                )
+                await self._worker_probes.start()
+            except BaseException:
+                await self._stop_server()
+                raise
+            self._window_lag.start()
+        else:
+            await self.server.start()
+        self._server_up = True
+        self._health_monitor = HealthMonitor(self.window_loop_lag)
+        self._health_monitor.restart()
+
+    async def _stop_server(self, *, cut_in_flight: bool = True) -> None:
+        """Stop the demo server wherever it runs; nothing is left (no worker, no port)."""
+        self._server_up = False
+        probes, self._worker_probes = self._worker_probes, None
+        process, self._process = self._process, None
+        try:
+            if probes is not None:
+                await probes.stop()
+        finally:
+            if process is not None:
+                await self._window_lag.stop()
+                await process.stop()
+            else:
+                await self.server.stop(cut_in_flight=cut_in_flight)
+
+    async def set_placement(self, placement: Placement) -> None:
+        """Move the demo server (stopped first, started again where asked); only while the
+        load is stopped. ServerStartError when the new one cannot start (the session then
+        falls back to the window's loop)."""
+        if self.running:
+            raise ValueError("stop the load before moving the server")
+        if placement == self.placement:
+            return
+        before = self.placement
+        if not self._opened:
+            self.placement = placement
+            return
+        await self._stop_server()
+        # A fresh app: the old one's probes were bound to the server that ended.
+        self.server = EmbeddedServer(
+            create_app(ServerSettings(threads=self.threads)), port=self._port
+        )
+        self.placement = placement
+        try:
+            await self._start_server()
+        except BaseException:
+            self.placement = Placement()
+            await self._start_server()
+            raise
+        finally:
+            self._mark("server", before.label, self.placement.label)
+
+    @property
+    def window_loop_lag(self) -> LoopLagMonitor:
+        """The lag of the window's loop (where the generator runs)."""
+        return self._window_lag if self.placement.process else self.server.probes.loop_lag
+
+    @property
+    def server_url(self) -> str:
+        """Where the demo routes answer."""
+        return self._process.url if self._process is not None else self.server.url
+
+    def worker_pids(self) -> list[int]:
+        """The server's worker processes (none when it shares the window's loop)."""
+        return [] if self._process is None else self._process.worker_pids()
+
+    def probes(self) -> SweepProbes:
+        """The demo server's probes: read from Python on this loop, or the workers' over
+        HTTP (the latest read)."""
+        if self._worker_probes is not None:
+            return self._worker_probes
+        return self.server.probes
+
+    @property
+    def timeline_available(self) -> bool:
+        """The request timeline needs the server's phase table, in this process."""
+        return not self.placement.process
+
+    def _sweep_target(self) -> SweepTarget:
+        if self._process is not None and self._worker_probes is not None:
+            return ProcessTarget(self._process.url, self._worker_probes)
+        return self.server
 
     async def close(self) -> None:
         """Stop load, the sampler and the server; safe to call twice."""
@@ -230,7 +365,7 @@ class LabSession:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sampler
         if self._opened:
-            await self.server.stop()
+            await self._stop_server()
         await self.close_own()
 
     @property
@@ -260,8 +395,13 @@ class LabSession:
             scenario=scenario, delay_ms=delay, iterations=self.iterations, fanout=self.fanout
         )
 
+    @property
+    def server_ready(self) -> bool:
+        """The demo server serves (False while it moves: `set_placement`)."""
+        return self._server_up
+
     def start(self) -> None:
-        if self.running or not self._opened:
+        if self.running or not self._opened or not self._server_up:
             return
         self._open_turnstile()
         for scenario in self.endpoints():
@@ -416,7 +556,7 @@ class LabSession:
             generator.set_request(self._load_request(name))
 
     def set_threads(self, threads: int) -> None:
-        self.server.probes.set_thread_tokens(threads)
+        self.probes().set_thread_tokens(threads)
         self._mark("threads", str(self.threads), str(threads))
         self.threads = threads
         self._settings_changed()
@@ -472,6 +612,7 @@ class LabSession:
             "rate": f"{self.rate:g}",
             "threads": str(self.threads),
             "delay": f"{self.delay_ms:g}",
+            "server": self.placement.label,
         }
         values.update({f"users ({name})": str(self._users[name]) for name in self.scenarios})
         return values
@@ -486,7 +627,10 @@ class LabSession:
             names = [scenario] if scenario else list(self.scenarios)
             users = sorted({int(values[f"users ({name})"]) for name in names})
             load = f"{'/'.join(str(u) for u in users)} users"
-        return f"{load}, {values['threads']} threads, {values['delay']} ms"
+        label = f"{load}, {values['threads']} threads, {values['delay']} ms"
+        server = values.get("server", Placement().label)
+        # Only a server out of the window's loop is worth the words (the lessons' default).
+        return label if server == Placement().label else f"{label}, {server}"
 
     def pin(self) -> PinnedRun | None:
         """Freeze the current run for comparison (at most MAX_PINS, the oldest goes);
@@ -538,6 +682,9 @@ class LabSession:
             threads=self.threads,
             iterations=self.iterations,
             fanout=self.fanout,
+            # Where the steps' server runs: their theory counts its workers.
+            server_process=self.placement.process,
+            workers=self.placement.workers,
         )
         # Users start spread over one delay, as the live load's do; within the warm-up,
         # which the step's figures leave out.
@@ -579,7 +726,7 @@ class LabSession:
             for name in self.scenarios:
                 self.recorder.track(name)
             return await sweep_steps(
-                self.server,
+                self._sweep_target(),
                 steps,
                 threads=self.threads,
                 cpu_meter=self._cpu_meter,
@@ -591,7 +738,7 @@ class LabSession:
             self._sweeping = False
             # The engine set the pool for each step; the slider's value holds again (it may
             # have moved during the sweep).
-            self.server.probes.set_thread_tokens(self.threads)
+            self.probes().set_thread_tokens(self.threads)
 
     # -- what the window shows ---------------------------------------------------------------
 
@@ -608,6 +755,7 @@ class LabSession:
             return theory.unknown(scenario)  # a route of the user's own: no theory
         cpu_s: float | None = None
         cpu_share = 1.0
+        workers = self.placement.workers if self.placement.process else 1
         if scenario in CPU_SCENARIOS:
             cpu_s = self._cpu_cost()
             # CPU-bound scenarios running side by side share the one core the GIL allows:
@@ -628,6 +776,7 @@ class LabSession:
                 fanout=self.fanout,
                 cpu_s=cpu_s,
                 cpu_share=cpu_share,
+                workers=workers,
             )
         return theory.closed_loop(
             scenario,
@@ -637,6 +786,7 @@ class LabSession:
             fanout=self.fanout,
             cpu_s=cpu_s,
             cpu_share=cpu_share,
+            workers=workers,
             loop_hold=self.loop_hold(),
         )
 
@@ -649,7 +799,9 @@ class LabSession:
         held_by = (
             self._users["blocking"] if users is None else self._capped_users("blocking", users)
         )
-        return theory.LoopHold(users=held_by, delay_s=delay_s, qt_loop=self._qt_loop)
+        # In a server process the blocking route holds a worker's plain asyncio loop.
+        qt_loop = self._qt_loop and not self.placement.process
+        return theory.LoopHold(users=held_by, delay_s=delay_s, qt_loop=qt_loop)
 
     def snapshot(self) -> LabSnapshot:
         return LabSnapshot(
@@ -734,9 +886,12 @@ class LabSession:
             # Only for a CPU lesson: a sample reads every thread's schedstat (a def lesson
             # runs 40 threads), and nothing else needs the speed.
             self._cpu_meter.sample()
-        probes = self.server.probes
+        probes = self.probes()
         pool = probes.threadpool()
         running = self._loaded()
+        server_lag = (
+            self._worker_probes.server_lag_ms() if self._worker_probes is not None else None
+        )
         self._probes.append(
             ProbeSample(
                 t_s=now - self.recorder.origin,
@@ -744,9 +899,10 @@ class LabSession:
                 threads_total=pool.total,
                 threads_borrowed=pool.borrowed,
                 threads_waiting=pool.waiting,
-                loop_lag_ms=probes.loop_lag.max_since(last) * 1000,
+                loop_lag_ms=self.window_loop_lag.max_since(last) * 1000,
                 users={name: self._users[name] for name in running},
                 theory_rps={name: self.prediction(name).throughput_rps for name in running},
+                server_loop_lag_ms=server_lag,
             )
         )
 
@@ -815,7 +971,7 @@ class LabSession:
     def _url_of(self, name: str) -> str:
         if self.own is not None and self.route is not None and name == self.route.scenario:
             return self.own.url
-        return self.server.url
+        return self.server_url
 
     async def load_app(self, spec: str, app_dir: str | None = ".") -> OwnTarget:
         """Import the user's app ("module:attribute", from `app_dir`), run its lifespan and
@@ -882,7 +1038,7 @@ class LabSession:
 
     def _in_flight(self) -> dict[str, int]:
         """Requests in flight server side: the demo's per scenario, the app's per route."""
-        counts = self.server.probes.in_flight()
+        counts = self.probes().in_flight()
         if self.own is not None:
             counts.update(self.own.in_flight())
         return counts

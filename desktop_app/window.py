@@ -47,7 +47,7 @@ from .own_app import (
 from .own_app_panel import BlockedLoopTable, OwnAppPanel
 from .palette import endpoint_colours
 from .presets import Preset, PresetCatalog, bundled_presets
-from .session import LabSession, LabSnapshot
+from .session import LabSession, LabSnapshot, Placement
 
 # Probe charts (in flight, threads, loop lag) redraw 4 times a second: enough to watch a
 # freeze start and end; each redraw costs a few ms of the loop the server shares.
@@ -224,14 +224,21 @@ class MainWindow(QMainWindow):
         presets: PresetCatalog | None = None,
         styles: Path | None = None,
         notices: Sequence[str] = (),
+        placement: Placement | None = None,
     ) -> None:
         """settings: where the last lesson, theme and window size are remembered (None in
         --autorun and tests, so runs are reproducible). presets: the lessons (default: the
         bundled ones); their loading problems are shown. styles: the folder of the style
         sheets (default: the bundled one). notices: start-up problems found before the
-        window existed (shown, and said on stderr, once each)."""
+        window existed (shown, and said on stderr, once each). placement: where the server
+        runs, from the command line (`gui --server-process --workers N`): it holds over
+        the lessons' own until another lesson is chosen or the server is moved here."""
         super().__init__()
         self.session = session
+        self._forced_placement = placement
+        self._move_task: asyncio.Task[Any] | None = None
+        # Where the last move asked the server to go (moves queue: `_move_server`).
+        self._wanted_placement = session.placement
         self._settings = settings
         catalog = bundled_presets() if presets is None else presets
         self._presets = catalog.presets
@@ -334,6 +341,7 @@ class MainWindow(QMainWindow):
         self.controls.export_clicked.connect(self._export_dialog)
         self.controls.pin_clicked.connect(self.pin_run)
         self.controls.clear_pins_clicked.connect(self.clear_pins)
+        self.controls.placement_changed.connect(self._placement_chosen)
         self._sweep_task: asyncio.Task[Any] | None = None
         self.controls.reset_clicked.connect(self.reset)
         self.controls.dark_toggled.connect(self.set_dark)
@@ -367,6 +375,7 @@ class MainWindow(QMainWindow):
             self.apply_preset(self._presets[0])
         else:
             self._restore(settings)
+        self._show_placement()
 
     def _restore(self, settings: QSettings) -> None:
         """Apply the remembered settings that are valid, say once which were not, and check
@@ -446,6 +455,12 @@ class MainWindow(QMainWindow):
             self._show_preset_index(self._presets.index(self._preset))
             return
         self._preset = preset
+        placement = self._forced_placement or Placement(
+            process=preset.server_process, workers=preset.workers
+        )
+        self.controls.show_placement(placement.process, placement.workers)
+        if placement != self._wanted_placement:
+            self.move_server(placement)
         self.session.apply(
             scenarios=preset.scenarios,
             users=preset.users,
@@ -700,7 +715,65 @@ class MainWindow(QMainWindow):
             self.controls.preset.blockSignals(False)
 
     def _choose_preset(self, index: int) -> None:
+        # A lesson chosen here brings its own placement (the command line's held until now).
+        self._forced_placement = None
         self.apply_preset(self._presets[index])
+
+    def _placement_chosen(self, process: bool, workers: int) -> None:
+        self._forced_placement = None
+        self.move_server(Placement(process=process, workers=workers))
+
+    def move_server(self, placement: Placement) -> None:
+        """Move the demo server (stopped, then started where asked) in a task; `settled()`
+        awaits it. Refused while the load runs or while an app of yours is loaded (it is
+        served on this window's loop)."""
+        if self.session.running or self.session.own is not None:
+            why = "Stop the load" if self.session.running else "Your app runs on this loop"
+            self.show_message(f"{why}: the server stays in {self.session.placement.label}.")
+            self.controls.show_placement(
+                self.session.placement.process, self.session.placement.workers
+            )
+            return
+        previous = self._move_task
+        self._wanted_placement = placement
+        self._move_task = self.spawn(self._move_server(placement, previous))
+
+    async def _move_server(self, placement: Placement, previous: asyncio.Task[Any] | None) -> None:
+        if previous is not None and not previous.done():
+            await asyncio.wait([previous])  # one move at a time, in the order asked
+        self.show_message(f"Moving the server to {placement.label}…")
+        try:
+            await self.session.set_placement(placement)
+        finally:
+            now = self.session.placement
+            if self._move_task is asyncio.current_task():  # no later move queued
+                self._wanted_placement = now
+            self.controls.show_placement(now.process, now.workers)
+            self._show_placement()
+        pids = self.session.worker_pids()
+        where = f" (pids {', '.join(map(str, pids))})" if pids else ""
+        self.show_message(f"Server: {now.label}{where}.")
+
+    async def settled(self) -> None:
+        """Until the server has finished moving (a lesson or the Server choice moved it)."""
+        while self._move_task is not None and not self._move_task.done():
+            await asyncio.wait([self._move_task])
+
+    def _show_placement(self) -> None:
+        """What follows the server's place: the loop-lag chart's lines, the timeline, and
+        "Your app" (served on this window's loop, so only beside a server there too)."""
+        process = self.session.placement.process
+        if process:
+            self.show_own_panel(False)
+        self.own_toggle.setEnabled(not process)
+        self.own_toggle.setToolTip(
+            "Your app is served on this window's loop: choose 'Server: this window's loop' "
+            "to load it"
+            if process
+            else ""
+        )
+        self.charts.show_placement(self.session.placement)
+        self._show_headline()
 
     def _scenarios_changed(self, scenarios: tuple[str, ...]) -> None:
         if not scenarios and self.session.route is None:
@@ -740,6 +813,9 @@ class MainWindow(QMainWindow):
     def start(self) -> None:
         if not self.session.endpoints():
             self.show_message("Choose at least one endpoint to load.")
+            return
+        if not self.session.server_ready:
+            self.show_message("The server is moving: Start again in a moment.")
             return
         self.session.start()
         self._show_running(True)
@@ -936,7 +1012,11 @@ class MainWindow(QMainWindow):
 
     def _show_headline(self) -> None:
         own = self.session.own
-        self.headline.setText(self._preset.name + (f", with {own.name}" if own else ""))
+        placement = self.session.placement
+        where = f" (server: {placement.label})" if placement.process else ""
+        self.headline.setText(self._preset.name + (f", with {own.name}" if own else "") + where)
+        # Every change of the app or URL ends here: the Server choice follows it.
+        self.controls.set_own_loaded(own is not None)
 
     def _show_blocked(self) -> None:
         # Only stalls inside a request of the app: outside one, what holds the loop is the

@@ -37,6 +37,7 @@ from ._user_app import (
     import_app,
     operations,
 )
+from ._worker_probes import WorkerProbes
 
 __all__ = [
     "CPU_SCENARIOS",
@@ -73,6 +74,7 @@ __all__ = [
     "ServerSettings",
     "ServerStartError",
     "ThreadPoolStats",
+    "WorkerProbes",
     "computing",
     "cpu_work",
     "create_app",

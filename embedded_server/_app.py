@@ -236,8 +236,16 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         return {"delay_ms": delay_ms}
 
     @app.get("/stats", summary="in-flight requests, thread-pool tokens, event-loop lag")
-    async def stats_route() -> dict[str, object]:
-        return probes.snapshot().to_json()
+    async def stats_route(
+        lag_window_ms: Annotated[int | None, Query(ge=1, le=60_000)] = None,
+    ) -> dict[str, object]:
+        stats = probes.snapshot().to_json()
+        if lag_window_ms is not None:
+            # A reader sampling every period (WorkerProbes) asks for the worst lag over it:
+            # the 1 s maximum would smear one stall over ten of its samples.
+            since = time.perf_counter() - lag_window_ms / 1000
+            stats["loop_lag_window_ms"] = probes.loop_lag.max_since(since) * 1000
+        return stats
 
     @app.put("/threadpool", summary="resize the thread pool that runs def routes")
     async def threadpool_route(

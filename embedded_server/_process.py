@@ -6,7 +6,9 @@ and each worker has its own GIL, its own event loop and its own thread pool.
 
 LoopScope binds 127.0.0.1:0 itself (one SO_REUSEPORT socket per worker, on one port) and
 hands each socket to a `loopscope serve --fd` process, so the port is known before the
-children start and no other program can take it in between. The
+children start and no other program can take it in between. Each worker also gets a
+socket of its own on a port of its own (`probe_urls`): the shared port cannot choose which
+worker answers, so the probes of every worker are read there (`WorkerProbes`). The
 child runs in a session of its own (a Ctrl+C in the terminal reaches LoopScope, which then
 stops it) and, on Linux, dies with its parent. `stop()` ends it and its workers: SIGTERM,
 then SIGKILL for the whole group after a grace period; nothing is ever left behind.
@@ -23,6 +25,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from ._server import HTTP_PARSER, LOOPBACK, ServerStartError
@@ -75,6 +78,7 @@ class ServerProcess:
         self.threads = threads
         self._port: int | None = None
         self._sockets: list[socket.socket] = []
+        self._probe_ports: list[int] = []
         self._processes: list[subprocess.Popen[bytes]] = []
 
     @property
@@ -83,16 +87,22 @@ class ServerProcess:
             raise RuntimeError("the server process has not been started")
         return f"http://{LOOPBACK}:{self._port}"
 
+    @property
+    def probe_urls(self) -> list[str]:
+        """One URL per worker that only that worker answers (its own /stats)."""
+        return [f"http://{LOOPBACK}:{port}" for port in self._probe_ports]
+
     def worker_pids(self) -> list[int]:
         """The processes serving requests, one per worker."""
         return [process.pid for process in self._processes]
 
-    def _listening_socket(self, port: int) -> socket.socket:
+    def _listening_socket(self, port: int, *, shared: bool = True) -> socket.socket:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if shared:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((LOOPBACK, port))
-        sock.listen(2048)
+        sock.listen(2048 if shared else 16)
         sock.set_inheritable(True)
         self._sockets.append(sock)
         return sock
@@ -103,22 +113,25 @@ class ServerProcess:
         try:
             first = self._listening_socket(0)
             self._port = first.getsockname()[1]
-            for _ in range(1, self.workers):
-                self._listening_socket(self._port)
-            for sock in self._sockets:
-                self._processes.append(self._spawn(sock))
+            shared = [first] + [self._listening_socket(self._port) for _ in range(1, self.workers)]
+            for sock in shared:
+                own = self._listening_socket(0, shared=False)
+                self._probe_ports.append(own.getsockname()[1])
+                self._processes.append(self._spawn(sock, own))
             await self._wait_ready()
         except BaseException:
             await self.stop()
             raise
 
-    def _spawn(self, sock: socket.socket) -> subprocess.Popen[bytes]:
-        command = [*serve_command(), "--fd", str(sock.fileno()), "--threads", str(self.threads)]
+    def _spawn(self, sock: socket.socket, own: socket.socket) -> subprocess.Popen[bytes]:
+        fds = (sock.fileno(), own.fileno())
+        command = [*serve_command(), "--fd", str(fds[0]), "--fd", str(fds[1])]
+        command += ["--threads", str(self.threads)]
         # Popen, not asyncio's subprocesses: those need a child watcher that the window's
         # qasync loop does not give; nothing here waits on the child but `stop()`'s poll.
         return subprocess.Popen(
             command,
-            pass_fds=(sock.fileno(),),
+            pass_fds=fds,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -165,6 +178,7 @@ class ServerProcess:
         for sock in sockets:
             sock.close()
         self._port = None
+        self._probe_ports = []
 
     async def __aenter__(self) -> ServerProcess:
         await self.start()
@@ -188,9 +202,10 @@ def _cmdline(pid: int) -> bytes:
         return b""
 
 
-async def serve_on_fd(fd: int, threads: int) -> None:
-    """A worker: the demo app on the socket `fd` (bound by the parent), until SIGTERM or
-    SIGINT; prints READY_LINE once it serves."""
+async def serve_on_fd(fds: Sequence[int], threads: int) -> None:
+    """A worker: the demo app on the sockets `fds` (bound by the parent: the port all
+    workers share, and this worker's own), until SIGTERM or SIGINT; prints READY_LINE once
+    it serves."""
     import uvicorn
 
     from ._app import create_app
@@ -198,7 +213,7 @@ async def serve_on_fd(fd: int, threads: int) -> None:
 
     config = uvicorn.Config(
         create_app(ServerSettings(threads=threads)),
-        fd=fd,
+        fd=fds[0],
         http=HTTP_PARSER,  # as the embedded server: the same parser in both placements
         proxy_headers=False,
         lifespan="on",
@@ -207,8 +222,8 @@ async def serve_on_fd(fd: int, threads: int) -> None:
         timeout_graceful_shutdown=1,
     )
     server = uvicorn.Server(config)
-    sock = socket.socket(fileno=fd)
-    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
+    sockets = [socket.socket(fileno=fd) for fd in fds]
+    task = asyncio.get_running_loop().create_task(server.serve(sockets=sockets))
     while not server.started and not task.done():  # noqa: ASYNC110
         await asyncio.sleep(0.01)  # uvicorn's `started` is a flag, not an event
     if server.started:

@@ -8,7 +8,7 @@ callback, with the results of each step as it ends. The engine loads a server th
 provides (its URL and probes):
 
 - `run_sweep` (`loopscope sweep`): every scenario at every level, one run per step, against
-  an embedded server of its own (`SweepSettings`);
+  an embedded server of its own, or a server process (`--server-process`, `WorkerProbes`);
 - the desktop window: its scenarios side by side at each level of users, against the
   session's running server, feeding the live charts through `sink`.
 """
@@ -29,12 +29,17 @@ from loopscope.embedded_server import (
     MAX_BLOCKING_DELAY_MS,
     MAX_DELAY_MS,
     MAX_THREADS,
+    MAX_WORKERS,
     SCENARIOS,
     AppImportError,
+    BlockWatch,
     EmbeddedServer,
+    LoopLagMonitor,
     ProbedApp,
-    ServerProbes,
+    ServerProcess,
     ServerSettings,
+    ThreadPoolStats,
+    WorkerProbes,
     create_app,
     import_app,
 )
@@ -84,6 +89,9 @@ class SweepSettings:
     routes: tuple[RouteRequest, ...] = ()
     app: str | None = None
     app_dir: str = "."
+    # The demo server in a process of its own with this many workers (see RunSettings).
+    server_process: bool = False
+    workers: int = 1
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -127,6 +135,8 @@ class SweepSettings:
                         threads=self.effective_threads,
                         iterations=self.iterations,
                         fanout=self.fanout,
+                        server_process=self.server_process,
+                        workers=self.workers,
                     )
                 )
         return steps
@@ -165,6 +175,10 @@ def _validate(s: SweepSettings) -> None:
         raise ValueError("the warm-up must be shorter than the step duration")
     if s.threads is not None and not 1 <= s.threads <= MAX_THREADS:
         raise ValueError(f"threads must be between 1 and {MAX_THREADS}")
+    if not 1 <= s.workers <= MAX_WORKERS:
+        raise ValueError(f"workers must be between 1 and {MAX_WORKERS}")
+    if s.server_process and s.app is not None:
+        raise ValueError("a server process serves LoopScope's demo routes, not your app")
     steps = len(s.scenarios) * len(s.levels)
     if steps > MAX_STEPS:
         raise ValueError(f"a sweep has at most {MAX_STEPS} steps, this one {steps}")
@@ -209,6 +223,25 @@ class SweepProgress:
 ProgressCallback = Callable[[SweepProgress], None]
 
 
+class SweepProbes(Protocol):
+    """What a sweep reads of a server: `ServerProbes` (on this loop) or `WorkerProbes`
+    (a server process's, over HTTP)."""
+
+    def in_flight(self) -> dict[str, int]: ...
+
+    def threadpool(self) -> ThreadPoolStats: ...
+
+    def set_thread_tokens(self, tokens: int) -> None: ...
+
+    @property
+    def loop_lag(self) -> LoopLagMonitor | None:
+        """The lag of a server on this loop, reused for the generator's health; None: the
+        server's loop is elsewhere."""
+
+    @property
+    def block_watch(self) -> BlockWatch | None: ...
+
+
 class SweepTarget(Protocol):
     """The server a sweep loads (an `EmbeddedServer` is one): where to send, and its probes
     to see it settle, to reset its thread pool and to judge the generator's health."""
@@ -217,10 +250,18 @@ class SweepTarget(Protocol):
     def url(self) -> str: ...
 
     @property
-    def probes(self) -> ServerProbes: ...
+    def probes(self) -> SweepProbes: ...
 
 
-async def _settle(probes: ServerProbes) -> None:
+@dataclass(frozen=True, slots=True)
+class ProcessTarget:
+    """A server process as a sweep's target: its shared URL and its workers' probes."""
+
+    url: str
+    probes: WorkerProbes
+
+
+async def _settle(probes: SweepProbes) -> None:
     """Wait (bounded) until the server has no request in flight and no thread borrowed."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + SETTLE_MAX_S
@@ -376,6 +417,21 @@ async def run_sweep(
     threads = settings.effective_threads
     # This machine's speed while the steps run, as `run` does: the CPU theory's cost.
     meter = CpuCostMeter() if set(settings.scenarios) & CPU_SCENARIOS else None
+    steps = [(run,) for run in settings.steps()]
+    if settings.server_process:
+        async with (
+            ServerProcess(workers=settings.workers, threads=threads) as process,
+            WorkerProbes(process.probe_urls, threads=threads) as probes,
+            sampling(meter),
+        ):
+            return await sweep_steps(
+                ProcessTarget(process.url, probes),
+                steps,
+                threads=threads,
+                cpu_meter=meter,
+                progress=progress,
+                stop=stop,
+            )
     if settings.app is not None:
         try:
             app = import_app(settings.app, settings.app_dir)
@@ -389,7 +445,7 @@ async def run_sweep(
         async with sampling(meter):
             return await sweep_steps(
                 server,
-                [(run,) for run in settings.steps()],
+                steps,
                 threads=threads,
                 cpu_meter=meter,
                 progress=progress,

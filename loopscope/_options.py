@@ -17,6 +17,7 @@ from loopscope.embedded_server import (
     MAX_DELAY_MS,
     MAX_FANOUT,
     MAX_THREADS,
+    MAX_WORKERS,
 )
 from loopscope.loadgen import ERROR_ABANDONED
 
@@ -209,6 +210,36 @@ class Workload(TypedDict):
     threads: int | None
     iterations: int
     fanout: int
+
+
+def add_placement_options(parser: argparse.ArgumentParser) -> None:
+    """Where the demo server runs: `--server-process` and `--workers N` (run, sweep, gui)."""
+    parser.add_argument(
+        "--server-process",
+        action="store_true",
+        help="serve the demo routes from a process of their own (uvicorn, started and "
+        "stopped here) instead of this process's event loop",
+    )
+    parser.add_argument(
+        "--workers",
+        type=bounded_int(1, MAX_WORKERS, "--workers"),
+        default=None,
+        help="with the server in its own process: worker processes, each with its own GIL, "
+        "loop and thread pool (implies --server-process; default 1)",
+    )
+
+
+def placement_from(args: argparse.Namespace, *, elsewhere: bool) -> tuple[bool, int]:
+    """(server in its own process, workers) as the options ask. `elsewhere`: the load goes
+    to a server other than the demo's (--target, --app, --url), which a placement cannot
+    move: UsageError."""
+    server_process = bool(args.server_process) or args.workers is not None
+    if server_process and elsewhere:
+        raise UsageError(
+            "--server-process and --workers start LoopScope's demo server: "
+            "not with --target, --app or --url"
+        )
+    return server_process, args.workers or 1
 
 
 def workload_from(args: argparse.Namespace) -> Workload:

@@ -9,7 +9,7 @@ import textwrap
 from dataclasses import replace
 from typing import Any
 
-from loopscope.embedded_server import MAX_BLOCKING_DELAY_MS, MAX_WORKERS, SCENARIOS
+from loopscope.embedded_server import MAX_BLOCKING_DELAY_MS, SCENARIOS
 from loopscope.loadgen import (
     ERROR_ABANDONED,
     LATE_THRESHOLD_S,
@@ -31,6 +31,7 @@ from ._options import (
     EXIT_OK,
     MAX_DURATION_S,
     UsageError,
+    add_placement_options,
     add_workload_options,
     bounded_float,
     bounded_int,
@@ -40,6 +41,7 @@ from ._options import (
     error_rate,
     fmt,
     percent,
+    placement_from,
     ratio,
     workload_from,
     write_outputs,
@@ -91,19 +93,7 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
         help="a server on this machine to load instead of the embedded one",
     )
     add_workload_options(run, per_step=False)
-    run.add_argument(
-        "--server-process",
-        action="store_true",
-        help="serve the demo routes from a process of their own (uvicorn, started and "
-        "stopped here) instead of this process's event loop",
-    )
-    run.add_argument(
-        "--workers",
-        type=bounded_int(1, MAX_WORKERS, "--workers"),
-        default=None,
-        help="with the server in its own process: uvicorn worker processes, each with its "
-        "own GIL, loop and thread pool (implies --server-process; default 1)",
-    )
+    add_placement_options(run)
     add_route_options(run)
 
 
@@ -354,12 +344,9 @@ def settings_from(args: argparse.Namespace) -> RunSettings:
             check_loopback_target(args.target)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-    server_process = args.server_process or args.workers is not None
-    if server_process and (args.target is not None or route is not None):
-        raise UsageError(
-            "--server-process and --workers start LoopScope's demo server: "
-            "not with --target, --app or --url"
-        )
+    server_process, workers = placement_from(
+        args, elsewhere=args.target is not None or route is not None
+    )
     open_loop = args.rate is not None
     return RunSettings(
         scenario=args.scenario if route is None else route.scenario,
@@ -374,7 +361,7 @@ def settings_from(args: argparse.Namespace) -> RunSettings:
         app_dir=args.app_dir,
         allow_remote=args.allow_remote,
         server_process=server_process,
-        workers=args.workers or 1,
+        workers=workers,
     )
 
 

@@ -24,6 +24,7 @@ from ._options import (
     EXIT_FAILED,
     EXIT_OK,
     UsageError,
+    add_placement_options,
     add_workload_options,
     bounded_float,
     bounded_int,
@@ -34,6 +35,7 @@ from ._options import (
     error_rate,
     fmt,
     percent,
+    placement_from,
     ratio,
     workload_from,
     write_outputs,
@@ -82,6 +84,7 @@ def add_sweep_parser(commands: Any) -> None:
         help="seconds of load per step, warm-up included",
     )
     add_workload_options(sweep, per_step=True)
+    add_placement_options(sweep)
     sweep.add_argument(
         "--png", type=Path, default=None, help="draw throughput and latency against the level"
     )
@@ -105,6 +108,7 @@ def settings_from(args: argparse.Namespace) -> SweepSettings:
         raise UsageError("--route goes with --app")
     elif args.scenarios is None:
         raise UsageError("give --scenarios A,B, or --app with --route for routes of your own")
+    server_process, workers = placement_from(args, elsewhere=args.app is not None)
     try:
         return SweepSettings(
             scenarios=args.scenarios or tuple(route.scenario for route in routes),
@@ -116,6 +120,8 @@ def settings_from(args: argparse.Namespace) -> SweepSettings:
             step_duration_s=args.step_duration,
             max_in_flight=args.max_in_flight,
             **workload_from(args),
+            server_process=server_process,
+            workers=workers,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -173,6 +179,13 @@ def failed_steps(results: list[RunResult], max_error_rate: float) -> list[str]:
     return failed
 
 
+def _placement(settings: SweepSettings) -> str:
+    if not settings.server_process:
+        return ""
+    workers = settings.workers
+    return f", server in its own process ({workers} worker{'s' if workers > 1 else ''})"
+
+
 def format_sweep(
     settings: SweepSettings, results: list[RunResult], *, failed: list[str] | None = None
 ) -> str:
@@ -198,7 +211,8 @@ def format_sweep(
         + (f" of {settings.app}" if settings.app else "")
         + f"; {kind}"
         + ("" if settings.routes else f", delay {settings.delay_ms:g} ms")
-        + f", {settings.effective_threads} threads",
+        + f", {settings.effective_threads} threads"
+        + _placement(settings),
         f"  {len(results)} steps of {settings.step_duration_s:g} s; the first {warmup:g} s "
         f"of each are warm-up, not counted",
         "",

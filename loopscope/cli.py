@@ -38,9 +38,11 @@ from ._options import (
     MAX_DURATION_S,
     Parser,
     UsageError,
+    add_placement_options,
     bounded_float,
     bounded_int,
     check_output_paths,
+    placement_from,
 )
 from ._run_command import add_run_parser, command_run
 from ._sweep_command import add_sweep_parser, command_sweep
@@ -67,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=bounded_int(0, 65535, "--port"), default=8000)
     serve.add_argument("--threads", type=bounded_int(1, MAX_THREADS, "--threads"), default=40)
     # Internal: serve on a socket LoopScope bound (ServerProcess), not on --port.
-    serve.add_argument("--fd", type=int, default=None, help=argparse.SUPPRESS)
+    # Twice: the port the workers share, then this worker's own (its probes).
+    serve.add_argument("--fd", type=int, action="append", default=None, help=argparse.SUPPRESS)
 
     gui = commands.add_parser("gui", help="open the desktop app (the default)")
     gui.add_argument("--preset", default=None, help='a lesson, e.g. "Sync vs async"')
@@ -106,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --app: put this route under load beside the lesson's endpoints "
         "(--autorun without it: the app's first route that can be sent as it is)",
     )
+    add_placement_options(gui)
     return parser
 
 
@@ -136,6 +140,8 @@ def _command_gui(args: argparse.Namespace) -> int:
     check_output_paths({"--screenshot": args.screenshot, "--json": args.json})
     if args.route is not None and args.app is None:
         raise UsageError('--route goes with --app, e.g. --app main:app --route "GET /items"')
+    # Your app is served on the window's loop: a server process serves the demo's routes.
+    server_process, workers = placement_from(args, elsewhere=args.app is not None)
     if args.app is not None:
         # Imported here as well as in the window: a module that does not import is a bad
         # argument (exit 2, one line) before any window opens.
@@ -156,6 +162,8 @@ def _command_gui(args: argparse.Namespace) -> int:
         app=args.app,
         app_dir=args.app_dir,
         route=args.route,
+        server_process=server_process,
+        workers=workers,
     )
     try:
         return run_gui(options)
@@ -193,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "gui":
             return _command_gui(args)
         if args.command == "serve":
-            if args.fd is not None:
+            if args.fd:
                 asyncio.run(serve_on_fd(args.fd, args.threads))
                 return EXIT_OK
             asyncio.run(_serve(args.port, args.threads))

@@ -52,6 +52,11 @@ def test_the_bundled_presets_all_load_cleanly() -> None:
         ({**GOOD, "name": "  "}, "field 'name'"),
         ({k: v for k, v in GOOD.items() if k != "why"}, "field 'why' is missing"),
         ({**GOOD, "thread": 5}, "preset 50-bad.json: unknown field 'thread'"),
+        ({**GOOD, "workers": 2}, "field 'workers': more than 1 needs \"server_process\": true"),
+        ({**GOOD, "server_process": True, "workers": 0}, "field 'workers'"),
+        ({**GOOD, "server_process": True, "workers": 17}, "field 'workers'"),
+        ({**GOOD, "server_process": "yes"}, "field 'server_process'"),
+        ({**GOOD, "server_process": True, "view": "timeline"}, "field 'view': the timeline"),
         # Python's json reads these, JSON has no such numbers.
         (json.dumps(GOOD).replace('"delay_ms": 100', '"delay_ms": NaN'), "NaN is not a JSON"),
         (json.dumps(GOOD).replace('"delay_ms": 100', '"delay_ms": Infinity'), "Infinity"),

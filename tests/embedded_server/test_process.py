@@ -16,8 +16,9 @@ import httpx
 import pytest
 
 from loopscope.cli import main
-from loopscope.embedded_server import ServerProcess
+from loopscope.embedded_server import ServerProcess, WorkerProbes
 from loopscope.loadgen import RunSettings, run_load
+from loopscope.loadgen.sweep import SweepSettings, run_sweep
 from tests.conftest import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -137,6 +138,19 @@ def test_an_interrupted_run_leaves_no_server_process_behind(tmp_path: Path) -> N
         ["run", "--scenario", "async", "--workers", "two"],
         ["run", "--scenario", "async", "--workers", "2", "--target", "http://127.0.0.1:8000"],
         ["run", "--server-process", "--app", "examples.shop.app:app", "--route", "/products"],
+        ["sweep", "--scenarios", "async", "--concurrency", "1", "--workers", "0"],
+        ["sweep", "--scenarios", "async", "--concurrency", "1", "--workers", "x"],
+        ["sweep", "--scenarios", "async", "--concurrency", "1", "--workers", "17"],
+        [
+            "sweep",
+            "--server-process",
+            "--app",
+            "examples.shop.app:app",
+            "--route",
+            "/products",
+            "--concurrency",
+            "1",
+        ],
     ],
     ids=" ".join,
 )
@@ -147,3 +161,73 @@ def test_bad_worker_arguments_exit_2_with_one_line(
     captured = capsys.readouterr()
     assert len(captured.err.strip().splitlines()) == 1, captured.err
     assert captured.out == ""
+
+
+async def test_each_workers_probes_are_read_on_its_own_port() -> None:
+    async with ServerProcess(workers=2, threads=3) as server:
+        assert len(server.probe_urls) == 2 and server.url not in server.probe_urls
+        async with WorkerProbes(server.probe_urls, threads=3, period_s=0.05) as probes:
+            assert probes.answered == 2
+            # Each worker has a pool of its own: two pools of 3.
+            assert probes.threadpool().total == 6
+            probes.set_thread_tokens(4)
+            await wait_until(lambda: probes.threadpool().total == 8, what="pools resized")
+            assert probes.in_flight()["async"] == 0
+            assert probes.server_lag_ms() >= 0.0
+
+
+def _our_children() -> set[int]:
+    """Serving workers this test process started (others' on this machine do not count)."""
+    ours = set()
+    for pid in _serving_processes():
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat[1]) == os.getpid():
+            ours.add(pid)
+    return ours
+
+
+async def test_a_sweep_runs_against_a_server_process_and_leaves_nothing() -> None:
+    settings = SweepSettings(
+        scenarios=("sync",),
+        concurrency=(4,),
+        delay_ms=50,
+        threads=2,
+        step_duration_s=1.5,
+        warmup_s=0.5,
+        server_process=True,
+        workers=2,
+    )
+    (result,) = await run_sweep(settings)
+    # Two workers of 2 threads: capacity 4, as the theory of the step says.
+    assert result.prediction.capacity == 4
+    assert result.settings.workers == 2
+    assert result.summary.ok > 0
+    assert _our_children() == set()
+
+
+def test_sweep_takes_workers_on_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "sweep.json"
+    argv = ["sweep", "--scenarios", "async", "--concurrency", "2", "--delay-ms", "20"]
+    argv += ["--step-duration", "1", "--workers", "2", "--json", str(out)]
+    assert main(argv) == 0
+    assert "server in its own process (2 workers)" in capsys.readouterr().out
+    (record,) = json.loads(out.read_text())
+    assert record["server_process"] is True and record["workers"] == 2
+
+
+async def test_a_worker_held_by_the_blocking_route_shows_in_its_probes_not_here() -> None:
+    async with (
+        ServerProcess(workers=1) as server,
+        WorkerProbes(server.probe_urls, threads=40, period_s=0.05) as probes,
+        httpx.AsyncClient(base_url=server.url, timeout=10) as client,
+    ):
+        # time.sleep on the worker's loop: its lag, read over HTTP, grows by about as much;
+        # this loop, which only awaits the answer, is not held.
+        answer = await client.get("/scenario/blocking", params={"delay_ms": 400})
+        assert answer.status_code == 200
+        await wait_until(lambda: probes.server_lag_ms() >= 250, what="the worker's lag")
