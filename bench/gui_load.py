@@ -1,9 +1,16 @@
-"""How the window copes with heavy load on its own loop: loop lag and chart redraw cost.
+"""How the window copes with heavy load: throughput beside theory, loop lag, chart cost.
 
-Opens the real window offscreen, runs `async` at the given numbers of users (1000 by
-default, the slider's top), and measures over the run: the event-loop lag (p50, p99,
-max, from the server's 10 ms probe) and the cost of one full chart refresh (series +
-probes + painting all six plots). Not part of the tests; writes bench/results/gui_load.json.
+Opens the real window offscreen, runs `async` (1 s delay) at each case's users, and
+measures over the run: throughput and latency beside theory, the window loop's lag (p50,
+p99, max, from a 10 ms probe on it; with the server on that loop, the server's lag too),
+the garbage collector's pauses, and the cost of one full chart refresh (series + probes +
+painting all six plots). The cases, one after the other in one go:
+
+- lab:N      the app as it ships: server, generator and charts on one LabEventLoop;
+- qasync:N   the same on qasync's own QEventLoop (a Qt timer per callback), as before;
+- process:N  the server in its own process (--workers), the window's loop free of it.
+
+Not part of the tests; writes bench/results/gui_load.json.
 """
 
 from __future__ import annotations
@@ -46,15 +53,21 @@ class GcPauses:
         }
 
 
-async def measure(users: int, delay_ms: float, seconds: float) -> dict[str, object]:
+async def measure(
+    users: int, delay_ms: float, seconds: float, *, workers: int | None
+) -> dict[str, object]:
+    """workers: the server in its own process with this many workers (None: on the
+    window's loop)."""
     import numpy as np
 
-    from loopscope.desktop_app.session import LabSession
+    from loopscope.desktop_app.session import LabSession, Placement
     from loopscope.desktop_app.window import MainWindow
     from loopscope.loadgen import freeze_startup_objects
 
     session = LabSession()
     await session.open()
+    if workers is not None:
+        await session.set_placement(Placement(process=True, workers=workers))
     window = MainWindow(session)
     window.resize(1600, 1000)
     window.show()
@@ -81,11 +94,14 @@ async def measure(users: int, delay_ms: float, seconds: float) -> dict[str, obje
         redraw_ms.append((time.perf_counter() - started) * 1000)
     session.recorder.end_measurement()
     gc.callbacks.remove(pauses)
-    lags = np.array(session.server.probes.loop_lag.lags_since(since)) * 1000
+    # The window's loop (where the generator and the charts run); with the server on it, the
+    # server's loop too.
+    lags = np.array(session.window_loop_lag.lags_since(since)) * 1000
     summary = session.recorder.summary("async")
     await window.stop()
     await session.close()
     return {
+        "placement": "window's loop" if workers is None else f"own process, {workers} worker(s)",
         "users": users,
         "delay_ms": delay_ms,
         "seconds": seconds,
@@ -107,7 +123,14 @@ async def measure(users: int, delay_ms: float, seconds: float) -> dict[str, obje
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--users", default="100,1000", help="comma-separated user counts")
+    parser.add_argument(
+        "--cases",
+        default="lab:100,lab:1000,qasync:1000,process:1000",
+        help="comma-separated LOOP:USERS: lab (the app: LabEventLoop, server on the "
+        "window's loop), qasync (qasync's own loop, as before LabEventLoop), process (the "
+        "server in its own process, --workers workers)",
+    )
+    parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--delay-ms", type=float, default=1000.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--out", type=Path, default=RESULTS / "gui_load.json")
@@ -116,12 +139,6 @@ def main() -> int:
         choices=("gui-thread", "automatic"),
         default="gui-thread",
         help="garbage collection as the app does it (GUI thread only) or Python's default",
-    )
-    parser.add_argument(
-        "--loop",
-        choices=("lab", "qasync"),
-        default="lab",
-        help="the app's loop (LabEventLoop) or qasync's own, for a side-by-side comparison",
     )
     args = parser.parse_args()
     require_this_checkout()
@@ -139,18 +156,21 @@ def main() -> int:
     if args.gc == "gui-thread":
         collector.start()
     rows = []
-    for users in (int(u) for u in args.users.split(",")):
-        factory = LabEventLoop if args.loop == "lab" else qasync.QEventLoop
+    for case in args.cases.split(","):
+        loop, _, count = case.partition(":")
+        users = int(count)
+        factory = qasync.QEventLoop if loop == "qasync" else LabEventLoop
+        workers = args.workers if loop == "process" else None
         with asyncio.Runner(loop_factory=factory) as runner:
-            row = runner.run(measure(users, args.delay_ms, args.seconds))
+            row = runner.run(measure(users, args.delay_ms, args.seconds, workers=workers))
         row["gc"] = args.gc
-        row["loop"] = args.loop
+        row["loop"] = "qasync.QEventLoop" if loop == "qasync" else "LabEventLoop"
         rows.append(row)
         lag = row["loop_lag_ms"]
         redraw = row["redraw_ms"]
         assert isinstance(lag, dict) and isinstance(redraw, dict)
         print(
-            f"{users:>5} async users, {args.delay_ms:g} ms: {row['throughput_rps']} req/s "
+            f"{case:>12}: {users} async users, {args.delay_ms:g} ms: {row['throughput_rps']} req/s "
             f"(theory {row['theory_rps']}), loop lag p50 {lag['p50']} ms p99 {lag['p99']} ms "
             f"max {lag['max']} ms; chart refresh median {redraw['median']} ms "
             f"max {redraw['max']} ms; garbage collection {row['gc_pauses']}"
