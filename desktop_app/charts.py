@@ -199,8 +199,10 @@ class _Cell(QWidget):
         layout.addWidget(plot, 1)
 
 
-# Tick labels of the response curve's log axis of users.
-CURVE_TICKS = (1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500, 700, 1000)
+# The response curve's log axis of users: labelled ticks (few enough to read at the
+# default window size: all eighteen ran together into "70100150200"), and grid-only ticks.
+CURVE_TICKS = (1, 3, 10, 30, 100, 300, 1000)
+CURVE_MINOR_TICKS = (2, 5, 7, 15, 20, 50, 70, 150, 200, 500, 700)
 # Users at which the response curve's theory line is drawn: 1 to 1000, even on a log axis.
 CURVE_USERS = np.unique(np.round(np.logspace(0, 3, 60)).astype(int))
 
@@ -458,7 +460,10 @@ class Charts(QWidget):
             plot.setLogMode(x=True, y=False)
             # Plain numbers of users, not "4·10¹": the log axis gets its own ticks.
             plot.getAxis("bottom").setTicks(
-                [[(math.log10(users), str(users)) for users in CURVE_TICKS]]
+                [
+                    [(math.log10(users), str(users)) for users in CURVE_TICKS],
+                    [(math.log10(users), "") for users in CURVE_MINOR_TICKS],
+                ]
             )
         self.loop_lag.addLine(
             y=50, pen=self._pen(self.chart_style.muted, style=Qt.PenStyle.DashLine, hairline=True)

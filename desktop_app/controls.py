@@ -183,8 +183,9 @@ class ControlPanel(QWidget):
         form.addRow(self.threads_label, self.threads)
         # Where the demo server runs: the card's shape (one loop for all), or processes.
         self.placement = QComboBox()
-        self.placement.addItem("Server: this window's loop", False)
-        self.placement.addItem("Server: its own process", True)
+        # Short: the panel is narrow ("this window's loop" was cut off at the default size).
+        self.placement.addItem("Server: in this window", False)
+        self.placement.addItem("Server: own process", True)
         self.placement.setToolTip(
             "This window's loop: window, load generator and server share one event loop (the "
             "lessons' default). Its own process: the server runs in worker processes started "

@@ -58,7 +58,7 @@ def test_the_server_choice_starts_workers_that_serve_and_end_with_the_window(
         controls, session = window.controls, window.session
         assert not controls.workers.isEnabled()  # shared loop: no workers to choose
         assert "own process" in controls.workers.toolTip()
-        controls.placement.setCurrentIndex(1)  # "Server: its own process"
+        controls.placement.setCurrentIndex(1)  # "Server: own process"
         await wait_until(
             lambda: "Server: own process, 1 worker " in controls.status.text(),
             timeout_s=30,
