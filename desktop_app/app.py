@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from loopscope.embedded_server import ServerStartError
-from loopscope.loadgen import freeze_startup_objects, tune_gc_for_load
+from loopscope.loadgen import freeze_startup_objects, gc_tuned_for_load
 from loopscope.loadgen.export import summary_record, write_json
 from loopscope.resources import resource_root
 
@@ -347,12 +347,14 @@ def run_gui(options: GuiOptions) -> int:
     app.setQuitOnLastWindowClosed(False)
     from .gc_guard import MainThreadGarbageCollector
 
-    tune_gc_for_load()  # 1000 requests in flight share this loop (loadgen/_gc_policy.py)
-    # Qt objects must never be freed on one of the server's worker threads (gc_guard.py).
+    # 1000 requests in flight share this loop (loadgen/_gc_policy.py); the start-up objects
+    # are frozen once the window is built (run_window). Qt objects must never be freed on
+    # one of the server's worker threads: collection is paced on this one (gc_guard.py).
     collector = MainThreadGarbageCollector()
-    collector.start()
-    try:
-        with asyncio.Runner(loop_factory=LabEventLoop) as runner:
-            return runner.run(run_window(options))
-    finally:
-        collector.stop()
+    with gc_tuned_for_load(freeze=False, paced=False):
+        collector.start()
+        try:
+            with asyncio.Runner(loop_factory=LabEventLoop) as runner:
+                return runner.run(run_window(options))
+        finally:
+            collector.stop()

@@ -19,7 +19,9 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer
 
-# Look this often (ms) whether a generation is due (Python's thresholds decide which).
+from loopscope.loadgen import GcPacer
+
+# Look this often (ms) whether a generation is due (GcPacer decides which).
 COLLECT_PERIOD_MS = 500
 # Give freed C-heap pages back at least this often (s), whatever was collected: with the
 # young threshold of loadgen/_gc_policy.py, full collections come minutes apart.
@@ -53,7 +55,7 @@ def release_free_memory() -> None:
 
 class MainThreadGarbageCollector(QObject):
     """While started, automatic collection is off and a GUI-thread timer collects instead,
-    with the same per-generation thresholds Python itself would use."""
+    paced as loadgen/_gc_policy.py says (Python's thresholds, and at least every 5 s)."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -62,6 +64,7 @@ class MainThreadGarbageCollector(QObject):
         self._timer.timeout.connect(self.collect)
         self._was_enabled = gc.isenabled()
         self._trimmed = time.monotonic()
+        self._pacer = GcPacer()
 
     def start(self) -> None:
         self._was_enabled = gc.isenabled()
@@ -75,14 +78,7 @@ class MainThreadGarbageCollector(QObject):
             gc.enable()
 
     def collect(self) -> None:
-        young, middle, old = gc.get_count()
-        limit_young, limit_middle, limit_old = gc.get_threshold()
-        if old > limit_old:
-            gc.collect(2)
-        elif middle > limit_middle:
-            gc.collect(1)
-        elif young > limit_young:
-            gc.collect(0)
+        self._pacer.tick()
         now = time.monotonic()
         if now - self._trimmed >= TRIM_PERIOD_S:
             self._trimmed = now

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from . import theory
 from ._cpu_cost import CpuCostMeter, measure_cpu_cost_s
-from ._gc_policy import freeze_startup_objects, tune_gc_for_load
+from ._gc_policy import (
+    GcPacer,
+    PacedCollection,
+    freeze_startup_objects,
+    gc_tuned_for_load,
+    tune_gc_for_load,
+)
 from ._generator import MAX_USERS, GeneratorLimits, LoadGenerator, RecordSink
 from ._generator_base import BaseLoadGenerator
 from ._open_loop import (
@@ -76,6 +82,7 @@ __all__ = [
     "BaseLoadGenerator",
     "CpuCostMeter",
     "DrainedSummary",
+    "GcPacer",
     "GeneratorLimits",
     "HttpxSender",
     "IncompatibleAiohttpError",
@@ -83,6 +90,7 @@ __all__ = [
     "LoadGenerator",
     "OpenLoopGenerator",
     "OpenLoopLimits",
+    "PacedCollection",
     "ProgressCallback",
     "RateEstimator",
     "RecordSink",
@@ -111,6 +119,7 @@ __all__ = [
     "classify_status",
     "connections_for",
     "freeze_startup_objects",
+    "gc_tuned_for_load",
     "measure_cpu_cost_s",
     "open_loop_theory",
     "parse_server_timing",

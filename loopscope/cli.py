@@ -20,12 +20,7 @@ from loopscope.embedded_server import (
     import_app,
     serve_on_fd,
 )
-from loopscope.loadgen import (
-    IncompatibleAiohttpError,
-    check_aiohttp,
-    freeze_startup_objects,
-    tune_gc_for_load,
-)
+from loopscope.loadgen import IncompatibleAiohttpError, check_aiohttp, gc_tuned_for_load
 
 from ._audit_command import add_audit_parser, command_audit
 from ._audit_png import RENDER_AUDIT_PNG_COMMAND
@@ -174,6 +169,23 @@ def _command_gui(args: argparse.Namespace) -> int:
         return EXIT_FAILED
 
 
+def _command_headless(args: argparse.Namespace) -> int:
+    if args.command == "serve":
+        if args.fd:
+            asyncio.run(serve_on_fd(args.fd, args.threads))
+            return EXIT_OK
+        asyncio.run(_serve(args.port, args.threads))
+        return EXIT_OK
+    with terminate_raises():
+        if args.command == "sweep":
+            return command_sweep(args)
+        if args.command == "audit":
+            return command_audit(args)
+        if args.command == "export-locust":
+            return command_export_locust(args)
+        return command_run(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == [RENDER_SWEEP_PNG_COMMAND]:
@@ -193,27 +205,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = parser.parse_args(["gui"])
         if args.command not in ("serve", "export-locust"):  # the others send through aiohttp
             check_aiohttp()
-        # Up to 1000 requests in flight on one loop (loadgen/_gc_policy.py); the window
-        # freezes its start-up objects itself, once it is built.
-        tune_gc_for_load()
-        if args.command != "gui":
-            freeze_startup_objects()
         if args.command == "gui":
-            return _command_gui(args)
-        if args.command == "serve":
-            if args.fd:
-                asyncio.run(serve_on_fd(args.fd, args.threads))
-                return EXIT_OK
-            asyncio.run(_serve(args.port, args.threads))
-            return EXIT_OK
-        with terminate_raises():
-            if args.command == "sweep":
-                return command_sweep(args)
-            if args.command == "audit":
-                return command_audit(args)
-            if args.command == "export-locust":
-                return command_export_locust(args)
-            return command_run(args)
+            return _command_gui(args)  # the window paces collection on its own thread
+        # Up to 1000 requests in flight on one loop (loadgen/_gc_policy.py).
+        with gc_tuned_for_load(freeze=True, paced=True):
+            return _command_headless(args)
     except UsageError as exc:
         print(f"loopscope: error: {exc}", file=sys.stderr)
         return EXIT_BAD_ARGUMENTS
