@@ -28,7 +28,16 @@ from loopscope.loadgen import theory
 
 from .palette import endpoint_colours, label_of
 from .session import PROBE_PERIOD_S, LabSession, LabSnapshot, PinnedRun, ProbeSample
-from .timeline import ANSWERING, PHASES, WAITING, WORKING, TimelineFrame, phase_labels
+from .timeline import (
+    ANSWERING,
+    MAX_LANES,
+    PHASES,
+    WAITING,
+    WIRE,
+    WORKING,
+    TimelineFrame,
+    phase_labels,
+)
 
 pg.setConfigOptions(antialias=True)
 
@@ -198,6 +207,18 @@ class _Cell(QWidget):
         layout.addWidget(plot.legend)
         layout.addWidget(plot, 1)
 
+    def hasHeightForWidth(self) -> bool:
+        # Its wrapped legend would make the grid size the rows by each cell's height for
+        # its width (a plot asks for ~400 px) and ignore the rows' stretches (Charts).
+        return False
+
+
+class _Tabs(QTabWidget):
+    """The bottom row's tabs, sized by the row's stretch alone (see _Cell)."""
+
+    def hasHeightForWidth(self) -> bool:
+        return False
+
 
 # Tick labels of the response curve's log axis of users.
 CURVE_TICKS = (1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500, 700, 1000)
@@ -275,16 +296,29 @@ class _Plot(pg.PlotWidget):  # type: ignore[misc]
 TIMELINE_FIRST = ("blocking", "sync", "cpu-sync")
 # Lane height taken by a bar (the rest is the gap that tells neighbouring lanes apart).
 LANE_FILL = 0.8
+# Phases drawn as thin bars (this fraction of a full one): short stretches at a lane's
+# ends that must not hide where the work ends or the wait begins.
+THIN_PHASES = {ANSWERING: 0.4, WIRE: 0.4}
+# The colour of the time on the wire: Okabe-Ito bluish green, unless the route's own
+# colour is that green (fan-out), then reddish purple. Neither is grey (waiting) nor the
+# orange, vermillion or blue of the lessons' routes, and both read on white and on the
+# dark theme's background.
+WIRE_COLOURS = ("#009E73", "#CC79A7")
+# Pixels a lane takes at least (bar and gap): thinner, nobody can follow one. Fewer
+# lanes fit than the frame could have: the timeline samples (and says so).
+MIN_LANE_PX = 5.0
+# The bottom row's stretch beside the time plots' 10 each while it shows the timeline.
+TIMELINE_ROW_STRETCH = 24
 # Fewest lanes the y axis spans: a handful of requests do not become fat slabs.
 MIN_LANES_SHOWN = 10
 
 
 class TimelineChart(QWidget):
-    """One lane per request over the last seconds, coloured by phase: waiting (for a
-    thread, or for the loop), working (holding the loop, for `blocking`), sending the
-    answer. The whole chart is one path item per phase, rebuilt each frame from the
-    session's `TimelineFrame`: a few hundred rectangles in three items, never an item per
-    request (items are what cost in a QGraphicsScene)."""
+    """One lane per request over the last seconds, coloured by phase: on the wire,
+    waiting (for a thread, or for the loop), working (holding the loop, for `blocking`),
+    sending the answer, on the wire again. The whole chart is one path item per phase,
+    rebuilt each frame from the session's `TimelineFrame`: a few hundred rectangles in
+    four items, never an item per request (items are what cost in a QGraphicsScene)."""
 
     def __init__(self, session: LabSession, style: ChartStyle) -> None:
         super().__init__()
@@ -341,7 +375,20 @@ class TimelineChart(QWidget):
 
     def _colours(self, scenario: str) -> dict[str, str]:
         working = endpoint_colours([scenario])[scenario]
-        return {WAITING: "#B8B8B8", WORKING: working, ANSWERING: self._style.foreground}
+        wire = next(colour for colour in WIRE_COLOURS if colour != working)
+        return {
+            WIRE: wire,
+            WAITING: "#B8B8B8",
+            WORKING: working,
+            ANSWERING: self._style.foreground,
+        }
+
+    def lanes_that_fit(self) -> int:
+        """Lanes the plot's height holds at MIN_LANE_PX each (MAX_LANES at most)."""
+        height = self.plot.getViewBox().height()
+        if height <= 0:  # not laid out yet (never shown)
+            return MAX_LANES
+        return max(MIN_LANES_SHOWN, min(MAX_LANES, int(height / MIN_LANE_PX)))
 
     def set_endpoints(self, names: list[str]) -> None:
         """The routes to choose from; keeps the choice when it is still there."""
@@ -374,7 +421,7 @@ class TimelineChart(QWidget):
             # The phases come from the demo server; a route of your own app has none here.
             self.caption.setText("Tick a demo endpoint to see its requests here.")
             return None
-        frame = self._session.timeline(scenario)
+        frame = self._session.timeline(scenario, self.lanes_that_fit())
         self.draw(frame)
         return frame
 
@@ -385,11 +432,11 @@ class TimelineChart(QWidget):
             self.plot.legend.remove_all()
             labels = phase_labels(frame.scenario)
             for phase in PHASES:
-                self.plot.legend.add(labels[phase], colours[phase], "██")
+                sample = "\u25ac\u25ac" if phase in THIN_PHASES else "\u2588\u2588"
+                self.plot.legend.add(labels[phase], colours[phase], sample)
         for phase in PHASES:
             path = QPainterPath()
-            # The answer takes a thin bar: it is short, and must not hide the work's end.
-            fill = LANE_FILL * (0.4 if phase == ANSWERING else 1.0)
+            fill = LANE_FILL * THIN_PHASES.get(phase, 1.0)
             for lane, x0, x1 in frame.rects(phase).tolist():
                 # At least a hair wide, so that a phase of a few µs still shows.
                 path.addRect(x0, lane + (1 - fill) / 2, max(x1 - x0, 0.004), fill)
@@ -433,7 +480,9 @@ class Charts(QWidget):
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for index, plot in enumerate(self.time_plots()):
-            layout.addWidget(_Cell(plot, style), index // 2, index % 2)
+            cell = _Cell(plot, style)
+            cell.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Ignored)
+            layout.addWidget(cell, index // 2, index % 2)
         # The bottom row: the per-request timeline or the response curve, one at a time (a
         # fourth row would leave each chart too short to read at the default window size).
         curve = QWidget()
@@ -441,15 +490,16 @@ class Charts(QWidget):
         curve_row.setContentsMargins(0, 0, 0, 0)
         curve_row.addWidget(_Cell(self.curve_rps, style))
         curve_row.addWidget(_Cell(self.curve_latency, style))
-        self.bottom = QTabWidget()
+        self.bottom = _Tabs()
         self.bottom.setDocumentMode(True)
         self.bottom.addTab(curve, "Response curve")
         self.bottom.addTab(self.timeline, "Request timeline")
+        # Heights by the rows' stretches alone (_fit_rows), not by what each plot would like.
+        self.bottom.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Ignored)
         layout.addWidget(self.bottom, 2, 0, 1, 2)
-        # The bottom row carries a tab bar and the timeline's chooser: a little more height,
-        # so its plot is as tall as the others' (measured at 1600 x 1000 and 1920 x 1080).
-        for row, stretch in enumerate((10, 10, 18)):
-            layout.setRowStretch(row, stretch)
+        self._grid = layout
+        self._fit_rows()
+        self.bottom.currentChanged.connect(self._fit_rows)
         # A new choice is drawn at once, not at the next tick of the window's timer.
         self.timeline.endpoint.currentIndexChanged.connect(self._timeline_changed)
         self.bottom.currentChanged.connect(self._timeline_changed)
@@ -458,6 +508,15 @@ class Charts(QWidget):
         # Drawn pinned runs: number -> (the shift they were drawn with, their items).
         self._pin_items: dict[int, tuple[float, list[tuple[_Plot, pg.PlotDataItem]]]] = {}
         self.clear()
+
+    def _fit_rows(self, _: int = 0) -> None:
+        # The response curve: three rows of one height. The timeline: its row much taller,
+        # so that the thread-pool lesson's 60 requests in flight each get a lane of
+        # MIN_LANE_PX at the default window size (measured: 61 lanes fit at 1600 x 1000,
+        # 70 at 1920 x 1080; the time plots keep ~95 and ~115 px).
+        stretches = (10, 10, TIMELINE_ROW_STRETCH if self.timeline_shown else 10)
+        for row, stretch in enumerate(stretches):
+            self._grid.setRowStretch(row, stretch)
 
     def show_timeline(self, on: bool) -> None:
         """The bottom row shows the request timeline (True) or the response curve."""

@@ -44,6 +44,7 @@ from loopscope.loadgen import (
     ScenarioRequest,
     SweepProgress,
     SweepStep,
+    WireLog,
     connections_for,
     sweep_steps,
     theory,
@@ -53,7 +54,7 @@ from loopscope.loadgen.health import UI_SETTLE_S, HealthMonitor, HealthVerdict
 
 from .annotations import Marker, MarkerLog, format_value
 from .own_app import OwnTarget, split_url
-from .timeline import TimelineFrame, build_frame
+from .timeline import MAX_LANES, TimelineFrame, build_frame
 
 # The blocking scenario freezes the loop the window runs on for users × delay at a time;
 # 20 users at the 2 s route maximum is already 40 s, so it is capped (and said so in the UI).
@@ -144,6 +145,9 @@ class LabSession:
     def __init__(self, *, window_s: float = 1.0, port: int = 0) -> None:
         self.server = EmbeddedServer(create_app(ServerSettings()), port=port)
         self.recorder = Recorder(window_s=window_s)
+        #: The senders' own send and receive times of the demo routes' requests: the
+        #: timeline's time on the wire (the server's phase table has the rest).
+        self.wire = WireLog()
         self._generators: dict[str, LoadGenerator | OpenLoopGenerator] = {}
         #: "closed" (users that wait for their answer) or "open" (a fixed arrival rate).
         self.mode = "closed"
@@ -267,7 +271,9 @@ class LabSession:
         for scenario in self.endpoints():
             # A sender (its clients and connection pools) per scenario: users of two
             # scenarios sharing one pool would queue for each other's connections.
-            sender = HttpxSender(self._url_of(scenario))
+            url = self._url_of(scenario)
+            # Request ids only to the demo server, whose phase table keeps them.
+            sender = HttpxSender(url, wire=self.wire if url == self.server.url else None)
             self.recorder.track(scenario)
             generator: LoadGenerator | OpenLoopGenerator
             if self.mode == "open":
@@ -668,9 +674,16 @@ class LabSession:
             settling=frozenset(self._draining),
         )
 
-    def timeline(self, scenario: str) -> TimelineFrame:
-        """The per-request timeline of a demo route now, from the server's phase table."""
-        return build_frame(self.server.probes.phases, scenario, time.perf_counter())
+    def timeline(self, scenario: str, max_lanes: int = MAX_LANES) -> TimelineFrame:
+        """The per-request timeline of a demo route now, from the server's phase table
+        and the senders' wire log, in at most `max_lanes` lanes."""
+        return build_frame(
+            self.server.probes.phases,
+            scenario,
+            time.perf_counter(),
+            wire=self.wire,
+            max_lanes=max_lanes,
+        )
 
     async def _sample_forever(self) -> None:
         last = time.perf_counter()

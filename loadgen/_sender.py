@@ -29,12 +29,15 @@ request building the same URL and headers again.
 from __future__ import annotations
 
 import functools
+import math
 import time
 from collections.abc import Callable
 from typing import Protocol
 
 import aiohttp
 import httpx
+
+from loopscope.embedded_server import REQUEST_ID_HEADER
 
 from ._records import (
     ERROR_CONNECT,
@@ -47,6 +50,7 @@ from ._records import (
     RequestRecord,
     RouteRequest,
 )
+from ._wire import WIRE_ID, WireLog
 
 # Idle keep-alive connections are dropped after this, before uvicorn drops them after its
 # 5 s (timeout_keep_alive): a request then never goes out on a connection being closed.
@@ -248,11 +252,15 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             content = request.content
         except httpx.RequestNotRead:
             content = await request.aread()
+        headers = request.headers.multi_items()  # a new list: one more header costs nothing
+        wire_id = WIRE_ID.get()
+        if wire_id is not None:  # the sender keeps this request's times (WireLog)
+            headers.append((REQUEST_ID_HEADER, str(wire_id)))
         try:
             async with session.request(
                 request.method,
                 str(request.url),
-                headers=request.headers.multi_items(),
+                headers=headers,
                 data=content or None,
                 allow_redirects=False,
                 timeout=self._timeout(request),
@@ -288,6 +296,10 @@ class HttpxSender:
     `AiohttpTransport()`. The seam for comparing transports (`bench/sender_matrix.py`
     passes httpx's own or another package's); the requests, the records and their error
     kinds stay this sender's, so what differs is only the transport.
+    wire: where the sender writes each request's send and receive times, under the id
+    `AiohttpTransport` sends in the `x-loopscope-req` header (the embedded server keeps
+    it, and the timeline draws the time on the wire from both); None (the default): no
+    id, no header. Another transport sends no id: its requests have no wire stretch.
     """
 
     def __init__(
@@ -297,6 +309,7 @@ class HttpxSender:
         users_per_client: int | None = None,
         timeout_s: float = 60.0,
         transport_factory: TransportFactory | None = None,
+        wire: WireLog | None = None,
     ) -> None:
         if users_per_client is not None and users_per_client < 1:
             raise ValueError(f"users_per_client must be at least 1, got {users_per_client}")
@@ -308,6 +321,7 @@ class HttpxSender:
         self._transport_factory: TransportFactory = transport_factory or AiohttpTransport
         self._clients: dict[int, httpx.AsyncClient] = {}
         self._built: dict[tuple[int, AnyRequest], httpx.Request] = {}
+        self._wire = wire
         self._closed = False
 
     @property
@@ -360,12 +374,41 @@ class HttpxSender:
             )
         group = 0 if self._users_per_client is None else user // self._users_per_client
         client = self._client_for(group)
+        built = self._built_request(group, client, request)
+        if self._wire is not None:
+            return await self._send_logged(self._wire, client, built, request, user)
         start = time.perf_counter()
         try:
-            response = await client.send(self._built_request(group, client, request))
+            response = await client.send(built)
         except httpx.HTTPError as exc:
             return record_from_error(request, exc, start, time.perf_counter(), user)
         return record_from_response(request, response, start, time.perf_counter(), user)
+
+    async def _send_logged(
+        self,
+        wire: WireLog,
+        client: httpx.AsyncClient,
+        built: httpx.Request,
+        request: AnyRequest,
+        user: int,
+    ) -> RequestRecord:
+        # The record's own start and end are the wire log's times: the timeline's lane of
+        # a request then spans exactly the latency the charts count.
+        start = time.perf_counter()
+        wire_id = wire.sent(start)
+        token = WIRE_ID.set(wire_id)
+        end = math.nan
+        try:
+            response = await client.send(built)
+            end = time.perf_counter()
+        except httpx.HTTPError as exc:
+            end = time.perf_counter()
+            return record_from_error(request, exc, start, end, user)
+        finally:
+            WIRE_ID.reset(token)
+            # Cancelled (a Stop): the client stops waiting now; its lane must not run on.
+            wire.received(wire_id, end if end == end else time.perf_counter())
+        return record_from_response(request, response, start, end, user)
 
     async def aclose(self) -> None:
         self._closed = True

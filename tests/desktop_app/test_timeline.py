@@ -76,7 +76,7 @@ def test_blocking_lesson_draws_the_loop_held_one_request_at_a_time(
         for before, after in itertools.pairwise(held):
             # Strictly one after another: the next holds the loop only once the last let go.
             assert after[1] >= before[2] - 1e-9, (before, after)
-        assert "holding the loop" in timeline.plot.legend.names[1]
+        assert "holding the loop" in timeline.plot.legend.names[2]
         await close_window(window)
 
     run_on_qt_loop(body())

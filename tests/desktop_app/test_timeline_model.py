@@ -7,6 +7,7 @@ import math
 from loopscope.desktop_app.timeline import (
     ANSWERING,
     WAITING,
+    WIRE,
     WORKING,
     build_frame,
 )
@@ -30,7 +31,7 @@ def test_phases_of_finished_and_in_flight_requests() -> None:
     assert frame.rects(WAITING).tolist() == [[0, -3.0, -2.0], [1, -1.5, -1.0], [2, -0.5, 0.0]]
     assert frame.rects(WORKING).tolist() == [[0, -2.0, -1.0], [1, -1.0, 0.0]]
     assert [row[0] for row in frame.rects(ANSWERING)] == [0]
-    assert frame.slice_at(0.0) == {WAITING: 1, WORKING: 1, ANSWERING: 0}
+    assert frame.slice_at(0.0) == {WIRE: 0, WAITING: 1, WORKING: 1, ANSWERING: 0}
     assert (frame.now_waiting, frame.now_working, frame.now_answering) == (1, 1, 0)
     assert "now: 1 working on a thread, 1 waiting for a thread" in frame.caption()
 
