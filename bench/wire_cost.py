@@ -40,7 +40,10 @@ from loopscope.loadgen._wire import WIRE_ID
 WARM_S = 1.0
 
 
-async def block(server: EmbeddedServer, users: int, delay_ms: float, seconds: float, wire: bool):
+async def block(
+    server: EmbeddedServer, users: int, delay_ms: float, seconds: float, wire: bool
+) -> tuple[float, float]:
+    """(req/s, µs of CPU a request) of one block, with or without a wire log."""
     counted = 0
     counting = False
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QPainterPath, QPen
 from PySide6.QtWidgets import (
     QComboBox,
@@ -207,17 +207,25 @@ class _Cell(QWidget):
         layout.addWidget(plot.legend)
         layout.addWidget(plot, 1)
 
+    # The grid then shares the charts' height by the rows' stretches (Charts._fit_rows)
+    # above each cell's least height: asked for its height for its width (its legend
+    # wraps), or for its size hint, a cell asks ~400 px and the grid, short of that
+    # everywhere, ignores the stretches.
     def hasHeightForWidth(self) -> bool:
-        # Its wrapped legend would make the grid size the rows by each cell's height for
-        # its width (a plot asks for ~400 px) and ignore the rows' stretches (Charts).
         return False
+
+    def sizeHint(self) -> QSize:
+        return self.minimumSizeHint()
 
 
 class _Tabs(QTabWidget):
-    """The bottom row's tabs, sized by the row's stretch alone (see _Cell)."""
+    """The bottom row's tabs, sized as a chart cell is (see _Cell)."""
 
     def hasHeightForWidth(self) -> bool:
         return False
+
+    def sizeHint(self) -> QSize:
+        return self.minimumSizeHint()
 
 
 # Tick labels of the response curve's log axis of users.
@@ -309,6 +317,11 @@ WIRE_COLOURS = ("#009E73", "#CC79A7")
 MIN_LANE_PX = 5.0
 # The bottom row's stretch beside the time plots' 10 each while it shows the timeline.
 TIMELINE_ROW_STRETCH = 24
+# A time plot's least height (its plot area and time axis) beside the timeline, per point
+# of font size: 126 px at 11 pt, 184 px at 16 pt. Seen at 1920 x 1080 in presentation
+# mode without it: 55 px plots, tick labels on top of each other, axis titles cut. More
+# would cut the in-flight plot's time axis at 1600 x 1000 (its legend takes two lines).
+TIME_PLOT_MIN_PX_PER_PT = 11.5
 # Fewest lanes the y axis spans: a handful of requests do not become fat slabs.
 MIN_LANES_SHOWN = 10
 
@@ -459,9 +472,7 @@ class Charts(QWidget):
         self.chart_style = style = style or ChartStyle()
         self.throughput = _Plot("Throughput (dashed: theory)", "requests / s", "time (s)", style)
         self.latency = _Plot("Latency p50 (solid) and p99 (dotted)", "ms", "time (s)", style)
-        self.inflight = _Plot(
-            "Server: in flight and thread pool", "requests / threads", "time (s)", style
-        )
+        self.inflight = _Plot("Server: in flight and thread pool", "count", "time (s)", style)
         self.loop_lag = _Plot("Event-loop lag: what this window feels", "ms", "time (s)", style)
         self.curve_rps = _Plot(
             "Throughput vs users (dashed: theory)", "requests / s", "users", style
@@ -480,9 +491,7 @@ class Charts(QWidget):
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for index, plot in enumerate(self.time_plots()):
-            cell = _Cell(plot, style)
-            cell.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Ignored)
-            layout.addWidget(cell, index // 2, index % 2)
+            layout.addWidget(_Cell(plot, style), index // 2, index % 2)
         # The bottom row: the per-request timeline or the response curve, one at a time (a
         # fourth row would leave each chart too short to read at the default window size).
         curve = QWidget()
@@ -494,8 +503,6 @@ class Charts(QWidget):
         self.bottom.setDocumentMode(True)
         self.bottom.addTab(curve, "Response curve")
         self.bottom.addTab(self.timeline, "Request timeline")
-        # Heights by the rows' stretches alone (_fit_rows), not by what each plot would like.
-        self.bottom.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Ignored)
         layout.addWidget(self.bottom, 2, 0, 1, 2)
         self._grid = layout
         self._fit_rows()
@@ -514,9 +521,15 @@ class Charts(QWidget):
         # so that the thread-pool lesson's 60 requests in flight each get a lane of
         # MIN_LANE_PX at the default window size (measured: 61 lanes fit at 1600 x 1000,
         # 70 at 1920 x 1080; the time plots keep ~95 and ~115 px).
-        stretches = (10, 10, TIMELINE_ROW_STRETCH if self.timeline_shown else 10)
+        # Where the height is short (presentation mode's fonts, a banner, a small window)
+        # the time plots keep a least height and the timeline samples what no longer fits.
+        shown = self.timeline_shown
+        stretches = (10, 10, TIMELINE_ROW_STRETCH if shown else 10)
         for row, stretch in enumerate(stretches):
             self._grid.setRowStretch(row, stretch)
+        least = round(TIME_PLOT_MIN_PX_PER_PT * self.chart_style.font_pt) if shown else 0
+        for plot in self.time_plots():
+            plot.setMinimumHeight(least)
 
     def show_timeline(self, on: bool) -> None:
         """The bottom row shows the request timeline (True) or the response curve."""
