@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QPainterPath, QPen
+from PySide6.QtGui import QBrush, QColor, QFont, QPainterPath, QPen, QResizeEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QGraphicsItem,
@@ -206,6 +206,8 @@ class _Cell(QWidget):
         layout.addWidget(plot.heading)
         layout.addWidget(plot.legend)
         layout.addWidget(plot, 1)
+        self._plot = plot
+        self._width = 0
 
     # The grid then shares the charts' height by the rows' stretches (Charts._fit_rows)
     # above each cell's least height: asked for its height for its width (its legend
@@ -216,6 +218,26 @@ class _Cell(QWidget):
 
     def sizeHint(self) -> QSize:
         return self.minimumSizeHint()
+
+    def minimumSizeHint(self) -> QSize:
+        # Its legend as wrapped at its width now (Qt's own hint counts one line: a short
+        # row then cut the plot's time axis off under a two-line legend), and the plot's
+        # least height (Charts._fit_rows sets one beside the timeline).
+        hint = super().minimumSizeHint()
+        plot = self._plot
+        legend = plot.legend.heightForWidth(self._width) if self._width > 0 else 0
+        height = (
+            plot.heading.sizeHint().height()
+            + max(legend, plot.legend.minimumSizeHint().height())
+            + max(plot.minimumHeight(), plot.minimumSizeHint().height())
+        )
+        return QSize(hint.width(), max(hint.height(), height))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if event.size().width() != self._width:  # the legend wraps anew: so does the hint
+            self._width = event.size().width()
+            self.updateGeometry()
 
 
 class _Tabs(QTabWidget):
@@ -316,7 +338,7 @@ WIRE_COLOURS = ("#009E73", "#CC79A7")
 # lanes fit than the frame could have: the timeline samples (and says so).
 MIN_LANE_PX = 5.0
 # The bottom row's stretch beside the time plots' 10 each while it shows the timeline.
-TIMELINE_ROW_STRETCH = 24
+TIMELINE_ROW_STRETCH = 26
 # A time plot's least height (its plot area and time axis) beside the timeline, per point
 # of font size: 126 px at 11 pt, 184 px at 16 pt. Seen at 1920 x 1080 in presentation
 # mode without it: 55 px plots, tick labels on top of each other, axis titles cut. More
@@ -519,8 +541,9 @@ class Charts(QWidget):
     def _fit_rows(self, _: int = 0) -> None:
         # The response curve: three rows of one height. The timeline: its row much taller,
         # so that the thread-pool lesson's 60 requests in flight each get a lane of
-        # MIN_LANE_PX at the default window size (measured: 61 lanes fit at 1600 x 1000,
-        # 70 at 1920 x 1080; the time plots keep ~95 and ~115 px).
+        # MIN_LANE_PX at the default window size, even under the generator's banner
+        # (measured: 69 lanes fit at 1600 x 1000, 60 under the banner; 78 at 1920 x 1080;
+        # the time plots' areas keep ~82-100 and ~96-115 px).
         # Where the height is short (presentation mode's fonts, a banner, a small window)
         # the time plots keep a least height and the timeline samples what no longer fits.
         shown = self.timeline_shown
