@@ -340,10 +340,10 @@ MIN_LANE_PX = 5.0
 # The bottom row's stretch beside the time plots' 10 each while it shows the timeline.
 TIMELINE_ROW_STRETCH = 26
 # A time plot's least height (its plot area and time axis) beside the timeline, per point
-# of font size: 126 px at 11 pt, 184 px at 16 pt. Seen at 1920 x 1080 in presentation
+# of font size: 110 px at 11 pt, 160 px at 16 pt. Seen at 1920 x 1080 in presentation
 # mode without it: 55 px plots, tick labels on top of each other, axis titles cut. More
-# would cut the in-flight plot's time axis at 1600 x 1000 (its legend takes two lines).
-TIME_PLOT_MIN_PX_PER_PT = 11.5
+# leaves the timeline too few lanes there under the generator's banner (~35 at 184 px).
+TIME_PLOT_MIN_PX_PER_PT = 10.0
 # Fewest lanes the y axis spans: a handful of requests do not become fat slabs.
 MIN_LANES_SHOWN = 10
 
@@ -492,7 +492,7 @@ class Charts(QWidget):
         super().__init__()
         self._session = session
         self.chart_style = style = style or ChartStyle()
-        self.throughput = _Plot("Throughput (dashed: theory)", "requests / s", "time (s)", style)
+        self.throughput = _Plot("Throughput (dashed: theory)", "req/s", "time (s)", style)
         self.latency = _Plot("Latency p50 (solid) and p99 (dotted)", "ms", "time (s)", style)
         self.inflight = _Plot("Server: in flight and thread pool", "count", "time (s)", style)
         self.loop_lag = _Plot("Event-loop lag: what this window feels", "ms", "time (s)", style)
