@@ -3,8 +3,9 @@
 Opens the real window offscreen at its default size, runs `async` at 1000 users with a
 1 s delay (the slider's top: ~5000 requests in the timeline's 5 s span, ~1000 in flight),
 shows the timeline of that route, and times each frame over the run: building the frame
-from the server's phase table (`LabSession.timeline`), setting the chart's three path
-items, and painting the chart (`grab()`, what a screen refresh does). The window's own
+from the server's phase table and the senders' wire log (`LabSession.timeline`, with as
+many lanes as the chart fits), setting the chart's four path items, and painting the
+chart (`grab()`, what a screen refresh does). The window's own
 timer keeps drawing meanwhile, as in class. Budget: 10 ms a frame for all three (the
 frame runs 4 times a second on the loop the server and the generator share). Not part
 of the tests; writes bench/results/timeline_paint.json.
@@ -38,6 +39,7 @@ def _stats(values: list[float]) -> dict[str, float]:
 
 async def measure(users: int, delay_ms: float, seconds: float) -> dict[str, object]:
     from loopscope.desktop_app.session import LabSession
+    from loopscope.desktop_app.timeline import WIRE
     from loopscope.desktop_app.window import MainWindow
 
     session = LabSession()
@@ -58,13 +60,15 @@ async def measure(users: int, delay_ms: float, seconds: float) -> dict[str, obje
         paint_ms: list[float] = []
         totals: list[float] = []
         lanes: list[int] = []
+        wire_rects: list[int] = []
+        lane_px: list[float] = []
         requests: list[int] = []
         in_flight: list[int] = []
         end = time.perf_counter() + seconds
         while time.perf_counter() < end:
             await asyncio.sleep(0.25)  # the window's plot period
             t0 = time.perf_counter()
-            frame = session.timeline("async")
+            frame = session.timeline("async", timeline.lanes_that_fit())
             t1 = time.perf_counter()
             timeline.draw(frame)
             t2 = time.perf_counter()
@@ -75,6 +79,8 @@ async def measure(users: int, delay_ms: float, seconds: float) -> dict[str, obje
             paint_ms.append((t3 - t2) * 1000)
             totals.append((t3 - t0) * 1000)
             lanes.append(frame.lanes)
+            wire_rects.append(len(frame.rects(WIRE)))
+            lane_px.append(timeline.plot.getViewBox().height() / max(frame.lanes, 10))
             requests.append(frame.total)
             in_flight.append(frame.now_waiting + frame.now_working + frame.now_answering)
         summary = session.recorder.snapshot().scenarios["async"].last
@@ -89,6 +95,8 @@ async def measure(users: int, delay_ms: float, seconds: float) -> dict[str, obje
             "requests_in_span_median": statistics.median(requests),
             "in_flight_median": statistics.median(in_flight),
             "lanes_drawn_max": max(lanes),
+            "lane_px_min": round(min(lane_px), 2),
+            "wire_stretches_median": statistics.median(wire_rects),
             "build_ms": _stats(build_ms),
             "draw_ms": _stats(draw_ms),
             "paint_ms": _stats(paint_ms),
@@ -132,8 +140,9 @@ def main() -> int:
     assert isinstance(draw, dict) and isinstance(paint, dict)
     print(
         f"{args.users} async users, {args.delay_ms:g} ms: {row['requests_in_span_median']} "
-        f"requests in the span, {row['lanes_drawn_max']} lanes drawn; frame median "
-        f"{frame['median']} ms (build {build['median']}, draw {draw['median']}, paint "
+        f"requests in the span, {row['lanes_drawn_max']} lanes drawn (at least "
+        f"{row['lane_px_min']} px each, {row['wire_stretches_median']} wire stretches); "
+        f"frame median {frame['median']} ms (build {build['median']}, draw {draw['median']}, paint "
         f"{paint['median']}), p90 {frame['p90']} ms, max {frame['max']} ms; budget {BUDGET_MS} ms"
     )
     write_json(args.out, {"benchmark": "timeline_paint", **machine_info(), "rows": [row]})

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QPainterPath, QPen
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QPainterPath, QPen, QResizeEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QGraphicsItem,
@@ -28,7 +28,16 @@ from loopscope.loadgen import theory
 
 from .palette import endpoint_colours, label_of
 from .session import PROBE_PERIOD_S, LabSession, LabSnapshot, PinnedRun, Placement, ProbeSample
-from .timeline import ANSWERING, PHASES, WAITING, WORKING, TimelineFrame, phase_labels
+from .timeline import (
+    ANSWERING,
+    MAX_LANES,
+    PHASES,
+    WAITING,
+    WIRE,
+    WORKING,
+    TimelineFrame,
+    phase_labels,
+)
 
 pg.setConfigOptions(antialias=True)
 
@@ -197,6 +206,48 @@ class _Cell(QWidget):
         layout.addWidget(plot.heading)
         layout.addWidget(plot.legend)
         layout.addWidget(plot, 1)
+        self._plot = plot
+        self._width = 0
+
+    # The grid then shares the charts' height by the rows' stretches (Charts._fit_rows)
+    # above each cell's least height: asked for its height for its width (its legend
+    # wraps), or for its size hint, a cell asks ~400 px and the grid, short of that
+    # everywhere, ignores the stretches.
+    def hasHeightForWidth(self) -> bool:
+        return False
+
+    def sizeHint(self) -> QSize:
+        return self.minimumSizeHint()
+
+    def minimumSizeHint(self) -> QSize:
+        # Its legend as wrapped at its width now (Qt's own hint counts one line: a short
+        # row then cut the plot's time axis off under a two-line legend), and the plot's
+        # least height (Charts._fit_rows sets one beside the timeline).
+        hint = super().minimumSizeHint()
+        plot = self._plot
+        legend = plot.legend.heightForWidth(self._width) if self._width > 0 else 0
+        height = (
+            plot.heading.sizeHint().height()
+            + max(legend, plot.legend.minimumSizeHint().height())
+            + max(plot.minimumHeight(), plot.minimumSizeHint().height())
+        )
+        return QSize(hint.width(), max(hint.height(), height))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if event.size().width() != self._width:  # the legend wraps anew: so does the hint
+            self._width = event.size().width()
+            self.updateGeometry()
+
+
+class _Tabs(QTabWidget):
+    """The bottom row's tabs, sized as a chart cell is (see _Cell)."""
+
+    def hasHeightForWidth(self) -> bool:
+        return False
+
+    def sizeHint(self) -> QSize:
+        return self.minimumSizeHint()
 
 
 # The response curve's log axis of users: labelled ticks (few enough to read at the
@@ -277,6 +328,24 @@ class _Plot(pg.PlotWidget):  # type: ignore[misc]
 TIMELINE_FIRST = ("blocking", "sync", "cpu-sync")
 # Lane height taken by a bar (the rest is the gap that tells neighbouring lanes apart).
 LANE_FILL = 0.8
+# Phases drawn as thin bars (this fraction of a full one): short stretches at a lane's
+# ends that must not hide where the work ends or the wait begins.
+THIN_PHASES = {ANSWERING: 0.4, WIRE: 0.4}
+# The colour of the time on the wire: Okabe-Ito bluish green, unless the route's own
+# colour is that green (fan-out), then reddish purple. Neither is grey (waiting) nor the
+# orange, vermillion or blue of the lessons' routes, and both read on white and on the
+# dark theme's background.
+WIRE_COLOURS = ("#009E73", "#CC79A7")
+# Pixels a lane takes at least (bar and gap): thinner, nobody can follow one. Fewer
+# lanes fit than the frame could have: the timeline samples (and says so).
+MIN_LANE_PX = 5.0
+# The bottom row's stretch beside the time plots' 10 each while it shows the timeline.
+TIMELINE_ROW_STRETCH = 26
+# A time plot's least height (its plot area and time axis) beside the timeline, per point
+# of font size: 110 px at 11 pt, 160 px at 16 pt. Seen at 1920 x 1080 in presentation
+# mode without it: 55 px plots, tick labels on top of each other, axis titles cut. More
+# leaves the timeline too few lanes there under the generator's banner (~35 at 184 px).
+TIME_PLOT_MIN_PX_PER_PT = 10.0
 # Fewest lanes the y axis spans: a handful of requests do not become fat slabs.
 MIN_LANES_SHOWN = 10
 
@@ -289,11 +358,11 @@ TIMELINE_NEEDS_SHARED_LOOP = (
 
 
 class TimelineChart(QWidget):
-    """One lane per request over the last seconds, coloured by phase: waiting (for a
-    thread, or for the loop), working (holding the loop, for `blocking`), sending the
-    answer. The whole chart is one path item per phase, rebuilt each frame from the
-    session's `TimelineFrame`: a few hundred rectangles in three items, never an item per
-    request (items are what cost in a QGraphicsScene)."""
+    """One lane per request over the last seconds, coloured by phase: on the wire,
+    waiting (for a thread, or for the loop), working (holding the loop, for `blocking`),
+    sending the answer, on the wire again. The whole chart is one path item per phase,
+    rebuilt each frame from the session's `TimelineFrame`: a few hundred rectangles in
+    four items, never an item per request (items are what cost in a QGraphicsScene)."""
 
     def __init__(self, session: LabSession, style: ChartStyle) -> None:
         super().__init__()
@@ -361,7 +430,20 @@ class TimelineChart(QWidget):
 
     def _colours(self, scenario: str) -> dict[str, str]:
         working = endpoint_colours([scenario])[scenario]
-        return {WAITING: "#B8B8B8", WORKING: working, ANSWERING: self._style.foreground}
+        wire = next(colour for colour in WIRE_COLOURS if colour != working)
+        return {
+            WIRE: wire,
+            WAITING: "#B8B8B8",
+            WORKING: working,
+            ANSWERING: self._style.foreground,
+        }
+
+    def lanes_that_fit(self) -> int:
+        """Lanes the plot's height holds at MIN_LANE_PX each (MAX_LANES at most)."""
+        height = self.plot.getViewBox().height()
+        if height <= 0:  # not laid out yet (never shown)
+            return MAX_LANES
+        return max(MIN_LANES_SHOWN, min(MAX_LANES, int(height / MIN_LANE_PX)))
 
     def set_endpoints(self, names: list[str]) -> None:
         """The routes to choose from; keeps the choice when it is still there."""
@@ -406,7 +488,7 @@ class TimelineChart(QWidget):
             # The phases come from the demo server; a route of your own app has none here.
             self.caption.setText("Tick a demo endpoint to see its requests here.")
             return None
-        frame = self._session.timeline(scenario)
+        frame = self._session.timeline(scenario, self.lanes_that_fit())
         self.draw(frame)
         return frame
 
@@ -417,11 +499,11 @@ class TimelineChart(QWidget):
             self.plot.legend.remove_all()
             labels = phase_labels(frame.scenario)
             for phase in PHASES:
-                self.plot.legend.add(labels[phase], colours[phase], "██")
+                sample = "\u25ac\u25ac" if phase in THIN_PHASES else "\u2588\u2588"
+                self.plot.legend.add(labels[phase], colours[phase], sample)
         for phase in PHASES:
             path = QPainterPath()
-            # The answer takes a thin bar: it is short, and must not hide the work's end.
-            fill = LANE_FILL * (0.4 if phase == ANSWERING else 1.0)
+            fill = LANE_FILL * THIN_PHASES.get(phase, 1.0)
             for lane, x0, x1 in frame.rects(phase).tolist():
                 # At least a hair wide, so that a phase of a few µs still shows.
                 path.addRect(x0, lane + (1 - fill) / 2, max(x1 - x0, 0.004), fill)
@@ -446,11 +528,9 @@ class Charts(QWidget):
         super().__init__()
         self._session = session
         self.chart_style = style = style or ChartStyle()
-        self.throughput = _Plot("Throughput (dashed: theory)", "requests / s", "time (s)", style)
+        self.throughput = _Plot("Throughput (dashed: theory)", "req/s", "time (s)", style)
         self.latency = _Plot("Latency p50 (solid) and p99 (dotted)", "ms", "time (s)", style)
-        self.inflight = _Plot(
-            "Server: in flight and thread pool", "requests / threads", "time (s)", style
-        )
+        self.inflight = _Plot("Server: in flight and thread pool", "count", "time (s)", style)
         self.loop_lag = _Plot(LAG_TITLE, "ms", "time (s)", style)
         self.curve_rps = _Plot(
             "Throughput vs users (dashed: theory)", "requests / s", "users", style
@@ -480,15 +560,14 @@ class Charts(QWidget):
         curve_row.setContentsMargins(0, 0, 0, 0)
         curve_row.addWidget(_Cell(self.curve_rps, style))
         curve_row.addWidget(_Cell(self.curve_latency, style))
-        self.bottom = QTabWidget()
+        self.bottom = _Tabs()
         self.bottom.setDocumentMode(True)
         self.bottom.addTab(curve, "Response curve")
         self.bottom.addTab(self.timeline, "Request timeline")
         layout.addWidget(self.bottom, 2, 0, 1, 2)
-        # The bottom row carries a tab bar and the timeline's chooser: a little more height,
-        # so its plot is as tall as the others' (measured at 1600 x 1000 and 1920 x 1080).
-        for row, stretch in enumerate((10, 10, 18)):
-            layout.setRowStretch(row, stretch)
+        self._grid = layout
+        self._fit_rows()
+        self.bottom.currentChanged.connect(self._fit_rows)
         # A new choice is drawn at once, not at the next tick of the window's timer.
         self.timeline.endpoint.currentIndexChanged.connect(self._timeline_changed)
         self.bottom.currentChanged.connect(self._timeline_changed)
@@ -509,6 +588,22 @@ class Charts(QWidget):
         # The lines of the other placement go (their legend too); the next frame redraws.
         self.loop_lag.clear_data()
         self.timeline.refresh()
+
+    def _fit_rows(self, _: int = 0) -> None:
+        # The response curve: three rows of one height. The timeline: its row much taller,
+        # so that the thread-pool lesson's 60 requests in flight each get a lane of
+        # MIN_LANE_PX at the default window size, even under the generator's banner
+        # (measured: 69 lanes fit at 1600 x 1000, 60 under the banner; 78 at 1920 x 1080;
+        # the time plots' areas keep ~82-100 and ~96-115 px).
+        # Where the height is short (presentation mode's fonts, a banner, a small window)
+        # the time plots keep a least height and the timeline samples what no longer fits.
+        shown = self.timeline_shown
+        stretches = (10, 10, TIMELINE_ROW_STRETCH if shown else 10)
+        for row, stretch in enumerate(stretches):
+            self._grid.setRowStretch(row, stretch)
+        least = round(TIME_PLOT_MIN_PX_PER_PT * self.chart_style.font_pt) if shown else 0
+        for plot in self.time_plots():
+            plot.setMinimumHeight(least)
 
     def show_timeline(self, on: bool) -> None:
         """The bottom row shows the request timeline (True) or the response curve."""

@@ -48,6 +48,7 @@ from loopscope.loadgen import (
     ScenarioRequest,
     SweepProgress,
     SweepStep,
+    WireLog,
     connections_for,
     sweep_steps,
     theory,
@@ -58,7 +59,7 @@ from loopscope.loadgen.sweep import ProcessTarget, SweepProbes, SweepTarget
 
 from .annotations import Marker, MarkerLog, format_value
 from .own_app import OwnTarget, split_url
-from .timeline import TimelineFrame, build_frame
+from .timeline import MAX_LANES, TimelineFrame, build_frame
 
 # The blocking scenario freezes the loop the window runs on for users × delay at a time;
 # 20 users at the 2 s route maximum is already 40 s, so it is capped (and said so in the UI).
@@ -185,6 +186,9 @@ class LabSession:
         self._window_lag = LoopLagMonitor()
         self._server_up = False
         self.recorder = Recorder(window_s=window_s)
+        #: The senders' own send and receive times of the demo routes' requests: the
+        #: timeline's time on the wire (the server's phase table has the rest).
+        self.wire = WireLog()
         self._generators: dict[str, LoadGenerator | OpenLoopGenerator] = {}
         #: "closed" (users that wait for their answer) or "open" (a fixed arrival rate).
         self.mode = "closed"
@@ -407,7 +411,11 @@ class LabSession:
         for scenario in self.endpoints():
             # A sender (its clients and connection pools) per scenario: users of two
             # scenarios sharing one pool would queue for each other's connections.
-            sender = HttpxSender(self._url_of(scenario))
+            url = self._url_of(scenario)
+            # Request ids only to the demo server on this loop, whose phase table keeps them
+            # (in its own process there is no timeline, and no server here to ask its url).
+            in_window = not self.placement.process and url == self.server.url
+            sender = HttpxSender(url, wire=self.wire if in_window else None)
             self.recorder.track(scenario)
             generator: LoadGenerator | OpenLoopGenerator
             if self.mode == "open":
@@ -820,9 +828,16 @@ class LabSession:
             settling=frozenset(self._draining),
         )
 
-    def timeline(self, scenario: str) -> TimelineFrame:
-        """The per-request timeline of a demo route now, from the server's phase table."""
-        return build_frame(self.server.probes.phases, scenario, time.perf_counter())
+    def timeline(self, scenario: str, max_lanes: int = MAX_LANES) -> TimelineFrame:
+        """The per-request timeline of a demo route now, from the server's phase table
+        and the senders' wire log, in at most `max_lanes` lanes."""
+        return build_frame(
+            self.server.probes.phases,
+            scenario,
+            time.perf_counter(),
+            wire=self.wire,
+            max_lanes=max_lanes,
+        )
 
     async def _sample_forever(self) -> None:
         last = time.perf_counter()

@@ -1,6 +1,8 @@
 """The per-request timeline's data, with no Qt in it: one lane per request over the last
 seconds, each lane split into the phases the server saw (waiting for a thread or the
-loop, working, sending the answer).
+loop, working, sending the answer) and, at both ends, the time on the wire that only the
+client saw (from sending the request until the server's route had it; from the answer
+leaving the route until the client had read it whole).
 
 Where the times come from: the embedded server's `PhaseTable` (live slots of requests in
 flight plus a ring of finished ones, same process, same clock), not a timeline drawn
@@ -8,7 +10,12 @@ behind "now" from the client's records. A record exists only once the answer is 
 a delayed timeline would show the past and never the 50 requests waiting *now*; the
 table shows them as they are. The table's times of a finished request are what its
 Server-Timing header says (wait = started - arrived, work = worked - started), measured
-at their source instead of reconstructed from the client's latency.
+at their source instead of reconstructed from the client's latency. The wire stretches
+join the senders' `WireLog` to the table by the id each request carried
+(`x-loopscope-req`), on the same clock; "on the wire" is everything between the client's
+send call and the route: httpx and aiohttp, the socket, uvicorn reading the request (so,
+at the blocking lesson, requests sitting unread while the loop is held). A request the
+log does not know (another client, or forgotten) is drawn without them, never guessed.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from loopscope.embedded_server import PhaseRow, PhaseTable
+from loopscope.loadgen import WireLog
 
 #: Seconds of history the timeline shows: several requests of a 300 ms - 1 s lesson.
 TIMELINE_SPAN_S = 5.0
@@ -26,27 +34,38 @@ TIMELINE_SPAN_S = 5.0
 #: nobody can follow one; the chart says "showing 80 of 1000" when it samples.
 MAX_LANES = 80
 
+WIRE = "wire"
 WAITING = "waiting"
 WORKING = "working"
 ANSWERING = "answering"
-PHASES = (WAITING, WORKING, ANSWERING)
+#: In the order a request goes through them (on the wire again after ANSWERING).
+PHASES = (WIRE, WAITING, WORKING, ANSWERING)
+#: What the wire is called in every lesson.
+WIRE_LABEL = "on the wire (client \u2194 server)"
 
 
 def phase_labels(scenario: str) -> dict[str, str]:
     """What each phase is called for this route (the lesson's own words)."""
     if scenario == "blocking":
         return {
+            WIRE: WIRE_LABEL,
             WAITING: "waiting for the loop",
             WORKING: "holding the loop (time.sleep)",
             ANSWERING: "sending the answer",
         }
     if scenario in ("sync", "cpu-sync"):
         return {
+            WIRE: WIRE_LABEL,
             WAITING: "waiting for a thread",
             WORKING: "working on a thread",
             ANSWERING: "sending the answer",
         }
-    return {WAITING: "waiting for the loop", WORKING: "working", ANSWERING: "sending the answer"}
+    return {
+        WIRE: WIRE_LABEL,
+        WAITING: "waiting for the loop",
+        WORKING: "working",
+        ANSWERING: "sending the answer",
+    }
 
 
 def _empty() -> np.ndarray:
@@ -117,17 +136,26 @@ def build_frame(
     scenario: str,
     now: float,
     *,
+    wire: WireLog | None = None,
     span_s: float = TIMELINE_SPAN_S,
     max_lanes: int = MAX_LANES,
 ) -> TimelineFrame:
-    """The timeline of `scenario` at `now` (perf_counter s) from the server's phase table."""
+    """The timeline of `scenario` at `now` (perf_counter s) from the server's phase table,
+    with the time on the wire of the requests `wire` (the senders' log) knows."""
     rows, total = table.sample(scenario, now - span_s, max_lanes)
     rows.sort(key=lambda row: row.seq)  # lanes in arrival order: newest at the bottom
+    on_wire: list[tuple[float, float, float]] = []
     waiting: list[tuple[float, float, float]] = []
     working: list[tuple[float, float, float]] = []
     answering: list[tuple[float, float, float]] = []
     low = -span_s
     for lane, row in enumerate(rows):
+        times = wire.times(row.wire_id) if wire is not None else None
+        if times is not None:
+            sent, received = times
+            _add(on_wire, lane, sent, row.arrived, now, low)
+            if not math.isnan(row.done):  # the answer left; until the client has it
+                _add(on_wire, lane, row.done, _end(received, now), now, low)
         _add(waiting, lane, row.arrived, _end(row.started, row.done, now), now, low)
         if not math.isnan(row.started):
             _add(working, lane, row.started, _end(row.worked, row.done, now), now, low)
@@ -140,6 +168,7 @@ def build_frame(
         lanes=len(rows),
         total=total,
         phases={
+            WIRE: _array(on_wire),
             WAITING: _array(waiting),
             WORKING: _array(working),
             ANSWERING: _array(answering),
@@ -173,6 +202,8 @@ __all__ = [
     "PHASES",
     "TIMELINE_SPAN_S",
     "WAITING",
+    "WIRE",
+    "WIRE_LABEL",
     "WORKING",
     "PhaseRow",
     "TimelineFrame",

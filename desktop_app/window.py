@@ -80,7 +80,15 @@ SWEEP_USERS = (1, 5, 10, 25, 50, 100, 200)
 SWEEP_STEP_S = 5.0
 
 
+# Rows the figures table always has room for.
+TABLE_MIN_ROWS = 2
+
+
 class FiguresTable(QTableWidget):
+    """The figures per endpoint, as tall as its rows (up to `max_height`; then it scrolls):
+    the height a lesson's two endpoints leave empty goes to the charts (at 1920 x 1080 in
+    presentation mode the fixed 180 px left three empty rows under a two-row table)."""
+
     def __init__(self) -> None:
         super().__init__(0, len(TABLE_COLUMNS))
         self.setHorizontalHeaderLabels(list(TABLE_COLUMNS))
@@ -88,9 +96,25 @@ class FiguresTable(QTableWidget):
         self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.horizontalHeader().setStretchLastSection(True)
+        self.max_height = 150
+        self.fit_height()
+
+    def fit_height(self) -> None:
+        """Room for the rows there are (two at least: one more ticked moves nothing)."""
+        self.ensurePolished()  # the style sheet's font decides the rows' height
+        rows = max(self.rowCount(), TABLE_MIN_ROWS)
+        wanted = (
+            self.horizontalHeader().sizeHint().height()
+            + rows * self.verticalHeader().defaultSectionSize()
+            + 2 * self.frameWidth()
+            + self.horizontalScrollBar().sizeHint().height()  # room if columns overflow
+        )
+        self.setFixedHeight(min(wanted, self.max_height))
 
     def show_snapshot(self, snap: LabSnapshot) -> None:
-        self.setRowCount(len(snap.scenarios))
+        if self.rowCount() != len(snap.scenarios):
+            self.setRowCount(len(snap.scenarios))
+            self.fit_height()
         colours = endpoint_colours(list(snap.scenarios))
         for row, name in enumerate(snap.scenarios):
             series = snap.recorder.scenarios.get(name)
@@ -275,7 +299,6 @@ class MainWindow(QMainWindow):
         self.remote_question: QMessageBox | None = None
         self.charts = Charts(session)
         self.table = FiguresTable()
-        self.table.setFixedHeight(150)
         self.headline = QLabel()
         self.headline.setObjectName("headline")
         self.health_banner = QLabel()
@@ -540,7 +563,8 @@ class MainWindow(QMainWindow):
         self.controls.fit_card()
         # Room for the vertical scroll bar when the panel is taller than the window.
         self._controls_scroll.setFixedWidth(width + 16)
-        self.table.setFixedHeight(180 if self._presentation else 150)
+        self.table.max_height = 180 if self._presentation else 150
+        self.table.fit_height()  # its rows' height follows the new font
         # Fonts, widths and colours are set when plots are made: make new ones.
         style = ChartStyle.make(presentation=self._presentation, dark=self._dark)
         if style != self.charts.chart_style:

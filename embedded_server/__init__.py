@@ -26,7 +26,7 @@ from ._settings import (
     SCENARIOS,
     ServerSettings,
 )
-from ._timing import format_server_timing
+from ._timing import REQUEST_ID_HEADER, format_server_timing
 from ._turnstile import BlockingTurnstile
 from ._user_app import (
     UNMATCHED_ROUTE,
@@ -53,6 +53,7 @@ __all__ = [
     "MAX_FANOUT",
     "MAX_THREADS",
     "MAX_WORKERS",
+    "REQUEST_ID_HEADER",
     "SCENARIOS",
     "UNMATCHED_ROUTE",
     "AppImportError",

@@ -10,6 +10,11 @@ while it is in flight, then in a bounded ring of finished ones (so that complete
 requests, the blocking lesson's strictly sequential stretches among them, are drawn
 exactly, not placed by guessing how the client's latency splits into wire and server).
 Cost per request: one slot object, a set add/remove and a deque append.
+
+The client's side of each request (when it was sent, when its answer was read) is not
+here: the load generator keeps it, by the request id it sends in the `x-loopscope-req`
+header; a slot keeps that id (`wire_id`, -1 when the request carried none) so that the
+timeline can join the two and draw the time on the wire.
 """
 
 from __future__ import annotations
@@ -36,17 +41,19 @@ class PhaseSlot:
 
     arrived: the server got it; started: its handler began working (for a `def` route,
     on its thread: after waiting for a thread token; for `blocking`, after its turn on
-    the loop); worked: the handler returned; done: the response was sent.
+    the loop); worked: the handler returned; done: the response was sent. wire_id: the
+    id the client gave the request (its `x-loopscope-req` header), -1 when none.
     """
 
-    __slots__ = ("arrived", "done", "seq", "started", "worked")
+    __slots__ = ("arrived", "done", "seq", "started", "wire_id", "worked")
 
-    def __init__(self, seq: int, arrived: float) -> None:
+    def __init__(self, seq: int, arrived: float, wire_id: int = -1) -> None:
         self.seq = seq
         self.arrived = arrived
         self.started = NAN
         self.worked = NAN
         self.done = NAN
+        self.wire_id = wire_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +65,7 @@ class PhaseRow:
     started: float
     worked: float
     done: float
+    wire_id: int = -1
 
 
 class PhaseTable:
@@ -70,8 +78,8 @@ class PhaseTable:
         # Arrival order across routes: stable lane identity and sampling for the timeline.
         self._seq = itertools.count()
 
-    def arrive(self, route: str, now: float) -> PhaseSlot:
-        slot = PhaseSlot(next(self._seq), now)
+    def arrive(self, route: str, now: float, wire_id: int = -1) -> PhaseSlot:
+        slot = PhaseSlot(next(self._seq), now, wire_id)
         live = self._live.get(route)
         if live is None:
             live = self._live[route] = {}
@@ -149,4 +157,4 @@ def _hash_sample(slots: list[PhaseSlot], limit: int) -> list[PhaseSlot]:
 
 
 def _row(slot: PhaseSlot) -> PhaseRow:
-    return PhaseRow(slot.seq, slot.arrived, slot.started, slot.worked, slot.done)
+    return PhaseRow(slot.seq, slot.arrived, slot.started, slot.worked, slot.done, slot.wire_id)

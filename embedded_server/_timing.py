@@ -16,6 +16,22 @@ SCENARIO_PREFIX = "/scenario/"
 ARRIVED_KEY = "loopscope_arrived"
 TIMING_KEY = "loopscope_timing"
 PHASE_KEY = "loopscope_phase"
+#: The request id a LoopScope client may send (a decimal integer), kept in the request's
+#: phase slot: the timeline joins it with the client's own send and receive times.
+REQUEST_ID_HEADER = "x-loopscope-req"
+_REQUEST_ID_KEY = REQUEST_ID_HEADER.encode()
+# A request id longer than this is not one of ours (ids count requests from 0).
+_MAX_ID_DIGITS = 18
+
+
+def request_id(headers: list[tuple[bytes, bytes]]) -> int:
+    """The `x-loopscope-req` id among ASGI `headers`, -1 when absent or not an id."""
+    for name, value in headers:
+        if name == _REQUEST_ID_KEY:
+            if value.isdigit() and len(value) <= _MAX_ID_DIGITS:
+                return int(value)
+            return -1
+    return -1
 
 
 def begin_work(state: Any) -> float:
@@ -57,7 +73,7 @@ class TimingMiddleware:
         state: dict[str, Any] = scope.setdefault("state", {})
         arrived = state[ARRIVED_KEY] = time.perf_counter()
         phases = self.probes.phases
-        slot = state[PHASE_KEY] = phases.arrive(scenario, arrived)
+        slot = state[PHASE_KEY] = phases.arrive(scenario, arrived, request_id(scope["headers"]))
 
         async def send_with_timing(message: Message) -> None:
             if message["type"] == "http.response.start":

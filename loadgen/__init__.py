@@ -61,6 +61,7 @@ from ._sender import (
     record_from_error,
     record_from_response,
 )
+from ._wire import WIRE_LOG_SIZE, WireLog
 from .sweep import (
     ProgressCallback,
     SweepProgress,
@@ -77,6 +78,7 @@ __all__ = [
     "MAX_IN_FLIGHT",
     "MAX_RATE",
     "MAX_USERS",
+    "WIRE_LOG_SIZE",
     "AiohttpTransport",
     "AnyRequest",
     "BaseLoadGenerator",
@@ -112,6 +114,7 @@ __all__ = [
     "TargetError",
     "TransportFactory",
     "WindowStats",
+    "WireLog",
     "check_aiohttp",
     "check_loopback_target",
     "check_remote_target",

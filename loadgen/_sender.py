@@ -38,12 +38,15 @@ same, stateless one (give one with --header "Cookie: ..." when a route needs it)
 from __future__ import annotations
 
 import functools
+import math
 import time
 from collections.abc import Callable
 from typing import Protocol
 
 import aiohttp
 import httpx
+
+from loopscope.embedded_server import REQUEST_ID_HEADER
 
 from ._records import (
     ERROR_CONNECT,
@@ -56,6 +59,7 @@ from ._records import (
     RequestRecord,
     RouteRequest,
 )
+from ._wire import WIRE_ID, WireLog
 
 # Idle keep-alive connections are dropped after this, before uvicorn drops them after its
 # 5 s (timeout_keep_alive): a request then never goes out on a connection being closed.
@@ -275,11 +279,15 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             content = request.content
         except httpx.RequestNotRead:
             content = await request.aread()
+        headers = request.headers.multi_items()  # a new list: one more header costs nothing
+        wire_id = WIRE_ID.get()
+        if wire_id is not None:  # the sender keeps this request's times (WireLog)
+            headers.append((REQUEST_ID_HEADER, str(wire_id)))
         try:
             async with session.request(
                 request.method,
                 str(request.url),
-                headers=request.headers.multi_items(),
+                headers=headers,
                 data=content or None,
                 allow_redirects=False,
                 timeout=self._timeout(request),
@@ -317,6 +325,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             wire = (str(request.url), request.headers.multi_items(), content or None)
             request.extensions[_WIRE_FORM] = wire
         url, headers, data = wire
+        wire_id = WIRE_ID.get()
+        if wire_id is not None:  # the sender keeps this request's times (WireLog)
+            headers = [*headers, (REQUEST_ID_HEADER, str(wire_id))]
         try:
             async with session.request(
                 request.method,
@@ -349,6 +360,10 @@ class HttpxSender:
     `AiohttpTransport()`. The seam for comparing transports (`bench/sender_matrix.py`
     passes httpx's own or another package's); the requests, the records and their error
     kinds stay this sender's, so what differs is only the transport.
+    wire: where the sender writes each request's send and receive times, under the id
+    `AiohttpTransport` sends in the `x-loopscope-req` header (the embedded server keeps
+    it, and the timeline draws the time on the wire from both); None (the default): no
+    id, no header. Another transport sends no id: its requests have no wire stretch.
     """
 
     def __init__(
@@ -358,6 +373,7 @@ class HttpxSender:
         users_per_client: int | None = None,
         timeout_s: float = 60.0,
         transport_factory: TransportFactory | None = None,
+        wire: WireLog | None = None,
     ) -> None:
         if users_per_client is not None and users_per_client < 1:
             raise ValueError(f"users_per_client must be at least 1, got {users_per_client}")
@@ -371,6 +387,7 @@ class HttpxSender:
         # Each client's transport when it has the fast path (AiohttpTransport.exchange).
         self._exchanges: dict[int, AiohttpTransport] = {}
         self._built: dict[tuple[int, AnyRequest], httpx.Request] = {}
+        self._wire = wire
         self._closed = False
 
     @property
@@ -428,7 +445,14 @@ class HttpxSender:
         client = self._client_for(group)
         built = self._built_request(group, client, request)
         transport = self._exchanges.get(group)
+        wire = self._wire
         start = time.perf_counter()
+        if wire is not None:
+            # The request's send and receive times are also the wire log's: the timeline's
+            # lane of a request spans exactly the latency the charts count.
+            wire_id = wire.sent(start)
+            token = WIRE_ID.set(wire_id)
+        end = math.nan
         try:
             if transport is not None:
                 # The fast path: httpx's request, timeouts and exceptions, without its
@@ -437,9 +461,16 @@ class HttpxSender:
             else:
                 response = await client.send(built)
                 status, server_timing = response.status_code, response.headers.get("server-timing")
+            end = time.perf_counter()
         except httpx.HTTPError as exc:
-            return record_from_error(request, exc, start, time.perf_counter(), user)
-        return record_from_answer(request, status, server_timing, start, time.perf_counter(), user)
+            end = time.perf_counter()
+            return record_from_error(request, exc, start, end, user)
+        finally:
+            if wire is not None:
+                WIRE_ID.reset(token)
+                # Cancelled (a Stop): the client stops waiting now; its lane must not run on.
+                wire.received(wire_id, end if end == end else time.perf_counter())
+        return record_from_answer(request, status, server_timing, start, end, user)
 
     async def aclose(self) -> None:
         self._closed = True

@@ -7,7 +7,8 @@ from typing import Any
 
 from pytestqt.qtbot import QtBot
 
-from loopscope.desktop_app.timeline import WAITING, WORKING, TimelineFrame
+from loopscope.desktop_app.charts import MIN_LANE_PX
+from loopscope.desktop_app.timeline import WAITING, WIRE, WORKING, TimelineFrame
 from tests.conftest import wait_until
 from tests.desktop_app.conftest import close_window, open_window
 
@@ -47,8 +48,20 @@ def test_thread_pool_lesson_shows_ten_working_and_fifty_waiting(
         assert "waiting for a thread" in timeline.caption.text()
         # The pool has 10 threads: no frame ever drew more than 10 working at its latest instant.
         assert all(f.slice_at(0.0)[WORKING] <= 10 for f in seen)
-        # Three path items draw every lane, whatever the number of requests.
+        # Four path items draw every lane, whatever the number of requests.
         assert len(timeline.plot.getPlotItem().items) <= 4
+        # The client's own time on the wire is drawn too: the generator's requests carry
+        # their id to the embedded server, whose phase table keeps it for the join.
+        await wait_until(
+            lambda: timeline.frame is not None and len(timeline.frame.rects(WIRE)) >= 10,
+            timeout_s=10,
+            what="wire stretches drawn",
+        )
+        assert not timeline._paths[WIRE].path().isEmpty()
+        assert "on the wire" in timeline.plot.legend.names[0]
+        # Every lane is readable: no more lanes than fit at MIN_LANE_PX each.
+        pitch_px = timeline.plot.getViewBox().height() / max(timeline.frame.lanes, 10)
+        assert pitch_px >= MIN_LANE_PX
         await close_window(window)
 
     run_on_qt_loop(body())
@@ -76,7 +89,7 @@ def test_blocking_lesson_draws_the_loop_held_one_request_at_a_time(
         for before, after in itertools.pairwise(held):
             # Strictly one after another: the next holds the loop only once the last let go.
             assert after[1] >= before[2] - 1e-9, (before, after)
-        assert "holding the loop" in timeline.plot.legend.names[1]
+        assert "holding the loop" in timeline.plot.legend.names[2]
         await close_window(window)
 
     run_on_qt_loop(body())

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import math
 
+from numpy.testing import assert_allclose
+
 from loopscope.desktop_app.timeline import (
     ANSWERING,
     WAITING,
+    WIRE,
     WORKING,
     build_frame,
 )
-from loopscope.embedded_server import PhaseTable
+from loopscope.embedded_server import EmbeddedServer, PhaseTable
+from loopscope.loadgen import HttpxSender, ScenarioRequest, WireLog
 
 
 def _request(table: PhaseTable, arrived: float, started: float, worked: float, done: float) -> None:
@@ -30,7 +34,7 @@ def test_phases_of_finished_and_in_flight_requests() -> None:
     assert frame.rects(WAITING).tolist() == [[0, -3.0, -2.0], [1, -1.5, -1.0], [2, -0.5, 0.0]]
     assert frame.rects(WORKING).tolist() == [[0, -2.0, -1.0], [1, -1.0, 0.0]]
     assert [row[0] for row in frame.rects(ANSWERING)] == [0]
-    assert frame.slice_at(0.0) == {WAITING: 1, WORKING: 1, ANSWERING: 0}
+    assert frame.slice_at(0.0) == {WIRE: 0, WAITING: 1, WORKING: 1, ANSWERING: 0}
     assert (frame.now_waiting, frame.now_working, frame.now_answering) == (1, 1, 0)
     assert "now: 1 working on a thread, 1 waiting for a thread" in frame.caption()
 
@@ -65,3 +69,70 @@ def test_finished_requests_are_kept_bounded() -> None:
     for i in range(50):
         _request(table, float(i), float(i), float(i), float(i))
     assert len(table.finished_since("sync", -math.inf)) == 10
+
+
+def test_the_client_s_time_on_the_wire_is_drawn_at_both_ends_of_a_lane() -> None:
+    table, wire = PhaseTable(), WireLog()
+    # Answered: sent at 100.0, the route had it at 100.2, done 101.0, read whole at 101.3.
+    first = wire.sent(100.0)
+    slot = table.arrive("sync", 100.2, first)
+    slot.started, slot.worked = 100.5, 100.9
+    table.finish("sync", slot, 101.0)
+    wire.received(first, 101.3)
+    # Done at the server at 102.0, not read yet at 102.5: on the wire until now.
+    second = wire.sent(101.6)
+    slot = table.arrive("sync", 101.7, second)
+    slot.started, slot.worked = 101.7, 101.9
+    table.finish("sync", slot, 102.0)
+    # From a client that keeps no log (no id): its lane has no wire stretch, none guessed.
+    table.arrive("sync", 102.1)
+    frame = build_frame(table, "sync", now=102.5, span_s=5.0, wire=wire)
+    assert frame.lanes == 3
+    assert_allclose(
+        frame.rects(WIRE), [[0, -2.5, -2.3], [0, -1.5, -1.2], [1, -0.9, -0.8], [1, -0.5, 0.0]]
+    )
+    assert frame.slice_at(0.0) == {WIRE: 1, WAITING: 1, WORKING: 0, ANSWERING: 0}
+    # Without the client's log the same table draws no wire at all.
+    assert build_frame(table, "sync", now=102.5, span_s=5.0).rects(WIRE).size == 0
+
+
+def test_a_forgotten_request_has_no_wire_stretch() -> None:
+    table, wire = PhaseTable(), WireLog(size=4)
+    old = wire.sent(10.0)
+    slot = table.arrive("sync", 10.1, old)
+    table.finish("sync", slot, 10.2)
+    for _ in range(4):  # the ring goes round: the old id's entry is another request's now
+        wire.sent(10.3)
+    assert wire.times(old) is None
+    assert build_frame(table, "sync", now=11.0, span_s=5.0, wire=wire).rects(WIRE).size == 0
+
+
+async def test_an_embedded_server_request_from_the_sender_has_its_wire_stretches(
+    server: EmbeddedServer,
+) -> None:
+    wire = WireLog()
+    logged = HttpxSender(server.url, wire=wire)
+    plain = HttpxSender(server.url)
+    try:
+        record = await logged.send(ScenarioRequest(scenario="sync", delay_ms=20), user=0)
+        await plain.send(ScenarioRequest(scenario="sync", delay_ms=20), user=0)
+    finally:
+        await logged.aclose()
+        await plain.aclose()
+    assert record.error is None
+    first, second = server.probes.phases.finished_since("sync", -math.inf)
+    assert (first.wire_id, second.wire_id) == (0, -1)  # the plain sender sent no id
+    times = wire.times(first.wire_id)
+    assert times is not None
+    sent, received = times
+    # One clock: sent before the route had it, read after the route was done; the same
+    # times as the record's, so the lane spans exactly the latency the charts count.
+    assert (sent, received) == (record.start, record.end)
+    assert sent < first.arrived <= first.started <= first.worked <= first.done < received
+    now = received + 0.1
+    frame = build_frame(server.probes.phases, "sync", now=now, span_s=5.0, wire=wire)
+    assert frame.lanes == 2
+    assert_allclose(
+        frame.rects(WIRE),
+        [[0, sent - now, first.arrived - now], [0, first.done - now, received - now]],
+    )
