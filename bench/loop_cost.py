@@ -6,8 +6,9 @@ runs in turn, round after round, so a machine that slows down mid-way slows ever
 alike; the figures are medians over the rounds and ratios to the first variant:
 
 Variants (`--variants`): uvicorn's HTTP parser and the garbage-collection policy
-(loadgen/_gc_policy.py); h11/700 is how LoopScope ran before, httptools/20000+freeze is how
-it runs now.
+(loadgen/_gc_policy.py); h11/700 is how LoopScope ran before, httptools/paced is how it
+runs now. (The sender's fast path is in every variant: bench/gui_load.py and a run of the
+previous commit side by side measure it.)
 
 - CPU per request (process CPU time / answered requests) at `--light` users, below what
   one core can carry: the per-request budget, not disturbed by queueing.
@@ -20,19 +21,32 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from _support import RESULTS, machine_info, require_this_checkout, write_json
 
 from loopscope.embedded_server import EmbeddedServer, ServerSettings, create_app
-from loopscope.loadgen import RunSettings
+from loopscope.loadgen import RunSettings, gc_tuned_for_load
 from loopscope.loadgen._runner import measure
 
 DEFAULT_GC = gc.get_threshold()
+
+
+@contextlib.contextmanager
+def _thresholds(young: int) -> Iterator[None]:
+    """Automatic collection with this young-generation threshold (700: Python's own)."""
+    gc.set_threshold(young, *DEFAULT_GC[1:])
+    gc.collect()
+    try:
+        yield
+    finally:
+        gc.set_threshold(*DEFAULT_GC)
 
 
 async def one_run(http: str, users: int, delay_ms: float, seconds: float) -> dict[str, float]:
@@ -72,9 +86,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
         "--variants",
-        default="h11/700,httptools/700,h11/20000+freeze,httptools/20000+freeze",
-        help="PARSER/GEN0[+freeze],...: uvicorn's parser, the young-generation threshold, "
-        "and whether start-up objects are frozen; the first is the baseline",
+        default="h11/700,httptools/700,h11/paced,httptools/paced",
+        help="PARSER/GC,...: uvicorn's parser, and garbage collection: a young-generation "
+        "threshold for Python's automatic collection (700: its default), or 'paced' (the "
+        "CLI's policy: loadgen.gc_tuned_for_load); the first is the baseline",
     )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--light", type=int, default=300)
@@ -89,15 +104,13 @@ def main() -> int:
     for round_no in range(args.rounds):
         for http, gen0 in variants:
             name = f"{http}/{gen0}"
-            threshold, _, freeze = gen0.partition("+")
-            gc.set_threshold(int(threshold), *DEFAULT_GC[1:])
-            gc.collect()
-            if freeze:
-                gc.freeze()  # as the CLI does after start-up (loadgen.freeze_startup_objects)
-            light = asyncio.run(one_run(http, args.light, args.delay_ms, args.seconds))
-            heavy = asyncio.run(one_run(http, args.heavy, args.delay_ms, args.seconds))
-            gc.unfreeze()
-            gc.set_threshold(*DEFAULT_GC)
+            if gen0 == "paced":  # as the CLI runs: loadgen.gc_tuned_for_load
+                policy = gc_tuned_for_load(freeze=True, paced=True)
+            else:
+                policy = _thresholds(int(gen0))
+            with policy:
+                light = asyncio.run(one_run(http, args.light, args.delay_ms, args.seconds))
+                heavy = asyncio.run(one_run(http, args.heavy, args.delay_ms, args.seconds))
             row = runs.setdefault(name, {"cpu_us": [], "heavy_ratio": [], "heavy_lag_p99": []})
             row["cpu_us"].append(light["cpu_us_per_request"])
             row["heavy_ratio"].append(heavy["throughput_ratio"])

@@ -141,9 +141,13 @@ class RunSettings:
     iterations: int = DEFAULT_CPU_ITERATIONS
     fanout: int = DEFAULT_FANOUT
     target: str | None = None
-    # Closed loop: users start spread over this many seconds instead of all at once (users
-    # started together stay in lock-step, which makes per-window counts jump).
-    ramp_s: float = 0.0
+    # Closed loop: users start spread over this many seconds instead of all at once. Users
+    # started together stay in lock-step: 1000 of them send at the same instant every
+    # delay, the loop serves each burst as a queue, and the run measured that queue (0.94
+    # of theory at 1000 users x 1 s, loop lag p99 80 ms; spread: 0.99 and 20 ms). None:
+    # over one delay (a route of one's own: the warm-up), within the warm-up, as the window
+    # does.
+    ramp_s: float | None = None
     # A route of the user's own app instead of a demo scenario (`scenario` is then its
     # label): served from `app` ("module:attribute", imported from `app_dir`) on the
     # embedded server, or sent to `target` (a server already running; a host that is not
@@ -158,6 +162,13 @@ class RunSettings:
     # on this loop (`--server-process`, `--workers`).
     server_process: bool = False
     workers: int = 1
+
+    @property
+    def effective_ramp_s(self) -> float:
+        if self.ramp_s is not None:
+            return self.ramp_s
+        spread = self.effective_warmup_s if self.route is not None else self.delay_ms / 1000
+        return min(spread, self.effective_warmup_s)
 
     @property
     def effective_warmup_s(self) -> float:
@@ -394,7 +405,7 @@ async def measure(
     generator: LoadGenerator | OpenLoopGenerator
     max_in_flight: int | None = None
     if settings.rate is None:
-        generator = LoadGenerator(sender, record, request, ramp_s=settings.ramp_s)
+        generator = LoadGenerator(sender, record, request, ramp_s=settings.effective_ramp_s)
         generator.start(settings.concurrency)
     else:
         max_in_flight = open_loop_connections(settings, threads or DEFAULT_THREADS, cpu_s)
