@@ -25,12 +25,13 @@ from pathlib import Path
 
 from _support import RESULTS, checkout_env, machine_info, require_this_checkout, write_json
 
-IDLE = "idle (waiting in epoll)"
+IDLE = "idle (waiting in epoll or on a lock)"
 STARTUP = "start-up (imports, building the app)"
 # (part, patterns of a frame's file or function), innermost match wins; order matters only
 # between parts whose patterns could both match one frame.
 PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (IDLE, ("EpollSelector.select",)),
+    # Waiting: the loop in epoll, other threads (the GC pacer between ticks) on a lock.
+    (IDLE, ("EpollSelector.select", "Condition.wait", "Event.wait")),
     (STARTUP, ("importlib", "<module>", "create_app", "freeze_startup_objects")),
     (
         "server: FastAPI and Starlette (routing, validation, encoding, middleware) + route",
@@ -41,6 +42,7 @@ PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("_timing.py", "_probes.py", "_phases.py", "_turnstile.py"),
     ),
     ("server: uvicorn protocol + httptools parser", ("uvicorn/", "httptools")),
+    ("garbage collection (the pacing thread)", ("_gc_policy.py",)),
     ("client: generator and recorder", ("loadgen/", "hdrh/")),
     ("client: aiohttp (HTTP/1.1, connection pool)", ("aiohttp/", "yarl/", "multidict/")),
     ("client: httpx", ("httpx/",)),
