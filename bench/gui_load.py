@@ -211,7 +211,7 @@ def main() -> int:
     for case in args.cases.split(","):
         same = [row for row, name in zip(rows, cases, strict=True) if name == case]
         ratios = [float(str(row["throughput_rps"])) / float(str(row["theory_rps"])) for row in same]
-        lags = [float(str(row["loop_lag_ms"]["p99"])) for row in same]  # type: ignore[index]
+        lags = [float(str(row["loop_lag_ms"]["p99"])) for row in same]
         medians[case] = {
             "throughput_over_theory": round(statistics.median(ratios), 3),
             "loop_lag_p99_ms": round(statistics.median(lags), 1),
