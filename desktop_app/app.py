@@ -5,6 +5,7 @@ The command line (`loopscope gui`, in the entry package) calls `run_gui`."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import sys
@@ -289,7 +290,9 @@ async def run_window(options: GuiOptions) -> int:
                 return 1
         window.show()
         _report_startup()
-        freeze_startup_objects()  # the window is built: later collections skip all of it
+        # The window is built: later collections skip all of it. No collection now (run_gui
+        # ran one before the loop): it would stop the loop the lag chart has just begun.
+        freeze_startup_objects(collect=False)
         if options.autorun_s is None:
             await done
             return 0
@@ -351,6 +354,7 @@ def run_gui(options: GuiOptions) -> int:
     # are frozen once the window is built (run_window). Qt objects must never be freed on
     # one of the server's worker threads: collection is paced on this one (gc_guard.py).
     collector = MainThreadGarbageCollector()
+    gc.collect()  # the imports' garbage, before the loop (and its lag chart) starts
     with gc_tuned_for_load(freeze=False, paced=False):
         collector.start()
         try:
