@@ -16,7 +16,6 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from loopscope.cli import main
 from loopscope.desktop_app.presets import preset_named
 from loopscope.desktop_app.session import Placement
 from tests.conftest import wait_until
@@ -172,24 +171,6 @@ def test_the_command_line_placement_holds_over_the_lessons(
         assert not any(_alive(pid) for pid in pids)
 
     run_on_qt_loop(body())
-
-
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ["gui", "--workers", "0"],
-        ["gui", "--workers", "17"],
-        ["gui", "--server-process", "--app", "examples.shop.app:app"],
-    ],
-    ids=" ".join,
-)
-def test_bad_gui_placement_exits_2_with_one_line(
-    argv: list[str], capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(argv) == 2
-    captured = capsys.readouterr()
-    assert len(captured.err.strip().splitlines()) == 1, captured.err
-    assert captured.out == ""
 
 
 def _gui(*args: str) -> subprocess.Popen[str]:
