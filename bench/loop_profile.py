@@ -4,7 +4,7 @@ sorted into the parts of the per-request budget.
 Runs `loopscope run --scenario async` in-process (server and generator on one loop) under
 py-spy (`pip install py-spy`; sampling from outside, the run itself is unchanged), sorts
 every sample by the innermost frame that belongs to a known part (the server's FastAPI
-stack, uvicorn, the client's aiohttp, the generator and recorder, asyncio's scheduling and
+stack, uvicorn, the client's HTTP transport, the generator and recorder, asyncio's scheduling and
 socket calls, start-up), and turns the shares into microseconds per request with the
 child's CPU time. Writes bench/results/loop_profile.json. Not part of the tests.
 
@@ -43,6 +43,7 @@ PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     ("server: uvicorn protocol + httptools parser", ("uvicorn/", "httptools")),
     ("garbage collection (the pacing thread)", ("_gc_policy.py",)),
+    ("client: LoopScope's HTTP/1.1 transport (pool, httptools parser)", ("loadgen/_http1.py",)),
     ("client: generator and recorder", ("loadgen/", "hdrh/")),
     ("client: aiohttp (HTTP/1.1, connection pool)", ("aiohttp/", "yarl/", "multidict/")),
     ("client: httpx", ("httpx/",)),

@@ -19,6 +19,7 @@ from ._gc_policy import (
 )
 from ._generator import MAX_USERS, GeneratorLimits, LoadGenerator, RecordSink
 from ._generator_base import BaseLoadGenerator
+from ._http1 import Http1Transport
 from ._open_loop import (
     LATE_THRESHOLD_S,
     MAX_IN_FLIGHT,
@@ -86,6 +87,7 @@ __all__ = [
     "DrainedSummary",
     "GcPacer",
     "GeneratorLimits",
+    "Http1Transport",
     "HttpxSender",
     "IncompatibleAiohttpError",
     "LatencySummary",

@@ -1,34 +1,30 @@
 """The seam between the generator and the network: send one request, return one record.
 
-Why httpx over an aiohttp transport. Measured 2026-11-25 on the 2-core machine against
-one separate `loopscope serve` process (uvicorn, h11), closed loop through LoadGenerator
-+ Recorder, two runs each (`bench/sender_matrix.py`, `bench/results/sender_matrix.json`):
+Requests are built by httpx (URL, query, headers, body, timeouts) and failures are httpx's
+exceptions; the bytes go over `Http1Transport` (loadgen/_http1.py), LoopScope's own
+HTTP/1.1 client on asyncio protocols and httptools' C parser. How the transport was chosen,
+measured on the 2-core machine against one separate `loopscope serve` process, closed loop
+through LoadGenerator + Recorder (`bench/sender_matrix.py`, `bench/generator_vs_wrk.py`):
 
                                             client CPU   req/s, 0 ms route   req/s, 50 ms route
                                             per request  50 and 100 users    400 users
                                             (median)     (server-bound)      (theory 8000)
-httpx default transport, 1 client/10 users  950 µs        890-1230            640-950   (before)
+httpx default transport, 1 client/10 users  950 µs        890-1230            640-950
 httpx default transport, 1 client/user      790 µs       1360-1530            880-1120
-httpx default transport, 1 client/25 users  1980 µs       420-500             270-300
 httpx + PyPI `httpx-aiohttp` 0.2.0          390 µs       2270-3820           1760-1770
-httpx + AiohttpTransport below              310 µs       3120-4200           2330-2790 (now)
-raw aiohttp, no LoadGenerator (reference)   150 µs       2970-4020           2770-2920
+httpx + AiohttpTransport below              310 µs       3120-4200           2330-2790
 wrk, one thread (reference)                  30 µs       3090-3860           2410-2440
 
-httpcore's pool scans every connection on every request (encode/httpcore#1035), so a
-client per group of users still costs ~0.8-1 ms of Python per request; creating each
-client also costs ~29 ms (its SSL context), so one client per user would freeze the loop
-for half a minute at 1000 users. aiohttp parses HTTP in C and hands out pooled
-connections in O(1): one client serves every user. `httpx-aiohttp` 0.2.0 is not used: it
-reports a refused connection as `httpx.ConnectTimeout` (a "timeout", which also skips
-the generator's back-off against a dead server) and streams each body in chunks. The
-request itself is built once per scenario request and reused: httpx spends ~150 µs a
-request building the same URL and headers again.
+httpcore's pool scans every connection on every request (encode/httpcore#1035), and
+creating a client costs ~29 ms (its SSL context). aiohttp hands out pooled connections in
+O(1), but on one connection, where a user waits for the client's own Python on every
+request, it still reached only 0.38 of wrk (`Http1Transport`'s notes): hence a client of
+our own, which keeps only what a load test's fixed request needs. `AiohttpTransport`
+stays as the measured alternative (`transport_factory=AiohttpTransport`).
 
-The sender's fast path (`AiohttpTransport.exchange`): requests are built by httpx and
-failures are httpx's exceptions, but the answer is not wrapped in an httpx.Response and
-`AsyncClient.send`'s per-request machinery (auth, redirects, event hooks, the cookie
-jar) is skipped: none of it applies to a load test's fixed request. That response was a
+The fast path (`exchange`): the answer is not wrapped in an httpx.Response and
+`AsyncClient.send`'s per-request machinery (auth, redirects, event hooks, the cookie jar)
+is skipped: none of it applies to a load test's fixed request. That response was a
 reference cycle, ~16 objects a request for the cyclic collector to find, which stopped
 the shared loop for 30-200 ms at a time at 1000 users. Cookies are therefore not carried
 from one answer to the next request, as with wrk: every virtual user's request is the
@@ -48,6 +44,7 @@ import httpx
 
 from loopscope.embedded_server import REQUEST_ID_HEADER
 
+from ._http1 import KEEPALIVE_EXPIRY_S, Http1Transport
 from ._records import (
     ERROR_CONNECT,
     ERROR_HTTP_4XX,
@@ -61,9 +58,6 @@ from ._records import (
 )
 from ._wire import WIRE_ID, WireLog
 
-# Idle keep-alive connections are dropped after this, before uvicorn drops them after its
-# 5 s (timeout_keep_alive): a request then never goes out on a connection being closed.
-KEEPALIVE_EXPIRY_S = 4.0
 # Built requests kept per sender: one per scenario request in use (the delay slider
 # makes new ones); past this many the cache starts over.
 _MAX_BUILT_REQUESTS = 64
@@ -215,7 +209,8 @@ def httpx_error(exc: BaseException, request: httpx.Request) -> httpx.TransportEr
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
-    """httpx's transport interface on aiohttp's connection pool and C HTTP/1.1 parser.
+    """httpx's transport interface on aiohttp's connection pool and C HTTP/1.1 parser: the
+    sender's transport until `Http1Transport` (module notes), kept as the alternative.
 
     Requests, responses, timeouts and exceptions stay httpx's; only the bytes on the wire
     go through aiohttp. Bodies are read whole (the demo routes answer a few hundred bytes).
@@ -349,7 +344,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
 
 class HttpxSender:
-    """Sends scenario requests with httpx, over `AiohttpTransport` (module notes: why).
+    """Sends scenario requests with httpx, over `Http1Transport` (module notes: why).
 
     users_per_client: users per `httpx.AsyncClient`; None (the default) shares one client
     among all users, each user holding its own keep-alive connection from its pool (a
@@ -357,13 +352,14 @@ class HttpxSender:
     a connection).
     timeout_s: httpx's connect, read, write and pool timeout for every request.
     transport_factory: makes each client's transport; None (the default) is
-    `AiohttpTransport()`. The seam for comparing transports (`bench/sender_matrix.py`
+    `Http1Transport()`. The seam for comparing transports (`bench/sender_matrix.py`
     passes httpx's own or another package's); the requests, the records and their error
     kinds stay this sender's, so what differs is only the transport.
     wire: where the sender writes each request's send and receive times, under the id
-    `AiohttpTransport` sends in the `x-loopscope-req` header (the embedded server keeps
+    the transport sends in the `x-loopscope-req` header (the embedded server keeps
     it, and the timeline draws the time on the wire from both); None (the default): no
-    id, no header. Another transport sends no id: its requests have no wire stretch.
+    id, no header. Only the two transports with a fast path (`Http1Transport`,
+    `AiohttpTransport`) send the id: another one's requests have no wire stretch.
     """
 
     def __init__(
@@ -380,12 +376,10 @@ class HttpxSender:
         self._base_url = base_url.rstrip("/")
         self._users_per_client = users_per_client
         self._timeout = httpx.Timeout(timeout_s)
-        if transport_factory is None:
-            check_aiohttp()  # here, not at the first send inside a user's task
-        self._transport_factory: TransportFactory = transport_factory or AiohttpTransport
+        self._transport_factory: TransportFactory = transport_factory or Http1Transport
         self._clients: dict[int, httpx.AsyncClient] = {}
-        # Each client's transport when it has the fast path (AiohttpTransport.exchange).
-        self._exchanges: dict[int, AiohttpTransport] = {}
+        # Each client's transport when it has the fast path (`exchange`).
+        self._exchanges: dict[int, Http1Transport | AiohttpTransport] = {}
         self._built: dict[tuple[int, AnyRequest], httpx.Request] = {}
         self._wire = wire
         self._closed = False
@@ -405,7 +399,7 @@ class HttpxSender:
                 trust_env=False,
             )
             self._clients[group] = client
-            if isinstance(transport, AiohttpTransport):
+            if isinstance(transport, Http1Transport | AiohttpTransport):
                 self._exchanges[group] = transport
         return client
 

@@ -20,7 +20,7 @@ from loopscope.embedded_server import (
     import_app,
     serve_on_fd,
 )
-from loopscope.loadgen import IncompatibleAiohttpError, check_aiohttp, gc_tuned_for_load
+from loopscope.loadgen import gc_tuned_for_load
 
 from ._audit_command import add_audit_parser, command_audit
 from ._audit_png import RENDER_AUDIT_PNG_COMMAND
@@ -203,8 +203,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command is None:
             args = parser.parse_args(["gui"])
-        if args.command not in ("serve", "export-locust"):  # the others send through aiohttp
-            check_aiohttp()
         if args.command == "gui":
             return _command_gui(args)  # the window paces collection on its own thread
         # Up to 1000 requests in flight on one loop (loadgen/_gc_policy.py).
@@ -213,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"loopscope: error: {exc}", file=sys.stderr)
         return EXIT_BAD_ARGUMENTS
-    except (ServerStartError, IncompatibleAiohttpError) as exc:
+    except ServerStartError as exc:
         print(f"loopscope: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except Aborted as exc:

@@ -1,4 +1,5 @@
-"""The sender over aiohttp: error kinds as httpx would report them, one attempt per send."""
+"""The sender over its transports: error kinds as httpx would report them, one attempt per
+send; `Http1Transport`'s connections (reuse, expiry, answers of every shape)."""
 
 from __future__ import annotations
 
@@ -12,19 +13,25 @@ import aiohttp
 import httpx
 import pytest
 
-from loopscope.cli import main
 from loopscope.embedded_server import EmbeddedServer
 from loopscope.loadgen import (
     AiohttpTransport,
+    Http1Transport,
     HttpxSender,
     IncompatibleAiohttpError,
     RequestRecord,
     ScenarioRequest,
+    TransportFactory,
     check_aiohttp,
     classify_error,
     classify_status,
     record_from_error,
     record_from_response,
+)
+
+# The two transports with the sender's fast path: the default, and the one it replaced.
+FAST_TRANSPORTS = pytest.mark.parametrize(
+    "transport", [Http1Transport, AiohttpTransport], ids=["http1", "aiohttp"]
 )
 
 
@@ -75,16 +82,19 @@ async def raw_server(handler: Handler) -> AsyncIterator[str]:
         await listener.wait_closed()
 
 
-async def send_one(url: str) -> RequestRecord:
+async def send_one(url: str, transport: TransportFactory | None = None) -> RequestRecord:
     """One request from a fresh sender, closed afterwards."""
-    sender = HttpxSender(url)
+    sender = HttpxSender(url, transport_factory=transport)
     try:
         return await sender.send(ScenarioRequest(scenario="async"), user=0)
     finally:
         await sender.aclose()
 
 
-async def test_a_dropped_connection_is_one_protocol_error_not_a_silent_retry() -> None:
+@FAST_TRANSPORTS
+async def test_a_dropped_connection_is_one_protocol_error_not_a_silent_retry(
+    transport: TransportFactory,
+) -> None:
     attempts = 0
 
     async def drop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -95,12 +105,13 @@ async def test_a_dropped_connection_is_one_protocol_error_not_a_silent_retry() -
         await writer.wait_closed()
 
     async with raw_server(drop) as url:
-        record = await send_one(url)
+        record = await send_one(url, transport)
     assert record.error == "protocol"
     assert attempts == 1
 
 
-async def test_no_answer_is_a_timeout() -> None:
+@FAST_TRANSPORTS
+async def test_no_answer_is_a_timeout(transport: TransportFactory) -> None:
     release = asyncio.Event()
     handlers: list[asyncio.Task[None]] = []
 
@@ -114,7 +125,7 @@ async def test_no_answer_is_a_timeout() -> None:
             await writer.wait_closed()
 
     async with raw_server(silent) as url:
-        sender = HttpxSender(url, timeout_s=0.3)
+        sender = HttpxSender(url, timeout_s=0.3, transport_factory=transport)
         try:
             record = await sender.send(ScenarioRequest(scenario="async"), user=0)
         finally:
@@ -129,7 +140,8 @@ def test_users_per_client_must_be_positive() -> None:
         HttpxSender("http://127.0.0.1:9", users_per_client=0)
 
 
-async def test_a_5xx_answer_is_http_5xx_not_4xx() -> None:
+@FAST_TRANSPORTS
+async def test_a_5xx_answer_is_http_5xx_not_4xx(transport: TransportFactory) -> None:
     async def fail(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
         writer.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
@@ -138,7 +150,7 @@ async def test_a_5xx_answer_is_http_5xx_not_4xx() -> None:
         await writer.wait_closed()
 
     async with raw_server(fail) as url:
-        record = await send_one(url)
+        record = await send_one(url, transport)
     assert record.status == 503 and record.error == "http_5xx"
 
 
@@ -208,21 +220,156 @@ def aiohttp_without_the_switch(monkeypatch: pytest.MonkeyPatch) -> Iterator[None
 
 
 @pytest.mark.usefixtures("aiohttp_without_the_switch")
-def test_an_aiohttp_that_renamed_the_switch_stops_the_sender_before_any_request() -> None:
+def test_an_aiohttp_that_renamed_the_switch_stops_its_transport_before_any_request() -> None:
     with pytest.raises(IncompatibleAiohttpError, match=r"does not read ClientSession\._retry"):
-        HttpxSender("http://127.0.0.1:9")
-    with pytest.raises(IncompatibleAiohttpError):
         AiohttpTransport()
-    # A transport the caller chose does not depend on the switch.
+    # The default transport and any other the caller chose do not depend on the switch.
+    HttpxSender("http://127.0.0.1:9")
     HttpxSender("http://127.0.0.1:9", transport_factory=httpx.AsyncHTTPTransport)
 
 
-@pytest.mark.usefixtures("aiohttp_without_the_switch")
-def test_the_command_line_says_so_in_one_line_and_exits_1(
-    capsys: pytest.CaptureFixture[str],
+# Http1Transport: LoopScope's own HTTP/1.1 client (loadgen/_http1.py).
+
+OK_ANSWER = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nserver-timing: work;dur=3\r\n\r\nok"
+
+
+def answering(answers: list[bytes], connections: list[int]) -> Handler:
+    """A handler that reads one request head per answer in `answers` (in turn, over all
+    connections) and writes that answer; counts connections in `connections`."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        try:
+            while answers:
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(answers.pop(0))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    return handle
+
+
+async def send_all(url: str, count: int, **transport_options: Any) -> list[RequestRecord]:
+    sender = HttpxSender(url, transport_factory=lambda: Http1Transport(**transport_options))
+    try:
+        return [await sender.send(ScenarioRequest(scenario="async"), user=0) for _ in range(count)]
+    finally:
+        await sender.aclose()
+
+
+async def test_http1_keeps_one_connection_alive_for_a_users_requests() -> None:
+    connections: list[int] = []
+    async with raw_server(answering([OK_ANSWER] * 30, connections)) as url:
+        records = await send_all(url, 30)
+    assert [r.status for r in records] == [200] * 30
+    assert records[0].server_work_s == pytest.approx(0.003)
+    assert len(connections) == 1
+
+
+async def test_http1_opens_a_new_connection_after_close_or_idle_expiry() -> None:
+    closing = b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
+    connections: list[int] = []
+    async with raw_server(answering([closing, closing], connections)) as url:
+        records = await send_all(url, 2)
+    assert [r.status for r in records] == [200, 200] and len(connections) == 2
+
+    connections.clear()
+    async with raw_server(answering([OK_ANSWER] * 2, connections)) as url:
+        records = await send_all(url, 2, keepalive_expiry_s=0.0)
+    assert [r.status for r in records] == [200, 200] and len(connections) == 2
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        b"HTTP/1.1 201 Created\r\nconnection: close\r\n\r\nthe body ends with the connection",
+    ],
+    ids=["chunked", "until-close"],
+)
+async def test_http1_reads_chunked_answers_and_answers_ended_by_close(answer: bytes) -> None:
+    connections: list[int] = []
+    async with raw_server(answering([answer], connections)) as url:
+        (record,) = await send_all(url, 1)
+    assert record.ok and record.status in (200, 201)
+
+
+@pytest.mark.parametrize(
+    ("answer", "kind"),
+    [
+        (b"this is not HTTP\r\n\r\n", "protocol"),
+        (b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort", "protocol"),
+    ],
+    ids=["garbage", "cut-short"],
+)
+async def test_http1_a_malformed_or_cut_answer_is_a_protocol_error(
+    answer: bytes, kind: str
 ) -> None:
-    status = main(["run", "--scenario", "async", "--concurrency", "1", "--duration", "1"])
-    err = capsys.readouterr().err
-    assert status == 1
-    assert err.count("\n") == 1
-    assert err.startswith("loopscope: aiohttp ") and "pip install" in err
+    connections: list[int] = []
+    async with raw_server(answering([answer], connections)) as url:
+        (record,) = await send_all(url, 1)
+    assert record.error == kind
+
+
+async def test_http1_a_refused_connection_is_a_connect_error() -> None:
+    async with raw_server(answering([], [])) as url:
+        pass  # closed: nothing listens on its port any more
+    (record,) = await send_all(url, 1)
+    assert record.error == "connect"
+
+
+async def test_http1_a_cancelled_request_closes_its_connection_and_never_lends_it() -> None:
+    """A Stop cancels requests in flight: each one's connection is closed at once (the
+    server sees it go), never handed to somebody's next request, whose answer it could
+    otherwise be mistaken for."""
+    asked, hung_up = asyncio.Event(), asyncio.Event()
+    connections: list[int] = []
+
+    async def hold_then_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        await reader.readuntil(b"\r\n\r\n")
+        if len(connections) == 1:
+            asked.set()
+            await reader.read()  # no answer: wait for the client to hang up
+            hung_up.set()
+        else:
+            writer.write(OK_ANSWER)
+            await writer.drain()
+        writer.close()
+
+    async with raw_server(hold_then_answer) as url:
+        transport = Http1Transport()
+        client = httpx.AsyncClient(base_url=url, transport=transport)
+        try:
+            first = asyncio.create_task(transport.exchange(client.build_request("GET", "/a")))
+            await asyncio.wait_for(asked.wait(), 5)
+            first.cancel()
+            await asyncio.wait_for(hung_up.wait(), 5)
+            status, timing = await transport.exchange(client.build_request("GET", "/b"))
+        finally:
+            await client.aclose()
+    assert (status, timing) == (200, "work;dur=3")
+    assert len(connections) == 2
+
+
+async def test_http1_serves_any_httpx_client_with_headers_body_and_head(
+    server: EmbeddedServer,
+) -> None:
+    async with httpx.AsyncClient(base_url=server.url, transport=Http1Transport()) as client:
+        answer = await client.get("/scenario/async", params={"delay_ms": "0"})
+        head = await client.head("/scenario/async", params={"delay_ms": "0"})
+        refused = await client.post("/scenario/async", content=b'{"x": 1}')
+    assert answer.status_code == 200 and answer.json()
+    assert "work" in answer.headers["server-timing"]
+    assert head.status_code in (200, 405) and head.content == b""
+    assert refused.status_code == 405
+
+
+async def test_http1_refuses_what_it_does_not_speak() -> None:
+    transport = Http1Transport()
+    with pytest.raises(httpx.UnsupportedProtocol, match="only http://"):
+        await transport.handle_async_request(httpx.Request("GET", "https://127.0.0.1:9/"))
+    await transport.aclose()
