@@ -1,12 +1,14 @@
 """Which HTTP client can LoopScope's generator afford? Every candidate against one server.
 
-Starts one separate demo-server process (`loopscope serve`, h11) on 127.0.0.1 and drives
+Starts one separate demo-server process (`loopscope serve`, httptools) on 127.0.0.1 and drives
 `/scenario/async?delay_ms=D` closed-loop with N connections from each client in turn,
 each in its own process so its CPU use can be measured alone:
 
 - `wrk`: the reference (one thread, one core, like a Python generator);
-- `loopscope`: LoadGenerator + Recorder + this checkout's HttpxSender, as `loopscope run`
-  drives them; `loopscope-upcK`: the same with users_per_client=K;
+- `loopscope`: LoadGenerator + Recorder + this checkout's HttpxSender (over its own
+  `Http1Transport`), as `loopscope run` drives them; `loopscope-upcK`: the same with
+  users_per_client=K; `loopscope-aiohttp`: the same over `AiohttpTransport`, the
+  sender's transport until 2026-11-26;
 - `httpcore-upcK`: LoadGenerator + Recorder + the sender LoopScope had until 2026-11-25
   (httpx's default transport, `client.get`, one AsyncClient per K users);
 - `httpx-aiohttp`: LoadGenerator + Recorder + HttpxSender with the PyPI package
@@ -54,6 +56,7 @@ from _support import (
 )
 
 from loopscope.loadgen import (
+    AiohttpTransport,
     AnyRequest,
     HttpxSender,
     LoadGenerator,
@@ -72,6 +75,7 @@ DEFAULT_CLIENTS = (
     "httpcore-upc25",
     "httpx-aiohttp",
     "loopscope",
+    "loopscope-aiohttp",
     "loopscope-upc10",
     "aiohttp",
 )
@@ -123,6 +127,8 @@ def _make_sender(client: str, url: str) -> RequestSender:
         return HttpcoreSender(url, users_per_client=int(client.removeprefix("httpcore-upc")))
     if client == "loopscope":
         return HttpxSender(url)
+    if client == "loopscope-aiohttp":
+        return HttpxSender(url, transport_factory=AiohttpTransport)
     if client.startswith("loopscope-upc"):
         return HttpxSender(url, users_per_client=int(client.removeprefix("loopscope-upc")))
     if client == "httpx-aiohttp":

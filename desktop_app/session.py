@@ -261,6 +261,7 @@ class LabSession:
             process = ServerProcess(workers=self.placement.workers, threads=self.threads)
             await process.start()
             self._process = process
+            self._cpu_meter.watch(process.worker_pids())
             try:
                 self._worker_probes = WorkerProbes(
                     process.probe_urls, threads=self.threads, period_s=PROBE_PERIOD_S
@@ -286,6 +287,7 @@ class LabSession:
                 await probes.stop()
         finally:
             if process is not None:
+                self._cpu_meter.watch(())
                 await self._window_lag.stop()
                 await process.stop()
             else:

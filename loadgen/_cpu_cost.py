@@ -22,6 +22,7 @@ import math
 import os
 import time
 from collections import deque
+from collections.abc import Sequence
 
 from loopscope.embedded_server import cpu_work
 
@@ -34,6 +35,11 @@ from loopscope.embedded_server import cpu_work
 # the theory is about 13 % fast). Fitted with the share of the loop's thread alone; with
 # every thread weighed (`_share`), the lesson reads 0.86-0.97 of its theory under load.
 HTTP_WORK_ITERATIONS = 14_000
+# The same with the server in processes of its own (`--server-process`): only the
+# server's handling (uvicorn, FastAPI, the timing middleware) runs on a worker's core.
+# Measured on a quiet machine against one worker (calibrated as above; see
+# bench/results/workers.json's cpu_http_fit).
+SERVER_HTTP_ITERATIONS = 6_000
 # One sample: 0.1-0.4 ms of the loop's time here, short enough to take between two passes.
 SAMPLE_ITERATIONS = 2_000
 # How often a meter samples while load runs (`CpuCostMeter.run`).
@@ -51,21 +57,24 @@ BURST_SPAN_S = 0.5
 ThreadTimes = dict[str, tuple[float, float]]
 
 
-def thread_cpu_times() -> ThreadTimes | None:
-    """Each thread of this process: (seconds on a CPU, seconds runnable but waiting for
-    one); None where the system does not say (not Linux)."""
-    try:
-        tids = os.listdir("/proc/self/task")
-    except OSError:
-        return None
+def thread_cpu_times(pids: Sequence[int] = ()) -> ThreadTimes | None:
+    """Each thread of these processes (default: this one): (seconds on a CPU, seconds
+    runnable but waiting for one); None where the system does not say (not Linux)."""
     times: ThreadTimes = {}
-    for tid in tids:
+    for pid in pids or ("self",):
         try:
-            with open(f"/proc/self/task/{tid}/schedstat", encoding="ascii") as file:
-                fields = file.read().split()
+            tids = os.listdir(f"/proc/{pid}/task")
         except OSError:
-            continue  # a thread that ended meanwhile
-        times[tid] = (int(fields[0]) / 1e9, int(fields[1]) / 1e9)
+            if pids:
+                continue  # a worker that ended meanwhile
+            return None
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat", encoding="ascii") as file:
+                    fields = file.read().split()
+            except OSError:
+                continue  # a thread that ended meanwhile
+            times[f"{pid}/{tid}"] = (int(fields[0]) / 1e9, int(fields[1]) / 1e9)
     return times
 
 
@@ -94,28 +103,49 @@ def _sample_s_per_iteration() -> float:
     return max(time.thread_time() - start, 1e-9) / SAMPLE_ITERATIONS
 
 
-def _cost_s(speeds: list[float], iterations: int) -> float:
+def _cost_s(speeds: list[float], iterations: int, http_iterations: int) -> float:
     """The cost of a request of `iterations`, at the mean of the sampled speeds (a run's
     throughput follows the mean speed, iterations per second)."""
     mean_speed = sum(speeds) / len(speeds)
-    return (iterations + HTTP_WORK_ITERATIONS) / mean_speed
+    return (iterations + http_iterations) / mean_speed
 
 
 class CpuCostMeter:
     """The work loop's speed from samples taken now and then (`sample()`), each with the
-    perf_counter time it was taken."""
+    perf_counter time it was taken.
+
+    The speed is sampled in this process, which runs the same Python on the same machine
+    as the server wherever that is. The share of the core is the server's: this process's
+    threads' while the server shares its loop, the workers' threads' once `watch()` names
+    them (the server in processes of its own: there this process only sends, and its own
+    wait for a CPU, at 0.1-0.3 of the time on a busy 2-core machine, made the theory of a
+    worker a third of what it served).
+    """
 
     def __init__(self, history: int = METER_HISTORY) -> None:
-        # (t, iterations per second, thread_cpu_times() then)
+        # (t, iterations per second, the server's thread times then)
         self._samples: deque[tuple[float, float, ThreadTimes | None]] = deque(maxlen=history)
+        self._server_pids: tuple[int, ...] = ()
 
     @property
     def samples(self) -> int:
         return len(self._samples)
 
+    def watch(self, server_pids: Sequence[int]) -> None:
+        """The server runs in these processes from now on (empty: on this process's loop).
+        The samples so far measured another server's share: they are dropped."""
+        if tuple(server_pids) != self._server_pids:
+            self._server_pids = tuple(server_pids)
+            self._samples.clear()
+
+    @property
+    def http_iterations(self) -> int:
+        """A request's HTTP handling on the server's core, in work-loop iterations."""
+        return SERVER_HTTP_ITERATIONS if self._server_pids else HTTP_WORK_ITERATIONS
+
     def sample(self) -> None:
         speed = 1 / _sample_s_per_iteration()
-        self._samples.append((time.perf_counter(), speed, thread_cpu_times()))
+        self._samples.append((time.perf_counter(), speed, thread_cpu_times(self._server_pids)))
 
     def cost_s(
         self, iterations: int, *, since: float | None = None, until: float | None = None
@@ -138,7 +168,7 @@ class CpuCostMeter:
             self.burst()
             window = list(self._samples)[-BURST_SAMPLES:]
         share = _share(window[0][2], window[-1][2])
-        return _cost_s([speed * share for _, speed, _ in window], iterations)
+        return _cost_s([speed * share for _, speed, _ in window], iterations, self.http_iterations)
 
     def burst(self) -> None:
         """BURST_SAMPLES samples spread over BURST_SPAN_S (it blocks that long)."""
@@ -155,11 +185,12 @@ class CpuCostMeter:
             await asyncio.sleep(SAMPLE_PERIOD_S)
 
 
-def measure_cpu_cost_s(iterations: int) -> float:
+def measure_cpu_cost_s(iterations: int, server_pids: Sequence[int] = ()) -> float:
     """Seconds of the core one CPU-scenario request costs here: its work and its HTTP
     handling (see HTTP_WORK_ITERATIONS), from a burst of samples (it blocks BURST_SPAN_S).
     For sizing a load before it starts; a run's theory takes the speed sampled while it
-    runs (`CpuCostMeter`)."""
+    runs (`CpuCostMeter`). server_pids: see `CpuCostMeter.watch`."""
     meter = CpuCostMeter()
+    meter.watch(server_pids)
     meter.burst()
     return meter.cost_s(iterations, since=-math.inf)

@@ -243,10 +243,11 @@ class RunResult:
 
 @asynccontextmanager
 async def _server_for(
-    settings: RunSettings,
+    settings: RunSettings, meter: CpuCostMeter | None = None
 ) -> AsyncIterator[tuple[str, int | None, ProbedApp | None]]:
     """Yields (base URL, thread tokens, block watch): our own embedded server (with the
-    demo app, or the user's `app`) unless a target is given."""
+    demo app, or the user's `app`) unless a target is given. meter: told where the
+    server runs (`CpuCostMeter.watch`)."""
     if settings.target is not None:
         url = (
             check_remote_target(settings.target)
@@ -258,6 +259,8 @@ async def _server_for(
     threads = settings.threads or DEFAULT_THREADS
     if settings.server_process:
         async with ServerProcess(workers=settings.workers, threads=threads) as process:
+            if meter is not None:
+                meter.watch(process.worker_pids())
             yield process.url, threads, None
         return
     probed: ProbedApp | None = None
@@ -314,7 +317,7 @@ async def run_load(settings: RunSettings, *, stop: asyncio.Event | None = None) 
     if settings.scenario in CPU_SCENARIOS and settings.target is None and settings.route is None:
         # This machine's speed while the run goes: the theory's cost of a request.
         meter = CpuCostMeter()
-    async with _server_for(settings) as (url, threads, probed), sampling(meter):
+    async with _server_for(settings, meter) as (url, threads, probed), sampling(meter):
         if settings.target is not None and settings.threads is not None:
             await _set_remote_threads(url, settings.threads)
         watch = probed.block_watch if probed is not None else None

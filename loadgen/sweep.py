@@ -424,6 +424,8 @@ async def run_sweep(
             WorkerProbes(process.probe_urls, threads=threads) as probes,
             sampling(meter),
         ):
+            if meter is not None:
+                meter.watch(process.worker_pids())
             return await sweep_steps(
                 ProcessTarget(process.url, probes),
                 steps,

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import pytest
 
 from loopscope.loadgen import CpuCostMeter, measure_cpu_cost_s
-from loopscope.loadgen._cpu_cost import HTTP_WORK_ITERATIONS
+from loopscope.loadgen._cpu_cost import (
+    HTTP_WORK_ITERATIONS,
+    SERVER_HTTP_ITERATIONS,
+    thread_cpu_times,
+)
 
 
 def test_the_meter_averages_its_recent_samples_and_scales_with_the_work() -> None:
@@ -30,3 +36,27 @@ def test_the_meter_reads_only_the_samples_since_it_is_told() -> None:
     burst = meter.cost_s(50_000, since=since)
     assert meter.cost_s(50_000) == pytest.approx(burst, rel=3.0)
     assert 0 < measure_cpu_cost_s(50_000) < 1.0
+
+
+def test_with_the_server_in_processes_of_its_own_the_share_is_theirs() -> None:
+    """`--server-process`: the workers' threads' wait for a CPU is the server's share, not
+    this process's (which only sends), and only the server's HTTP handling is on their
+    core."""
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        meter = CpuCostMeter()
+        meter.sample()
+        assert meter.http_iterations == HTTP_WORK_ITERATIONS
+        meter.watch([worker.pid])
+        assert meter.samples == 0  # the old samples measured another server's share
+        assert meter.http_iterations == SERVER_HTTP_ITERATIONS < HTTP_WORK_ITERATIONS
+        times = thread_cpu_times([worker.pid])
+        assert times and all(key.startswith(f"{worker.pid}/") for key in times)
+        for _ in range(3):
+            meter.sample()
+        assert 0 < meter.cost_s(50_000) < 1.0
+        meter.watch([])
+        assert meter.http_iterations == HTTP_WORK_ITERATIONS
+    finally:
+        worker.kill()
+        worker.wait()
