@@ -52,13 +52,6 @@ class _Pump(QObject):
         self.deadline.timeout.connect(run)
 
 
-# asyncio's callback that stops the loop when run_until_complete's future is done; anyio
-# looks for this very function (see LabEventLoop.run_until_complete).
-_RUN_UNTIL_COMPLETE_CB: Callable[[asyncio.Future[Any]], None] = (
-    asyncio.base_events._run_until_complete_cb  # type: ignore[attr-defined]
-)
-
-
 class LabEventLoop(qasync.QEventLoop):  # type: ignore[misc]
     """qasync's loop for the window; `call_soon`/`call_later` scheduled as asyncio does."""
 
@@ -129,21 +122,6 @@ class LabEventLoop(qasync.QEventLoop):  # type: ignore[misc]
         super().close()
 
     # Running.
-
-    def run_until_complete(self, future: Any) -> Any:
-        # Also asyncio's own done-callback on the main task, which is how anyio finds the
-        # "root task" that its worker threads live as long as (Starlette runs `def` routes
-        # on them). qasync stops the loop with a callback of its own, so anyio took each
-        # request's task for the root and stopped its thread when that request ended: a
-        # new thread for nearly every `def` request (~40 a second in "Sync vs async"; all
-        # 40 replaced within 10 s), each with fresh stack pages and a per-thread C heap
-        # cache. The callback only stops this loop when the main task is done, as qasync's.
-        task = asyncio.ensure_future(future, loop=self)
-        task.add_done_callback(_RUN_UNTIL_COMPLETE_CB)
-        try:
-            return super().run_until_complete(task)
-        finally:
-            task.remove_done_callback(_RUN_UNTIL_COMPLETE_CB)
 
     def _lab_arm(self) -> None:
         """Set the deadline timer to the earliest scheduled handle (none: stopped)."""
