@@ -23,22 +23,54 @@ from loopscope.loadgen import GcPacer
 
 # Look this often (ms) whether a generation is due (GcPacer decides which).
 COLLECT_PERIOD_MS = 500
-# Give freed C-heap pages back at least this often (s), whatever was collected: with the
-# young threshold of loadgen/_gc_policy.py, full collections come minutes apart.
-TRIM_PERIOD_S = 60.0
+# Give freed C-heap pages back this often (s), whatever was collected: with the young
+# threshold of loadgen/_gc_policy.py, full collections come minutes apart. A trim costs the
+# GUI thread 0.1-0.9 ms (measured in the soak's window); once a minute, the pages the heap
+# reused in between made a 1.5-2 MiB sawtooth of resident memory (4-5 MiB before large
+# blocks were kept out of the heap), every 5 s a fraction of that.
+TRIM_PERIOD_S = 5.0
 
 
-def _malloc_trim() -> Callable[[int], int] | None:
+def _glibc(name: str) -> Callable[..., int] | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        trim: Callable[[int], int] = ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+        function: Callable[..., int] = getattr(ctypes.CDLL("libc.so.6"), name)
+    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim, no mallopt)
         return None
-    return trim
+    return function
 
 
-_MALLOC_TRIM = _malloc_trim()
+_MALLOC_TRIM = _glibc("malloc_trim")
+_MALLOPT = _glibc("mallopt")
+# glibc's mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+# Above asyncio's socket read buffer (every `recv` of a transport asks for 256 KiB and
+# shrinks it to what came: from the heap ~3 us; by its own mmap ~30 us, measured) and Qt's
+# fill buffers (<= 252 KiB), below the axes' pixmaps (364-520 KiB at 1600 x 1000).
+MMAP_THRESHOLD_BYTES = 320 * 1024
+# glibc's own ratio for a raised threshold; release_free_memory gives the rest back.
+TRIM_THRESHOLD_BYTES = 2 * MMAP_THRESHOLD_BYTES
+
+
+def keep_large_blocks_out_of_the_heap() -> None:
+    """Serve C allocations of MMAP_THRESHOLD_BYTES or more by their own mmap, returned to
+    the system when freed, for the rest of the process (glibc's thresholds, fixed).
+
+    glibc's default threshold moves: once a block above it is freed, blocks up to that size
+    are carved from the heap from then on. The window frees and reallocates large blocks
+    all the time (the axes' cached pixmaps, 364-520 KiB each, replaced ~4 times a second;
+    QGraphicsItem's device cache): in the heap they left it holding 8-12 MiB of free
+    fragments that the next blocks fault back in, so resident memory climbed 3-5 MiB
+    between trims and the heap's in-use bytes drifted up 4.5 MiB over ten minutes (measured
+    in-process over a soak; ~1 MiB and a flat heap with every block over 128 KiB mmapped).
+    An mmap costs a couple of system calls and fresh pages for a block this large, a few a
+    second: nothing per request (see MMAP_THRESHOLD_BYTES).
+    """
+    if _MALLOPT is not None:
+        _MALLOPT(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+        _MALLOPT(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
 
 
 def release_free_memory() -> None:
@@ -46,8 +78,8 @@ def release_free_memory() -> None:
 
     A long session churns through short-lived C allocations in many threads (the thread
     pool, Qt's painting); glibc keeps what they freed, and the window's resident memory crept
-    up 7 % over a 30-minute soak with the Python heap flat. Called once a minute
-    (TRIM_PERIOD_S): a few milliseconds each time.
+    up 7 % over a 30-minute soak with the Python heap flat. Called every TRIM_PERIOD_S:
+    under a millisecond each time.
     """
     if _MALLOC_TRIM is not None:
         _MALLOC_TRIM(0)
@@ -67,6 +99,7 @@ class MainThreadGarbageCollector(QObject):
         self._pacer = GcPacer()
 
     def start(self) -> None:
+        keep_large_blocks_out_of_the_heap()
         self._was_enabled = gc.isenabled()
         gc.disable()
         self._timer.start()

@@ -13,7 +13,7 @@ from loopscope.desktop_app.timeline import (
     WORKING,
     build_frame,
 )
-from loopscope.embedded_server import EmbeddedServer, PhaseTable
+from loopscope.embedded_server import EmbeddedServer, PhaseRow, PhaseTable
 from loopscope.loadgen import HttpxSender, ScenarioRequest, WireLog
 
 
@@ -68,7 +68,19 @@ def test_finished_requests_are_kept_bounded() -> None:
     table = PhaseTable(finished_per_route=10)
     for i in range(50):
         _request(table, float(i), float(i), float(i), float(i))
-    assert len(table.finished_since("sync", -math.inf)) == 10
+    rows = table.finished_since("sync", -math.inf)
+    assert [row.done for row in rows] == [float(i) for i in range(40, 50)]  # oldest first
+    assert [row.done for row in table.finished_since("sync", 45.0)] == [
+        45.0,
+        46.0,
+        47.0,
+        48.0,
+        49.0,
+    ]
+    table.clear()
+    assert table.finished_since("sync", -math.inf) == []
+    _request(table, 60.0, 60.5, 61.0, 61.5)
+    assert table.finished_since("sync", -math.inf) == [PhaseRow(50, 60.0, 60.5, 61.0, 61.5)]
 
 
 def test_the_client_s_time_on_the_wire_is_drawn_at_both_ends_of_a_lane() -> None:
