@@ -36,9 +36,12 @@ from loopscope.embedded_server import cpu_work
 # every thread weighed (`_share`), the lesson reads 0.86-0.97 of its theory under load.
 HTTP_WORK_ITERATIONS = 14_000
 # The same with the server in processes of its own (`--server-process`): only the
-# server's handling (uvicorn, FastAPI, the timing middleware) runs on a worker's core.
-# Measured on a quiet machine against one worker (calibrated as above; see
-# bench/results/workers.json's cpu_http_fit).
+# server's handling (uvicorn, FastAPI, the timing middleware) runs on a worker's core,
+# about 40-45 % of a shared-loop request's CPU in bench/loop_profile.py's split. An
+# estimate, not a fit: bench/workers.py's cpu_http_fit cannot fit it while the speed is
+# sampled in the generator's process, which, nearly idle beside the workers, reads the
+# work loop 1.5-2x slower than a busy worker runs it (2026-11-26: a 5 000-iteration
+# request's theory was half its measured rate; at 50 000 and more, 0.85-1.15).
 SERVER_HTTP_ITERATIONS = 6_000
 # One sample: 0.1-0.4 ms of the loop's time here, short enough to take between two passes.
 SAMPLE_ITERATIONS = 2_000
@@ -115,11 +118,12 @@ class CpuCostMeter:
     perf_counter time it was taken.
 
     The speed is sampled in this process, which runs the same Python on the same machine
-    as the server wherever that is. The share of the core is the server's: this process's
-    threads' while the server shares its loop, the workers' threads' once `watch()` names
-    them (the server in processes of its own: there this process only sends, and its own
-    wait for a CPU, at 0.1-0.3 of the time on a busy 2-core machine, made the theory of a
-    worker a third of what it served).
+    as the server wherever that is (a nearly idle process reads it slower than a busy
+    worker runs: see SERVER_HTTP_ITERATIONS). The share of the core is the server's: this
+    process's threads' while the server shares its loop, the workers' threads' once
+    `watch()` names them (the server in processes of its own: there this process only
+    sends, and its own wait for a CPU, at 0.1-0.3 of the time on a busy 2-core machine,
+    made the theory of a worker a third of what it served).
     """
 
     def __init__(self, history: int = METER_HISTORY) -> None:
