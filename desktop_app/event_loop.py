@@ -63,6 +63,16 @@ class LabEventLoop(qasync.QEventLoop):  # type: ignore[misc]
         self._lab_pump = _Pump(self._lab_run_once)
         # Wake this much before a deadline at most: Qt's timers count whole milliseconds.
         self._lab_resolution = 0.001
+        # qasync hands `call_soon_threadsafe`'s callbacks to this thread by a queued Qt
+        # signal whose slot calls `call_soon`. A thread can finish after the loop closed (a
+        # `def` route still sleeping when the window closes: anyio then reports its result),
+        # and `call_soon` raised into Qt's event handler. asyncio drops what a closed loop
+        # still had pending; so does this slot. (A qasync that renamed its signal keeps its
+        # own slot: only the closing race comes back.)
+        signal = getattr(self, "_QEventLoop__call_soon_signal", None)
+        if signal is not None:
+            signal.disconnect()
+            signal.connect(self._lab_call_soon_from_thread)
 
     # Scheduling (asyncio's BaseEventLoop, minus its debug-mode checks).
 
@@ -75,6 +85,12 @@ class LabEventLoop(qasync.QEventLoop):  # type: ignore[misc]
         if not self._lab_pump.soon.isActive():
             self._lab_pump.soon.start()
         return handle
+
+    def _lab_call_soon_from_thread(
+        self, callback: Callable[..., object], args: tuple[Any, ...]
+    ) -> None:
+        if not self.is_closed():
+            self.call_soon(callback, *args)
 
     def call_later(
         self,

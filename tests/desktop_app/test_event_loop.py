@@ -102,3 +102,19 @@ def test_qt_events_run_between_batches_of_callbacks(
         return len(fired)
 
     assert run_on_qt_loop(scenario()) >= 5
+
+
+def test_a_thread_reporting_after_the_loop_closed_is_dropped_not_raised(
+    qapp: QApplication,
+) -> None:
+    """A `def` route can still be sleeping on its thread when the window closes; its result
+    then reaches a closed loop. asyncio drops what a closed loop had pending: so does this,
+    instead of raising into Qt's event handler (pytest-qt fails the test if it does)."""
+    loop = LabEventLoop(qapp)
+    called: list[str] = []
+    thread = threading.Thread(target=lambda: loop.call_soon_threadsafe(called.append, "late"))
+    thread.start()
+    thread.join()  # queued for the loop's thread while the loop is still open
+    loop.close()
+    qapp.processEvents()  # Qt delivers it now, to a closed loop
+    assert called == []
