@@ -209,6 +209,14 @@ def test_the_window_warns_when_the_generator_is_the_bottleneck(
             what="the generator-limited banner",
         )
         banner = window.health_banner.text()
+        # A healthy verdict during the run hides the banner but not its row: the charts
+        # keep their size (laid out again, they all repaint, and they jump on the screen).
+        charts_at = window.charts.geometry()
+        window.session.health = None
+        window.refresh()
+        window.centralWidget().layout().activate()
+        assert not window.health_banner.isVisible()
+        assert window.charts.geometry() == charts_at
         window.toggle_running()
         assert "Generator-limited" in banner
         # Either reason is the truth on some machine: the client's CPU, or its loop's lag.
