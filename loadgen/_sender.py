@@ -97,7 +97,12 @@ def check_aiohttp() -> None:
     success. So the request code itself is asked whether it reads the name (aiohttp 3.10
     resends with no switch at all; 3.11 to 3.14 read it).
     """
-    import aiohttp
+    try:
+        import aiohttp
+    except ImportError:
+        raise IncompatibleAiohttpError(
+            "AiohttpTransport needs aiohttp, an optional extra: pip install 'loopscope[aiohttp]'"
+        ) from None
 
     request_code = getattr(aiohttp.ClientSession._request, "__code__", None)
     if request_code is None or _RETRY_SWITCH not in request_code.co_names:

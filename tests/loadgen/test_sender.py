@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
@@ -373,3 +374,14 @@ async def test_http1_refuses_what_it_does_not_speak() -> None:
     with pytest.raises(httpx.UnsupportedProtocol, match="only http://"):
         await transport.handle_async_request(httpx.Request("GET", "https://127.0.0.1:9/"))
     await transport.aclose()
+
+
+def test_without_aiohttp_the_alternative_transport_says_how_to_get_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # aiohttp is an optional extra now (the executable leaves it out): the one line says so.
+    monkeypatch.setitem(sys.modules, "aiohttp", None)  # `import aiohttp` then fails
+    check_aiohttp.cache_clear()
+    with pytest.raises(IncompatibleAiohttpError, match=r"pip install 'loopscope\[aiohttp\]'"):
+        AiohttpTransport()
+    check_aiohttp.cache_clear()
