@@ -34,7 +34,8 @@ from ._wire import WIRE_ID
 KEEPALIVE_EXPIRY_S = 4.0
 
 # Where a request's bytes are kept once built (in its own extensions: they live exactly
-# as long as the request): (head without the blank line, body).
+# as long as the request): (head without the blank line, body, the whole request as sent
+# without a wire id, host, port).
 _WIRE_BYTES = "loopscope.http1_bytes"
 _ID_HEADER = REQUEST_ID_HEADER.encode("ascii")
 _SERVER_TIMING = b"server-timing"
@@ -268,14 +269,15 @@ class Http1Transport(httpx.AsyncBaseTransport):
                 content = request.content
             except httpx.RequestNotRead:
                 content = await request.aread()
-            wire = (*_wire_bytes(request, content), url.host, url.port or 80)
+            head, body = _wire_bytes(request, content)
+            wire = (head, body, head + b"\r\n" + body, url.host, url.port or 80)
             request.extensions[_WIRE_BYTES] = wire
-        head, body, host, port = wire
+        head, body, whole, host, port = wire
         timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
         conn = await self._connection(host, port, timeouts.get("connect"), request)
         wire_id = WIRE_ID.get()
         if wire_id is None:
-            data = head + b"\r\n" + body
+            data = whole
         else:  # the sender keeps this request's times (WireLog)
             data = b"%s%s: %d\r\n\r\n%s" % (head, _ID_HEADER, wire_id, body)
         self._busy.add(conn)
