@@ -47,6 +47,9 @@ class CodeSite:
     line: int
     function: str
     code: str  # the source line, stripped
+    # The module of the Python function this line was inside when sampled ("requests.api",
+    # "sqlite3"...), "" when the line itself ran (its own code, or a C call like time.sleep).
+    calls_into: str = ""
 
     @property
     def where(self) -> str:
@@ -83,6 +86,7 @@ class BlockSite:
             "line": self.site.line,
             "function": self.site.function,
             "call": self.site.code,
+            "calls_into": self.site.calls_into or None,
             "stalls": self.stalls,
             "total_ms": round(self.total_s * 1000, 1),
             "max_ms": round(self.max_s * 1000, 1),
@@ -136,6 +140,8 @@ class BlockWatch:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._loop_thread_id = 0
+        # The last heartbeat the watchdog thread has looked at (see `caught_up`).
+        self._seen_beat = 0.0
         self._loop_cpu_clock: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._routes: dict[asyncio.Task[object], str] = {}
@@ -197,6 +203,22 @@ class BlockWatch:
             ]
         return sorted(found, key=lambda s: s.total_s, reverse=True)
 
+    def held_s(self) -> float:
+        """Seconds the loop was held in the user's code (closed stalls) since `reset()`."""
+        with self._lock:
+            return sum(s.total_s for s in self._sites.values())
+
+    async def caught_up(self, timeout_s: float = 0.5) -> None:
+        """Return once the watchdog has looked at a heartbeat from after this call: a stall
+        that just ended is then closed and in `sites()`. Polled: the thread has no way to
+        wake the loop that costs less than a look every few milliseconds."""
+        asked = time.perf_counter()
+        deadline = asked + timeout_s
+        while self._seen_beat < asked and time.perf_counter() < deadline:
+            if self._thread is None or not self._thread.is_alive():
+                return
+            await asyncio.sleep(_SAMPLE_S)
+
     def reset(self) -> None:
         with self._lock:
             self._sites.clear()
@@ -234,6 +256,7 @@ class BlockWatch:
                 self._close(stall)
                 stall = None
             if age < self.threshold_s:
+                self._seen_beat = beat
                 continue
             # The task and the stack are read one after the other while the loop runs on:
             # a sample whose task changed in between belongs to neither, skip it.
@@ -270,6 +293,7 @@ class BlockWatch:
         return known
 
     def _user_site(self, frame: FrameType | None) -> CodeSite | None:
+        inner: FrameType | None = None
         while frame is not None:
             code = frame.f_code
             if code in _LOOP_RUNNERS:
@@ -279,8 +303,11 @@ class BlockWatch:
             if self._is_user_file(code.co_filename):
                 line = frame.f_lineno or code.co_firstlineno
                 text = linecache.getline(code.co_filename, line).strip()
-                return CodeSite(_short_path(code.co_filename), line, code.co_name, text[:120])
-            frame = frame.f_back
+                callee = "" if inner is None else str(inner.f_globals.get("__name__", ""))
+                return CodeSite(
+                    _short_path(code.co_filename), line, code.co_name, text[:120], callee
+                )
+            inner, frame = frame, frame.f_back
         return None
 
     def _close(self, stall: _Stall) -> None:

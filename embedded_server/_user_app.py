@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import math
 import sys
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -254,6 +256,43 @@ class ProbedApp:
         self.startup_error: str | None = None
         #: Exceptions the app raised while answering: "route: Type: message (at f:l)" -> count.
         self.exceptions: Counter[str] = Counter()
+        # The closing gate: a request arriving at or after this `time.perf_counter()` is
+        # answered 503 without entering the user's app. A deadline, not a flag set by a
+        # timer: while the app holds the loop no timer fires, and the requests queued
+        # behind it would each hold the loop in turn (100 users x 1 s: 100 s after the end).
+        self._admit_until = math.inf
+        #: Requests inside the user's app now; requests the gate turned away so far.
+        self.inside = 0
+        self.turned_away = 0
+        self._idle: asyncio.Event | None = None
+
+    def admit_until(self, deadline: float) -> None:
+        """Requests arriving from `deadline` on (perf_counter) are answered 503, unrun."""
+        self._admit_until = deadline
+
+    def close_gate(self) -> None:
+        """From now on, answer 503 to requests that have not entered the app yet."""
+        self._admit_until = time.perf_counter()
+
+    def open_gate(self) -> None:
+        self._admit_until = math.inf
+
+    @property
+    def gate_open(self) -> bool:
+        return time.perf_counter() < self._admit_until
+
+    async def settled(self, timeout_s: float) -> bool:
+        """Wait until no request is inside the user's app (at most `timeout_s`); True if so."""
+        if self.inside == 0:
+            return True
+        idle = self._idle = asyncio.Event()
+        try:
+            await asyncio.wait_for(idle.wait(), timeout_s)
+        except TimeoutError:
+            pass
+        finally:
+            self._idle = None
+        return self.inside == 0
 
     def _note_exception(self, label: str, exc: Exception) -> None:
         key = f"{label}: {type(exc).__name__}: {exc}{_innermost_location(exc)}"[:300]
@@ -276,8 +315,12 @@ class ProbedApp:
         if kind != "http":
             await self.app(scope, receive, send)
             return
+        if time.perf_counter() >= self._admit_until:
+            await self._turn_away(send)
+            return
         label = self._labels.label(scope)
         task = asyncio.current_task()
+        self.inside += 1
         self.probes.request_started(label)
         if task is not None:
             self.block_watch.running(task, label)
@@ -305,9 +348,26 @@ class ProbedApp:
                 )
                 await send({"type": "http.response.body", "body": b"Internal Server Error"})
         finally:
+            self.inside -= 1
+            if self.inside == 0 and self._idle is not None:
+                self._idle.set()
             self.probes.request_finished(label)
             if task is not None:
                 self.block_watch.finished(task)
+
+    async def _turn_away(self, send: Send) -> None:
+        self.turned_away += 1
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 503,
+                "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"LoopScope: the load has ended"})
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         attached = False
