@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from loopscope.embedded_server import (
 )
 from loopscope.loadgen.audit import AuditReport, AuditSettings, audit_routes, default_operations
 
+from ._app_output import AppOutputLog
 from ._audit_png import render_audit_png
 from ._interrupt import exit_status, run_interruptible
 from ._options import (
@@ -83,6 +85,14 @@ def add_audit_parser(commands: Any) -> None:
         default=40,
         help="the thread pool's size for def routes (default 40, as anyio's)",
     )
+    audit.add_argument(
+        "--app-log",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="where your app's own output (prints, uvicorn's error log) goes "
+        "(default: loopscope-app.log in the current folder)",
+    )
     audit.add_argument("--json", type=Path, default=None, metavar="PATH", help="write JSON here")
     audit.add_argument(
         "--markdown", type=Path, default=None, metavar="PATH", help="write the report here too"
@@ -126,26 +136,34 @@ def _choose(
 
 def command_audit(args: argparse.Namespace) -> int:
     check_output_paths({"--json": args.json, "--markdown": args.markdown, "--png": args.png})
-    try:
-        app = import_app(args.app, args.app_dir)
-    except AppImportError as exc:
-        raise UsageError(str(exc)) from None
-    chosen, skipped = _choose(operations(app), args.route)
-    settings = AuditSettings(
-        levels=args.levels,
-        duration_s=args.duration,
-        warmup_s=min(0.5, args.duration / 4),
-        threads=args.threads,
-    )
-    probed = ProbedApp(app, threads=args.threads)
-
-    def progress(what: str) -> None:
-        print(f"loopscope: auditing {what}", file=sys.stderr, flush=True)
-
-    report, interrupted = run_interruptible(
-        lambda stop: audit_routes(
-            probed, args.app, chosen, settings, skipped=skipped, progress=progress, stop=stop
+    # The app's prints and uvicorn's error log go to a file from its import on: stdout
+    # carries the report alone.
+    with AppOutputLog(getattr(args, "app_log", None)) as app_log:
+        try:
+            app = import_app(args.app, args.app_dir)
+        except AppImportError as exc:
+            raise UsageError(str(exc)) from None
+        chosen, skipped = _choose(operations(app), args.route)
+        settings = AuditSettings(
+            levels=args.levels,
+            duration_s=args.duration,
+            warmup_s=min(0.5, args.duration / 4),
+            threads=args.threads,
         )
+        probed = ProbedApp(app, threads=args.threads)
+
+        def progress(what: str) -> None:
+            print(f"loopscope: auditing {what}", file=app_log.real_stderr, flush=True)
+
+        report, interrupted = run_interruptible(
+            lambda stop: audit_routes(
+                probed, args.app, chosen, settings, skipped=skipped, progress=progress, stop=stop
+            )
+        )
+    report = replace(
+        report,
+        interrupted=None if interrupted is None else interrupted.name,
+        app_output=app_log.summary(),
     )
     text = report.to_markdown()
     print(text, end="")
@@ -162,9 +180,10 @@ def command_audit(args: argparse.Namespace) -> int:
             print(f"loopscope: {exc}", file=sys.stderr)
             written = False
     if interrupted is not None:
+        verdict = "a route blocks the loop" if report.blocks_loop else "verdict unknown"
         print(
-            f"loopscope: interrupted by {interrupted.name}: wrote the {len(report.routes)} "
-            "routes audited so far",
+            f"loopscope: interrupted by {interrupted.name}: {verdict}; wrote the "
+            f"{len(report.routes)} routes audited so far",
             file=sys.stderr,
         )
         return exit_status(interrupted)
