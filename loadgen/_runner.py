@@ -55,6 +55,9 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
 # counted as `abandoned`. This bounds how long a run outlives its duration, whatever the
 # target does (a frozen one answers nothing).
 MAX_DRAIN_S = 10.0
+# A wait that ends this much after it should have, ended late because something held the
+# loop (a user's app): the measurement keeps its planned times.
+_LATE_S = 0.1
 # Interrupted (Ctrl+C, SIGTERM): the user wants out, so the drain is short.
 INTERRUPT_DRAIN_S = 0.5
 # Setting a target's thread pool: a server on this machine answers at once or never.
@@ -219,6 +222,8 @@ class RunResult:
     # The requests intended (started) in the measured interval, awaited by the drain
     # after it; None when the run was interrupted (no drain).
     drained: DrainedSummary | None = None
+    # A user's app: requests its closing gate answered 503 unrun after the load ended.
+    turned_away: int = 0
 
     @property
     def generator_limited(self) -> bool:
@@ -321,11 +326,28 @@ async def run_load(settings: RunSettings, *, stop: asyncio.Event | None = None) 
         if settings.target is not None and settings.threads is not None:
             await _set_remote_threads(url, settings.threads)
         watch = probed.block_watch if probed is not None else None
-        result = await measure(
-            settings, url, threads, cpu_s=None, cpu_meter=meter, stop=stop, block_watch=watch
-        )
+        try:
+            result = await measure(
+                settings,
+                url,
+                threads,
+                cpu_s=None,
+                cpu_meter=meter,
+                stop=stop,
+                block_watch=watch,
+                app=probed,
+            )
+        finally:
+            if probed is not None:
+                # Requests still queued are turned away: the server's shutdown then waits
+                # for the handler running now, not for each queued one in turn.
+                probed.close_gate()
         if probed is not None:
-            result = replace(result, app_exceptions=tuple(probed.exceptions.most_common(5)))
+            result = replace(
+                result,
+                app_exceptions=tuple(probed.exceptions.most_common(5)),
+                turned_away=probed.turned_away,
+            )
         return result
 
 
@@ -381,6 +403,7 @@ async def measure(
     alongside: tuple[str, ...] = (),
     stop: asyncio.Event | None = None,
     block_watch: BlockWatch | None = None,
+    app: ProbedApp | None = None,
 ) -> RunResult:
     """Load the server at `url` as `settings` say, and summarise beside the theory.
 
@@ -399,7 +422,11 @@ async def measure(
     counted as `abandoned` errors. stop: set, it ends the load early: the summary covers
     what was measured until then (nothing, if still in the warm-up) and is `partial`.
     block_watch: a user's app on this loop: where its code held the loop goes into the
-    result, and loop lag it caused is not blamed on the generator.
+    result, and loop lag it caused is not blamed on the generator. app: that app (served on
+    this loop): its closing gate bounds the end of the run. A request arriving after the
+    drain's planned end is turned away unrun (503); and when the app held the loop, it is
+    closed at the load's end and nothing is drained: each queued request would hold the
+    loop in turn (100 users x 1 s: 100 s), so those in flight are cut off (`abandoned`).
     """
     request = settings.request()
     recorder = Recorder()
@@ -419,27 +446,48 @@ async def measure(
     drain: Drain | None = None
     health = HealthMonitor(loop_lag)
     health.start()
+    load_start = time.perf_counter()
+    if app is not None:
+        # A deadline set in advance: while the app holds the loop, no timer of ours fires.
+        app.admit_until(load_start + settings.duration_s + drain_limit_s(settings))
     stopped = False
+    held = False
     try:
         # These waits are the measurement's own duration, not synchronisation.
         stopped = await _wait_unless_stopped(stop, settings.effective_warmup_s)
-        measured_from = time.perf_counter()
+        # The interval asked for, even when a loop held by the app wakes us late: what
+        # completes after it (the queue behind the hold, the gate's 503s) is not measured.
+        planned_from = load_start + settings.effective_warmup_s
+        now = time.perf_counter()
+        measured_from = now if stopped else min(now, planned_from)
         recorder.begin_measurement(measured_from)
+        measured_s = settings.duration_s - settings.effective_warmup_s
+        # Its planned end, set now: the recorder judges each record as it arrives, and a
+        # held loop delivers the late ones before our own timer can end the interval.
+        recorder.end_measurement(measured_from + measured_s)
         health.restart()
-        if block_watch is not None:
+        if block_watch is not None and now - planned_from < _LATE_S:
+            # Late, the loop was held across the warm-up's end: those holds are evidence.
             block_watch.reset()
         before = generator.stats() if isinstance(generator, OpenLoopGenerator) else None
         if not stopped:
-            measured_s = settings.duration_s - settings.effective_warmup_s
-            stopped = await _wait_unless_stopped(stop, measured_s)
+            left = measured_from + measured_s - time.perf_counter()
+            stopped = await _wait_unless_stopped(stop, max(0.0, left))
         ended_at = time.perf_counter()
+        if not stopped:
+            ended_at = min(ended_at, measured_from + measured_s)
         recorder.end_measurement(ended_at)
         if isinstance(generator, OpenLoopGenerator) and before is not None:
             schedule = generator.stats().since(before)
         # Only starts late because the client's own loop was busy blame the client; waits
         # for a free connection mean the server fell behind.
+        if block_watch is not None:
+            await block_watch.caught_up()  # a hold that just ended is in its sites
         blocking = tuple(block_watch.sites()) if block_watch is not None else ()
         measured_span = ended_at - measured_from
+        held = bool(_held_by_design(blocking, measured_span))
+        if app is not None and (held or stopped):
+            app.close_gate()
         verdict = health.verdict(
             scenarios=(settings.scenario, *alongside, *_held_by_design(blocking, measured_span)),
             late_starts=schedule.late_loop if schedule else 0,
@@ -453,7 +501,10 @@ async def measure(
         raise
     finally:
         try:
-            if ended_at is not None and not stopped:
+            if ended_at is not None and not stopped and held and app is not None:
+                # The app held the loop: what is in flight is queued behind it; cut it.
+                await generator.aclose(grace_s=0)
+            elif ended_at is not None and not stopped:
                 # The measurement's own end: owed requests still go, answers are awaited.
                 drain = await generator.drain(until=ended_at, limit_s=drain_limit_s(settings))
                 await generator.aclose(grace_s=0)

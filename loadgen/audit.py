@@ -512,6 +512,9 @@ async def _measure_level(
         stopped = await _wait_unless_stopped(stop, settings.warmup_s)
         measured_from = time.perf_counter()
         recorder.begin_measurement(measured_from)
+        # The planned end, set in advance: the recorder judges each record as it arrives,
+        # and a held loop delivers the late ones before our own timer ends the level.
+        recorder.end_measurement(max(end, measured_from))
         await watch.caught_up()
         while not stopped:
             now = time.perf_counter()
@@ -524,6 +527,7 @@ async def _measure_level(
                 if planned > end:
                     end = planned
                     app.admit_until(end)
+                    recorder.end_measurement(end)
             if now >= end:
                 break
             seen.answered.clear()

@@ -59,6 +59,9 @@ class HealthVerdict:
     loop_lag_p99_ms: float
     late_start_fraction: float
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    # Who held the loop when its lag is past the limit and that is not the generator's
+    # doing (a route that blocks the loop): never report "healthy" beside it.
+    lag_cause: str | None = None
 
     @property
     def generator_limited(self) -> bool:
@@ -71,6 +74,7 @@ class HealthVerdict:
             "loop_lag_p99_ms": round(self.loop_lag_p99_ms, 1),
             "late_start_percent": round(self.late_start_fraction * 100, 2),
             "warnings": list(self.warnings),
+            "loop_lag_cause": self.lag_cause,
         }
 
 
@@ -91,7 +95,10 @@ def judge(
             "all it gets, so the load generator may be what limits these numbers"
         )
     blocks_by_design = any(s in LOOP_BLOCKING_SCENARIOS for s in scenarios)
-    if loop_lag_p99_ms >= LOOP_LAG_LIMIT_MS and not blocks_by_design:
+    lag_cause: str | None = None
+    if loop_lag_p99_ms >= LOOP_LAG_LIMIT_MS and blocks_by_design:
+        lag_cause = "the route holding the loop"
+    elif loop_lag_p99_ms >= LOOP_LAG_LIMIT_MS:
         warnings.append(
             f"the shared event loop ran {loop_lag_p99_ms:.0f} ms late at p99: request "
             "timings include the client's own waiting"
@@ -101,7 +108,9 @@ def judge(
             f"{late_start_fraction:.1%} of requests started late against their schedule: "
             "the generator could not keep the rate"
         )
-    return HealthVerdict(cpu_fraction, loop_lag_p99_ms, late_start_fraction, tuple(warnings))
+    return HealthVerdict(
+        cpu_fraction, loop_lag_p99_ms, late_start_fraction, tuple(warnings), lag_cause
+    )
 
 
 @dataclass(slots=True)

@@ -240,6 +240,14 @@ def _blocking_lines(result: RunResult) -> list[str]:
         _wrapped(f"your app raised {what} - {count:,} times")
         for what, count in result.app_exceptions
     ]
+    if result.turned_away:
+        lines.append(
+            _wrapped(
+                f"turned away: {result.turned_away:,} requests that reached your app after "
+                "the load ended were answered 503 without running it (the end of a run stays "
+                "bounded whatever the app does)"
+            )
+        )
     if not result.blocking:
         return lines
     lines += ["  your code held the event loop (every request waited meanwhile):"]
@@ -260,9 +268,15 @@ def _health_lines(result: RunResult) -> list[str]:
     health = result.health
     if health is None:
         return []
-    if result.blocking and health.generator_limited:
+    lag = f"loop lag p99 {health.loop_lag_p99_ms:.0f} ms"
+    if result.blocking and (health.generator_limited or health.lag_cause):
         # The lag is the app's own (named above), not the generator's.
-        return ["  generator: loop lag comes from your code holding the loop (above)"]
+        return [f"  generator: the {lag} comes from your code holding the loop (above)"]
+    if health.lag_cause and not health.generator_limited:
+        return [
+            f"  generator: not the limit ({health.cpu_fraction:.0%} of a core); the {lag} "
+            f"comes from {health.lag_cause}"
+        ]
     if not health.generator_limited:
         return [
             f"  generator: healthy ({health.cpu_fraction:.0%} of a core, "
