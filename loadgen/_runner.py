@@ -481,12 +481,14 @@ async def measure(
             schedule = generator.stats().since(before)
         # Only starts late because the client's own loop was busy blame the client; waits
         # for a free connection mean the server fell behind.
+        if app is not None and stopped:
+            app.close_gate()  # before anything awaits: the queued requests go unrun
         if block_watch is not None:
             await block_watch.caught_up()  # a hold that just ended is in its sites
         blocking = tuple(block_watch.sites()) if block_watch is not None else ()
         measured_span = ended_at - measured_from
         held = bool(_held_by_design(blocking, measured_span))
-        if app is not None and (held or stopped):
+        if app is not None and held:
             app.close_gate()
         verdict = health.verdict(
             scenarios=(settings.scenario, *alongside, *_held_by_design(blocking, measured_span)),

@@ -73,6 +73,8 @@ MAX_LEVEL_S = 30.0
 # After a level, the handlers still inside the app may finish this long before the next
 # level starts (a handler holding the loop finishes whatever this says: nothing else runs).
 SETTLE_S = 0.5
+# A level an interrupt cut after less than this much measurement says nothing: dropped.
+MIN_MEASURED_S = 0.1
 # anyio names the threads of its pool so (anyio 4): their CPU clocks are the `def` routes'.
 _WORKER_THREAD_NAME = "AnyIO worker thread"
 _MAX_LATENCIES = 4096
@@ -388,7 +390,9 @@ async def audit_routes(
                         app, server.url, operation, users, settings, stop
                     )
                     stopped = stop is not None and stop.is_set()
-                    if level.measured_s > 0 or level_sites:
+                    # A level the loop's holds cut short is evidence; one the interrupt
+                    # cut before it measured anything is not.
+                    if level.measured_s >= MIN_MEASURED_S or (level_sites and not level.partial):
                         levels.append(level)
                     for site in level_sites:
                         key = (site.site.file, site.site.function)
@@ -510,6 +514,8 @@ async def _measure_level(
     try:
         # These waits are the measurement's own duration, not synchronisation.
         stopped = await _wait_unless_stopped(stop, settings.warmup_s)
+        if stopped:
+            app.close_gate()  # before anything awaits: the queued requests go unrun
         measured_from = time.perf_counter()
         recorder.begin_measurement(measured_from)
         # The planned end, set in advance: the recorder judges each record as it arrives,
@@ -535,7 +541,7 @@ async def _measure_level(
             stopped = stop is not None and stop.is_set()
         if stopped:
             app.close_gate()
-            end = time.perf_counter()
+            end = min(time.perf_counter(), end)
         # Answers after `end` are the gate's 503s or stragglers: not the measurement's.
         measured_until = max(end, measured_from)
         recorder.end_measurement(measured_until)
