@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import sys
 import textwrap
@@ -23,8 +24,10 @@ from loopscope.loadgen import (
     check_loopback_target,
     run_load,
 )
+from loopscope.loadgen.audit import AppOutput
 from loopscope.loadgen.export import write_json, write_run_csv
 
+from ._app_output import AppOutputLog
 from ._interrupt import exit_status, run_interruptible
 from ._options import (
     EXIT_FAILED,
@@ -333,6 +336,14 @@ def _format_open_summary(result: RunResult) -> str:
     return "\n".join(lines)
 
 
+def _app_output_line(output: AppOutput) -> str:
+    shown = "; ".join(f"{count:,} x {text!r}" for text, count in output.messages[:3])
+    return _wrapped(
+        f"your app wrote {output.lines:,} lines (its prints, uvicorn's error log) to "
+        f"{output.path}: {shown}"
+    )
+
+
 def settings_from(args: argparse.Namespace) -> RunSettings:
     """The run `run`'s (and `export-locust`'s) arguments ask for; UsageError (one line)
     for anything inconsistent. Checks nothing about output files."""
@@ -385,8 +396,11 @@ def command_run(args: argparse.Namespace) -> int:
     check_output_paths({"--json": args.json, "--csv": args.csv})
     if settings.allow_remote:
         print(f"loopscope: loading {settings.target}, a server you said is yours", file=sys.stderr)
+    # A user's app (--app): its prints and uvicorn's error log go to a file, not the report.
+    app_log = AppOutputLog(getattr(args, "app_log", None)) if settings.app is not None else None
     try:
-        result, interrupted = run_interruptible(lambda stop: run_load(settings, stop=stop))
+        with app_log if app_log is not None else contextlib.nullcontext():
+            result, interrupted = run_interruptible(lambda stop: run_load(settings, stop=stop))
     except TargetError as exc:
         if exc.bad_argument:
             raise UsageError(str(exc)) from None
@@ -396,6 +410,9 @@ def command_run(args: argparse.Namespace) -> int:
         result = replace(result, interrupted=interrupted.name)
     failed = None if result.partial else failure(result, args.max_error_rate)
     print(format_summary(result, failed=failed), flush=True)
+    output = app_log.summary() if app_log is not None else None
+    if output is not None:
+        print(_app_output_line(output), flush=True)
     written = write_outputs(
         {
             "--json": (args.json, lambda path: write_json(path, result.to_json())),

@@ -24,6 +24,7 @@ from loopscope.loadgen.audit import (
     AuditSettings,
     audit_routes,
 )
+from loopscope.loadgen.health import judge
 
 APPS = Path(__file__).resolve().parent / "apps"
 SOURCE = (APPS / "judge_apps.py").read_text().splitlines()
@@ -105,7 +106,8 @@ async def test_a_trivial_def_route_is_thread_pool_and_a_computing_one_cpu_bound(
 @pytest.mark.slow
 async def test_an_app_that_raises_shows_its_exception_per_route() -> None:
     chosen = [_route("raising", "GET /broken"), _route("raising", "GET /fine")]
-    report = await audit_routes(_app("raising"), "raising", chosen, SHORT)
+    one = AuditSettings(levels=(1,), duration_s=1.5, warmup_s=0.5)
+    report = await audit_routes(_app("raising"), "raising", chosen, one)
     broken, fine = report.routes
     assert broken.verdict == VERDICT_FAILS
     ((what, count),) = broken.exceptions
@@ -190,3 +192,44 @@ async def test_an_interrupted_audit_keeps_a_block_a_measured_level_proved() -> N
     assert medium.verdict == VERDICT_BLOCKS
     assert [level.users for level in medium.levels] == [1]
     assert "a route blocks the event loop" in report.to_markdown()
+
+
+@pytest.mark.slow
+def test_run_against_a_held_loop_ends_within_its_duration_drain_and_one_hold(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 20 users on an async route holding the loop 1 s: each request queued at the end
+    # would hold it once more (20 s) without the closing gate.
+    monkeypatch.chdir(tmp_path)
+    argv = ["run", "--app", "judge_apps:blocking", "--app-dir", str(APPS)]
+    began = time.perf_counter()
+    main([*argv, "--route", "GET /sleep/second", "--concurrency", "20", "--duration", "2"])
+    took = time.perf_counter() - began
+    drain_s = 2.4  # the default drain limit of a route: 2 s + 2 x 200 ms
+    assert took < 2 + drain_s + 1.0 + 6
+    text = capsys.readouterr().out
+    (generator,) = [line for line in text.splitlines() if "generator:" in line]
+    assert "healthy" not in generator
+    assert "your code holding the loop" in generator
+    assert f"judge_apps.py:{SLEEP_LINE}" in text
+
+
+@pytest.mark.slow
+def test_run_keeps_the_apps_prints_in_the_log_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    argv = ["run", "--app", "judge_apps:noisy", "--app-dir", str(APPS), "--route", "GET /chatty"]
+    assert main([*argv, "--concurrency", "2", "--duration", "1"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert "handling /chatty" not in printed
+    assert any("loopscope-app.log" in line for line in printed)
+    assert "handling /chatty" in (tmp_path / "loopscope-app.log").read_text()
+
+
+def test_a_loop_held_by_design_is_named_not_called_healthy() -> None:
+    verdict = judge(cpu_fraction=0.3, loop_lag_p99_ms=1000.0, scenarios=("blocking",))
+    assert not verdict.generator_limited
+    assert verdict.lag_cause == "the route holding the loop"
+    assert verdict.to_json()["loop_lag_cause"] == verdict.lag_cause
+    assert judge(cpu_fraction=0.3, loop_lag_p99_ms=5.0, scenarios=("blocking",)).lag_cause is None
