@@ -42,12 +42,12 @@ from loopscope.embedded_server import (
     computing,
 )
 
-from ._advice import advice
 from ._generator import LoadGenerator
 from ._recorder import Recorder
 from ._records import ERROR_ABANDONED, RequestRecord, RouteRequest
 from ._runner import HELD_SHARE, _wait_unless_stopped
 from ._sender import HttpxSender
+from .advice import advice
 
 VERDICT_ASYNC = "async, non-blocking"
 VERDICT_THREAD_POOL = "thread pool (def)"

@@ -24,6 +24,7 @@ from loopscope.loadgen import (
     check_loopback_target,
     run_load,
 )
+from loopscope.loadgen.advice import advice
 from loopscope.loadgen.audit import AppOutput
 from loopscope.loadgen.export import write_json, write_run_csv
 
@@ -260,7 +261,7 @@ def _blocking_lines(result: RunResult) -> list[str]:
             _wrapped(
                 f"  {site.site.where} in {site.site.function}(): {site.site.code} - "
                 f"{site.stalls:,} times, {site.total_s:.1f} s in all, longest "
-                f"{site.max_s * 1000:.0f} ms, {kind}"
+                f"{site.max_s * 1000:.0f} ms, {kind}; {advice(site)}"
             )
         )
     return lines

@@ -6,6 +6,7 @@ not in the route itself.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 
@@ -77,3 +78,12 @@ computing = FastAPI()
 @computing.get("/crunch")
 def crunch() -> dict[str, int]:
     return {"total": sum(i * i for i in range(300_000))}
+
+
+slow = FastAPI()
+
+
+@slow.get("/report")
+async def slow_report() -> dict[str, bool]:
+    await asyncio.sleep(1.2)  # a slow but correct route: measured, never "fails"
+    return {"ready": True}
