@@ -455,32 +455,33 @@ async def measure(
     try:
         # These waits are the measurement's own duration, not synchronisation.
         stopped = await _wait_unless_stopped(stop, settings.effective_warmup_s)
-        # The interval asked for, even when a loop held by the app wakes us late: what
-        # completes after it (the queue behind the hold, the gate's 503s) is not measured.
+        # A user's app: the interval asked for, even when a loop held by the app wakes us
+        # late; what completes after it (the queue behind the hold, the gate's 503s) is not
+        # measured. The demo routes keep the interval the timers saw.
+        planned = app is not None
         planned_from = load_start + settings.effective_warmup_s
         now = time.perf_counter()
-        measured_from = now if stopped else min(now, planned_from)
+        measured_from = min(now, planned_from) if planned and not stopped else now
         recorder.begin_measurement(measured_from)
         measured_s = settings.duration_s - settings.effective_warmup_s
-        # Its planned end, set now: the recorder judges each record as it arrives, and a
-        # held loop delivers the late ones before our own timer can end the interval.
-        recorder.end_measurement(measured_from + measured_s)
+        if planned:
+            # Its end, set now: the recorder judges each record as it arrives, and a held
+            # loop delivers the late ones before our own timer can end the interval.
+            recorder.end_measurement(measured_from + measured_s)
         health.restart()
-        if block_watch is not None and now - planned_from < _LATE_S:
+        if block_watch is not None and (not planned or now - planned_from < _LATE_S):
             # Late, the loop was held across the warm-up's end: those holds are evidence.
             block_watch.reset()
         before = generator.stats() if isinstance(generator, OpenLoopGenerator) else None
         if not stopped:
-            left = measured_from + measured_s - time.perf_counter()
+            left = measured_from + measured_s - time.perf_counter() if planned else measured_s
             stopped = await _wait_unless_stopped(stop, max(0.0, left))
         ended_at = time.perf_counter()
-        if not stopped:
+        if planned and not stopped:
             ended_at = min(ended_at, measured_from + measured_s)
         recorder.end_measurement(ended_at)
         if isinstance(generator, OpenLoopGenerator) and before is not None:
             schedule = generator.stats().since(before)
-        # Only starts late because the client's own loop was busy blame the client; waits
-        # for a free connection mean the server fell behind.
         if app is not None and stopped:
             app.close_gate()  # before anything awaits: the queued requests go unrun
         if block_watch is not None:
@@ -490,6 +491,8 @@ async def measure(
         held = bool(_held_by_design(blocking, measured_span))
         if app is not None and held:
             app.close_gate()
+        # Only starts late because the client's own loop was busy blame the client; waits
+        # for a free connection mean the server fell behind.
         verdict = health.verdict(
             scenarios=(settings.scenario, *alongside, *_held_by_design(blocking, measured_span)),
             late_starts=schedule.late_loop if schedule else 0,
