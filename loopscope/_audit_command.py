@@ -21,7 +21,13 @@ from loopscope.embedded_server import (
     import_app,
     operations,
 )
-from loopscope.loadgen.audit import AuditReport, AuditSettings, audit_routes, default_operations
+from loopscope.loadgen.audit import (
+    MAX_LEVEL_S,
+    AuditReport,
+    AuditSettings,
+    audit_routes,
+    default_operations,
+)
 
 from ._app_output import AppOutputLog
 from ._audit_png import render_audit_png
@@ -149,6 +155,7 @@ def command_audit(args: argparse.Namespace) -> int:
             duration_s=args.duration,
             warmup_s=min(0.5, args.duration / 4),
             threads=args.threads,
+            max_level_s=max(MAX_LEVEL_S, args.duration),
         )
         probed = ProbedApp(app, threads=args.threads)
 
