@@ -62,6 +62,7 @@ from ._sender import (
     record_from_error,
     record_from_response,
 )
+from ._target import MAX_TARGET_BYTES, check_target
 from ._wire import WIRE_LOG_SIZE, WireLog
 from .sweep import (
     ProgressCallback,
@@ -78,6 +79,7 @@ __all__ = [
     "LATE_THRESHOLD_S",
     "MAX_IN_FLIGHT",
     "MAX_RATE",
+    "MAX_TARGET_BYTES",
     "MAX_USERS",
     "WIRE_LOG_SIZE",
     "AiohttpTransport",
@@ -120,6 +122,7 @@ __all__ = [
     "check_aiohttp",
     "check_loopback_target",
     "check_remote_target",
+    "check_target",
     "classify_error",
     "classify_status",
     "connections_for",

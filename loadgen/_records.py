@@ -64,6 +64,9 @@ class RouteRequest:
 
     `scenario` is the label its records and series carry ("GET /items"): the recorder,
     the summaries and the charts key everything by it, as they do a demo scenario.
+    `target`, when given, is the path and query exactly as the user typed them: it goes on
+    the wire byte for byte (`path` and `query` then only describe it); without it the
+    query is encoded from the pairs.
     """
 
     scenario: str
@@ -72,10 +75,13 @@ class RouteRequest:
     query: tuple[tuple[str, str], ...] = ()
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes | None = None
+    target: str | None = None
 
     def __post_init__(self) -> None:
         if not self.path.startswith("/"):
             raise ValueError(f"a route's path starts with /, got {self.path!r}")
+        if self.target is not None and not self.target.startswith(self.path):
+            raise ValueError(f"a route's target {self.target!r} has another path")
 
     @property
     def params(self) -> dict[str, str]:

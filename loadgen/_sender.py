@@ -55,6 +55,7 @@ from ._records import (
     RequestRecord,
     RouteRequest,
 )
+from ._target import target_url
 from ._wire import WIRE_ID, WireLog
 
 if TYPE_CHECKING:
@@ -436,10 +437,12 @@ class HttpxSender:
             if len(self._built) >= _MAX_BUILT_REQUESTS:
                 self._built.clear()
             if isinstance(request, RouteRequest):
+                # A typed target goes out as its raw path: httpx would re-encode the query.
+                target = request.target
                 built = client.build_request(
                     request.method,
-                    request.path,
-                    params=request.params,
+                    request.path if target is None else target_url(client.base_url, target),
+                    params=request.params if target is None else None,
                     headers=list(request.headers),
                     content=request.body,
                 )
