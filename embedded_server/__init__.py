@@ -10,6 +10,7 @@ from ._blockwatch import BlockSite, BlockWatch, CodeSite, computing
 from ._phases import PhaseRow, PhaseTable
 from ._probes import LoopLagMonitor, LoopLagStats, ProbeSnapshot, ServerProbes, ThreadPoolStats
 from ._process import MAX_WORKERS, ServerProcess, serve_on_fd
+from ._route_match import match_route
 from ._server import LOOPBACK, EmbeddedServer, ServerStartError
 from ._settings import (
     CPU_SCENARIOS,
@@ -81,6 +82,7 @@ __all__ = [
     "create_app",
     "format_server_timing",
     "import_app",
+    "match_route",
     "operations",
     "serve_on_fd",
 ]

@@ -59,6 +59,8 @@ def import_app(spec: str, app_dir: str | Path | None = ".") -> ASGIApp:
                 "--app-dir sets the folder)"
             ) from None
         raise AppImportError(f"cannot import {module_name!r}: {exc}") from None
+    except SystemExit as exc:  # the module ended the program: say so, not exit with it
+        raise AppImportError(f"importing {module_name!r} called sys.exit({exc.code!r})") from None
     except Exception as exc:  # the user's module failed while importing: say how, in a line
         where = _innermost_location(exc)
         raise AppImportError(

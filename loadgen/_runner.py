@@ -155,6 +155,8 @@ class RunSettings:
     route: RouteRequest | None = None
     app: str | None = None
     app_dir: str = "."
+    # How long the app's start-up (its lifespan) may take (`--startup-timeout`).
+    startup_timeout_s: float = 30.0
     allow_remote: bool = False
     # Seconds the end of the run may await what it owes (None: `drain_limit_s`'s default).
     drain_s: float | None = None
@@ -243,7 +245,7 @@ class RunResult:
 
 @asynccontextmanager
 async def _server_for(
-    settings: RunSettings, meter: CpuCostMeter | None = None
+    settings: RunSettings, meter: CpuCostMeter | None = None, stop: asyncio.Event | None = None
 ) -> AsyncIterator[tuple[str, int | None, ProbedApp | None]]:
     """Yields (base URL, thread tokens, block watch): our own embedded server (with the
     demo app, or the user's `app`) unless a target is given. meter: told where the
@@ -272,7 +274,7 @@ async def _server_for(
         server = EmbeddedServer(probed)
     else:
         server = EmbeddedServer(create_app(ServerSettings(threads=threads)))
-    await server.start()
+    await server.start(settings.startup_timeout_s, stop=stop)
     try:
         yield server.url, threads, probed
     finally:
@@ -317,7 +319,7 @@ async def run_load(settings: RunSettings, *, stop: asyncio.Event | None = None) 
     if settings.scenario in CPU_SCENARIOS and settings.target is None and settings.route is None:
         # This machine's speed while the run goes: the theory's cost of a request.
         meter = CpuCostMeter()
-    async with _server_for(settings, meter) as (url, threads, probed), sampling(meter):
+    async with _server_for(settings, meter, stop) as (url, threads, probed), sampling(meter):
         if settings.target is not None and settings.threads is not None:
             await _set_remote_threads(url, settings.threads)
         watch = probed.block_watch if probed is not None else None

@@ -17,11 +17,11 @@ from loopscope.embedded_server import (
     AppImportError,
     Operation,
     ProbedApp,
-    import_app,
     operations,
 )
 from loopscope.loadgen.audit import AuditReport, AuditSettings, audit_routes, default_operations
 
+from ._app_checks import add_startup_timeout_option, import_bounded
 from ._audit_png import render_audit_png
 from ._interrupt import exit_status, run_interruptible
 from ._options import (
@@ -57,6 +57,7 @@ def add_audit_parser(commands: Any) -> None:
         metavar="DIR",
         help="import the app from this folder (default: the current one)",
     )
+    add_startup_timeout_option(audit)
     audit.add_argument(
         "--route",
         action="append",
@@ -127,7 +128,7 @@ def _choose(
 def command_audit(args: argparse.Namespace) -> int:
     check_output_paths({"--json": args.json, "--markdown": args.markdown, "--png": args.png})
     try:
-        app = import_app(args.app, args.app_dir)
+        app = import_bounded(args.app, args.app_dir, args.startup_timeout)
     except AppImportError as exc:
         raise UsageError(str(exc)) from None
     chosen, skipped = _choose(operations(app), args.route)

@@ -14,6 +14,7 @@ from loopscope.loadgen import (
     check_target,
 )
 
+from ._app_checks import add_startup_timeout_option
 from ._options import UsageError
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -32,6 +33,7 @@ def add_route_options(parser: argparse.ArgumentParser, *, sweep: bool = False) -
     )
     group.add_argument("--app", metavar="MODULE:APP", help="e.g. main:app, as uvicorn takes it")
     group.add_argument("--app-dir", default=".", metavar="DIR", help="import --app from here")
+    add_startup_timeout_option(group)  # type: ignore[arg-type]
     if sweep:
         group.add_argument(
             "--route",

@@ -25,6 +25,7 @@ from loopscope.loadgen import (
 )
 from loopscope.loadgen.export import write_json, write_run_csv
 
+from ._app_checks import check_route_known, import_bounded
 from ._interrupt import exit_status, run_interruptible
 from ._options import (
     EXIT_FAILED,
@@ -335,6 +336,9 @@ def settings_from(args: argparse.Namespace) -> RunSettings:
         if not uses_route(args):
             raise UsageError("give --scenario NAME, or --app/--url for a route of your own")
         route, base = route_from(args)
+        if args.app is not None:  # before any load: an app that does not import, or
+            # a route it does not have, is a bad argument
+            check_route_known(import_bounded(args.app, args.app_dir, args.startup_timeout), route)
         if base is not None:
             if args.threads is not None:
                 raise UsageError("--threads sets the embedded server's pool: use it with --app")
@@ -359,6 +363,7 @@ def settings_from(args: argparse.Namespace) -> RunSettings:
         route=route,
         app=args.app,
         app_dir=args.app_dir,
+        startup_timeout_s=args.startup_timeout,
         allow_remote=args.allow_remote,
         server_process=server_process,
         workers=workers,

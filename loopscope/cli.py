@@ -12,16 +12,15 @@ from pathlib import Path
 
 from loopscope.embedded_server import (
     MAX_THREADS,
-    AppImportError,
     EmbeddedServer,
     ServerSettings,
     ServerStartError,
     create_app,
-    import_app,
     serve_on_fd,
 )
 from loopscope.loadgen import gc_tuned_for_load
 
+from ._app_checks import add_startup_timeout_option, import_bounded
 from ._audit_command import add_audit_parser, command_audit
 from ._audit_png import RENDER_AUDIT_PNG_COMMAND
 from ._interrupt import Aborted, Terminated, exit_status, terminate_raises
@@ -97,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="load your FastAPI/Starlette app into the window (e.g. main:app)",
     )
     gui.add_argument("--app-dir", default=".", metavar="DIR", help="import --app from here")
+    add_startup_timeout_option(gui)
     gui.add_argument(
         "--route",
         default=None,
@@ -140,10 +140,7 @@ def _command_gui(args: argparse.Namespace) -> int:
     if args.app is not None:
         # Imported here as well as in the window: a module that does not import is a bad
         # argument (exit 2, one line) before any window opens.
-        try:
-            import_app(args.app, args.app_dir)
-        except AppImportError as exc:
-            raise UsageError(str(exc)) from None
+        import_bounded(args.app, args.app_dir, args.startup_timeout)
     try:
         from loopscope.desktop_app.app import DisplayError, GuiOptions, run_gui
     except ImportError as exc:
