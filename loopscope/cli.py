@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
+import socket
+import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -166,9 +169,26 @@ def _command_gui(args: argparse.Namespace) -> int:
         return EXIT_FAILED
 
 
+def _check_listening_sockets(fds: Sequence[int]) -> None:
+    """`serve --fd` (a worker of a server process): every descriptor is a listening TCP
+    socket its parent bound. UsageError (one line) otherwise."""
+    for fd in fds:
+        try:
+            mode = os.fstat(fd).st_mode
+        except (OSError, OverflowError) as exc:
+            raise UsageError(f"--fd {fd}: {getattr(exc, 'strerror', None) or exc}") from None
+        if not stat.S_ISSOCK(mode):
+            raise UsageError(f"--fd {fd} is not a socket")
+        with socket.socket(fileno=os.dup(fd)) as sock:
+            listening = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+            if sock.type != socket.SOCK_STREAM or not listening:
+                raise UsageError(f"--fd {fd} is not a listening TCP socket")
+
+
 def _command_headless(args: argparse.Namespace) -> int:
     if args.command == "serve":
         if args.fd:
+            _check_listening_sockets(args.fd)
             asyncio.run(serve_on_fd(args.fd, args.threads))
             return EXIT_OK
         asyncio.run(_serve(args.port, args.threads))
