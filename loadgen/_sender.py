@@ -55,7 +55,6 @@ from ._records import (
     RequestRecord,
     RouteRequest,
 )
-from ._target import target_url
 from ._wire import WIRE_ID, WireLog
 
 if TYPE_CHECKING:
@@ -437,12 +436,14 @@ class HttpxSender:
             if len(self._built) >= _MAX_BUILT_REQUESTS:
                 self._built.clear()
             if isinstance(request, RouteRequest):
-                # A typed target goes out as its raw path: httpx would re-encode the query.
+                # A typed target goes out as its raw path: httpx would re-encode the query
+                # (loadgen/_target.py checked that it goes out unchanged).
                 target = request.target
+                raw = None if target is None else target.encode("ascii")
                 built = client.build_request(
                     request.method,
-                    request.path if target is None else target_url(client.base_url, target),
-                    params=request.params if target is None else None,
+                    request.path if raw is None else client.base_url.copy_with(raw_path=raw),
+                    params=request.params if raw is None else None,
                     headers=list(request.headers),
                     content=request.body,
                 )
