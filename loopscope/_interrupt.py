@@ -6,6 +6,11 @@ signal cancels the command's task: it exits at once, its `finally` blocks still 
 the server and the connections, and writes nothing. Outside the event loop (parsing,
 writing files, drawing the PNG in a child process) SIGTERM raises `Terminated`, as
 SIGINT raises KeyboardInterrupt, so that cleanup (e.g. ending the PNG child) runs too.
+
+A signal that comes while a user's app is still starting ends the start-up (nothing is
+measured yet: exit 130/143 with one line). When the app's start-up holds the loop (a
+`time.sleep` in its lifespan), no handler on the loop can run: a watchdog thread, woken by
+the signal itself, ends the process after a second.
 """
 
 from __future__ import annotations
