@@ -13,11 +13,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import FastAPI, Query, WebSocket
+from fastapi import FastAPI, Header, HTTPException, Query, WebSocket
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 app = FastAPI(title="Catalogue")
+
+# The item ids the app was asked for, in order: what went on the wire.
+SEEN: list[str] = []
 
 
 class Colour(StrEnum):
@@ -31,6 +34,7 @@ class Note(BaseModel):
 
 @app.get("/items/{item_id}")
 async def read_item(item_id: str) -> dict[str, str]:
+    SEEN.append(item_id)
     await asyncio.sleep(0.01)
     return {"item_id": item_id}
 
@@ -64,6 +68,25 @@ async def read_order(order_id: uuid.UUID) -> dict[str, str]:
 @app.get("/codes")
 async def codes(code: Annotated[str, Query(pattern=r"^\d{3}-[A-Z]{2}$")]) -> dict[str, str]:
     return {"code": code}
+
+
+def _digits(value: str) -> str:
+    if not value.isdigit():
+        raise ValueError("a lot number is digits")
+    return value
+
+
+@app.get("/lots/{lot}")
+async def read_lot(lot: Annotated[str, AfterValidator(_digits)]) -> dict[str, str]:
+    # The schema says "string"; only the app's own validator knows it wants digits.
+    return {"lot": lot}
+
+
+@app.get("/private")
+async def private(x_token: Annotated[str, Header()]) -> dict[str, str]:
+    if x_token != "secret":
+        raise HTTPException(status_code=401, detail="bad token")
+    return {"ok": "yes"}
 
 
 @app.get("/report")
