@@ -58,8 +58,12 @@ def candidates(
     components: Mapping[str, Any] | None = None,
     *,
     path_convertor: bool = False,
+    invent: bool = True,
 ) -> tuple[str, ...]:
     """Values for one OpenAPI parameter object, best first, at most `MAX_CANDIDATES`.
+
+    invent: False for an optional parameter, which is sent only with a value the schema
+    gives (an example, a default), as a person leaves an optional field empty.
 
     path_convertor: a `{p:path}` parameter, which may hold a slash (never a leading one);
     any other path parameter gets no value with a slash, since the router splits on it.
@@ -69,7 +73,7 @@ def candidates(
     if "example" in parameter:
         found.append(parameter["example"])
     found.extend(_first_example(parameter.get("examples")))
-    found.extend(_schema_values(schema, components or {}))
+    found.extend(_schema_values(schema, components or {}, invent=invent))
     texts: list[str] = []
     for value in found:
         text = _text(value)
@@ -99,7 +103,9 @@ def _first_example(examples: object) -> list[Any]:
     return []
 
 
-def _schema_values(schema: Mapping[str, Any], components: Mapping[str, Any]) -> list[Any]:
+def _schema_values(
+    schema: Mapping[str, Any], components: Mapping[str, Any], *, invent: bool = True
+) -> list[Any]:
     values: list[Any] = []
     if "example" in schema:
         values.append(schema["example"])
@@ -108,13 +114,15 @@ def _schema_values(schema: Mapping[str, Any], components: Mapping[str, Any]) -> 
         values.append(schema["default"])
     if "const" in schema:
         values.append(schema["const"])
+    branch = _branch(schema, components)
+    if branch is not None:
+        return values + _schema_values(branch, components, invent=invent)
+    if not invent:
+        return values
     enum = [value for value in schema.get("enum") or () if value is not None]
     if enum:
         values.append(enum[0])
         return values  # nothing else passes an enum
-    branch = _branch(schema, components)
-    if branch is not None:
-        return values + _schema_values(branch, components)
     return values + list(_typed(schema, components))
 
 
@@ -212,7 +220,8 @@ def _strings(schema: Mapping[str, Any]) -> list[str]:
     # A known format takes its own value only: plain words would be refused.
     words = _FORMAT_VALUES.get(str(schema.get("format"))) or _WORDS
     found: list[str] = []
-    for word in words:
+    made = _from_pattern(pattern) if isinstance(pattern, str) else None
+    for word in ((made,) if made is not None else ()) + tuple(words):
         fitted = _fit(word, low, high)
         if fitted is None or fitted in found:
             continue
@@ -223,6 +232,53 @@ def _strings(schema: Mapping[str, Any]) -> list[str]:
         fitted = _fit("string", low, high)
         found = [fitted] if fitted is not None else []
     return found
+
+
+# One character each escape or class stands for, in a made-up value.
+_ESCAPES = {"d": "1", "w": "a", "s": " "}
+_QUANTIFIER = re.compile(r"\{(\d+)(?:,(\d*))?\}|[+*?]")
+
+
+def _from_pattern(pattern: str) -> str | None:
+    """A short string a simple pattern (literals, `\\d`/`\\w`, `[...]`, quantifiers, anchors)
+    matches, e.g. `^\\d{3}-[A-Z]{2}$` -> "111-AA"; None for anything richer (groups,
+    alternation, negated classes): the plain words are tried instead."""
+    body = pattern.removeprefix("^").removesuffix("$")
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        char = body[i]
+        if char in "()|^$":
+            return None
+        if char == "\\" and i + 1 < len(body):
+            atom = _ESCAPES.get(body[i + 1], body[i + 1])
+            if body[i + 1].isalpha() and body[i + 1] not in _ESCAPES:
+                return None  # \b, \D, \p...: not simple
+            i += 2
+        elif char == "[":
+            end = body.find("]", i + 2)
+            if end < 0 or body[i + 1] == "^":
+                return None
+            first = body[i + 1]
+            if first == "\\":
+                first = _ESCAPES.get(body[i + 2], body[i + 2])
+            atom = first
+            i = end + 1
+        elif char == ".":
+            atom, i = "a", i + 1
+        else:
+            atom, i = char, i + 1
+        count = 1
+        quantifier = _QUANTIFIER.match(body, i)
+        if quantifier is not None:
+            text = quantifier.group(0)
+            count = int(quantifier.group(1)) if quantifier.group(1) else (1 if text == "+" else 0)
+            i = quantifier.end()
+        if count > 64:
+            return None
+        out.append(atom * count)
+    made = "".join(out)
+    return made if _matches(pattern, made) else None
 
 
 def _fit(word: str, low: int, high: int | None) -> str | None:

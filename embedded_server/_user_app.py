@@ -306,7 +306,10 @@ def _parameter(
     if isinstance(ref, str) and ref.startswith("#/components/parameters/"):
         spec = components.get("parameters", {}).get(ref.rsplit("/", 1)[1], spec)
     values = candidates(
-        spec, components, path_convertor=convertors.get(str(spec.get("name"))) == "path"
+        spec,
+        components,
+        path_convertor=convertors.get(str(spec.get("name"))) == "path",
+        invent=bool(spec.get("required")),
     )
     return Parameter(
         name=str(spec.get("name", "")),

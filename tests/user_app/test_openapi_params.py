@@ -56,7 +56,9 @@ def query(schema: dict[str, Any], **extra: Any) -> tuple[str, ...]:
         ({"schema": {"type": "number", "exclusiveMinimum": 0, "maximum": 1}}, ("0.5", "0.75", "1")),
         ({"schema": {"type": "string", "minLength": 8}}, ("stringgg", "11111111", "aaaaaaaa")),
         ({"schema": {"type": "string", "maxLength": 2}}, ("st", "1", "a", "ab")),
-        ({"schema": {"type": "string", "pattern": "^[0-9]+$"}}, ("1", "123")),
+        ({"schema": {"type": "string", "pattern": "^[0-9]+$"}}, ("0", "1", "123")),
+        ({"schema": {"type": "string", "pattern": r"^\d{3}-[A-Z]{2}$"}}, ("111-AA",)),
+        ({"schema": {"type": "string", "pattern": r"^SKU-\d{4,}$"}}, ("SKU-1111",)),
         ({"schema": {"type": "string", "format": "uuid"}}, (UUID,)),
         ({"schema": {"type": "string", "format": "date"}}, ("2024-01-01",)),
         ({"schema": {"type": "string", "format": "date-time"}}, ("2024-01-01T00:00:00Z",)),
@@ -72,6 +74,13 @@ def test_values_come_from_the_schema_in_order(
     assert candidates({"name": "p", "in": "query", **parameter}, COMPONENTS)[: len(expected)] == (
         expected
     )
+
+
+def test_an_optional_parameter_gets_only_the_values_the_schema_gives() -> None:
+    optional = {"name": "p", "in": "query", "schema": {"type": "string"}}
+    assert candidates(optional, invent=False) == ()
+    with_default = {**optional, "schema": {"type": "integer", "default": 10}}
+    assert candidates(with_default, invent=False) == ("10",)
 
 
 def test_a_path_value_never_breaks_the_path() -> None:

@@ -50,7 +50,11 @@ async def read_file(file_path: str) -> dict[str, str]:
 
 
 @app.get("/search")
-async def search(q: str) -> dict[str, str]:
+async def search(
+    q: str,
+    # Optional and without a default: left out, as a person leaves an optional field empty.
+    sort: Annotated[str | None, Query(pattern="^fixedquery$")] = None,
+) -> dict[str, str]:
     return {"q": q}
 
 
@@ -66,7 +70,7 @@ async def read_order(order_id: uuid.UUID) -> dict[str, str]:
 
 
 @app.get("/codes")
-async def codes(code: Annotated[str, Query(pattern=r"^\d{3}-[A-Z]{2}$")]) -> dict[str, str]:
+async def codes(code: Annotated[str, Query(pattern=r"^(EU|US)-\d{4}$")]) -> dict[str, str]:
     return {"code": code}
 
 
