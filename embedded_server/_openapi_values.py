@@ -169,7 +169,8 @@ def _typed(schema: Mapping[str, Any], components: Mapping[str, Any]) -> Iterable
     if kind == "array":
         items = _resolve(schema.get("items") or {}, components)
         return [[value] for value in _schema_values(items, components)] if items else []
-    if kind == "string" or (kind is None and ("format" in schema or "pattern" in schema)):
+    if kind == "string" or (kind is None and not {"properties", "items"} & schema.keys()):
+        # No type at all (an untyped `def f(item_id)`) takes anything: a plain word does.
         return _strings(schema)
     return ()
 

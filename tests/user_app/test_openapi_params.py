@@ -66,6 +66,7 @@ def query(schema: dict[str, Any], **extra: Any) -> tuple[str, ...]:
         ({"schema": {"type": "string", "format": "uri"}}, ("https://example.com/",)),
         ({"schema": {"type": "array", "items": {"type": "integer", "minimum": 3}}}, ("3", "10")),
         ({"schema": {"type": "object"}}, ()),  # nothing a URL can carry
+        ({"schema": {"title": "Item Id"}}, ("string", "1")),  # untyped: `def f(item_id)`
     ],
 )
 def test_values_come_from_the_schema_in_order(
