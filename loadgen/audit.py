@@ -1,6 +1,6 @@
 """`audit`: load each route of a user's app at a few levels and say what kind of route it is.
 
-For every operation chosen (by default each GET that can be sent), a short closed-loop
+For every operation chosen (by default each GET that can be sent as it is), a short closed-loop
 run at each load level on the embedded server, with the `BlockWatch` on, then a verdict:
 
 - *async, non-blocking*: an `async def` route that never held the loop;
