@@ -37,6 +37,7 @@ from ._user_app import (
     ProbedApp,
     import_app,
     operations,
+    routes_not_loaded,
 )
 from ._worker_probes import WorkerProbes
 
@@ -84,5 +85,6 @@ __all__ = [
     "import_app",
     "match_route",
     "operations",
+    "routes_not_loaded",
     "serve_on_fd",
 ]

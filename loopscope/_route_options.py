@@ -180,7 +180,7 @@ def _request(method: str | None, target: str, args: argparse.Namespace) -> Route
         if not any(name.lower() == "content-type" for name, _ in headers):
             _check_json(args.body)
             headers += (("Content-Type", "application/json"),)
-    elif args.body_type is not None:
+    elif getattr(args, "body_type", None) is not None:
         raise UsageError("--body-type goes with --body")
     return RouteRequest(
         scenario=f"{method} {path}",
@@ -195,14 +195,15 @@ def _request(method: str | None, target: str, args: argparse.Namespace) -> Route
 
 
 def _body_type(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
-    if args.body_type is None:
+    given = getattr(args, "body_type", None)  # `audit` has no --body-type
+    if given is None:
         return ()
     if any(item.partition(":")[0].strip().lower() == "content-type" for item in args.header):
         raise UsageError("give either --body-type or a Content-Type --header, not both")
-    body_type = args.body_type.strip()
+    body_type = given.strip()
     type_, slash, subtype = body_type.partition(";")[0].strip().partition("/")
     if not (slash and _TOKEN.fullmatch(type_) and _TOKEN.fullmatch(subtype)):
-        raise UsageError(f"--body-type is a media type like text/plain, got {args.body_type!r}")
+        raise UsageError(f"--body-type is a media type like text/plain, got {given!r}")
     check_header("Content-Type", body_type, "--body-type")
     return (("Content-Type", body_type),)
 
