@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -156,3 +157,31 @@ def test_the_locustfile_sends_the_target_whole(
     assert "note" not in capsys.readouterr().err
     assert main(["export-locust", "--url", "http://127.0.0.1:8000/x?a=%41", "--out", str(out)]) == 0
     assert "sends this target as /x?a=A" in capsys.readouterr().err
+
+
+async def test_locust_sends_the_exported_target_as_typed(tmp_path: Path) -> None:
+    # The exported file, run by Locust itself against a raw server that keeps each line.
+    lines: list[bytes] = []
+    server = await asyncio.start_server(lambda r, w: _echo(lines, r, w), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    target = "/go?next=%2Fhome&flag&a=1&a=2&q=a+b&s=hello%20world&p=%2f"
+    out = tmp_path / "locustfile.py"
+    url = f"http://127.0.0.1:{port}{target}"
+    assert main(["export-locust", "--url", url, "--concurrency", "1", "--out", str(out)]) == 0
+    locust = Path(sys.executable).parent / "locust"
+    process = await asyncio.create_subprocess_exec(
+        *(str(locust), "-f", str(out), "--headless", "-u", "1", "-r", "1", "-t", "1s"),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
+    try:
+        await asyncio.wait_for(process.wait(), timeout=60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        server.close()
+        await server.wait_closed()
+    assert lines, "Locust sent nothing"
+    assert set(lines) == {f"GET {target} HTTP/1.1".encode()}
