@@ -92,6 +92,11 @@ def _num(value: float, digits: int = 3) -> float | None:
 # -- records ---------------------------------------------------------------------------------
 
 
+def _status_classes(counts: Mapping[str, int]) -> dict[str, int]:
+    """Every class "1xx".."5xx", 0 where none came (a window with no answer has no counts)."""
+    return {f"{n}xx": counts.get(f"{n}xx", 0) for n in range(1, 6)}
+
+
 def theory_record(prediction: theory.Prediction) -> dict[str, object]:
     """Theory's figures; a latency of None with `latency_unbounded` true means it grows
     without bound (an open loop past capacity)."""
@@ -114,7 +119,7 @@ def summary_record(summary: Summary, prediction: theory.Prediction) -> dict[str,
         "ok": summary.ok,
         "errors": dict(summary.errors),
         # Final answers by status class ("1xx".."5xx"; 1xx interim answers are skipped).
-        "status_classes": dict(summary.status_classes),
+        "status_classes": _status_classes(summary.status_classes),
         "throughput_rps": _num(summary.throughput_rps),
         "error_rps": _num(summary.error_rps),
         "latency_ms": summary.latency.to_json(),
@@ -198,7 +203,7 @@ def window_record(
         "warmup": int(window.start_s < warmup_s),
         "ok": window.ok,
         "errors": window.errors,
-        "status_classes": dict(window.status_classes),
+        "status_classes": _status_classes(window.status_classes),
         "throughput_rps": _num(window.throughput_rps),
         "latency_ms": window.latency.to_json(),
         "latency_uncorrected_ms": window.latency_uncorrected.to_json(),
