@@ -140,6 +140,19 @@ def check_loopback_target(url: str) -> str:
     return _server_address(url, parts)
 
 
+def check_demo_target(url: str) -> str:
+    """A LoopScope demo server (`--target`): `check_loopback_target`, and http:// on IPv4
+    (`loopscope serve` listens on 127.0.0.1, without TLS); https and ::1 go with --url."""
+    checked = check_loopback_target(url)
+    parts = urlsplit(url)
+    if parts.scheme != "http" or ":" in (parts.hostname or ""):
+        raise ValueError(
+            f"--target is a LoopScope server, http://127.0.0.1:PORT, got {url!r} "
+            "(any other server on this machine: --url)"
+        )
+    return checked
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RunSettings:
     """One run. warmup_s=None means min(1 s, a fifth of the duration).

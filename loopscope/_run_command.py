@@ -22,7 +22,7 @@ from loopscope.loadgen import (
     RunResult,
     RunSettings,
     TargetError,
-    check_loopback_target,
+    check_demo_target,
     run_load,
 )
 from loopscope.loadgen.export import write_json, write_run_csv
@@ -388,7 +388,7 @@ def settings_from(args: argparse.Namespace) -> RunSettings:
             args.target = base
     elif args.target is not None:
         try:
-            check_loopback_target(args.target)
+            check_demo_target(args.target)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     ca_cert, insecure = tls_from(args, base)
