@@ -84,8 +84,8 @@ async def raw_server(answer: Answer) -> AsyncIterator[tuple[str, Wire]]:
                 wire.answered += 1
                 await writer.drain()
                 idle_from = time.monotonic()
-        except ConnectionError:
-            return
+        except (ConnectionError, asyncio.CancelledError):
+            return  # a cancel: the server closing (the stream's callback must not see it)
         finally:
             writer.close()
             handlers.discard(task)
