@@ -52,7 +52,7 @@ def server_context(ca: trustme.CA, *names: str, wire: TlsWire) -> ssl.SSLContext
     def sni(_: ssl.SSLObject, name: str | None, __: ssl.SSLContext) -> None:
         wire.server_names.append(name)
 
-    context.sni_callback = sni  # type: ignore[assignment]
+    context.sni_callback = sni
     return context
 
 
