@@ -435,7 +435,7 @@ class HttpxSender:
         # Each client's transport when it has the fast path (`exchange`).
         self._exchanges: dict[int, Http1Transport | AiohttpTransport] = {}
         self._built: dict[tuple[int, AnyRequest], httpx.Request] = {}
-        self._redirects: dict[tuple[int, str, str], httpx.Request] = {}
+        self._redirects: dict[tuple[httpx.Request, str, str], httpx.Request] = {}
         self._follow_redirects = follow_redirects
         self._wire = wire
         self._closed = False
@@ -569,7 +569,7 @@ class HttpxSender:
                 built.url.port,
             ):
                 return answer
-            current = self._redirect_request(group, client, current, status, url)
+            current = self._redirect_request(client, current, status, url)
             transport = self._exchanges.get(group)
             if transport is not None:
                 answer = await transport.exchange(current)
@@ -585,7 +585,6 @@ class HttpxSender:
 
     def _redirect_request(
         self,
-        group: int,
         client: httpx.AsyncClient,
         previous: httpx.Request,
         status: int,
@@ -596,7 +595,7 @@ class HttpxSender:
         method = previous.method
         if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
             method = "GET"
-        key = (group, method, str(url))
+        key = (previous, method, str(url))  # the request itself: its headers and body
         request = self._redirects.get(key)
         if request is None:
             if len(self._redirects) >= _MAX_BUILT_REQUESTS:

@@ -158,6 +158,9 @@ async def redirecting(
     target = head.split(b" ")[1]
     if target == b"/start":
         w.write(b"HTTP/1.1 302 Found\r\nLocation: /final\r\nContent-Length: 0\r\n\r\n")
+    elif target in (b"/see-other", b"/temporary"):
+        status = b"303 See Other" if target == b"/see-other" else b"307 Temporary Redirect"
+        w.write(b"HTTP/1.1 %s\r\nLocation: /final\r\nContent-Length: 0\r\n\r\n" % status)
     elif target == b"/away":
         location = b"http://127.0.0.2:9/elsewhere"  # another server: never followed
         w.write(b"HTTP/1.1 307 Temporary\r\nLocation: %s\r\nContent-Length: 0\r\n\r\n" % location)
@@ -193,6 +196,14 @@ async def test_follow_redirects_follows_on_the_same_server_only() -> None:
         records, _ = await send_all(url, [route("/start"), route("/away")], follow_redirects=True)
     assert [(r.status, r.error) for r in records] == [(200, None), (307, "redirect")]
     assert wire.requests == 3  # /start, /final, /away: nothing went to 127.0.0.2
+
+
+async def test_a_303_turns_a_post_into_a_get_and_a_307_keeps_it() -> None:
+    async with raw_server(redirecting) as (url, wire):
+        requests = [route("/see-other", "POST"), route("/temporary", "POST")]
+        records, _ = await send_all(url, requests, follow_redirects=True)
+    assert [(r.status, r.error) for r in records] == [(200, None), (200, None)]
+    assert wire.methods == ["POST", "GET", "POST", "POST"]
 
 
 # -- limits ------------------------------------------------------------------------------------
