@@ -188,8 +188,8 @@ class _Connection(asyncio.Protocol):
         if self._keep_headers:
             self.headers.append((name, value))
         self._header_lines += 1
-        size = len(name)
-        self._head_bytes += size + len(value)  # a length first: most headers are none of these
+        size = len(name)  # a length first: most headers are none of these below
+        self._head_bytes += size + len(value)
         if size == 13 and name.lower() == _SERVER_TIMING:
             self.server_timing = value.decode("latin-1")
         elif (size == 14 and name.lower() == _CONTENT_LENGTH) or (
