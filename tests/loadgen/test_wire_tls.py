@@ -7,7 +7,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import shutil
 import ssl
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -75,8 +78,10 @@ async def _answer(
 
 
 @contextlib.asynccontextmanager
-async def tls_server(context: ssl.SSLContext | None, wire: TlsWire) -> AsyncIterator[int]:
-    """A keep-alive server on 127.0.0.1 port 0 (TLS unless `context` is None); its port."""
+async def tls_server(
+    context: ssl.SSLContext | None, wire: TlsWire, host: str = "127.0.0.1"
+) -> AsyncIterator[int]:
+    """A keep-alive server on `host` port 0 (TLS unless `context` is None); its port."""
     handlers: set[asyncio.Task[None]] = set()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -95,7 +100,7 @@ async def tls_server(context: ssl.SSLContext | None, wire: TlsWire) -> AsyncIter
         finally:
             handlers.discard(task)
 
-    listener = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=context)
+    listener = await asyncio.start_server(handle, host, 0, ssl=context)
     try:
         yield listener.sockets[0].getsockname()[1]
     finally:
@@ -194,14 +199,16 @@ def test_tls_options_go_with_an_https_url(capsys: pytest.CaptureFixture[str]) ->
 
 
 @contextlib.contextmanager
-def server_thread(ca: trustme.CA, wire: TlsWire) -> Iterator[int]:
-    """The TLS server on a loop of its own (the command runs its own loop meanwhile)."""
+def server_thread(ca: trustme.CA, wire: TlsWire, host: str = "127.0.0.1") -> Iterator[int]:
+    """The TLS server on a loop of its own (the command runs its own loop meanwhile), with
+    a certificate for localhost and `host`."""
     loop = asyncio.new_event_loop()
     started: asyncio.Future[int] = loop.create_future()
     stop = asyncio.Event()
 
     async def serve() -> None:
-        async with tls_server(server_context(ca, "localhost", wire=wire), wire) as port:
+        context = server_context(ca, "localhost", host, wire=wire)
+        async with tls_server(context, wire, host) as port:
             started.set_result(port)
             await stop.wait()
 
@@ -232,3 +239,54 @@ def test_run_against_https(
     record = json.loads(out.read_text())
     assert record["status_classes"]["2xx"] == record["ok"] > 0
     assert record["errors"] == {}
+
+
+# Run inside a network namespace of its own where 10.9.9.9 is an address of `lo`: a host
+# that is not loopback, reached without any real network.
+REMOTE_SCRIPT = """
+import json, sys, tempfile, trustme
+from pathlib import Path
+from tests.loadgen.test_wire_tls import TlsWire, server_thread
+from loopscope.cli import main
+
+ca, folder = trustme.CA(), Path(tempfile.mkdtemp())
+ca.cert_pem.write_to_path(str(folder / "ca.pem"))
+with server_thread(ca, TlsWire(), "10.9.9.9") as port:
+    url = ["run", "--url", f"https://10.9.9.9:{port}/x", "--duration", "0.5", "--warmup", "0"]
+    refused = main(url)
+    loaded = main([*url, "--allow-remote", "--ca-cert", str(folder / "ca.pem"),
+                   "--json", str(folder / "run.json")])
+record = json.loads((folder / "run.json").read_text())
+print(json.dumps({"refused": refused, "loaded": loaded, "ok": record["ok"],
+                  "errors": record["errors"], "target": record["target"]}))
+"""
+
+
+def _network_namespace() -> list[str] | None:
+    """The command that runs a shell in a new user and network namespace, or None."""
+    unshare, ip = shutil.which("unshare"), shutil.which("ip") or "/usr/sbin/ip"
+    if unshare is None or not Path(ip).exists():
+        return None
+    probe = subprocess.run([unshare, "-rn", "true"], capture_output=True, check=False)
+    return [unshare, "-rn", "sh", "-c"] if probe.returncode == 0 else None
+
+
+def test_allow_remote_over_https_in_a_network_namespace() -> None:
+    namespace = _network_namespace()
+    if namespace is None:
+        pytest.skip("no unprivileged network namespaces here (unshare -rn)")
+    ip = shutil.which("ip") or "/usr/sbin/ip"
+    shell = f'{ip} link set lo up && {ip} addr add 10.9.9.9/32 dev lo && exec "$0" -c "$1"'
+    done = subprocess.run(
+        [*namespace, shell, sys.executable, REMOTE_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).parents[2],
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["refused"] == 2  # not this machine: only with --allow-remote
+    assert result["loaded"] == 0 and result["ok"] > 0 and result["errors"] == {}
+    assert result["target"].startswith("https://10.9.9.9:")
