@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
 import json
 import shutil
 import ssl
@@ -231,7 +232,9 @@ def test_run_against_https(
         base = ["run", "--url", f"https://localhost:{port}/x", "--duration", "0.5"]
         untrusted = main([*base, "--warmup", "0"])
         untrusted_err = capsys.readouterr().err
-        trusted = main([*base, "--warmup", "0", "--ca-cert", str(ca_file), "--json", str(out)])
+        outputs = ["--json", str(out), "--csv", str(tmp_path / "run.csv")]
+        # 1.5 s: the CSV's rows are the closed 1 s windows.
+        trusted = main([*base[:-1], "1.5", "--warmup", "0", "--ca-cert", str(ca_file), *outputs])
     assert untrusted == 1
     assert "TLS certificate verify failed" in untrusted_err, untrusted_err
     assert "LoopScope server" not in untrusted_err
@@ -239,6 +242,9 @@ def test_run_against_https(
     record = json.loads(out.read_text())
     assert record["status_classes"]["2xx"] == record["ok"] > 0
     assert record["errors"] == {}
+    rows = list(csv.DictReader((tmp_path / "run.csv").read_text().splitlines()))
+    assert rows and all(int(row["status_classes_2xx"]) == int(row["ok"]) for row in rows)
+    assert all(row["status_classes_3xx"] == "0" for row in rows)
 
 
 # Run inside a network namespace of its own where 10.9.9.9 is an address of `lo`: a host
