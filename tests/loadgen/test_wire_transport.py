@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import pytest
 
+from loopscope.cli import main
 from loopscope.loadgen import (
     Http1Transport,
     HttpxSender,
@@ -387,3 +389,14 @@ def test_the_demo_target_is_http_on_ipv4(url: str) -> None:
     with pytest.raises(ValueError, match="--url"):
         check_demo_target(url)
     assert check_demo_target("http://127.0.0.1:8000") == "http://127.0.0.1:8000"
+
+
+def test_the_no_success_hint_fits_a_url_target(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/x"
+    assert main(["run", "--url", url, "--duration", "0.5", "--warmup", "0"]) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("loopscope: no request succeeded (connect: "), last
+    assert "first connect error" in last and "LoopScope server" not in last
