@@ -48,7 +48,8 @@ from ._options import (
     workload_from,
     write_outputs,
 )
-from ._route_options import add_route_options, route_from, tls_from, uses_route
+from ._route_options import add_route_options, route_from, uses_route
+from ._tls_options import tls_from
 
 
 def add_run_parser(commands: Any) -> None:
