@@ -10,6 +10,7 @@ from ._blockwatch import BlockSite, BlockWatch, CodeSite, computing
 from ._phases import PhaseRow, PhaseTable
 from ._probes import LoopLagMonitor, LoopLagStats, ProbeSnapshot, ServerProbes, ThreadPoolStats
 from ._process import MAX_WORKERS, ServerProcess, serve_on_fd
+from ._route_match import match_route
 from ._server import LOOPBACK, EmbeddedServer, ServerStartError
 from ._settings import (
     CPU_SCENARIOS,
@@ -36,6 +37,7 @@ from ._user_app import (
     ProbedApp,
     import_app,
     operations,
+    routes_not_loaded,
 )
 from ._worker_probes import WorkerProbes
 
@@ -81,6 +83,8 @@ __all__ = [
     "create_app",
     "format_server_timing",
     "import_app",
+    "match_route",
     "operations",
+    "routes_not_loaded",
     "serve_on_fd",
 ]
