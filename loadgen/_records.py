@@ -20,6 +20,12 @@ ERROR_TIMEOUT = "timeout"
 ERROR_CONNECT = "connect"
 ERROR_PROTOCOL = "protocol"
 ERROR_OTHER = "other"
+# A 3xx answer: not the resource asked for (followed only when asked: --follow-redirects).
+ERROR_REDIRECT = "redirect"
+# The TLS handshake failed: the certificate, its name, or the protocol.
+ERROR_TLS = "tls"
+# An answer past the transport's limits on its head or body (loadgen/_http1.py).
+ERROR_OVERSIZED = "oversized"
 # In flight when the load ended and still unanswered after the drain: cut off, not dropped.
 ERROR_ABANDONED = "abandoned"
 

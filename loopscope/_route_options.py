@@ -16,6 +16,7 @@ from loopscope.loadgen import (
 
 from ._app_checks import add_startup_timeout_option
 from ._options import UsageError
+from ._tls_options import add_tls_options
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 MAX_BODY_BYTES = 1_000_000
@@ -57,6 +58,7 @@ def add_route_options(parser: argparse.ArgumentParser, *, sweep: bool = False) -
             help="let --url name a host that is not this machine (a load can harm a server "
             "that is not yours: only your own, with its owner's consent)",
         )
+        add_tls_options(group)
     group.add_argument("--method", default=None, choices=METHODS, metavar="METHOD")
     group.add_argument(
         "--header",
