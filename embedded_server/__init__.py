@@ -32,6 +32,7 @@ from ._turnstile import BlockingTurnstile
 from ._user_app import (
     UNMATCHED_ROUTE,
     AppImportError,
+    ASGIApp,
     Operation,
     Parameter,
     ProbedApp,
@@ -58,6 +59,7 @@ __all__ = [
     "REQUEST_ID_HEADER",
     "SCENARIOS",
     "UNMATCHED_ROUTE",
+    "ASGIApp",
     "AppImportError",
     "BlockSite",
     "BlockWatch",

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from loopscope.embedded_server import EmbeddedServer, Operation, Parameter, ProbedApp
-from loopscope.embedded_server._user_app import ASGIApp
+from loopscope.embedded_server import ASGIApp, EmbeddedServer, Operation, Parameter, ProbedApp
 
 # Requests per route at most: a few values for each of a few parameters.
 MAX_TRIES = 8
