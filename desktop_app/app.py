@@ -107,12 +107,18 @@ def _save_outputs(window: MainWindow, figures: dict[str, Any], options: GuiOptio
     description per failure (the option, its path and why)."""
     failed: list[str] = []
     if options.screenshot is not None:
+        # Written beside and renamed: a full disk leaves no truncated picture.
+        partial = options.screenshot.with_name(f".{options.screenshot.name}.{os.getpid()}.png")
         try:
             options.screenshot.parent.mkdir(parents=True, exist_ok=True)
             # QPixmap.save says only True/False: no reason to give beyond the path.
-            if not window.grab().save(str(options.screenshot)):
+            if window.grab().save(str(partial)):
+                os.replace(partial, options.screenshot)
+            else:
+                partial.unlink(missing_ok=True)
                 failed.append(f"--screenshot {options.screenshot} (the picture was not written)")
         except OSError as exc:
+            partial.unlink(missing_ok=True)
             failed.append(f"--screenshot {options.screenshot} ({exc.strerror or exc})")
     if options.json_path is not None:
         try:
@@ -122,8 +128,21 @@ def _save_outputs(window: MainWindow, figures: dict[str, Any], options: GuiOptio
     return failed
 
 
-async def _autorun_measure(window: MainWindow, preset: Preset, options: GuiOptions) -> int:
-    """Run the preset, save and print the figures; 1 when an output could not be saved."""
+async def _until(interrupt: asyncio.Event, seconds: float) -> bool:
+    """Wait `seconds` (the run's own duration, not synchronisation); True when the
+    interrupt came first."""
+    try:
+        await asyncio.wait_for(interrupt.wait(), seconds)
+    except TimeoutError:
+        return False
+    return True
+
+
+async def _autorun_measure(
+    window: MainWindow, preset: Preset, options: GuiOptions, interrupt: asyncio.Event
+) -> int:
+    """Run the preset, save and print the figures; 1 when an output could not be saved.
+    `interrupt` set (a signal) ends the run early: what was measured is saved, marked."""
     import time
 
     assert options.autorun_s is not None
@@ -131,15 +150,18 @@ async def _autorun_measure(window: MainWindow, preset: Preset, options: GuiOptio
     warmup = min(2.0, options.autorun_s / 4)
     await window.settled()  # a lesson may have moved the server (its own process)
     window.start()
-    # The run's own duration, not synchronisation.
-    await asyncio.sleep(warmup)
+    stopped = await _until(interrupt, warmup)
     session.recorder.begin_measurement()
     lag_from = time.perf_counter()
-    await asyncio.sleep(options.autorun_s - warmup)
+    if not stopped:
+        await _until(interrupt, options.autorun_s - warmup)
     session.recorder.end_measurement()
+    measured_s = time.perf_counter() - lag_from
     lag_ms = [lag * 1000 for lag in session.window_loop_lag.lags_since(lag_from)]
     window.refresh()
-    figures = autorun_figures(window, preset, options.autorun_s - warmup, lag_ms)
+    figures = autorun_figures(window, preset, measured_s, lag_ms)
+    if interrupt.is_set():
+        figures["partial"] = True
     failed = _save_outputs(window, figures, options)
     for name, row in figures["scenarios"].items():
         rps = row["throughput_rps"]  # None when nothing was measured
@@ -156,11 +178,13 @@ async def _autorun_measure(window: MainWindow, preset: Preset, options: GuiOptio
     return 0
 
 
-async def _autorun(window: MainWindow, preset: Preset, options: GuiOptions) -> int:
+async def _autorun(
+    window: MainWindow, preset: Preset, options: GuiOptions, interrupt: asyncio.Event
+) -> int:
     """The whole --autorun: whatever fails in it, the load stops and the window closes (a
     script or CI job waiting on us must never hang), with one line and status 1."""
     try:
-        status = await _autorun_measure(window, preset, options)
+        status = await _autorun_measure(window, preset, options, interrupt)
     except asyncio.CancelledError:
         raise  # the window was closed (Ctrl+C): it is shutting down by itself
     except Exception as exc:  # any failure must end the run, said in one line
@@ -238,9 +262,13 @@ async def run_window(options: GuiOptions) -> int:
     main = asyncio.current_task()
     shown: list[MainWindow] = []
     signalled: list[signal.Signals] = []
+    # The first signal during --autorun ends the run early and saves what it measured.
+    interrupt = asyncio.Event()
 
     def react() -> None:
-        if shown:
+        if shown and options.autorun_s is not None and not interrupt.is_set():
+            interrupt.set()
+        elif shown:
             shown[0].close()
         elif main is not None:
             main.cancel()
@@ -296,14 +324,27 @@ async def run_window(options: GuiOptions) -> int:
         if options.autorun_s is None:
             await done
             return 0
-        autorun = asyncio.get_running_loop().create_task(_autorun(window, preset, options))
+        autorun = loop.create_task(_autorun(window, preset, options, interrupt))
         await done
         if not autorun.done():
             autorun.cancel()
         try:
-            return await autorun
+            status = await autorun
         except asyncio.CancelledError:
-            return 1
+            status = 1
+        if signalled:
+            saved = [
+                f"{o} {p}"
+                for o, p in (("--json", options.json_path), ("--screenshot", options.screenshot))
+                if p
+            ]
+            where = f"; wrote {' and '.join(saved)}" if saved and status == 0 else ""
+            print(
+                f"loopscope: interrupted by {signalled[0].name}: partial result{where}",
+                file=sys.stderr,
+            )
+            return 128 + int(signalled[0])
+        return status
     except asyncio.CancelledError:
         # A signal that came as the server finished starting, before the window existed.
         if not signalled:

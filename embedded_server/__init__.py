@@ -10,6 +10,7 @@ from ._blockwatch import BlockSite, BlockWatch, CodeSite, computing
 from ._phases import PhaseRow, PhaseTable
 from ._probes import LoopLagMonitor, LoopLagStats, ProbeSnapshot, ServerProbes, ThreadPoolStats
 from ._process import MAX_WORKERS, ServerProcess, serve_on_fd
+from ._route_match import match_route
 from ._server import LOOPBACK, EmbeddedServer, ServerStartError
 from ._settings import (
     CPU_SCENARIOS,
@@ -31,11 +32,13 @@ from ._turnstile import BlockingTurnstile
 from ._user_app import (
     UNMATCHED_ROUTE,
     AppImportError,
+    ASGIApp,
     Operation,
     Parameter,
     ProbedApp,
     import_app,
     operations,
+    routes_not_loaded,
 )
 from ._worker_probes import WorkerProbes
 
@@ -56,6 +59,7 @@ __all__ = [
     "REQUEST_ID_HEADER",
     "SCENARIOS",
     "UNMATCHED_ROUTE",
+    "ASGIApp",
     "AppImportError",
     "BlockSite",
     "BlockWatch",
@@ -81,6 +85,8 @@ __all__ = [
     "create_app",
     "format_server_timing",
     "import_app",
+    "match_route",
     "operations",
+    "routes_not_loaded",
     "serve_on_fd",
 ]

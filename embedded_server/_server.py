@@ -129,7 +129,10 @@ class EmbeddedServer:
         sock.setblocking(False)
         return sock
 
-    async def start(self, timeout_s: float = 10.0) -> None:
+    async def start(self, timeout_s: float = 10.0, *, stop: asyncio.Event | None = None) -> None:
+        """Serve; returns once the app's start-up (lifespan) is complete. ServerStartError
+        when it fails, takes longer than `timeout_s`, or `stop` is set meanwhile (an
+        interrupt): the start-up is then abandoned (cancelled), never awaited further."""
         if self._task is not None:
             raise RuntimeError("the server is already running")
         # Bind here, not inside uvicorn: a busy port then raises a clear error instead of
@@ -156,9 +159,26 @@ class EmbeddedServer:
             if self._task.done():
                 await self._cleanup_failed_start()
             if loop.time() > deadline:
-                await self.stop()
-                raise ServerStartError(f"the server did not start within {timeout_s:g} s")
+                await self._abandon_start()
+                raise ServerStartError(
+                    f"the app's start-up (its lifespan) did not finish within {timeout_s:g} s"
+                )
+            if stop is not None and stop.is_set():
+                await self._abandon_start()
+                raise ServerStartError("interrupted during the app's start-up")
             await asyncio.sleep(0.005)
+
+    async def _abandon_start(self) -> None:
+        """Cancel a start-up that will not finish (a lifespan that awaits forever would
+        keep a graceful stop waiting too)."""
+        task, self._task = self._task, None
+        assert task is not None
+        task.cancel()
+        await asyncio.wait([task], timeout=CANCELLED_SETTLE_S)
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: the start-up's own failure is not reported twice
+        if self._socket is not None:
+            self._socket.close()
 
     @staticmethod
     async def _serve(server: _QuietServer, sock: socket.socket) -> None:

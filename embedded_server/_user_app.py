@@ -3,7 +3,9 @@
 `import_app("package.module:app")` loads the app (one-line `AppImportError` when it cannot);
 `ProbedApp(app)` serves it on the embedded server with the same probes as the demo app
 (requests in flight per route, anyio thread-pool tokens, loop lag) and a `BlockWatch` that
-names the line holding the loop; `operations(app)` lists its routes from its OpenAPI schema.
+names the line holding the loop; `operations(app)` lists its routes from its OpenAPI schema
+(mounted sub-apps too) with values for their parameters; `routes_not_loaded(app)` names the
+routes no HTTP load exercises (websockets, static files).
 """
 
 from __future__ import annotations
@@ -15,14 +17,17 @@ import math
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import quote
 
 from ._blockwatch import BlockWatch
+from ._openapi_values import candidates
 from ._probes import ServerProbes
+from ._route_match import match_route, openapi_path
 from ._settings import DEFAULT_THREADS
 
 Scope = MutableMapping[str, Any]
@@ -61,6 +66,8 @@ def import_app(spec: str, app_dir: str | Path | None = ".") -> ASGIApp:
                 "--app-dir sets the folder)"
             ) from None
         raise AppImportError(f"cannot import {module_name!r}: {exc}") from None
+    except SystemExit as exc:  # the module ended the program: say so, not exit with it
+        raise AppImportError(f"importing {module_name!r} called sys.exit({exc.code!r})") from None
     except Exception as exc:  # the user's module failed while importing: say how, in a line
         where = _innermost_location(exc)
         raise AppImportError(
@@ -109,12 +116,29 @@ class Parameter:
     name: str
     location: str  # "query", "path", "header" or "cookie"
     required: bool
-    example: str | None  # a default or an example from the schema, as text
+    example: str | None  # the value sent first (from the schema), as text
+    # Every value to try, best first (example, default, enum, a valid value of the type).
+    candidates: tuple[str, ...] = ()
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        if self.candidates:
+            return self.candidates
+        return () if self.example is None else (self.example,)
+
+    @property
+    def sent(self) -> bool:
+        """A request carries it: required, or an optional query or path value the schema gives."""
+        return bool(self.values) and (self.required or self.location in ("query", "path"))
+
+
+# The values chosen for an operation's parameters: (location, name) -> text.
+Choice = Mapping[tuple[str, str], str]
 
 
 @dataclass(frozen=True, slots=True)
 class Operation:
-    """One route and method of the user's app, from its OpenAPI schema."""
+    """One route and method of the user's app, from its OpenAPI schema (or its routes)."""
 
     method: str
     path: str
@@ -122,6 +146,12 @@ class Operation:
     parameters: tuple[Parameter, ...] = ()
     has_body: bool = False
     sync: bool | None = None  # a `def` endpoint (runs in the thread pool); None if unknown
+    # Set when the request is fixed (typed by the user, or chosen by a pre-flight): the
+    # path and query that go out as they are, instead of the schema's first values.
+    sent_path: str | None = None
+    sent_query: tuple[tuple[str, str], ...] | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
 
     @property
     def label(self) -> str:
@@ -129,79 +159,268 @@ class Operation:
 
     @property
     def ready(self) -> bool:
-        """Can be sent as it is: no body, and every required parameter has an example."""
-        return not self.has_body and all(
-            p.example is not None for p in self.parameters if p.required
-        )
+        """Can be sent: a body if it needs one, and a value for every required parameter."""
+        return (not self.has_body or self.body is not None) and self.missing() is None
+
+    def missing(self) -> Parameter | None:
+        """The first required parameter without any value (None: each has one)."""
+        if self.sent_path is not None:
+            return None  # the user typed the request
+        given = {name.lower() for name, _ in self.headers}
+        for p in self.parameters:
+            if p.required and not p.values:
+                if p.location == "header" and p.name.lower() in given:
+                    continue
+                return p
+        return None
+
+    def first_choice(self) -> dict[tuple[str, str], str]:
+        return {(p.location, p.name): p.values[0] for p in self.parameters if p.sent}
 
     def query(self) -> dict[str, str]:
+        if self.sent_query is not None:
+            return dict(self.sent_query)
         return {
-            p.name: p.example
-            for p in self.parameters
-            if p.location == "query" and p.example is not None
+            name: value for (where, name), value in self.first_choice().items() if where == "query"
         }
 
     def concrete_path(self) -> str:
-        path = self.path
+        if self.sent_path is not None:
+            return self.sent_path
+        return _fill_path(self.path, self.parameters, self.first_choice())
+
+    def with_choice(self, choice: Choice) -> Operation:
+        """This operation fixed to `choice`: its path, query, and header/cookie values (a
+        header the user gave wins over the schema's)."""
+        given = {name.lower() for name, _ in self.headers}
+        headers = list(self.headers)
+        cookies = []
         for p in self.parameters:
-            if p.location == "path" and p.example is not None:
-                path = path.replace("{" + p.name + "}", p.example)
-        return path
+            value = choice.get((p.location, p.name))
+            if value is None:
+                continue
+            if p.location == "header" and p.name.lower() not in given:
+                headers.append((p.name, value))
+            elif p.location == "cookie":
+                cookies.append(f"{p.name}={value}")
+        if cookies and "cookie" not in given:
+            headers.append(("Cookie", "; ".join(cookies)))
+        query = tuple(
+            (p.name, choice[("query", p.name)])
+            for p in self.parameters
+            if p.location == "query" and ("query", p.name) in choice
+        )
+        return replace(
+            self,
+            sent_path=_fill_path(self.path, self.parameters, choice),
+            sent_query=query,
+            headers=tuple(headers),
+        )
+
+
+def _fill_path(template: str, parameters: Sequence[Parameter], choice: Choice) -> str:
+    path = template
+    for p in parameters:
+        value = choice.get(("path", p.name))
+        if value is not None:
+            # Quoted for the URL; a {p:path} value keeps its slashes (the route expects them).
+            path = path.replace("{" + p.name + "}", quote(value, safe=_PATH_SAFE))
+    return path
+
+
+# What may stay unquoted in a path segment (RFC 3986 pchar), plus "/" for {p:path} values,
+# which never carry a slash otherwise (their candidates leave it out).
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+
+
+@dataclass(frozen=True, slots=True)
+class _RouteInfo:
+    sync: bool | None
+    convertors: dict[str, str]  # path parameter -> Starlette convertor ("int", "path", ...)
 
 
 def operations(app: object) -> list[Operation]:
-    """The operations the app's OpenAPI schema lists (empty without a schema)."""
+    """The operations of the app: its OpenAPI schema's, and those of sub-apps mounted in it
+    (their paths behind the mount's prefix). A Starlette app without a schema: its routes,
+    with its path convertors for types. Empty for an app with neither."""
+    return _operations(app, "", depth=0)
+
+
+def _operations(app: object, prefix: str, *, depth: int) -> list[Operation]:
+    routes = getattr(app, "routes", None)
+    info = _route_info(app, prefix)
+    found = _from_schema(app, prefix, info)
+    if found is None:
+        found = _from_routes(routes or [], prefix, info)
+    if depth < _MAX_MOUNT_DEPTH:
+        from starlette.routing import Mount
+
+        for route in routes or []:
+            if isinstance(route, Mount) and route.routes:
+                sub_prefix = prefix + openapi_path(route.path)
+                found += _operations(route.app, sub_prefix, depth=depth + 1)
+    return found
+
+
+_MAX_MOUNT_DEPTH = 8
+_HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+
+def _from_schema(
+    app: object, prefix: str, info: Mapping[tuple[str, str], _RouteInfo]
+) -> list[Operation] | None:
     openapi = getattr(app, "openapi", None)
     if not callable(openapi):
-        return []
+        return None
     try:
         schema = openapi()
-    except Exception:  # a broken schema is the user's to fix; the user can type a path
-        return []
-    endpoints = _endpoint_kinds(app)
+    except Exception:  # a broken schema is the user's to fix; its routes still tell a lot
+        return None
+    components = schema.get("components") or {}
     found: list[Operation] = []
     for path, item in (schema.get("paths") or {}).items():
+        full = prefix + path
         for method, spec in item.items():
-            if method.upper() not in {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}:
+            if method.upper() not in _HTTP_METHODS:
                 continue
-            parameters = tuple(_parameter(p) for p in spec.get("parameters", []))
+            route = info.get((method.upper(), full))
+            convertors = route.convertors if route is not None else {}
+            parameters = tuple(
+                _parameter(p, components, convertors)
+                for p in [*item.get("parameters", []), *spec.get("parameters", [])]
+                if isinstance(p, Mapping)
+            )
             found.append(
                 Operation(
                     method=method.upper(),
-                    path=path,
+                    path=full,
                     summary=spec.get("summary", ""),
                     parameters=parameters,
                     has_body="requestBody" in spec,
-                    sync=endpoints.get((method.upper(), path)),
+                    sync=None if route is None else route.sync,
                 )
             )
     return found
 
 
-def _parameter(spec: dict[str, Any]) -> Parameter:
-    schema = spec.get("schema") or {}
-    example = spec.get("example", schema.get("example", schema.get("default")))
-    if example is None and schema.get("type") in ("integer", "number") and spec.get("required"):
-        example = schema.get("minimum", 1)
+def _parameter(
+    spec: Mapping[str, Any], components: Mapping[str, Any], convertors: Mapping[str, str]
+) -> Parameter:
+    ref = spec.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/components/parameters/"):
+        spec = components.get("parameters", {}).get(ref.rsplit("/", 1)[1], spec)
+    values = candidates(
+        spec,
+        components,
+        path_convertor=convertors.get(str(spec.get("name"))) == "path",
+        invent=bool(spec.get("required")),
+    )
     return Parameter(
-        name=spec["name"],
-        location=spec.get("in", "query"),
+        name=str(spec.get("name", "")),
+        location=str(spec.get("in", "query")),
         required=bool(spec.get("required")),
-        example=None if example is None else str(example),
+        example=values[0] if values else None,
+        candidates=values,
     )
 
 
-def _endpoint_kinds(app: object) -> dict[tuple[str, str], bool]:
-    """(method, path) -> True for a `def` endpoint, from a Starlette app's routes."""
-    kinds: dict[tuple[str, str], bool] = {}
-    for route in getattr(app, "routes", []):
-        endpoint = getattr(route, "endpoint", None)
-        if endpoint is None:
+# A value for each Starlette path convertor, for routes without a schema.
+_CONVERTOR_VALUES = {
+    "int": "1",
+    "float": "1",
+    "uuid": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+    "str": "string",
+    "path": "string",
+}
+
+
+def _from_routes(
+    routes: Sequence[object], prefix: str, info: Mapping[tuple[str, str], _RouteInfo]
+) -> list[Operation]:
+    found: list[Operation] = []
+    for route in routes:
+        methods = getattr(route, "methods", None)
+        template = getattr(route, "path", None)
+        if not methods or not isinstance(template, str):
             continue
-        sync = not (inspect.iscoroutinefunction(endpoint) or inspect.isasyncgenfunction(endpoint))
+        if not getattr(route, "include_in_schema", True):
+            continue
+        full = prefix + openapi_path(template)
+        for method in sorted(methods):
+            if method == "HEAD" and "GET" in methods:
+                continue  # Starlette adds it to every GET
+            kind = info.get((method, full))
+            convertors = kind.convertors if kind is not None else {}
+            parameters = tuple(
+                Parameter(name, "path", True, value, (value,))
+                for name, convertor in convertors.items()
+                if (value := _CONVERTOR_VALUES.get(convertor)) is not None
+            )
+            found.append(
+                Operation(
+                    method=method,
+                    path=full,
+                    summary="",
+                    parameters=parameters,
+                    sync=None if kind is None else kind.sync,
+                )
+            )
+    return found
+
+
+def _route_info(app: object, prefix: str) -> dict[tuple[str, str], _RouteInfo]:
+    """(method, OpenAPI path) -> the endpoint's kind and its path convertors, from a Starlette
+    app's routes (this level only: mounts are walked by the caller)."""
+    found: dict[tuple[str, str], _RouteInfo] = {}
+    for route in getattr(app, "routes", None) or []:
+        endpoint = getattr(route, "endpoint", None)
+        template = getattr(route, "path", None)
+        if endpoint is None or not isinstance(template, str):
+            continue
+        sync: bool | None = not (
+            inspect.iscoroutinefunction(endpoint) or inspect.isasyncgenfunction(endpoint)
+        )
+        if inspect.isclass(endpoint):
+            sync = None  # an HTTPEndpoint class: its methods decide, one by one
+        convertors = {
+            name: _convertor_name(convertor)
+            for name, convertor in (getattr(route, "param_convertors", None) or {}).items()
+        }
         for method in getattr(route, "methods", None) or ():
-            kinds[(method, getattr(route, "path", ""))] = sync
-    return kinds
+            found[(method, prefix + openapi_path(template))] = _RouteInfo(sync, convertors)
+    return found
+
+
+def _convertor_name(convertor: object) -> str:
+    # Starlette's StringConvertor, PathConvertor, IntegerConvertor, FloatConvertor, UUIDConvertor.
+    name = type(convertor).__name__.removesuffix("Convertor").lower()
+    return {"string": "str", "integer": "int"}.get(name, name)
+
+
+def routes_not_loaded(app: object) -> list[tuple[str, str]]:
+    """Routes of the app that no HTTP load can exercise, with why: websocket routes, static
+    files and other mounted apps without routes (in mounted sub-apps too)."""
+    return _not_loaded(app, "", depth=0)
+
+
+def _not_loaded(app: object, prefix: str, *, depth: int) -> list[tuple[str, str]]:
+    from starlette.routing import Mount, WebSocketRoute
+    from starlette.staticfiles import StaticFiles
+
+    found: list[tuple[str, str]] = []
+    for route in getattr(app, "routes", None) or []:
+        if isinstance(route, WebSocketRoute):
+            found.append((f"WEBSOCKET {prefix}{openapi_path(route.path)}", "websocket route"))
+        elif isinstance(route, Mount):
+            path = prefix + openapi_path(route.path)
+            if route.routes:
+                if depth < _MAX_MOUNT_DEPTH:
+                    found += _not_loaded(route.app, path, depth=depth + 1)
+            elif isinstance(route.app, StaticFiles):
+                found.append((f"GET {path}/…", "static files"))
+            else:
+                found.append((f"{path}/…", "a mounted app without routes to list"))
+    return found
 
 
 @dataclass(slots=True)
@@ -222,19 +441,10 @@ class _RouteLabels:
         return found
 
     def _match(self, scope: Scope) -> str:
-        routes = getattr(self.app, "routes", None)
-        if routes is None:
-            return f"{scope.get('method', 'GET')} {scope['path']}"
-        from starlette.routing import Match
-
-        for route in routes:
-            try:
-                match, _ = route.matches(scope)
-            except Exception:
-                continue
-            if match == Match.FULL:
-                return f"{scope.get('method', 'GET')} {getattr(route, 'path', scope['path'])}"
-        return UNMATCHED_ROUTE
+        method = scope.get("method", "GET")
+        if getattr(self.app, "routes", None) is None:
+            return f"{method} {scope['path']}"
+        return match_route(self.app, method, scope["path"]) or UNMATCHED_ROUTE
 
 
 class ProbedApp:

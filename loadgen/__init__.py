@@ -19,7 +19,7 @@ from ._gc_policy import (
 )
 from ._generator import MAX_USERS, GeneratorLimits, LoadGenerator, RecordSink
 from ._generator_base import BaseLoadGenerator
-from ._http1 import Http1Transport
+from ._http1 import Http1Transport, OversizedAnswerError
 from ._open_loop import (
     LATE_THRESHOLD_S,
     MAX_IN_FLIGHT,
@@ -40,13 +40,25 @@ from ._recorder import (
     Summary,
     WindowStats,
 )
-from ._records import ERROR_ABANDONED, AnyRequest, RequestRecord, RouteRequest, ScenarioRequest
+from ._records import (
+    ERROR_ABANDONED,
+    ERROR_CONNECT,
+    ERROR_OVERSIZED,
+    ERROR_REDIRECT,
+    ERROR_TLS,
+    AnyRequest,
+    RequestRecord,
+    RouteRequest,
+    ScenarioRequest,
+)
 from ._runner import (
     RunResult,
     RunSettings,
     TargetError,
+    check_demo_target,
     check_loopback_target,
     check_remote_target,
+    is_loopback_host,
     run_load,
 )
 from ._sender import (
@@ -62,6 +74,8 @@ from ._sender import (
     record_from_error,
     record_from_response,
 )
+from ._target import MAX_TARGET_BYTES, check_target
+from ._tls import TlsError, client_ssl_context
 from ._wire import WIRE_LOG_SIZE, WireLog
 from .sweep import (
     ProgressCallback,
@@ -75,9 +89,14 @@ from .sweep import (
 
 __all__ = [
     "ERROR_ABANDONED",
+    "ERROR_CONNECT",
+    "ERROR_OVERSIZED",
+    "ERROR_REDIRECT",
+    "ERROR_TLS",
     "LATE_THRESHOLD_S",
     "MAX_IN_FLIGHT",
     "MAX_RATE",
+    "MAX_TARGET_BYTES",
     "MAX_USERS",
     "WIRE_LOG_SIZE",
     "AiohttpTransport",
@@ -94,6 +113,7 @@ __all__ = [
     "LoadGenerator",
     "OpenLoopGenerator",
     "OpenLoopLimits",
+    "OversizedAnswerError",
     "PacedCollection",
     "ProgressCallback",
     "RateEstimator",
@@ -114,17 +134,22 @@ __all__ = [
     "SweepStep",
     "SweepTarget",
     "TargetError",
+    "TlsError",
     "TransportFactory",
     "WindowStats",
     "WireLog",
     "check_aiohttp",
+    "check_demo_target",
     "check_loopback_target",
     "check_remote_target",
+    "check_target",
     "classify_error",
     "classify_status",
+    "client_ssl_context",
     "connections_for",
     "freeze_startup_objects",
     "gc_tuned_for_load",
+    "is_loopback_host",
     "measure_cpu_cost_s",
     "open_loop_theory",
     "parse_server_timing",

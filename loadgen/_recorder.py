@@ -97,6 +97,8 @@ class WindowStats:
     # (RateEstimator): what a live chart should draw, since `throughput_rps`, one window's
     # count, aliases with users finishing in step (10, 20, 10, 20 for a steady 16.7).
     rate_rps: float = NAN
+    # Final answers by status class ("1xx".."5xx"); requests without an answer have none.
+    status_classes: dict[str, int] = field(default_factory=dict)
 
     @property
     def throughput_rps(self) -> float:
@@ -120,6 +122,8 @@ class Summary:
     server_work_ms_mean: float
     # From the actual send instead of the intended start; equal to `latency` in a closed loop.
     latency_uncorrected: LatencySummary = LatencySummary()
+    # Final answers by status class ("1xx".."5xx"); requests without an answer have none.
+    status_classes: dict[str, int] = field(default_factory=dict)
 
     @property
     def requests(self) -> int:
@@ -173,8 +177,13 @@ class _Accumulator:
     wait_count: int = 0
     work_sum_s: float = 0.0
     work_count: int = 0
+    # Answers of status 100-199, 200-299, ... 500-599 (index 0 to 4).
+    classes: list[int] = field(default_factory=lambda: [0, 0, 0, 0, 0])
 
     def add(self, record: RequestRecord) -> None:
+        status = record.status
+        if status is not None and 100 <= status < 600:
+            self.classes[status // 100 - 1] += 1
         if record.error is not None:
             self.errors[record.error] += 1
             return
@@ -209,6 +218,9 @@ class _Accumulator:
 
     def work_ms_mean(self) -> float:
         return self.work_sum_s / self.work_count * 1000 if self.work_count else NAN
+
+    def status_classes(self) -> dict[str, int]:
+        return {f"{index + 1}xx": count for index, count in enumerate(self.classes)}
 
 
 class _ScenarioSeries:
@@ -349,6 +361,7 @@ class Recorder:
                 server_work_ms_mean=acc.work_ms_mean(),
                 latency_uncorrected=acc.latency_uncorrected(),
                 rate_rps=series.rate.rate_at(end),
+                status_classes=acc.status_classes(),
             )
         )
 
@@ -483,4 +496,5 @@ def _summarise(scenario: str, acc: _Accumulator, duration_s: float) -> Summary:
         server_wait_ms_mean=acc.wait_ms_mean(),
         server_work_ms_mean=acc.work_ms_mean(),
         latency_uncorrected=acc.latency_uncorrected(),
+        status_classes=acc.status_classes(),
     )

@@ -20,6 +20,12 @@ ERROR_TIMEOUT = "timeout"
 ERROR_CONNECT = "connect"
 ERROR_PROTOCOL = "protocol"
 ERROR_OTHER = "other"
+# A 3xx answer: not the resource asked for (followed only when asked: --follow-redirects).
+ERROR_REDIRECT = "redirect"
+# The TLS handshake failed: the certificate, its name, or the protocol.
+ERROR_TLS = "tls"
+# An answer past the transport's limits on its head or body (loadgen/_http1.py).
+ERROR_OVERSIZED = "oversized"
 # In flight when the load ended and still unanswered after the drain: cut off, not dropped.
 ERROR_ABANDONED = "abandoned"
 
@@ -64,6 +70,9 @@ class RouteRequest:
 
     `scenario` is the label its records and series carry ("GET /items"): the recorder,
     the summaries and the charts key everything by it, as they do a demo scenario.
+    `target`, when given, is the path and query exactly as the user typed them: it goes on
+    the wire byte for byte (`path` and `query` then only describe it); without it the
+    query is encoded from the pairs.
     """
 
     scenario: str
@@ -72,10 +81,13 @@ class RouteRequest:
     query: tuple[tuple[str, str], ...] = ()
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes | None = None
+    target: str | None = None
 
     def __post_init__(self) -> None:
         if not self.path.startswith("/"):
             raise ValueError(f"a route's path starts with /, got {self.path!r}")
+        if self.target is not None and not self.target.startswith(self.path):
+            raise ValueError(f"a route's target {self.target!r} has another path")
 
     @property
     def params(self) -> dict[str, str]:

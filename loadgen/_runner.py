@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import math
 import time
 from collections.abc import AsyncIterator
@@ -44,12 +45,14 @@ from ._open_theory import open_loop
 from ._recorder import DrainedSummary, Recorder, Summary, WindowStats
 from ._records import ERROR_ABANDONED, AnyRequest, RequestRecord, RouteRequest, ScenarioRequest
 from ._sender import HttpxSender
+from ._tls import client_ssl_context
 from .export import run_record
 from .health import HealthMonitor, HealthVerdict
 
-# IPv4 loopback only: LoopScope's servers (embedded and `loopscope serve`) listen on
-# 127.0.0.1, so an IPv6 target could only ever fail to connect.
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
+# Names of this machine besides its loopback addresses (any of 127.0.0.0/8 and ::1, which
+# `is_loopback_host` accepts by value). LoopScope's own servers listen on 127.0.0.1; a
+# user's server (--url) may listen on any of them.
+LOOPBACK_HOSTS = frozenset({"localhost", "localhost."})
 # When the load ends, requests in flight get DEFAULT_GRACE_S plus twice the route's delay
 # to finish (a long delay is not a failure), at most this long; the rest are cut off and
 # counted as `abandoned`. This bounds how long a run outlives its duration, whatever the
@@ -106,22 +109,51 @@ def _server_address(url: str, parts: SplitResult) -> str:
     return url.rstrip("/")
 
 
+def is_loopback_host(host: str | None) -> bool:
+    """True for a name or address of this machine: `localhost`, any of 127.0.0.0/8, ::1
+    (with or without its brackets)."""
+    if not host:
+        return False
+    host = host.lower()
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: only `localhost` is known to be this machine
+
+
 def check_loopback_target(url: str) -> str:
     """Load goes to this machine only; returns the URL without a trailing slash.
 
-    ValueError (one line) for anything else: another scheme, a host that is not IPv4
-    loopback, user info (`http://evil@127.0.0.1` parses to 127.0.0.1 but says otherwise),
-    a port out of range, or a path, query or fragment (a target is a server, not a page).
+    ValueError (one line) for anything else: another scheme than http(s), a host that is
+    not loopback (`is_loopback_host`), user info (`http://evil@127.0.0.1` parses to
+    127.0.0.1 but says otherwise), a port out of range, or a path, query or fragment (a
+    target is a server, not a page).
     """
     parts = urlsplit(url)
-    if parts.scheme != "http" or not parts.netloc:
-        raise ValueError(f"target must be an http://127.0.0.1:PORT URL, got {url!r}")
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"target must be an http(s)://127.0.0.1:PORT URL, got {url!r}")
     _refuse_user_info(url, parts)
-    if parts.hostname not in LOOPBACK_HOSTS:
+    if not is_loopback_host(parts.hostname):
         raise ValueError(
-            f"target must be on this machine (127.0.0.1 or localhost), got {parts.hostname!r}"
+            "target must be on this machine (localhost, 127.0.0.0/8 or [::1]), "
+            f"got {parts.hostname!r}"
         )
     return _server_address(url, parts)
+
+
+def check_demo_target(url: str) -> str:
+    """A LoopScope demo server (`--target`): `check_loopback_target`, and http:// on IPv4
+    (`loopscope serve` listens on 127.0.0.1, without TLS); https and ::1 go with --url."""
+    checked = check_loopback_target(url)
+    parts = urlsplit(url)
+    if parts.scheme != "http" or ":" in (parts.hostname or ""):
+        raise ValueError(
+            f"--target is a LoopScope server, http://127.0.0.1:PORT, got {url!r} "
+            "(any other server on this machine: --url)"
+        )
+    return checked
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -158,6 +190,8 @@ class RunSettings:
     route: RouteRequest | None = None
     app: str | None = None
     app_dir: str = "."
+    # How long the app's start-up (its lifespan) may take (`--startup-timeout`).
+    startup_timeout_s: float = 30.0
     allow_remote: bool = False
     # Seconds the end of the run may await what it owes (None: `drain_limit_s`'s default).
     drain_s: float | None = None
@@ -165,6 +199,12 @@ class RunSettings:
     # on this loop (`--server-process`, `--workers`).
     server_process: bool = False
     workers: int = 1
+    # An https:// target: a CA file to trust besides the system's (--ca-cert), or no
+    # verification at all (--insecure). 3xx answers followed on the same server
+    # (--follow-redirects) instead of counted as `redirect` errors.
+    ca_cert: str | None = None
+    insecure: bool = False
+    follow_redirects: bool = False
 
     @property
     def effective_ramp_s(self) -> float:
@@ -224,6 +264,10 @@ class RunResult:
     drained: DrainedSummary | None = None
     # A user's app: requests its closing gate answered 503 unrun after the load ended.
     turned_away: int = 0
+    # The first 3xx answer seen and its Location (None: no redirect, or none sent), and
+    # the first message of each error kind (("tls", "TLS hostname mismatch: ..."), ...).
+    first_redirect: tuple[int, str | None] | None = None
+    error_examples: tuple[tuple[str, str], ...] = ()
 
     @property
     def generator_limited(self) -> bool:
@@ -248,7 +292,7 @@ class RunResult:
 
 @asynccontextmanager
 async def _server_for(
-    settings: RunSettings, meter: CpuCostMeter | None = None
+    settings: RunSettings, meter: CpuCostMeter | None = None, stop: asyncio.Event | None = None
 ) -> AsyncIterator[tuple[str, int | None, ProbedApp | None]]:
     """Yields (base URL, thread tokens, block watch): our own embedded server (with the
     demo app, or the user's `app`) unless a target is given. meter: told where the
@@ -277,7 +321,7 @@ async def _server_for(
         server = EmbeddedServer(probed)
     else:
         server = EmbeddedServer(create_app(ServerSettings(threads=threads)))
-    await server.start()
+    await server.start(settings.startup_timeout_s, stop=stop)
     try:
         yield server.url, threads, probed
     finally:
@@ -322,7 +366,7 @@ async def run_load(settings: RunSettings, *, stop: asyncio.Event | None = None) 
     if settings.scenario in CPU_SCENARIOS and settings.target is None and settings.route is None:
         # This machine's speed while the run goes: the theory's cost of a request.
         meter = CpuCostMeter()
-    async with _server_for(settings, meter) as (url, threads, probed), sampling(meter):
+    async with _server_for(settings, meter, stop) as (url, threads, probed), sampling(meter):
         if settings.target is not None and settings.threads is not None:
             await _set_remote_threads(url, settings.threads)
         watch = probed.block_watch if probed is not None else None
@@ -431,7 +475,15 @@ async def measure(
     request = settings.request()
     recorder = Recorder()
     record = recorder.add if sink is None else _both(recorder.add, sink)
-    sender = HttpxSender(url)
+    try:
+        context = (
+            client_ssl_context(ca_cert=settings.ca_cert, insecure=settings.insecure)
+            if url.startswith("https:")
+            else None
+        )
+    except ValueError as exc:
+        raise TargetError(str(exc), bad_argument=True) from None
+    sender = HttpxSender(url, ssl_context=context, follow_redirects=settings.follow_redirects)
     generator: LoadGenerator | OpenLoopGenerator
     max_in_flight: int | None = None
     if settings.rate is None:
@@ -569,6 +621,8 @@ async def measure(
         partial=stopped,
         blocking=blocking[:5],
         drained=drained,
+        first_redirect=sender.first_redirect,
+        error_examples=tuple(sender.error_examples.items()),
     )
 
 

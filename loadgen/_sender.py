@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import math
+import ssl
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
@@ -43,18 +44,22 @@ import httpx
 
 from loopscope.embedded_server import REQUEST_ID_HEADER
 
-from ._http1 import KEEPALIVE_EXPIRY_S, Http1Transport
+from ._http1 import KEEPALIVE_EXPIRY_S, Http1Transport, OversizedAnswerError
 from ._records import (
     ERROR_CONNECT,
     ERROR_HTTP_4XX,
     ERROR_HTTP_5XX,
     ERROR_OTHER,
+    ERROR_OVERSIZED,
     ERROR_PROTOCOL,
+    ERROR_REDIRECT,
     ERROR_TIMEOUT,
+    ERROR_TLS,
     AnyRequest,
     RequestRecord,
     RouteRequest,
 )
+from ._tls import TlsError
 from ._wire import WIRE_ID, WireLog
 
 if TYPE_CHECKING:
@@ -65,6 +70,9 @@ if TYPE_CHECKING:
 # Built requests kept per sender: one per scenario request in use (the delay slider
 # makes new ones); past this many the cache starts over.
 _MAX_BUILT_REQUESTS = 64
+# Redirects followed for one request at most (--follow-redirects), as httpx's default 20
+# is for a browser's worth of hops: a load test's route redirects once or twice.
+MAX_REDIRECTS = 5
 
 
 class RequestSender(Protocol):
@@ -134,18 +142,28 @@ def parse_server_timing(header: str | None) -> tuple[float | None, float | None]
 
 
 def classify_status(status: int) -> str | None:
-    """The error kind of an HTTP status: `http_5xx`, `http_4xx`, or None for a success."""
+    """The error kind of a final answer's status: `http_5xx`, `http_4xx`, `redirect`
+    (3xx), `protocol` (a final 1xx: 101 Switching Protocols, never asked for), or None
+    for a success (2xx)."""
     if status >= 500:
         return ERROR_HTTP_5XX
     if status >= 400:
         return ERROR_HTTP_4XX
-    return None
+    if status >= 300:
+        return ERROR_REDIRECT
+    if status >= 200:
+        return None
+    return ERROR_PROTOCOL
 
 
 def classify_error(exc: Exception) -> str:
     """The error kind of an httpx exception raised instead of a response."""
     if isinstance(exc, httpx.TimeoutException):
         return ERROR_TIMEOUT
+    if isinstance(exc, TlsError):
+        return ERROR_TLS
+    if isinstance(exc, OversizedAnswerError):
+        return ERROR_OVERSIZED
     if isinstance(exc, httpx.ConnectError):
         return ERROR_CONNECT
     if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
@@ -182,7 +200,7 @@ def record_from_answer(
         end=end,
         status=status,
         # A success skips the call: this runs once per request.
-        error=None if status < 400 else classify_status(status),
+        error=None if 200 <= status < 300 else classify_status(status),
         server_wait_s=wait,
         server_work_s=work,
         user=user,
@@ -245,6 +263,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._keepalive_expiry_s = keepalive_expiry_s
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
+        # The Location of the last 3xx answer `exchange` read (as Http1Transport's).
+        self.last_location: str | None = None
 
     def _get_session(self) -> aiohttp.ClientSession:
         import aiohttp
@@ -354,6 +374,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 timeout=self._timeout(request),
             ) as response:
                 await response.read()
+                if 300 <= response.status < 400:
+                    self.last_location = response.headers.get("location")
                 return response.status, response.headers.get("server-timing")
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise httpx_error(exc, request) from exc
@@ -381,6 +403,13 @@ class HttpxSender:
     it, and the timeline draws the time on the wire from both); None (the default): no
     id, no header. Only the two transports with a fast path (`Http1Transport`,
     `AiohttpTransport`) send the id: another one's requests have no wire stretch.
+    ssl_context: the TLS context of https:// targets (`client_ssl_context`: --ca-cert,
+    --insecure); None: the system's CA store. Used by the default transport only.
+    follow_redirects: a 3xx answer's Location on the same server (scheme, host and port)
+    is asked for in turn, up to MAX_REDIRECTS, and the request's record is its final
+    answer's, its latency the whole chain's; False (the default): a 3xx is a `redirect`
+    error. `first_redirect` keeps the first 3xx seen and its Location, `error_examples`
+    the first message of each error kind (the report names the failure with them).
     """
 
     def __init__(
@@ -391,19 +420,32 @@ class HttpxSender:
         timeout_s: float = 60.0,
         transport_factory: TransportFactory | None = None,
         wire: WireLog | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        follow_redirects: bool = False,
     ) -> None:
         if users_per_client is not None and users_per_client < 1:
             raise ValueError(f"users_per_client must be at least 1, got {users_per_client}")
         self._base_url = base_url.rstrip("/")
         self._users_per_client = users_per_client
         self._timeout = httpx.Timeout(timeout_s)
-        self._transport_factory: TransportFactory = transport_factory or Http1Transport
+        if transport_factory is None:
+            transport_factory = functools.partial(Http1Transport, ssl_context=ssl_context)
+        self._transport_factory: TransportFactory = transport_factory
         self._clients: dict[int, httpx.AsyncClient] = {}
         # Each client's transport when it has the fast path (`exchange`).
         self._exchanges: dict[int, Http1Transport | AiohttpTransport] = {}
         self._built: dict[tuple[int, AnyRequest], httpx.Request] = {}
+        self._redirects: dict[tuple[httpx.Request, str, str], httpx.Request] = {}
+        self._follow_redirects = follow_redirects
         self._wire = wire
         self._closed = False
+        self.first_redirect: tuple[int, str | None] | None = None
+        self._error_examples: dict[str, str] = {}
+
+    @property
+    def error_examples(self) -> dict[str, str]:
+        """The first message of each error kind seen ("tls": "TLS hostname mismatch: ...")."""
+        return dict(self._error_examples)
 
     @property
     def client_count(self) -> int:
@@ -436,10 +478,14 @@ class HttpxSender:
             if len(self._built) >= _MAX_BUILT_REQUESTS:
                 self._built.clear()
             if isinstance(request, RouteRequest):
+                # A typed target goes out as its raw path: httpx would re-encode the query
+                # (loadgen/_target.py checked that it goes out unchanged).
+                target = request.target
+                raw = None if target is None else target.encode("ascii")
                 built = client.build_request(
                     request.method,
-                    request.path,
-                    params=request.params,
+                    request.path if raw is None else client.base_url.copy_with(raw_path=raw),
+                    params=request.params if raw is None else None,
                     headers=list(request.headers),
                     content=request.body,
                 )
@@ -473,13 +519,23 @@ class HttpxSender:
                 # The fast path: httpx's request, timeouts and exceptions, without its
                 # per-request client machinery (module notes).
                 status, server_timing = await transport.exchange(built)
+                if 300 <= status < 400:  # read at once: the next answer overwrites it
+                    location = transport.last_location
             else:
                 response = await client.send(built)
                 status, server_timing = response.status_code, response.headers.get("server-timing")
+                location = response.headers.get("location")
+            if 300 <= status < 400:
+                status, server_timing = await self._redirected(
+                    group, client, built, status, location
+                ) or (status, server_timing)
             end = time.perf_counter()
         except httpx.HTTPError as exc:
             end = time.perf_counter()
-            return record_from_error(request, exc, start, end, user)
+            record = record_from_error(request, exc, start, end, user)
+            if record.error not in self._error_examples:
+                self._error_examples[record.error or ERROR_OTHER] = str(exc) or type(exc).__name__
+            return record
         finally:
             if wire is not None:
                 WIRE_ID.reset(token)
@@ -487,10 +543,84 @@ class HttpxSender:
                 wire.received(wire_id, end if end == end else time.perf_counter())
         return record_from_answer(request, status, server_timing, start, end, user)
 
+    async def _redirected(
+        self,
+        group: int,
+        client: httpx.AsyncClient,
+        built: httpx.Request,
+        status: int,
+        location: str | None,
+    ) -> tuple[int, str | None] | None:
+        """A 3xx answer: kept (the first one), and followed when asked. Returns the final
+        answer's (status, Server-Timing), or None to keep the 3xx (not followed, or a
+        Location elsewhere: a load is never carried to another server)."""
+        if self.first_redirect is None:
+            self.first_redirect = (status, location)
+        if not self._follow_redirects:
+            return None
+        answer: tuple[int, str | None] | None = None
+        current = built
+        for _ in range(MAX_REDIRECTS):
+            if location is None:
+                return answer
+            try:
+                url = current.url.join(location)
+            except httpx.InvalidURL:
+                return answer
+            if (url.scheme, url.host, url.port) != (
+                built.url.scheme,
+                built.url.host,
+                built.url.port,
+            ):
+                return answer
+            current = self._redirect_request(client, current, status, url)
+            transport = self._exchanges.get(group)
+            if transport is not None:
+                answer = await transport.exchange(current)
+                location = transport.last_location if 300 <= answer[0] < 400 else None
+            else:
+                response = await client.send(current)
+                answer = response.status_code, response.headers.get("server-timing")
+                location = response.headers.get("location")
+            status = answer[0]
+            if not 300 <= status < 400:
+                return answer
+        return answer
+
+    def _redirect_request(
+        self,
+        client: httpx.AsyncClient,
+        previous: httpx.Request,
+        status: int,
+        url: httpx.URL,
+    ) -> httpx.Request:
+        """The request a redirect asks for, built once: 303 (and 301/302 after a POST, as
+        browsers and httpx do) turns it into a GET without a body; 307/308 keep it."""
+        method = previous.method
+        if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
+            method = "GET"
+        key = (previous, method, str(url))  # the request itself: its headers and body
+        request = self._redirects.get(key)
+        if request is None:
+            if len(self._redirects) >= _MAX_BUILT_REQUESTS:
+                self._redirects.clear()
+            keep_body = method == previous.method
+            headers = [
+                (name, value)
+                for name, value in previous.headers.multi_items()
+                if keep_body or name.lower() not in ("content-length", "content-type")
+            ]
+            request = client.build_request(
+                method, url, headers=headers, content=previous.content if keep_body else None
+            )
+            self._redirects[key] = request
+        return request
+
     async def aclose(self) -> None:
         self._closed = True
         clients, self._clients = self._clients, {}
         self._exchanges.clear()
         self._built.clear()
+        self._redirects.clear()
         for client in clients.values():
             await client.aclose()

@@ -332,23 +332,36 @@ def _fmt(value: float) -> str:
 
 
 def request_for(operation: Operation) -> RouteRequest:
+    """The request the audit repeats: as the pre-flight or the user fixed it, else with the
+    schema's first values."""
     return RouteRequest(
         scenario=operation.label,
         method=operation.method,
         path=operation.concrete_path(),
         query=tuple(operation.query().items()),
+        headers=operation.headers,
+        body=operation.body,
     )
 
 
 def default_operations(found: Sequence[Operation]) -> tuple[list[Operation], list[tuple[str, str]]]:
-    """The audit's default choice: GETs that can be sent as they are; and the rest, with why."""
+    """The audit's default choice: every GET that can be sent; and the rest, with why."""
     chosen: list[Operation] = []
     skipped: list[tuple[str, str]] = []
     for operation in found:
+        missing = operation.missing()
         if operation.method != "GET":
             skipped.append((operation.label, "not a GET"))
-        elif not operation.ready:
-            skipped.append((operation.label, "a required parameter has no example"))
+        elif operation.has_body and operation.body is None:
+            skipped.append((operation.label, "needs a request body (give --body)"))
+        elif missing is not None:
+            skipped.append(
+                (
+                    operation.label,
+                    f"no value for the required {missing.location} parameter {missing.name!r}"
+                    + (" (give --header)" if missing.location == "header" else ""),
+                )
+            )
         else:
             chosen.append(operation)
     return chosen, skipped

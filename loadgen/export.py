@@ -32,6 +32,10 @@ if TYPE_CHECKING:  # _runner builds its `to_json` on this module: no import cycl
 
 Cell = str | int | float | None
 
+# Final answers by status class, counted apart (an answer that is an error is counted in
+# `errors` too: a 3xx as `redirect`, a 4xx as `http_4xx`).
+STATUS_CLASS_COLUMNS = tuple(f"status_classes_{n}xx" for n in range(1, 6))
+
 WINDOW_COLUMNS = (
     "scenario",
     "t_s",
@@ -45,6 +49,7 @@ WINDOW_COLUMNS = (
     "latency_max_ms",
     "latency_uncorrected_p50_ms",
     "latency_uncorrected_p99_ms",
+    *STATUS_CLASS_COLUMNS,
 )
 
 STEP_COLUMNS = (
@@ -70,6 +75,7 @@ STEP_COLUMNS = (
     "late_starts",
     "theory_throughput_rps",
     "theory_latency_ms",
+    *STATUS_CLASS_COLUMNS,
     # Empty, or the signal that interrupted the sweep: its rows are then the finished steps.
     "interrupted",
 )
@@ -84,6 +90,11 @@ def _num(value: float, digits: int = 3) -> float | None:
 
 
 # -- records ---------------------------------------------------------------------------------
+
+
+def _status_classes(counts: Mapping[str, int]) -> dict[str, int]:
+    """Every class "1xx".."5xx", 0 where none came (a window with no answer has no counts)."""
+    return {f"{n}xx": counts.get(f"{n}xx", 0) for n in range(1, 6)}
 
 
 def theory_record(prediction: theory.Prediction) -> dict[str, object]:
@@ -107,6 +118,8 @@ def summary_record(summary: Summary, prediction: theory.Prediction) -> dict[str,
         "requests": summary.requests,
         "ok": summary.ok,
         "errors": dict(summary.errors),
+        # Final answers by status class ("1xx".."5xx"; 1xx interim answers are skipped).
+        "status_classes": _status_classes(summary.status_classes),
         "throughput_rps": _num(summary.throughput_rps),
         "error_rps": _num(summary.error_rps),
         "latency_ms": summary.latency.to_json(),
@@ -171,6 +184,12 @@ def run_record(result: RunResult) -> dict[str, object]:
         # answered during the run or the drain after it, or censored by the drain's limit.
         "drained": None if result.drained is None else result.drained.to_json(),
         "app_exceptions": [{"what": what, "count": count} for what, count in result.app_exceptions],
+        # The first 3xx answer and its Location (not followed unless --follow-redirects).
+        "redirect": None
+        if result.first_redirect is None
+        else {"status": result.first_redirect[0], "location": result.first_redirect[1]},
+        # The first message of each error kind: what a `tls` or `connect` error was.
+        "error_messages": dict(result.error_examples),
     }
 
 
@@ -184,6 +203,7 @@ def window_record(
         "warmup": int(window.start_s < warmup_s),
         "ok": window.ok,
         "errors": window.errors,
+        "status_classes": _status_classes(window.status_classes),
         "throughput_rps": _num(window.throughput_rps),
         "latency_ms": window.latency.to_json(),
         "latency_uncorrected_ms": window.latency_uncorrected.to_json(),

@@ -89,6 +89,7 @@ class SweepSettings:
     routes: tuple[RouteRequest, ...] = ()
     app: str | None = None
     app_dir: str = "."
+    startup_timeout_s: float = 30.0  # see RunSettings
     # The demo server in a process of its own with this many workers (see RunSettings).
     server_process: bool = False
     workers: int = 1
@@ -442,7 +443,7 @@ async def run_sweep(
         server = EmbeddedServer(ProbedApp(app, threads=threads))
     else:
         server = EmbeddedServer(create_app(ServerSettings(threads=threads)))
-    await server.start()
+    await server.start(settings.startup_timeout_s, stop=stop)
     try:
         async with sampling(meter):
             return await sweep_steps(

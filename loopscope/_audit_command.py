@@ -7,6 +7,8 @@ pipeline), 2 for bad arguments (an app that does not import, an unknown route).
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
 import sys
 from dataclasses import replace
@@ -15,12 +17,14 @@ from typing import Any
 
 from loopscope.embedded_server import (
     MAX_THREADS,
-    AppImportError,
     Operation,
+    Parameter,
     ProbedApp,
-    import_app,
+    match_route,
     operations,
+    routes_not_loaded,
 )
+from loopscope.loadgen._preflight import preflight
 from loopscope.loadgen.audit import (
     MAX_LEVEL_S,
     AuditReport,
@@ -29,6 +33,7 @@ from loopscope.loadgen.audit import (
     default_operations,
 )
 
+from ._app_checks import add_startup_timeout_option, import_bounded
 from ._app_output import AppOutputLog
 from ._audit_png import render_audit_png
 from ._interrupt import exit_status, run_interruptible
@@ -42,6 +47,7 @@ from ._options import (
     comma_list,
     write_outputs,
 )
+from ._route_options import _headers, parse_route
 from ._sweep_png import SweepPngError
 
 MAX_AUDIT_USERS = 200
@@ -65,13 +71,28 @@ def add_audit_parser(commands: Any) -> None:
         metavar="DIR",
         help="import the app from this folder (default: the current one)",
     )
+    add_startup_timeout_option(audit)
     audit.add_argument(
         "--route",
         action="append",
         default=None,
         metavar='"METHOD /path"',
-        help="a route to load, as the report names it (repeat for several; default: every GET "
-        "that needs no parameter without an example)",
+        help='a route to load, as the report names it ("GET /items/{item_id}": its values '
+        'from the schema) or as a request ("GET /items/1?q=x": sent as typed); repeat for '
+        "several (default: every GET that can be sent)",
+    )
+    audit.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar='"Name: value"',
+        help="a header on every request, e.g. a token (repeat for several)",
+    )
+    audit.add_argument(
+        "--body",
+        default=None,
+        metavar="TEXT",
+        help="the body for routes that need one; JSON unless --header says",
     )
     audit.add_argument(
         "--levels",
@@ -112,32 +133,85 @@ def add_audit_parser(commands: Any) -> None:
     )
 
 
-def _choose(
-    found: list[Operation], wanted: list[str] | None
-) -> tuple[list[Operation], list[tuple[str, str]]]:
-    if not wanted:
+def _choose(app: object, args: argparse.Namespace) -> tuple[list[Operation], list[tuple[str, str]]]:
+    """The operations to audit, each fixed to a request the app accepts, and those left out
+    with why. Every chosen route is sent once first (the pre-flight)."""
+    given = argparse.Namespace(method=None, header=args.header, body=args.body)
+    plain_headers = _headers(args.header)
+    with_body = parse_route("/", given)  # the --body's bytes and Content-Type, checked
+    found = [
+        replace(
+            operation,
+            headers=with_body.headers if operation.has_body else plain_headers,
+            body=with_body.body if operation.has_body else None,
+        )
+        for operation in operations(app)
+    ]
+    if args.route:
+        chosen = [_wanted(app, found, label, given) for label in args.route]
+        skipped: list[tuple[str, str]] = []
+    else:
         chosen, skipped = default_operations(found)
-        if not chosen:
-            raise UsageError(
-                "the app has no GET route that can be sent as it is; name one with --route"
-            )
-        return chosen, skipped
+        skipped += routes_not_loaded(app)
+    # The app's own prints while it answers go to stderr, not into the report on stdout.
+    with contextlib.redirect_stdout(sys.stderr):
+        chosen, refused = asyncio.run(preflight(app, chosen))  # type: ignore[arg-type]
+    if args.route and refused:
+        route, why = refused[0]
+        raise UsageError(f"--route {route!r}: {why}")
+    skipped += refused
+    if not chosen:
+        why = "; ".join(f"{route}: {reason}" for route, reason in skipped[:3]) or "no routes"
+        raise UsageError(
+            f"the app has no GET route the audit can send ({why}); name one with --route"
+        )
+    return chosen, skipped
+
+
+def _wanted(
+    app: object, found: list[Operation], label: str, given: argparse.Namespace
+) -> Operation:
+    """The operation `--route` names: a route as the report names it ("GET /items/{item_id}"),
+    whose values the pre-flight fills, or a concrete request ("GET /items/1?q=x"), matched to
+    its route by the app's own router and sent exactly as typed."""
+    request = parse_route(label, given)
     by_label = {operation.label: operation for operation in found}
-    chosen = []
-    for label in wanted:
-        normalised = " ".join(label.split())
-        method, _, path = normalised.partition(" ")
-        operation = by_label.get(f"{method.upper()} {path}")
-        if operation is None:
-            known = ", ".join(sorted(by_label)) or "none (the app has no OpenAPI schema)"
+    typed_query = "?" in label
+    operation = by_label.get(f"{request.method} {request.path}")
+    if operation is None:
+        template = match_route(app, request.method, request.path)
+        if template is None:
+            known = ", ".join(sorted(by_label)) or "none (the app has no routes to list)"
             raise UsageError(f"--route {label!r} is not a route of the app; its routes: {known}")
-        if not operation.ready:
-            raise UsageError(
-                f"--route {label!r} needs a body or a parameter without an example; "
-                "the audit cannot send it yet"
-            )
-        chosen.append(operation)
-    return chosen, []
+        method, _, path = template.partition(" ")
+        operation = by_label.get(template) or Operation(method=method, path=path, summary="")
+        typed_query = True  # a concrete path: the whole request as typed
+    if operation.has_body and request.body is None:
+        raise UsageError(f"--route {label!r} needs a request body (give --body)")
+    if typed_query:
+        return replace(
+            operation,
+            sent_path=request.path,
+            sent_query=request.query,
+            headers=request.headers,
+            body=request.body,
+        )
+    missing = operation.missing()
+    if missing is not None:
+        raise UsageError(
+            f"--route {label!r}: no value for the required {missing.location} parameter "
+            f"{missing.name!r}; type one, e.g. {_example_target(operation, missing)}"
+        )
+    return operation
+
+
+def _example_target(operation: Operation, missing: Parameter) -> str:
+    if missing.location == "path":
+        path = operation.path.replace("{" + missing.name + "}", "VALUE")
+        return f'--route "{operation.method} {path}"'
+    if missing.location == "query":
+        return f'--route "{operation.label}?{missing.name}=VALUE"'
+    return f'--header "{missing.name}: VALUE"'
 
 
 def command_audit(args: argparse.Namespace) -> int:
@@ -145,11 +219,8 @@ def command_audit(args: argparse.Namespace) -> int:
     # The app's prints and uvicorn's error log go to a file from its import on: stdout
     # carries the report alone.
     with AppOutputLog(getattr(args, "app_log", None)) as app_log:
-        try:
-            app = import_app(args.app, args.app_dir)
-        except AppImportError as exc:
-            raise UsageError(str(exc)) from None
-        chosen, skipped = _choose(operations(app), args.route)
+        app = import_bounded(args.app, args.app_dir, args.startup_timeout)  # UsageError
+        chosen, skipped = _choose(app, args)
         settings = AuditSettings(
             levels=args.levels,
             duration_s=args.duration,

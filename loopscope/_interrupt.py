@@ -6,16 +6,27 @@ signal cancels the command's task: it exits at once, its `finally` blocks still 
 the server and the connections, and writes nothing. Outside the event loop (parsing,
 writing files, drawing the PNG in a child process) SIGTERM raises `Terminated`, as
 SIGINT raises KeyboardInterrupt, so that cleanup (e.g. ending the PNG child) runs too.
+
+A signal that comes while a user's app is still starting ends the start-up (nothing is
+measured yet: exit 130/143 with one line). When the app's start-up holds the loop (a
+`time.sleep` in its lifespan), no handler on the loop can run: a watchdog thread, woken by
+the signal itself, ends the process after a second.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any, TypeVar
+
+from loopscope.embedded_server import ServerStartError
 
 T = TypeVar("T")
 
@@ -59,9 +70,11 @@ def run_interruptible(
 ) -> tuple[T, signal.Signals | None]:
     """Run `work(stop)` on a new event loop; returns its result and the first signal
     received (None if none). `work` must end soon after `stop` is set, with what it has.
-    Aborted when a second signal came first.
+    Aborted when a second signal came first; KeyboardInterrupt or `Terminated` when the
+    signal came while the server was still starting (nothing measured yet).
     """
     received: list[signal.Signals] = []
+    watchdog = _Watchdog()
 
     async def main() -> T:
         loop = asyncio.get_running_loop()
@@ -70,6 +83,7 @@ def run_interruptible(
         assert task is not None
 
         def on_signal(sig: signal.Signals) -> None:
+            watchdog.handled += 1
             received.append(sig)
             if len(received) == 1:
                 stop.set()
@@ -79,6 +93,9 @@ def run_interruptible(
         previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
         for sig in SIGNALS:
             loop.add_signal_handler(sig, on_signal, sig)
+            # The loop still learns of the signal (its wakeup fd); this handler runs even
+            # while the app holds the loop, and lets the watchdog see it.
+            signal.signal(sig, watchdog.on_signal)
         try:
             return await work(stop)
         finally:
@@ -93,4 +110,73 @@ def run_interruptible(
         if len(received) > 1:
             raise Aborted(received[0]) from None
         raise
+    except ServerStartError:
+        if received:  # interrupted during the start-up: an interruption, not a failure
+            raise KeyboardInterrupt if received[0] == signal.SIGINT else Terminated from None
+        raise
+    finally:
+        watchdog.done.set()
     return result, (received[0] if received else None)
+
+
+# How long a signal may wait for a loop that the app holds before the watchdog acts.
+_PATIENCE_S = 1.0
+
+
+class _Watchdog:
+    """Ends the process when the event loop cannot take a signal: the user's app holds it
+    (`time.sleep` in its start-up, say). The first signal ends a start-up held so at once
+    (nothing is measured yet); a second signal ends any held loop (as it would a free one:
+    at once, nothing written)."""
+
+    def __init__(self) -> None:
+        self.handled = 0  # signals the loop has taken (written on the loop only)
+        self.done = threading.Event()
+        self._signals: list[tuple[signal.Signals, float]] = []
+        self._thread: threading.Thread | None = None
+
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._signals.append((signal.Signals(signum), time.monotonic()))
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._watch, name="loopscope-watchdog")
+            self._thread.daemon = True
+            self._thread.start()
+
+    def _watch(self) -> None:
+        while not self.done.wait(0.1):
+            signals = list(self._signals)
+            if len(signals) <= self.handled:
+                continue
+            first, since = signals[self.handled]
+            if time.monotonic() - since < _PATIENCE_S:
+                continue
+            if len(signals) > 1:
+                why = f"interrupted twice ({signals[0][0].name}) while your app held the event loop"
+                self._exit(f"{why}: stopped at once, nothing written", signals[0][0])
+            elif _in_lifespan(threading.main_thread()):
+                self._exit(
+                    f"interrupted by {first.name} while your app's start-up held the event "
+                    "loop: stopped, nothing measured",
+                    first,
+                )
+
+    def _exit(self, message: str, sig: signal.Signals) -> None:
+        sys.stderr.write(f"loopscope: {message}\n")
+        sys.stderr.flush()
+        os._exit(exit_status(sig))
+
+
+def _in_lifespan(thread: threading.Thread) -> bool:
+    """True when `thread` runs the app's lifespan (its start-up or shutdown) right now."""
+    try:
+        from uvicorn.lifespan.on import LifespanOn
+
+        lifespan = LifespanOn.main.__code__
+    except (ImportError, AttributeError):  # another uvicorn: never end a run on a guess
+        return False
+    frame = sys._current_frames().get(thread.ident or -1)
+    while frame is not None:
+        if frame.f_code is lifespan:
+            return True
+        frame = frame.f_back
+    return False

@@ -11,6 +11,8 @@ omission (a slow answer delays that user's next request).
 from __future__ import annotations
 
 import argparse
+import string
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,11 @@ def locustfile(settings: RunSettings, host: str, filename: str = "locustfile.py"
         wait = f"constant_throughput({per_user:g})  # {settings.rate:g} req/s over {users} users"
         imports = "constant_throughput"
         pacing = f"{settings.rate:g} req/s paced over {users} users"
+    target = request.target if isinstance(request, RouteRequest) else None
+    # A typed target is passed whole, as the URL, so its query is not re-encoded.
+    where = f"{request.path!r},\n            params={request.params!r}"
+    if target is not None:
+        where = repr(target)
     data = "" if body is None else f", data={body.decode('utf-8', 'replace')!r}"
     extra_headers = f", headers={headers!r}" if headers else ""
     label = request.scenario
@@ -86,8 +93,7 @@ class LoopScopeUser(FastHttpUser):
     def request(self) -> None:
         self.client.request(
             {method!r},
-            {request.path!r},
-            params={request.params!r}{extra_headers}{data},
+            {where}{extra_headers}{data},
             name={label!r},
         )
 '''
@@ -105,7 +111,58 @@ def command_export_locust(args: argparse.Namespace) -> int:
     if not write_outputs({"--out": (args.out, lambda path: _write(path, text))}):
         return 1
     print(f"loopscope: wrote {args.out}: {settings.scenario} against {host}")
+    request = settings.request()
+    if isinstance(request, RouteRequest) and request.target is not None:
+        sent = locust_target(request.target)
+        if sent != request.target:
+            print(
+                f"loopscope: note: Locust's HTTP client re-quotes a URL: it sends this "
+                f"target as {sent}",
+                file=sys.stderr,
+            )
     return EXIT_OK
+
+
+_UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
+# What geventhttpclient leaves unencoded when it re-quotes a URL.
+_KEPT = _UNRESERVED | frozenset("!#$&'()*+,/:;=?@[]")
+
+
+def locust_target(target: str) -> str:
+    """The target as Locust's FastHttpUser (geventhttpclient) puts it on the wire: it
+    re-quotes a URL, decoding a %XX of an unreserved character and encoding what is not
+    allowed; one escape of two letters or digits that is not hex makes it encode every
+    %. An empty query loses its "?", a last segment its empty ";"."""
+    path, mark, query = target.partition("?")
+    last = path.rsplit("/", 1)[-1]
+    if last.endswith(";") and last.find(";") == len(last) - 1:
+        path = path[:-1]  # the URL parser drops the empty parameters of a last segment
+    target = path + mark + query
+    out: list[str] = []
+    pieces = target.split("%")
+    for piece in pieces[1:]:
+        escape = piece[:2]
+        if len(escape) == 2 and escape.isalnum() and not all(c in string.hexdigits for c in escape):
+            out = [_encoded(target, percent=True)]
+            break
+    else:
+        out.append(_encoded(pieces[0]))
+        for piece in pieces[1:]:
+            escape = piece[:2]
+            if len(escape) == 2 and escape.isalnum() and chr(int(escape, 16)) in _UNRESERVED:
+                out.append(chr(int(escape, 16)) + _encoded(piece[2:]))
+            else:
+                out.append("%" + _encoded(piece))
+    sent = "".join(out)
+    return sent[:-1] if sent.endswith("?") and sent.count("?") == 1 else sent
+
+
+def _encoded(text: str, *, percent: bool = False) -> str:
+    return (
+        "".join(c if c in _KEPT else f"%{ord(c):02X}" for c in text)
+        if percent or any(c not in _KEPT for c in text)
+        else text
+    )
 
 
 def _write(path: Path, text: str) -> None:

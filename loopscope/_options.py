@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -279,9 +280,10 @@ def check_measured_period(
 
 
 def check_output_paths(outputs: dict[str, Path | None]) -> None:
-    """Before any load starts: every output (option -> path) can be written, and no two
-    options name the same file. UsageError (one line) otherwise. A file that did not exist
-    is created to prove it and removed again."""
+    """Before any load starts: every output (option -> path) can be written, is a regular
+    file or does not exist yet (a FIFO, a device or a socket is refused unopened), and no
+    two options name the same file. UsageError (one line) otherwise. A file that did not
+    exist is created to prove it and removed again."""
     seen: dict[Path, str] = {}
     for option, path in outputs.items():
         if path is None:
@@ -290,9 +292,18 @@ def check_output_paths(outputs: dict[str, Path | None]) -> None:
         if resolved in seen:
             raise UsageError(f"{seen[resolved]} and {option} name the same file: {path}")
         seen[resolved] = option
-        if path.is_dir():
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            mode = None
+        except OSError as exc:
+            raise UsageError(f"{option}: cannot write {path}: {exc.strerror or exc}") from None
+        if mode is not None and stat.S_ISDIR(mode):
             raise UsageError(f"{option} {path} is a folder; give a file name")
-        existed = path.exists()
+        if mode is not None and not stat.S_ISREG(mode):
+            # Never opened: a FIFO would block until a reader came, a device takes anything.
+            raise UsageError(f"{option} {path} is not a regular file; give a file name")
+        existed = mode is not None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("a", encoding="utf-8"):

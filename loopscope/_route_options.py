@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import argparse
-from urllib.parse import urlsplit
+import json
+import re
+from urllib.parse import parse_qsl, urlsplit
 
-from loopscope.loadgen import RouteRequest, check_loopback_target, check_remote_target
+from loopscope.loadgen import (
+    RouteRequest,
+    check_loopback_target,
+    check_remote_target,
+    check_target,
+)
 
+from ._app_checks import add_startup_timeout_option
 from ._options import UsageError
+from ._tls_options import add_tls_options
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 MAX_BODY_BYTES = 1_000_000
+# An HTTP header name is one RFC 7230 token.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 def add_route_options(parser: argparse.ArgumentParser, *, sweep: bool = False) -> None:
@@ -23,6 +34,7 @@ def add_route_options(parser: argparse.ArgumentParser, *, sweep: bool = False) -
     )
     group.add_argument("--app", metavar="MODULE:APP", help="e.g. main:app, as uvicorn takes it")
     group.add_argument("--app-dir", default=".", metavar="DIR", help="import --app from here")
+    add_startup_timeout_option(group)  # type: ignore[arg-type]
     if sweep:
         group.add_argument(
             "--route",
@@ -46,6 +58,7 @@ def add_route_options(parser: argparse.ArgumentParser, *, sweep: bool = False) -
             help="let --url name a host that is not this machine (a load can harm a server "
             "that is not yours: only your own, with its owner's consent)",
         )
+        add_tls_options(group)
     group.add_argument("--method", default=None, choices=METHODS, metavar="METHOD")
     group.add_argument(
         "--header",
@@ -55,7 +68,17 @@ def add_route_options(parser: argparse.ArgumentParser, *, sweep: bool = False) -
         help="a request header (repeat for several)",
     )
     group.add_argument(
-        "--body", default=None, metavar="TEXT", help="a request body; JSON unless --header says"
+        "--body",
+        default=None,
+        metavar="TEXT",
+        help="a request body: JSON, checked before the load, unless --body-type (or a "
+        "Content-Type --header) names another type",
+    )
+    group.add_argument(
+        "--body-type",
+        default=None,
+        metavar="TYPE",
+        help="the Content-Type of a --body that is not JSON, e.g. text/plain",
     )
 
 
@@ -67,10 +90,31 @@ def _headers(raw: list[str]) -> tuple[tuple[str, str], ...]:
     headers: list[tuple[str, str]] = []
     for item in raw:
         name, sep, value = item.partition(":")
-        if not sep or not name.strip() or any(c.isspace() for c in name.strip()):
+        name, value = name.strip(), value.strip(" \t")
+        if not sep or not name:
             raise UsageError(f'--header is "Name: value", got {item!r}')
-        headers.append((name.strip(), value.strip()))
+        check_header(name, value, "--header")
+        headers.append((name, value))
     return tuple(headers)
+
+
+def check_header(name: str, value: str, what: str) -> None:
+    """UsageError unless `name: value` goes on the wire as one well-formed header line."""
+    if not _TOKEN.fullmatch(name):
+        raise UsageError(
+            f"{what} name {name!r} is not an HTTP header name (letters, digits and "
+            "!#$%&'*+-.^_`|~ only)"
+        )
+    if any(c in value for c in "\r\n\0"):
+        # Sent as is, a line break would start a header (or a request) of its own.
+        raise UsageError(f"{what} {name}: the value contains a line break or NUL")
+    if not value.isascii():
+        raise UsageError(
+            f"{what} {name}: the value must be ASCII (HTTP sends header values as bytes; "
+            "encode other characters as the server expects, e.g. percent-encoding)"
+        )
+    if any((ord(c) < 0x20 and c != "\t") or c == "\x7f" for c in value):
+        raise UsageError(f"{what} {name}: the value contains a control character")
 
 
 def route_from(args: argparse.Namespace) -> tuple[RouteRequest, str | None]:
@@ -97,8 +141,16 @@ def route_from(args: argparse.Namespace) -> tuple[RouteRequest, str | None]:
         if not args.allow_remote and "on this machine" in message:
             message += "; --allow-remote loads another host (only a server that is yours)"
         raise UsageError(message) from None
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return _request(None, target, args), base
+    return _request(None, url_target(args.url), args), base
+
+
+def url_target(url: str) -> str:
+    """The path and query of `url` exactly as written ("/" when it has none); its
+    fragment is never sent."""
+    rest = url.split("#", 1)[0].split("://", 1)[-1]
+    start = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+    target = rest[start:]
+    return target if target.startswith("/") else "/" + target
 
 
 def parse_route(text: str, args: argparse.Namespace) -> RouteRequest:
@@ -114,26 +166,54 @@ def _request(method: str | None, target: str, args: argparse.Namespace) -> Route
     if method is not None and args.method is not None and method != args.method:
         raise UsageError(f"--route says {method} and --method says {args.method}")
     method = method or args.method or ("POST" if args.body is not None else "GET")
-    path, _, query = target.partition("?")
-    if not path.startswith("/"):
+    if not target.startswith("/"):
         raise UsageError(f"a route's path starts with /, got {target!r}")
-    headers = _headers(args.header)
+    try:
+        check_target(target, "--url" if getattr(args, "url", None) else "--route")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    path, _, query = target.partition("?")
+    headers = _headers(args.header) + _body_type(args)
     body = None
     if args.body is not None:
         body = args.body.encode()
         if len(body) > MAX_BODY_BYTES:
             raise UsageError(f"--body is limited to {MAX_BODY_BYTES:,} bytes")
         if not any(name.lower() == "content-type" for name, _ in headers):
+            _check_json(args.body)
             headers += (("Content-Type", "application/json"),)
-    pairs = tuple(
-        (name, value)
-        for name, _, value in (item.partition("=") for item in query.split("&") if item)
-    )
+    elif getattr(args, "body_type", None) is not None:
+        raise UsageError("--body-type goes with --body")
     return RouteRequest(
         scenario=f"{method} {path}",
         method=method,
         path=path,
-        query=pairs,
+        # The pairs only describe the query; `target` is what is sent, byte for byte.
+        query=tuple(parse_qsl(query, keep_blank_values=True)),
         headers=headers,
         body=body,
+        target=target,
     )
+
+
+def _body_type(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
+    given = getattr(args, "body_type", None)  # `audit` has no --body-type
+    if given is None:
+        return ()
+    if any(item.partition(":")[0].strip().lower() == "content-type" for item in args.header):
+        raise UsageError("give either --body-type or a Content-Type --header, not both")
+    body_type = given.strip()
+    type_, slash, subtype = body_type.partition(";")[0].strip().partition("/")
+    if not (slash and _TOKEN.fullmatch(type_) and _TOKEN.fullmatch(subtype)):
+        raise UsageError(f"--body-type is a media type like text/plain, got {given!r}")
+    check_header("Content-Type", body_type, "--body-type")
+    return (("Content-Type", body_type),)
+
+
+def _check_json(body: str) -> None:
+    try:
+        json.loads(body)
+    except ValueError as exc:
+        raise UsageError(
+            f"--body is not JSON ({exc}); for another content type give --body-type TYPE"
+        ) from None

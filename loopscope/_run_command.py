@@ -13,6 +13,8 @@ from typing import Any
 from loopscope.embedded_server import MAX_BLOCKING_DELAY_MS, SCENARIOS
 from loopscope.loadgen import (
     ERROR_ABANDONED,
+    ERROR_REDIRECT,
+    ERROR_TLS,
     LATE_THRESHOLD_S,
     MAX_IN_FLIGHT,
     MAX_RATE,
@@ -21,13 +23,14 @@ from loopscope.loadgen import (
     RunResult,
     RunSettings,
     TargetError,
-    check_loopback_target,
+    check_demo_target,
     run_load,
 )
 from loopscope.loadgen.advice import advice
 from loopscope.loadgen.audit import AppOutput
 from loopscope.loadgen.export import write_json, write_run_csv
 
+from ._app_checks import check_route_known, import_bounded
 from ._app_output import AppOutputLog
 from ._interrupt import exit_status, run_interruptible
 from ._options import (
@@ -51,6 +54,7 @@ from ._options import (
     write_outputs,
 )
 from ._route_options import add_route_options, route_from, uses_route
+from ._tls_options import tls_from
 
 
 def add_run_parser(commands: Any) -> None:
@@ -190,6 +194,7 @@ def _requests_lines(result: RunResult) -> list[str]:
         ]
     return [
         f"  requests: {summary.requests:,} ({summary.ok:,} ok); errors: {errors or 'none'}",
+        *_answer_lines(result),
         *server,
         *_abandoned_lines(result),
         *_drained_lines(result),
@@ -197,6 +202,25 @@ def _requests_lines(result: RunResult) -> list[str]:
         _wrapped(f"theory: {p.explanation}"),
         *_health_lines(result),
     ]
+
+
+def _answer_lines(result: RunResult) -> list[str]:
+    """Final answers by status class, and the first redirect's Location (when any)."""
+    classes = ", ".join(
+        f"{name} {count:,}" for name, count in result.summary.status_classes.items() if count
+    )
+    lines = [f"  answers by status: {classes}"] if classes else []
+    if result.first_redirect is not None:
+        status, location = result.first_redirect
+        followed = (
+            "followed on the same server"
+            if result.settings.follow_redirects
+            else "not followed (--follow-redirects follows it)"
+        )
+        lines.append(
+            _wrapped(f"redirect: HTTP {status} to {location or '(no Location)'}, {followed}")
+        )
+    return lines
 
 
 def _abandoned_lines(result: RunResult) -> list[str]:
@@ -345,6 +369,30 @@ def _app_output_line(output: AppOutput) -> str:
     )
 
 
+def _no_success_hint(result: RunResult) -> str:
+    """What to look at when no request succeeded, fitting the target: the failure of the
+    most frequent error kind in words (a TLS failure named), a redirect's Location, or,
+    for --target (meant to be LoopScope's demo server), whether it is one."""
+    s, errors = result.settings, result.summary.errors
+    examples = dict(result.error_examples)
+    kind = max(errors, key=lambda k: errors[k]) if errors else None
+    if kind == ERROR_REDIRECT and result.first_redirect is not None:
+        status, location = result.first_redirect
+        return f"; HTTP {status} to {location or 'no Location'} (--follow-redirects follows it)"
+    if kind is not None and kind in examples:
+        example = examples[kind]
+        if kind == ERROR_TLS:
+            if "verify failed" in example:
+                example += " (--ca-cert FILE trusts its CA; --insecure verifies nothing)"
+            return f"; {example}"
+        if s.route is not None:
+            return f"; first {kind} error: {example}"
+    if s.route is None and s.target is not None:
+        # --target names LoopScope's own demo server: another server has no /scenario.
+        return "; is the target a LoopScope server?"
+    return ""
+
+
 def settings_from(args: argparse.Namespace) -> RunSettings:
     """The run `run`'s (and `export-locust`'s) arguments ask for; UsageError (one line)
     for anything inconsistent. Checks nothing about output files."""
@@ -357,19 +405,24 @@ def settings_from(args: argparse.Namespace) -> RunSettings:
         raise UsageError(f"--delay-ms for blocking must be at most {MAX_BLOCKING_DELAY_MS}")
     check_measured_period(args.duration, args.warmup, args.rate, duration_option="--duration")
     route: RouteRequest | None = None
+    base: str | None = None
     if uses_route(args) or args.scenario is None:
         if not uses_route(args):
             raise UsageError("give --scenario NAME, or --app/--url for a route of your own")
         route, base = route_from(args)
+        if args.app is not None:  # before any load: an app that does not import, or
+            # a route it does not have, is a bad argument
+            check_route_known(import_bounded(args.app, args.app_dir, args.startup_timeout), route)
         if base is not None:
             if args.threads is not None:
                 raise UsageError("--threads sets the embedded server's pool: use it with --app")
             args.target = base
     elif args.target is not None:
         try:
-            check_loopback_target(args.target)
+            check_demo_target(args.target)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+    ca_cert, insecure = tls_from(args, base)
     server_process, workers = placement_from(
         args, elsewhere=args.target is not None or route is not None
     )
@@ -385,9 +438,13 @@ def settings_from(args: argparse.Namespace) -> RunSettings:
         route=route,
         app=args.app,
         app_dir=args.app_dir,
+        startup_timeout_s=args.startup_timeout,
         allow_remote=args.allow_remote,
         server_process=server_process,
         workers=workers,
+        ca_cert=ca_cert,
+        insecure=insecure,
+        follow_redirects=getattr(args, "follow_redirects", False),
     )
 
 
@@ -399,6 +456,11 @@ def command_run(args: argparse.Namespace) -> int:
         print(f"loopscope: loading {settings.target}, a server you said is yours", file=sys.stderr)
     # A user's app (--app): its prints and uvicorn's error log go to a file, not the report.
     app_log = AppOutputLog(getattr(args, "app_log", None)) if settings.app is not None else None
+    if settings.insecure:
+        print(
+            f"loopscope: --insecure: the certificate of {settings.target} is not verified",
+            file=sys.stderr,
+        )
     try:
         with app_log if app_log is not None else contextlib.nullcontext():
             result, interrupted = run_interruptible(lambda stop: run_load(settings, stop=stop))
@@ -432,9 +494,7 @@ def command_run(args: argparse.Namespace) -> int:
     if result.summary.ok == 0:
         errors = error_counts(result.summary.errors)
         why = f" ({errors})" if errors else ""
-        # Only a target of the user's own can be the wrong kind of server.
-        hint = "; is the target a LoopScope server?" if args.target is not None else ""
-        print(f"loopscope: no request succeeded{why}{hint}", file=sys.stderr)
+        print(f"loopscope: no request succeeded{why}{_no_success_hint(result)}", file=sys.stderr)
         return EXIT_FAILED
     if failed is not None:
         print(

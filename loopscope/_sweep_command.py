@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from loopscope.embedded_server import SCENARIOS, AppImportError, import_app
+from loopscope.embedded_server import SCENARIOS
 from loopscope.loadgen import MAX_IN_FLIGHT, MAX_RATE, MAX_USERS, RouteRequest, RunResult
 from loopscope.loadgen.export import write_json, write_sweep_csv
 from loopscope.loadgen.sweep import (
@@ -19,6 +19,7 @@ from loopscope.loadgen.sweep import (
     step_label,
 )
 
+from ._app_checks import check_route_known, import_bounded
 from ._interrupt import exit_status, run_interruptible
 from ._options import (
     EXIT_FAILED,
@@ -100,10 +101,10 @@ def settings_from(args: argparse.Namespace) -> SweepSettings:
         if not args.route:
             raise UsageError('--app needs at least one --route, e.g. --route "GET /items"')
         routes = tuple(parse_route(text, args) for text in args.route)
-        try:
-            import_app(args.app, args.app_dir)  # before any load: a bad app is a bad argument
-        except AppImportError as exc:
-            raise UsageError(str(exc)) from None
+        # Before any load: an app that does not import, or a route it lacks, is a bad argument.
+        app = import_bounded(args.app, args.app_dir, args.startup_timeout)
+        for route in routes:
+            check_route_known(app, route)
     elif args.route:
         raise UsageError("--route goes with --app")
     elif args.scenarios is None:
@@ -115,6 +116,7 @@ def settings_from(args: argparse.Namespace) -> SweepSettings:
             routes=routes,
             app=args.app,
             app_dir=args.app_dir,
+            startup_timeout_s=args.startup_timeout,
             concurrency=args.concurrency or (),
             rates=args.rates or (),
             step_duration_s=args.step_duration,

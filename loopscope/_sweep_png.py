@@ -50,21 +50,27 @@ def render_png_in_child(
         command = [sys.executable, "-m", module]
     path.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    with tempfile.TemporaryDirectory(prefix="loopscope-png-") as folder:
-        data = Path(folder) / "data.json"
-        data.write_text(json.dumps(finite(payload)), encoding="utf-8")
-        try:
-            done = subprocess.run(
-                [*command, str(data), str(path)],
-                capture_output=True,
-                text=True,
-                timeout=timeout_s,
-                env=env,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise SweepPngError(f"drawing the PNG took over {timeout_s:g} s") from None
-    if done.returncode != 0:
-        lines = (done.stderr or done.stdout).strip().splitlines()
-        why = lines[-1] if lines else f"exit status {done.returncode}"
-        raise SweepPngError(f"cannot draw the PNG: {why}")
+    # Drawn beside and renamed when complete: a full disk leaves no truncated PNG.
+    partial = path.with_name(f".{path.name}.{os.getpid()}.png")
+    try:
+        with tempfile.TemporaryDirectory(prefix="loopscope-png-") as folder:
+            data = Path(folder) / "data.json"
+            data.write_text(json.dumps(finite(payload)), encoding="utf-8")
+            try:
+                done = subprocess.run(
+                    [*command, str(data), str(partial)],
+                    capture_output=True,
+                    text=True,
+                    timeout=timeout_s,
+                    env=env,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                raise SweepPngError(f"drawing the PNG took over {timeout_s:g} s") from None
+        if done.returncode != 0:
+            lines = (done.stderr or done.stdout).strip().splitlines()
+            why = lines[-1] if lines else f"exit status {done.returncode}"
+            raise SweepPngError(f"cannot draw the PNG: {why}")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)

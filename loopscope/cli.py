@@ -5,23 +5,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
+import socket
+import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from loopscope.embedded_server import (
     MAX_THREADS,
-    AppImportError,
     EmbeddedServer,
     ServerSettings,
     ServerStartError,
     create_app,
-    import_app,
     serve_on_fd,
 )
 from loopscope.loadgen import gc_tuned_for_load
 
+from ._app_checks import add_startup_timeout_option, import_bounded
 from ._audit_command import add_audit_parser, command_audit
 from ._audit_png import RENDER_AUDIT_PNG_COMMAND
 from ._interrupt import Aborted, Terminated, exit_status, terminate_raises
@@ -97,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="load your FastAPI/Starlette app into the window (e.g. main:app)",
     )
     gui.add_argument("--app-dir", default=".", metavar="DIR", help="import --app from here")
+    add_startup_timeout_option(gui)
     gui.add_argument(
         "--route",
         default=None,
@@ -140,10 +143,7 @@ def _command_gui(args: argparse.Namespace) -> int:
     if args.app is not None:
         # Imported here as well as in the window: a module that does not import is a bad
         # argument (exit 2, one line) before any window opens.
-        try:
-            import_app(args.app, args.app_dir)
-        except AppImportError as exc:
-            raise UsageError(str(exc)) from None
+        import_bounded(args.app, args.app_dir, args.startup_timeout)
     try:
         from loopscope.desktop_app.app import DisplayError, GuiOptions, run_gui
     except ImportError as exc:
@@ -169,9 +169,26 @@ def _command_gui(args: argparse.Namespace) -> int:
         return EXIT_FAILED
 
 
+def _check_listening_sockets(fds: Sequence[int]) -> None:
+    """`serve --fd` (a worker of a server process): every descriptor is a listening TCP
+    socket its parent bound. UsageError (one line) otherwise."""
+    for fd in fds:
+        try:
+            mode = os.fstat(fd).st_mode
+        except (OSError, OverflowError) as exc:
+            raise UsageError(f"--fd {fd}: {getattr(exc, 'strerror', None) or exc}") from None
+        if not stat.S_ISSOCK(mode):
+            raise UsageError(f"--fd {fd} is not a socket")
+        with socket.socket(fileno=os.dup(fd)) as sock:
+            listening = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+            if sock.type != socket.SOCK_STREAM or not listening:
+                raise UsageError(f"--fd {fd} is not a listening TCP socket")
+
+
 def _command_headless(args: argparse.Namespace) -> int:
     if args.command == "serve":
         if args.fd:
+            _check_listening_sockets(args.fd)
             asyncio.run(serve_on_fd(args.fd, args.threads))
             return EXIT_OK
         asyncio.run(_serve(args.port, args.threads))

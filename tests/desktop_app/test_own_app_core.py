@@ -78,7 +78,10 @@ def test_a_url_on_this_machine_is_taken_another_needs_a_yes() -> None:
         "/items?limit=5",
     )
     assert split_url("http://localhost:8000", allow_remote=False)[1] == "/"
-    for remote in ("http://example.com/x", "https://10.0.0.5:8443/x", "http://127.0.0.2:9/"):
+    # Loopback in all its forms is this machine.
+    assert split_url("http://127.0.0.2:9/", allow_remote=False)[0] == "http://127.0.0.2:9"
+    assert split_url("https://[::1]:8443/x", allow_remote=False)[0] == "https://[::1]:8443"
+    for remote in ("http://example.com/x", "https://10.0.0.5:8443/x", "http://192.0.2.1:9/"):
         with pytest.raises(RemoteHostError):
             split_url(remote, allow_remote=False)
     assert split_url("https://example.com/x", allow_remote=True) == ("https://example.com", "/x")

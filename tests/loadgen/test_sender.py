@@ -156,9 +156,11 @@ async def test_a_5xx_answer_is_http_5xx_not_4xx(transport: TransportFactory) -> 
 
 
 def test_status_and_error_kinds_are_classified_in_one_place() -> None:
-    assert [classify_status(s) for s in (200, 302, 404, 422, 499, 500, 502)] == [
+    assert [classify_status(s) for s in (101, 200, 204, 302, 404, 422, 499, 500, 502)] == [
+        "protocol",
         None,
         None,
+        "redirect",
         "http_4xx",
         "http_4xx",
         "http_4xx",
@@ -371,8 +373,8 @@ async def test_http1_serves_any_httpx_client_with_headers_body_and_head(
 
 async def test_http1_refuses_what_it_does_not_speak() -> None:
     transport = Http1Transport()
-    with pytest.raises(httpx.UnsupportedProtocol, match="only http://"):
-        await transport.handle_async_request(httpx.Request("GET", "https://127.0.0.1:9/"))
+    with pytest.raises(httpx.UnsupportedProtocol, match="only http:// and https://"):
+        await transport.handle_async_request(httpx.Request("GET", "ftp://127.0.0.1:9/"))
     await transport.aclose()
 
 

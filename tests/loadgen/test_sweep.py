@@ -307,4 +307,6 @@ def test_window_rows_flag_the_warm_up() -> None:
         "latency_max_ms": 20.0,
         "latency_uncorrected_p50_ms": None,  # nothing measured from the actual send
         "latency_uncorrected_p99_ms": None,
+        # WindowStats made without status counts: every class 0.
+        **{f"status_classes_{n}xx": 0 for n in range(1, 6)},
     }
