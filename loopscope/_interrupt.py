@@ -161,8 +161,11 @@ class _Watchdog:
                 )
 
     def _exit(self, message: str, sig: signal.Signals) -> None:
-        sys.stderr.write(f"loopscope: {message}\n")
-        sys.stderr.flush()
+        # The process's own stderr: `run --app` and `audit` send the app's output (sys.stderr
+        # too) to its log file.
+        stream = sys.__stderr__ if sys.__stderr__ is not None else sys.stderr
+        stream.write(f"loopscope: {message}\n")
+        stream.flush()
         os._exit(exit_status(sig))
 
 

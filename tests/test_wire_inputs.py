@@ -237,6 +237,7 @@ def _start(folder: Path, app: str, *extra: str) -> subprocess.Popen[str]:
     argv = ["run", "--app", app, "--app-dir", str(folder), "--route", "GET /", "--duration", "5"]
     return subprocess.Popen(
         [sys.executable, "-m", "loopscope", *argv, *extra],
+        cwd=folder,  # where the app's own output goes (loopscope-app.log)
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -244,8 +245,13 @@ def _start(folder: Path, app: str, *extra: str) -> subprocess.Popen[str]:
     )
 
 
-def _wait_for(process: subprocess.Popen[str], needle: str, timeout_s: float = 60) -> None:
+def _wait_for(
+    process: subprocess.Popen[str], needle: str, folder: Path, timeout_s: float = 60
+) -> None:
+    """Until the app says `needle`: on stdout while it imports, in the app's log file
+    (loopscope-app.log in the process's folder) once LoopScope serves it."""
     assert process.stdout is not None
+    log = folder / "loopscope-app.log"
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         ready, _, _ = select.select([process.stdout], [], [], 0.2)
@@ -254,7 +260,9 @@ def _wait_for(process: subprocess.Popen[str], needle: str, timeout_s: float = 60
             if needle in line:
                 return
             assert line, f"the process ended before it said {needle!r}"
-    pytest.fail(f"no {needle!r} on stdout within {timeout_s} s")
+        if log.exists() and needle in log.read_text(errors="replace"):
+            return
+    pytest.fail(f"no {needle!r} on stdout or in {log} within {timeout_s} s")
 
 
 def _finish(process: subprocess.Popen[str], timeout_s: float) -> tuple[int, str, float]:
@@ -283,7 +291,7 @@ def test_the_first_signal_ends_a_start_up_that_does_not_finish(
     source: str, sig: signal.Signals, status: int, tmp_path: Path
 ) -> None:
     process = _start(tmp_path, _app(tmp_path, "stuck", source))
-    _wait_for(process, "starting")
+    _wait_for(process, "starting", tmp_path)
     process.send_signal(sig)
     returncode, err, took = _finish(process, timeout_s=30)
     assert returncode == status, err
