@@ -448,21 +448,26 @@ def settings_from(args: argparse.Namespace) -> RunSettings:
     )
 
 
-def command_run(args: argparse.Namespace) -> int:
-    """Run the load, print the report, write what was asked; the exit status."""
-    settings = settings_from(args)
-    check_output_paths({"--json": args.json, "--csv": args.csv})
+def _notes_before_the_load(settings: RunSettings) -> None:
     if settings.allow_remote:
         print(f"loopscope: loading {settings.target}, a server you said is yours", file=sys.stderr)
-    # A user's app (--app): its prints and uvicorn's error log go to a file, not the report.
-    app_log = AppOutputLog(getattr(args, "app_log", None)) if settings.app is not None else None
     if settings.insecure:
         print(
             f"loopscope: --insecure: the certificate of {settings.target} is not verified",
             file=sys.stderr,
         )
+
+
+def command_run(args: argparse.Namespace) -> int:
+    """Run the load, print the report, write what was asked; the exit status."""
+    # A user's app (--app): its prints (at import too) and uvicorn's error log go to a
+    # file, not the report. Only --url and --target runs print notes before the load.
+    app_log = AppOutputLog(getattr(args, "app_log", None)) if args.app is not None else None
     try:
         with app_log if app_log is not None else contextlib.nullcontext():
+            settings = settings_from(args)
+            check_output_paths({"--json": args.json, "--csv": args.csv})
+            _notes_before_the_load(settings)
             result, interrupted = run_interruptible(lambda stop: run_load(settings, stop=stop))
     except TargetError as exc:
         if exc.bad_argument:
