@@ -12,7 +12,7 @@ Nor is the core all this process's: other processes take turns on it. Where the 
 says how long this process's threads waited, runnable, for a CPU (Linux: schedstat), the
 speed is scaled by the share of the time they got one (a CPU lesson run beside other work
 here measured 0.69 of its theory while its threads waited 30 % of the time; 0.91 at 17 %).
-What counts is the wait of the thread holding the GIL (`_share`).
+What counts is the wait of the thread holding the GIL (`runnable_share`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ from loopscope.embedded_server import cpu_work
 # CPU lesson read 12 000-16 500 iterations a request beyond its work (mean 14 300, both
 # sizes alike); cpu-async alone 15 600-16 200 at 5 000 and 23 500-24 200 at 50 000 (there
 # the theory is about 13 % fast). Fitted with the share of the loop's thread alone; with
-# every thread weighed (`_share`), the lesson reads 0.86-0.97 of its theory under load.
+# every thread weighed (`runnable_share`), the lesson reads 0.86-0.97 of its theory under
+# load.
 HTTP_WORK_ITERATIONS = 14_000
 # The same with the server in processes of its own (`--server-process`): only the
 # server's handling (uvicorn, FastAPI, the timing middleware) runs on a worker's core,
@@ -81,7 +82,7 @@ def thread_cpu_times(pids: Sequence[int] = ()) -> ThreadTimes | None:
     return times
 
 
-def _share(first: ThreadTimes | None, last: ThreadTimes | None) -> float:
+def runnable_share(first: ThreadTimes | None, last: ThreadTimes | None) -> float:
     """The share of the time this process's computing got a CPU between two readings: each
     thread's wait for a CPU, weighted by its part of the process's running (the thread
     holding the GIL is the one whose wait stalls everything: in the CPU lesson the event
@@ -171,7 +172,7 @@ class CpuCostMeter:
             # next reading (the curve's theory asks for dozens at once) needs none.
             self.burst()
             window = list(self._samples)[-BURST_SAMPLES:]
-        share = _share(window[0][2], window[-1][2])
+        share = runnable_share(window[0][2], window[-1][2])
         return _cost_s([speed * share for _, speed, _ in window], iterations, self.http_iterations)
 
     def burst(self) -> None:

@@ -5,6 +5,10 @@ loop. With the GIL that process gets at most one core, so past some load the num
 measure the client, not the server. `HealthMonitor` watches three signs while load runs:
 
 - CPU: the process's CPU time over wall time; near 100 % of one core it has nothing left.
+  On a machine shared with other work (a fast server on the other core, anything else)
+  the process may get less than a core while it still wants all of one: where the system
+  says how long its threads waited, runnable, for a CPU (Linux: schedstat), that wait
+  counts too, so a client starved of a CPU is not called healthy.
 - loop lag: how late a 10 ms timer fires on the shared loop (p99).
 - send slip: how late open-loop requests started against their schedule.
 
@@ -27,6 +31,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from loopscope.embedded_server import CPU_SCENARIOS, LoopLagMonitor
+
+from ._cpu_cost import ThreadTimes, runnable_share, thread_cpu_times
 
 # One core is all a Python process gets for Python code (the GIL): past ~85 % of it the
 # client starts queueing its own work.
@@ -59,6 +65,9 @@ class HealthVerdict:
     loop_lag_p99_ms: float
     late_start_fraction: float
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    # Of one core, what the process wanted: its CPU time plus its threads' wait for a CPU
+    # (equal to cpu_fraction where the system does not say how long they waited).
+    cpu_demand: float | None = None
     # Who held the loop when its lag is past the limit and that is not the generator's
     # doing (a route that blocks the loop): never report "healthy" beside it.
     lag_cause: str | None = None
@@ -71,6 +80,9 @@ class HealthVerdict:
         return {
             "generator_limited": self.generator_limited,
             "cpu_percent_of_one_core": round(self.cpu_fraction * 100, 1),
+            "cpu_demand_percent_of_one_core": (
+                None if self.cpu_demand is None else round(self.cpu_demand * 100, 1)
+            ),
             "loop_lag_p99_ms": round(self.loop_lag_p99_ms, 1),
             "late_start_percent": round(self.late_start_fraction * 100, 2),
             "warnings": list(self.warnings),
@@ -84,8 +96,13 @@ def judge(
     loop_lag_p99_ms: float,
     late_start_fraction: float = 0.0,
     scenarios: tuple[str, ...] = (),
+    cpu_demand: float | None = None,
 ) -> HealthVerdict:
-    """The verdict for measured signs (pure: testable with any numbers)."""
+    """The verdict for measured signs (pure: testable with any numbers).
+
+    cpu_demand: of one core, the process's CPU time plus its threads' wait for a CPU
+    (None: not known, judged by cpu_fraction alone).
+    """
     warnings: list[str] = []
     # CPU-bound routes saturate the core by design: there the server is the limit.
     cpu_by_design = any(s in CPU_SCENARIOS for s in scenarios)
@@ -93,6 +110,12 @@ def judge(
         warnings.append(
             f"the LoopScope process used {cpu_fraction:.0%} of a core: with the GIL that is "
             "all it gets, so the load generator may be what limits these numbers"
+        )
+    elif cpu_demand is not None and cpu_demand >= CPU_LIMIT and not cpu_by_design:
+        warnings.append(
+            f"the LoopScope process wanted {cpu_demand:.0%} of a core and got "
+            f"{cpu_fraction:.0%}: it waited for a CPU the rest of the time (the machine "
+            "is busy), so the load generator may be what limits these numbers"
         )
     blocks_by_design = any(s in LOOP_BLOCKING_SCENARIOS for s in scenarios)
     lag_cause: str | None = None
@@ -109,7 +132,12 @@ def judge(
             "the generator could not keep the rate"
         )
     return HealthVerdict(
-        cpu_fraction, loop_lag_p99_ms, late_start_fraction, tuple(warnings), lag_cause
+        cpu_fraction,
+        loop_lag_p99_ms,
+        late_start_fraction,
+        tuple(warnings),
+        lag_cause=lag_cause,
+        cpu_demand=cpu_demand,
     )
 
 
@@ -136,6 +164,7 @@ class HealthMonitor:
         self._lag = loop_lag if loop_lag is not None else LoopLagMonitor()
         self._wall0 = 0.0
         self._cpu0 = 0.0
+        self._threads0: ThreadTimes | None = None
         self._spans: list[_UiSpan] = []
         # Calls inside ui_busy() whose settling time has not run out; the open span ends
         # when the last one's does, so spans never overlap.
@@ -187,6 +216,7 @@ class HealthMonitor:
         """Measure from now on (e.g. after the warm-up)."""
         self._wall0 = time.perf_counter()
         self._cpu0 = time.process_time()
+        self._threads0 = thread_cpu_times()
         # Spans over before now no longer matter; an open one still does.
         self._spans = [s for s in self._spans if s.wall1 is None or s.wall1 > self._wall0]
 
@@ -221,6 +251,14 @@ class HealthMonitor:
             cpu -= span_cpu
         return max(0.0, cpu) / wall if wall >= MIN_JUDGED_S else 0.0
 
+    def cpu_demand(self, cpu_fraction: float) -> float | None:
+        """Of one core, what the process wanted since `restart()`: `cpu_fraction` over the
+        share of the time its computing got a CPU; None where the system does not say."""
+        if self._threads0 is None:
+            return None
+        share = runnable_share(self._threads0, thread_cpu_times())
+        return cpu_fraction / share if share > 0 else None
+
     def loop_lag_p99_ms(self) -> float:
         """p99 of the lag ticks since `restart()`, those ending inside a UI-busy span
         counted as on time: the window's lag is not the generator's, and the p99 stays
@@ -241,8 +279,10 @@ class HealthMonitor:
         self, *, scenarios: tuple[str, ...] = (), late_starts: int = 0, started: int = 0
     ) -> HealthVerdict:
         late = late_starts / started if started else 0.0
+        cpu_fraction = self.cpu_fraction()
         return judge(
-            cpu_fraction=self.cpu_fraction(),
+            cpu_fraction=cpu_fraction,
+            cpu_demand=self.cpu_demand(cpu_fraction),
             loop_lag_p99_ms=self.loop_lag_p99_ms(),
             late_start_fraction=late,
             scenarios=scenarios,

@@ -306,8 +306,11 @@ def _health_lines(result: RunResult) -> list[str]:
             f"comes from {health.lag_cause}"
         ]
     if not health.generator_limited:
+        waited = ""
+        if health.cpu_demand is not None and health.cpu_demand - health.cpu_fraction >= 0.05:
+            waited = f", wanted {health.cpu_demand:.0%}"
         return [
-            f"  generator: healthy ({health.cpu_fraction:.0%} of a core, "
+            f"  generator: healthy ({health.cpu_fraction:.0%} of a core{waited}, "
             f"loop lag p99 {health.loop_lag_p99_ms:.0f} ms)"
         ]
     return [_wrapped(f"WARNING, generator-limited: {warning}") for warning in health.warnings]

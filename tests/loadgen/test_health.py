@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
+
+import pytest
 
 from loopscope.embedded_server import EmbeddedServer, LoopLagMonitor
 from loopscope.loadgen import HttpxSender, LoadGenerator, Recorder, ScenarioRequest
@@ -133,3 +138,40 @@ async def test_a_stall_the_window_causes_itself_is_left_out() -> None:
     finally:
         await health.stop()
         await lag.stop()
+
+
+def test_a_busy_machine_limit_is_named_by_its_own_sign() -> None:
+    verdict = judge(cpu_fraction=0.45, loop_lag_p99_ms=2, cpu_demand=0.97)
+    assert verdict.generator_limited
+    assert "wanted 97% of a core and got 45%" in verdict.warnings[0]
+    assert not judge(cpu_fraction=0.45, loop_lag_p99_ms=2, cpu_demand=0.5).warnings
+    # A CPU lesson saturates the core by design, busy machine or not.
+    assert not judge(
+        cpu_fraction=0.45, loop_lag_p99_ms=2, cpu_demand=0.97, scenarios=("cpu-sync",)
+    ).warnings
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs CPU affinity (Linux)")
+def test_a_client_starved_of_a_cpu_is_not_called_healthy() -> None:
+    """This thread and a spinning process share one CPU: the thread gets about half of it
+    while it wants all of it, which the verdict must call a limit, not health."""
+    cpu = min(os.sched_getaffinity(0))
+    rival = subprocess.Popen(
+        [sys.executable, "-c", f"import os; os.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass"]
+    )
+    before = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {cpu})  # this thread only
+        health = HealthMonitor(LoopLagMonitor())
+        health.restart()
+        end = time.perf_counter() + 1.5
+        while time.perf_counter() < end:  # a client that wants the whole core
+            pass
+        verdict = health.verdict()
+    finally:
+        os.sched_setaffinity(0, before)
+        rival.kill()
+        rival.wait()
+    assert verdict.cpu_demand is not None and verdict.cpu_demand > 0.85, verdict
+    assert verdict.cpu_fraction < 0.85, verdict  # the rival took its turns
+    assert verdict.generator_limited
