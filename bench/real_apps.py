@@ -98,6 +98,16 @@ BLOCKING_BASES = ("docs_src.first_steps.tutorial001", "docs_src.path_params.tuto
 DEFAULT_SLEEPS = (0.05, 0.3, 1.0, 5.0)
 
 TAIL_LINES = 12
+MEASURES = {
+    "covered": "every GET route of the app (read from the app's own router: included routers "
+    "and mounts walked, FastAPI's own /docs pages left out, the OpenAPI schema's GETs added) is "
+    "audited, or skipped with a reason naming a websocket or a body; apps with no GET route "
+    "are not in the denominator",
+    "wall_target_s": "10 + sum over the routes judged of levels x (2 + 2 x p99 s); routes not "
+    "measured count with p99 0",
+    "blocking_detected": "verdict 'blocks the event loop' AND a blocking site at the inserted "
+    "time.sleep line AND exit status 1",
+}
 TAIL_CHARS = 400
 
 
@@ -329,19 +339,38 @@ def _normalised(path: str) -> str:
     return re.sub(r"\{([^}:]+):[^}]+\}", r"{\1}", path)
 
 
-def _walk(routes: Sequence[object], prefix: str, out: list[dict[str, object]]) -> None:
+def _framework_paths(app: object) -> set[str]:
+    """FastAPI's own pages of `app` (/openapi.json, /docs, /redoc, ...): not the user's routes."""
+    names = ("openapi_url", "docs_url", "redoc_url", "swagger_ui_oauth2_redirect_url")
+    return {str(getattr(app, name)) for name in names if getattr(app, name, None)}
+
+
+def _walk(app: object, prefix: str, out: list[dict[str, object]]) -> None:
+    """Every route of `app`, mounted sub-applications' included, with the mount's prefix."""
+    _walk_routes(getattr(app, "routes", None) or [], prefix, _framework_paths(app), out)
+
+
+def _walk_routes(
+    routes: Sequence[object], prefix: str, framework: set[str], out: list[dict[str, object]]
+) -> None:
     from starlette.routing import Mount, Route, WebSocketRoute
 
     for route in routes:
-        if isinstance(route, Mount):
-            inner = route.routes
-            if inner:
-                _walk(inner, prefix + route.path, out)
+        # FastAPI >= 0.16x keeps an included router as one entry that holds the router
+        # (`_IncludedRouter`): its routes sit under the include's prefix.
+        included = getattr(route, "original_router", None)
+        context = getattr(route, "include_context", None)
+        if included is not None and context is not None:
+            inner_prefix = prefix + str(getattr(context, "prefix", "") or "")
+            _walk_routes(getattr(included, "routes", []), inner_prefix, set(), out)
+        elif isinstance(route, Mount):
+            if route.routes:
+                _walk(route.app, prefix + route.path, out)
             else:  # static files or another opaque ASGI app: no routes to list
                 out.append({"kind": "mount", "path": prefix + route.path, "methods": []})
         elif isinstance(route, WebSocketRoute):
             out.append({"kind": "websocket", "path": _normalised(prefix + route.path)})
-        elif isinstance(route, Route):
+        elif isinstance(route, Route) and route.path not in framework:
             out.append(
                 {
                     "kind": "http",
@@ -350,6 +379,19 @@ def _walk(routes: Sequence[object], prefix: str, out: list[dict[str, object]]) -
                     "in_schema": bool(route.include_in_schema),
                 }
             )
+
+
+def _schema_gets(app: object) -> list[str]:
+    """GET paths of the app's OpenAPI schema: a net for route kinds the walk does not know."""
+    openapi = getattr(app, "openapi", None)
+    if not callable(openapi):
+        return []
+    try:
+        schema = openapi()
+    except Exception:  # a schema the app cannot build: the walk's routes stand alone
+        return []
+    paths = schema.get("paths", {}) if isinstance(schema, dict) else {}
+    return [path for path, operations in paths.items() if "get" in operations]
 
 
 def inventory_main(spec: str, app_dir: str) -> int:
@@ -361,13 +403,11 @@ def inventory_main(spec: str, app_dir: str) -> int:
         for part in attribute.split("."):
             app = getattr(app, part)
         routes: list[dict[str, object]] = []
-        _walk(getattr(app, "routes", []), "", routes)
-        # FastAPI's own pages (/openapi.json, /docs, /redoc, ...) are not the user's routes.
-        framework = {
-            getattr(app, name, None)
-            for name in ("openapi_url", "docs_url", "redoc_url", "swagger_ui_oauth2_redirect_url")
-        }
-        routes = [route for route in routes if route["path"] not in framework]
+        _walk(app, "", routes)
+        walked = {route["path"] for route in routes if route["kind"] == "http"}
+        for path in _schema_gets(app):
+            if path not in walked:
+                routes.append({"kind": "http", "path": path, "methods": ["GET"], "from": "schema"})
     except BaseException as exc:  # the app's own failure, whatever it is, in one line
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:TAIL_CHARS]
         print(json.dumps({"imports": False, "reason": reason}))
@@ -384,11 +424,12 @@ class Inventory:
 
     def get_labels(self) -> list[str]:
         """`GET /path` for every GET route, in the audit's spelling."""
-        return [
+        labels = [
             f"GET {route['path']}"
             for route in self.routes
             if route["kind"] == "http" and "GET" in (route.get("methods") or [])  # type: ignore[operator]
         ]
+        return list(dict.fromkeys(labels))  # a path served twice is one route to the audit
 
     def websockets(self) -> list[str]:
         return [
@@ -698,6 +739,16 @@ class BlockingCase:
     def detected(self) -> bool:
         return self.flagged and self.site_named and self.exit_1
 
+    def line(self) -> str:
+        outcome = self.result.route(self.route) if self.result else None
+        return (
+            f"{self.base.removeprefix('docs_src.')} {self.route} sleep {self.sleep_s:g} s: "
+            f"{'DETECTED' if self.detected else 'missed'} (verdict "
+            f"{outcome.verdict if outcome else None}, line named {self.site_named}, exit "
+            f"{self.result.exit_code if self.result else None}, "
+            f"{fmt(self.result.wall_s if self.result else None, 1)} s)"
+        )
+
     def to_json(self) -> dict[str, object]:
         outcome = self.result.route(self.route) if self.result else None
         return {
@@ -949,72 +1000,70 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: list[AppResult] = []
     cases: list[BlockingCase] = []
     started = time.monotonic()
-    with _ended_on_exit(), tempfile.TemporaryDirectory(prefix="loopscope-real-apps-") as tmp:
-        print("  ".join(APP_HEADER), flush=True)
-        for index, module in enumerate(chosen):
-            work = Path(tmp, f"app{index:03d}")
-            work.mkdir()
-            spec = f"{module}:app"
-            inventory = take_inventory(spec, root, work, prefix, limit_s=60)
-            if not inventory.imports:
-                result = AppResult(module, False, inventory.reason)
-            else:
-                result = audit_app(spec, root, inventory, plan, work)
-            results.append(result)
-            print("  ".join(app_cells(result)), flush=True)
-        if args.sleeps:
-            folder = Path(tmp, "blocking")
-            folder.mkdir()
-            cases = blocking_cases(root, folder, args.sleeps)
-            print("\ninserted blocking call:", flush=True)
-            for case in cases:
-                work = Path(tmp, case.module)
-                work.mkdir()
-                spec = f"{case.module}:app"
-                inventory = take_inventory(spec, folder, work, prefix, limit_s=60)
-                case.result = audit_app(spec, folder, inventory, plan, work)
-                outcome = case.result.route(case.route)
-                print(
-                    f"  {case.base.removeprefix('docs_src.')} {case.route} "
-                    f"sleep {case.sleep_s:g} s: {'DETECTED' if case.detected else 'missed'} "
-                    f"(verdict {outcome.verdict if outcome else None}, line named "
-                    f"{case.site_named}, exit {case.result.exit_code}, "
-                    f"{case.result.wall_s:.1f} s)",
-                    flush=True,
-                )
-    elapsed = time.monotonic() - started
-    summary = summarise(results, cases, len(apps), plan)
-    summary["fastapi"] = version
-    print_summary(summary)
-    write_json(
-        args.out,
-        {
-            "benchmark": "real_apps",
-            **machine_info(),
-            "busy_machine": True,
-            "fastapi": version,
-            "corpus": f"docs_src/ of fastapi=={version}'s sdist (PyPI), not in this repository",
-            "levels": list(plan.levels),
-            "duration_s": plan.duration_s,
-            "limit_per_audit_s": plan.limit_s,
-            "network_namespace": bool(prefix),
-            "elapsed_s": round(elapsed, 1),
-            "measure_definitions": {
-                "covered": "every GET route of the app (read from the app's own router, mounts "
-                "walked) is audited, or skipped with a reason naming a websocket or a body; "
-                "apps with no GET route are not in the denominator",
-                "wall_target_s": "10 + sum over the routes judged of levels x (2 + 2 x p99 s)"
-                "; routes not measured count with p99 0",
-                "blocking_detected": "verdict 'blocks the event loop' AND a blocking site at "
-                "the inserted time.sleep line AND exit status 1",
+
+    def save(complete: bool) -> dict[str, object]:
+        """The JSON so far: written after every audit, so that a stopped run leaves its part."""
+        summary = summarise(results, cases, len(apps), plan)
+        summary["fastapi"] = version
+        write_json(
+            args.out,
+            {
+                "benchmark": "real_apps",
+                **machine_info(),
+                "busy_machine": True,
+                "complete": complete,
+                "fastapi": version,
+                "corpus": f"docs_src/ of fastapi=={version}'s sdist (PyPI), not in this repository",
+                "apps_chosen": len(chosen),
+                "levels": list(plan.levels),
+                "duration_s": plan.duration_s,
+                "limit_per_audit_s": plan.limit_s,
+                "network_namespace": bool(prefix),
+                "elapsed_s": round(time.monotonic() - started, 1),
+                "measure_definitions": MEASURES,
+                "summary": summary,
+                "apps": [r.to_json() for r in results],
+                "blocking": [c.to_json() for c in cases],
             },
-            "summary": summary,
-            "apps": [r.to_json() for r in results],
-            "blocking": [c.to_json() for c in cases],
-        },
-    )
+        )
+        return summary
+
+    interrupted = False
+    try:
+        with _ended_on_exit(), tempfile.TemporaryDirectory(prefix="loopscope-real-apps-") as tmp:
+            if args.sleeps:
+                folder = Path(tmp, "blocking")
+                folder.mkdir()
+                print("inserted blocking call:", flush=True)
+                for case in blocking_cases(root, folder, args.sleeps):
+                    work = Path(tmp, case.module)
+                    work.mkdir()
+                    spec = f"{case.module}:app"
+                    inventory = take_inventory(spec, folder, work, prefix, limit_s=60)
+                    case.result = audit_app(spec, folder, inventory, plan, work)
+                    cases.append(case)
+                    save(complete=False)
+                    print(f"  {case.line()}", flush=True)
+            print("\n" + "  ".join(APP_HEADER), flush=True)
+            for index, module in enumerate(chosen):
+                work = Path(tmp, f"app{index:03d}")
+                work.mkdir()
+                spec = f"{module}:app"
+                inventory = take_inventory(spec, root, work, prefix, limit_s=60)
+                if not inventory.imports:
+                    result = AppResult(module, False, inventory.reason)
+                else:
+                    result = audit_app(spec, root, inventory, plan, work)
+                results.append(result)
+                save(complete=False)
+                print("  ".join(app_cells(result)), flush=True)
+    except KeyboardInterrupt:
+        interrupted = True
+        print("\ninterrupted: the JSON holds what was audited so far", flush=True)
+    summary = save(complete=not interrupted)
+    print_summary(summary)
     print(f"\nwrote {args.out}")
-    return 0
+    return 130 if interrupted else 0
 
 
 if __name__ == "__main__":
