@@ -372,6 +372,17 @@ class LoopScopeRun:
     wall_s: float
     stderr_tail: list[str] = field(default_factory=list)
 
+    @property
+    def verdict(self) -> str:
+        """The generator-health verdict: limited or healthy, with its CPU and loop lag."""
+        if not self.health:
+            return "-"
+        word = "generator-limited" if self.health.get("generator_limited") else "healthy"
+        return (
+            f"{word} ({self.health.get('cpu_percent_of_one_core')}% of a core, "
+            f"loop lag p99 {self.health.get('loop_lag_p99_ms')} ms)"
+        )
+
     def to_json(self) -> dict[str, object]:
         return {
             "returncode": self.returncode,
@@ -383,6 +394,7 @@ class LoopScopeRun:
             "censored": self.censored,
             "throughput_rps": self.throughput_rps,
             "generator_health": self.health,
+            "health_verdict": self.verdict,
             "health_line": self.health_line,
             "wall_s": round(self.wall_s, 2),
             "stderr_tail": self.stderr_tail,
@@ -422,8 +434,10 @@ def run_loopscope(url: str, options: Sequence[str], folder: Path, limit_s: float
         _LIVE.discard(proc.pid)
     wall = time.monotonic() - started
     stdout, stderr = stdout_b.decode(errors="replace"), stderr_b.decode(errors="replace")
+    # The report's "generator: healthy (...)" line; a limited generator says so in a
+    # warning instead, which the JSON's generator_health holds too.
     health_line = next(
-        (line.strip() for line in stdout.splitlines() if line.strip().startswith("generator:")),
+        (line.strip() for line in stdout.splitlines() if line.strip().startswith("generator")),
         "",
     )
     report: dict[str, object] = {}
@@ -490,7 +504,7 @@ class ServerResult:
             fmt(run.throughput_rps),
             fmt(self.wrk_rps),
             fmt(self.ratio, 2),
-            run.health_line.removeprefix("generator:").strip()[:60] or self.failure[:60],
+            run.verdict,
         ]
 
     def to_json(self) -> dict[str, object]:
