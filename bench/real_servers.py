@@ -661,19 +661,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     results: list[ServerResult] = []
     keepalive: dict[str, object] | None = None
-    with _ended_on_exit(), tempfile.TemporaryDirectory(prefix="loopscope-real-servers-") as tmp:
-        for name in names:
-            result = measure(name, python, Path(tmp, name), wrk, args.concurrency, args.duration)
-            results.append(result)
-            print("  ".join(result.cells()), flush=True)
-        if not args.no_keepalive_check:
-            keepalive = stale_keepalive(Path(tmp, "nginx-keepalive"), args.keepalive_duration)
-            print(
-                f"nginx keepalive_timeout 1s, --rate 1 for {args.keepalive_duration:g} s: "
-                f"OK {keepalive.get('ok')}, server count {keepalive.get('server_count')}, "
-                f"errors {keepalive.get('errors') or 'none'} {keepalive.get('failure', '')}",
-                flush=True,
-            )
+    interrupted = False
+    try:
+        with _ended_on_exit(), tempfile.TemporaryDirectory(prefix="loopscope-real-servers-") as tmp:
+            for name in names:
+                result = measure(
+                    name, python, Path(tmp, name), wrk, args.concurrency, args.duration
+                )
+                results.append(result)
+                print("  ".join(result.cells()), flush=True)
+            if not args.no_keepalive_check:
+                keepalive = stale_keepalive(Path(tmp, "nginx-keepalive"), args.keepalive_duration)
+                print(
+                    f"nginx keepalive_timeout 1s, --rate 1 for {args.keepalive_duration:g} s: "
+                    f"OK {keepalive.get('ok')}, server count {keepalive.get('server_count')}, "
+                    f"errors {keepalive.get('errors') or 'none'} {keepalive.get('failure', '')}",
+                    flush=True,
+                )
+    except KeyboardInterrupt:
+        interrupted = True
+        print(
+            "\ninterrupted: every server stopped; the JSON holds the servers measured", flush=True
+        )
 
     print()
     print(table([r.cells() for r in results], HEADER))
@@ -693,6 +702,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "benchmark": "real_servers",
             **machine_info(),
             "busy_machine": not args.quiet_machine,
+            "complete": not interrupted,
             "concurrency": args.concurrency,
             "duration_s": args.duration,
             "wrk_threads": 1,
@@ -703,7 +713,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
     )
     print(f"wrote {args.out}")
-    return 0
+    return 130 if interrupted else 0
 
 
 if __name__ == "__main__":
