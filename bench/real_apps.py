@@ -101,8 +101,9 @@ TAIL_LINES = 12
 MEASURES = {
     "covered": "every GET route of the app (read from the app's own router: included routers "
     "and mounts walked, FastAPI's own /docs pages left out, the OpenAPI schema's GETs added) is "
-    "audited, or skipped with a reason naming a websocket or a body; apps with no GET route "
-    "are not in the denominator",
+    "audited, or skipped with a reason naming a websocket or a body; websocket routes count "
+    "too (a handshake is a GET) and must be listed as skipped; apps with neither are not in "
+    "the denominator",
     "wall_target_s": "10 + sum over the routes judged of levels x (2 + 2 x p99 s); routes not "
     "measured count with p99 0",
     "blocking_detected": "verdict 'blocks the event loop' AND a blocking site at the inserted "
@@ -645,7 +646,7 @@ def audit_app(
         elif label in skipped:
             why = skipped[label]
             result.routes.append(RouteOutcome(label, "skipped", why=why, accepted=_accepted(why)))
-        elif result.json_written:
+        elif result.json_written and not finished.timed_out:
             result.routes.append(
                 RouteOutcome(label, "missing", why="neither audited nor listed as skipped")
             )
