@@ -104,8 +104,9 @@ MEASURES = {
     "audited, or skipped with a reason naming a websocket or a body; websocket routes count "
     "too (a handshake is a GET) and must be listed as skipped; apps with neither are not in "
     "the denominator",
-    "wall_target_s": "10 + sum over the routes judged of levels x (2 + 2 x p99 s); routes not "
-    "measured count with p99 0",
+    "wall_target_s": "10 + sum over the routes judged of levels x (2 + 2 x p99 s), p99 the "
+    "highest of the levels' p99 and the longest stall of the loop; routes not measured count "
+    "with p99 0",
     "blocking_detected": "verdict 'blocks the event loop' AND a blocking site at the inserted "
     "time.sleep line AND exit status 1",
 }
@@ -632,6 +633,10 @@ def audit_app(
                     errors[kind] = errors.get(kind, 0) + int(count)
                 if level.get("latency_p99_ms") is not None:
                     p99s.append(float(level["latency_p99_ms"]))  # type: ignore[arg-type]
+            sites: list[dict[str, object]] = list(route.get("blocking_sites", []))  # type: ignore[call-overload]
+            # A request that held the loop took at least its longest stall: where a level
+            # ended before any such request completed (no p99), the stall stands for it.
+            p99s += [float(site["max_ms"]) for site in sites if site.get("max_ms") is not None]  # type: ignore[arg-type]
             result.routes.append(
                 RouteOutcome(
                     label,
@@ -640,7 +645,7 @@ def audit_app(
                     detail=str(route.get("detail", "")),
                     errors=errors,
                     p99_ms=max(p99s) if p99s else None,
-                    sites=list(route.get("blocking_sites", [])),  # type: ignore[call-overload]
+                    sites=sites,
                 )
             )
         elif label in skipped:
