@@ -156,6 +156,20 @@ def check_demo_target(url: str) -> str:
     return checked
 
 
+@dataclass(frozen=True, slots=True)
+class WholeRun:
+    """Every request of a run, warm-up and drain included: what a server's own count of
+    the answers it gave can be checked against (the summary counts the measured interval
+    only). `abandoned`: in flight when the load ended and not awaited."""
+
+    ok: int
+    errors: int
+    abandoned: int
+
+    def to_json(self) -> dict[str, int]:
+        return {"ok": self.ok, "errors": self.errors, "abandoned": self.abandoned}
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RunSettings:
     """One run. warmup_s=None means min(1 s, a fifth of the duration).
@@ -268,6 +282,7 @@ class RunResult:
     # the first message of each error kind (("tls", "TLS hostname mismatch: ..."), ...).
     first_redirect: tuple[int, str | None] | None = None
     error_examples: tuple[tuple[str, str], ...] = ()
+    whole_run: WholeRun | None = None
 
     @property
     def generator_limited(self) -> bool:
@@ -574,6 +589,12 @@ async def measure(
         recorder.censor(settings.scenario, drain.censored_since, drain.cut_at)
         drained = recorder.drained(settings.scenario, drain.duration_s)
     summary = recorder.summary(settings.scenario)
+    totals = recorder.snapshot().scenarios.get(settings.scenario)
+    whole_run = WholeRun(
+        ok=totals.total_ok if totals is not None else 0,
+        errors=totals.total_errors if totals is not None else 0,
+        abandoned=generator.abandoned,
+    )
     if generator.abandoned:
         errors = dict(summary.errors)
         errors[ERROR_ABANDONED] = errors.get(ERROR_ABANDONED, 0) + generator.abandoned
@@ -623,6 +644,7 @@ async def measure(
         drained=drained,
         first_redirect=sender.first_redirect,
         error_examples=tuple(sender.error_examples.items()),
+        whole_run=whole_run,
     )
 
 

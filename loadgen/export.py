@@ -190,6 +190,8 @@ def run_record(result: RunResult) -> dict[str, object]:
         else {"status": result.first_redirect[0], "location": result.first_redirect[1]},
         # The first message of each error kind: what a `tls` or `connect` error was.
         "error_messages": dict(result.error_examples),
+        # Every request of the run, warm-up and drain included (a server's own count).
+        "whole_run": None if result.whole_run is None else result.whole_run.to_json(),
     }
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import textwrap
+from collections.abc import MutableMapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -178,3 +181,29 @@ def test_bad_sweep_route_arguments_exit_2_with_one_line(
     captured = capsys.readouterr()
     assert len(captured.err.strip().splitlines()) == 1, captured.err
     assert captured.out == ""
+
+
+async def test_every_ok_record_of_a_run_is_an_answer_the_server_counted() -> None:
+    """The summary counts the measured interval; `whole_run` counts every request, warm-up
+    and drain included, so it equals what the server itself answered."""
+    answered = 0
+
+    async def counting_app(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        nonlocal answered
+        if scope["type"] != "http":
+            return
+        await asyncio.sleep(0.01)
+        answered += 1
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    route = RouteRequest(scenario="GET /hello", path="/hello")
+    async with EmbeddedServer(ProbedApp(counting_app)) as running:
+        settings = RunSettings(
+            scenario=route.scenario, route=route, target=running.url, concurrency=8, duration_s=1.5
+        )
+        result = await run_load(settings)
+    assert result.whole_run is not None
+    assert result.whole_run.errors == 0 and result.whole_run.abandoned == 0
+    assert result.whole_run.ok == answered
+    assert result.summary.ok < answered  # the warm-up's and the drain's are left out there
