@@ -160,6 +160,27 @@ def test_outputs_that_are_not_regular_files_are_refused_unopened(tmp_path: Path)
     assert not (tmp_path / "new.json").exists()
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("command", ["run", "audit"])
+def test_an_app_log_that_is_not_a_regular_file_is_refused_before_the_import(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # opened for writing, it would block until a reader came
+    # An app that does not import: the log's path is checked first, before the app's import.
+    app = ["--app", "nope_xyz:app", "--route", "GET /"] if command == "run" else ["nope_xyz:app"]
+    err = _refused([command, *app, "--app-log", str(fifo)], capsys)
+    assert "--app-log" in err and "is not a regular file" in err
+    err = _refused([command, *app, "--app-log", str(tmp_path)], capsys)
+    assert "--app-log" in err and "is a folder" in err
+    assert not (tmp_path / "loopscope-app.log").exists()
+
+
+def test_run_app_log_goes_with_app(capsys: pytest.CaptureFixture[str]) -> None:
+    err = _refused(["run", "--url", URL, "--app-log", "x.log"], capsys)
+    assert "--app-log goes with --app" in err
+
+
 FAILING_RENDERER = """
     import sys
     with open(sys.argv[2], "wb") as out:

@@ -271,6 +271,13 @@ def test_run_keeps_the_apps_prints_in_the_log_file(
     assert "handling /chatty" not in printed
     assert any("loopscope-app.log" in line for line in printed)
     assert "handling /chatty" in (tmp_path / "loopscope-app.log").read_text()
+    # --app-log names another file: the app's output goes there, and the report says so.
+    log = tmp_path / "logs" / "chatty.log"
+    assert main([*argv, "--concurrency", "2", "--duration", "1", "--app-log", str(log)]) == 0
+    text = capsys.readouterr().out
+    assert "handling /chatty" not in text.splitlines()
+    assert str(log) in "".join(text.split())  # the line may be wrapped inside the path
+    assert "to stderr as well" in log.read_text()
 
 
 def test_a_loop_held_by_design_is_named_not_called_healthy() -> None:
