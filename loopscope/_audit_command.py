@@ -148,7 +148,9 @@ def _choose(app: object, args: argparse.Namespace) -> tuple[list[Operation], lis
         skipped += routes_not_loaded(app)
     # The app's own prints while it answers go to stderr, not into the report on stdout.
     with contextlib.redirect_stdout(sys.stderr):
-        chosen, refused = asyncio.run(preflight(app, chosen))  # type: ignore[arg-type]
+        chosen, refused = asyncio.run(
+            preflight(app, chosen, startup_timeout_s=args.startup_timeout)  # type: ignore[arg-type]
+        )
     if args.route and refused:
         route, why = refused[0]
         raise UsageError(f"--route {route!r}: {why}")
@@ -227,6 +229,7 @@ def command_audit(args: argparse.Namespace) -> int:
             warmup_s=min(0.5, args.duration / 4),
             threads=args.threads,
             max_level_s=max(MAX_LEVEL_S, args.duration),
+            startup_timeout_s=args.startup_timeout,
         )
         probed = ProbedApp(app, threads=args.threads)
 

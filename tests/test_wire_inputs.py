@@ -338,6 +338,30 @@ def test_a_start_up_past_its_limit_is_one_line(
     assert err.startswith(says) and err.count("\n") == 1, err
 
 
+@pytest.mark.parametrize(
+    "route",
+    [[], ["--route", "GET /?typed=1"]],
+    # The pre-flight serves the app to fill in values; a typed request skips it.
+    ids=["pre-flight", "audit"],
+)
+def test_an_audits_start_up_past_its_limit_is_one_line(route: list[str], tmp_path: Path) -> None:
+    # As `run` above: the lifespan start-up is bounded by --startup-timeout too.
+    app = _app(tmp_path, "slow", AWAITS_FOREVER)
+    argv = ["audit", app, "--app-dir", str(tmp_path), *route, "--startup-timeout", "1"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "loopscope", *argv],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    returncode, err, took = _finish(process, timeout_s=60)
+    assert returncode == 1, err
+    says = "loopscope: the app's start-up (its lifespan) did not finish within 1 s"
+    assert err.startswith(says) and err.count("\n") == 1, err
+    assert took < 9, f"{took:.1f} s"  # 10 s was the embedded server's own default
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_an_interrupted_gui_autorun_writes_what_it_measured(
