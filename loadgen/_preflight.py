@@ -38,12 +38,14 @@ async def preflight(
     *,
     tries: int = MAX_TRIES,
     timeout_s: float = TIMEOUT_S,
+    startup_timeout_s: float = 30.0,
 ) -> tuple[list[Operation], list[tuple[str, str]]]:
     """Each of `chosen` fixed to values the app accepts, and those it refused with why.
 
     An operation whose request is already fixed (`sent_path`, typed by the user) is kept
     as it is. The app is served on the embedded server with its probes, lifespan and all,
-    as the audit will serve it.
+    as the audit will serve it; ServerStartError when its start-up fails or outlasts
+    `startup_timeout_s`.
     """
     kept: list[Operation] = []
     refused: list[tuple[str, str]] = []
@@ -51,12 +53,14 @@ async def preflight(
     if not todo:
         return list(chosen), []
     settled: dict[int, Operation | str] = {}
-    async with (
-        EmbeddedServer(ProbedApp(app)) as server,
-        httpx.AsyncClient(base_url=server.url, timeout=timeout_s) as client,
-    ):
-        for operation in todo:
-            settled[id(operation)] = await _settle(client, operation, tries)
+    server = EmbeddedServer(ProbedApp(app))
+    await server.start(startup_timeout_s)
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=timeout_s) as client:
+            for operation in todo:
+                settled[id(operation)] = await _settle(client, operation, tries)
+    finally:
+        await server.stop()
     for operation in chosen:
         result = settled.get(id(operation), operation)
         if isinstance(result, str):

@@ -88,6 +88,8 @@ class AuditSettings:
     threads: int = DEFAULT_THREADS
     # The longest a level may stretch to measure a slow route.
     max_level_s: float = MAX_LEVEL_S
+    # The longest the app's start-up (its lifespan) may take on the embedded server.
+    startup_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
         if not self.levels or any(level < 1 for level in self.levels):
@@ -96,6 +98,8 @@ class AuditSettings:
             raise ValueError("the audit's duration must be longer than its warm-up")
         if self.max_level_s < self.duration_s:
             raise ValueError("the longest a level may last is at least its duration")
+        if self.startup_timeout_s <= 0:
+            raise ValueError("the start-up timeout must be above 0 s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,12 +389,16 @@ async def audit_routes(
     stop: set, the audit ends at once (the level in progress is cut short, its requests
     turned away); the report keeps every level measured, the last route's too, and is
     `partial`: its verdict is a block if a measured level proves one, else unknown.
+    ServerStartError when the app's start-up fails, outlasts `settings.startup_timeout_s`
+    or is interrupted (`stop`).
     """
     settings = settings or AuditSettings()
     app.probes.set_thread_tokens(settings.threads)
     results: list[RouteAudit] = []
     stopped = False
-    async with EmbeddedServer(app) as server:
+    server = EmbeddedServer(app)
+    await server.start(settings.startup_timeout_s, stop=stop)
+    try:
         try:
             for operation in chosen:
                 raised_before = Counter(app.exceptions)
@@ -428,6 +436,8 @@ async def audit_routes(
             # Whatever ends the audit, requests still queued are turned away: the server's
             # shutdown then waits for one handler at most, not for every queued one.
             app.close_gate()
+    finally:
+        await server.stop()
     return AuditReport(name, settings, tuple(results), tuple(skipped), partial=stopped)
 
 

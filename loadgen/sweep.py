@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 
 from loopscope.embedded_server import (
@@ -293,8 +293,12 @@ async def _run_step(
     cpu_costs: Mapping[str, float],
     cpu_meter: CpuCostMeter | None,
     sink: RecordSink | None,
+    app: ProbedApp | None = None,
 ) -> tuple[RunResult, ...]:
-    """The step's runs at once; if one fails or the step is cancelled, none outlives it."""
+    """The step's runs at once; if one fails or the step is cancelled, none outlives it.
+
+    app: the user's app the target serves on this loop: its closing gate bounds the
+    step's end as `run`'s (`measure`); each result counts what it turned away."""
     scenarios = tuple(run.scenario for run in step)
     shares = _cpu_shares(step)
     hold = _loop_hold(step)
@@ -313,19 +317,31 @@ async def _run_step(
                 loop_lag=target.probes.loop_lag,
                 alongside=tuple(name for name in scenarios if name != run.scenario),
                 block_watch=target.probes.block_watch,
+                app=app,
             ),
             name=f"loopscope-sweep-{run.scenario}",
         )
         for run in step
     ]
+    turned_away = app.turned_away if app is not None else 0
     try:
-        return tuple(await asyncio.gather(*tasks))
+        results = tuple(await asyncio.gather(*tasks))
     except BaseException:
+        if app is not None:
+            app.close_gate()  # before anything awaits: the queued requests go unrun
         for task in tasks:
             task.cancel()
         # Let every run close its connections before the error (or cancel) goes on.
         await asyncio.wait(tasks)
         raise
+    if app is None:
+        return results
+    # Requests still queued are turned away: the next step's settling (and the server's
+    # shutdown) waits for the handler running now, not for each queued one in turn. The
+    # next step's `measure` opens the gate again.
+    app.close_gate()
+    turned_away = app.turned_away - turned_away
+    return tuple(replace(result, turned_away=turned_away) for result in results)
 
 
 async def sweep_steps(
@@ -338,6 +354,7 @@ async def sweep_steps(
     progress: ProgressCallback | None = None,
     sink: RecordSink | None = None,
     stop: asyncio.Event | None = None,
+    app: ProbedApp | None = None,
 ) -> list[RunResult]:
     """Run `steps` against `target`, one after another, each step's runs at once.
 
@@ -351,6 +368,9 @@ async def sweep_steps(
     stop: set it (an interrupt) to end the sweep early: the running step's load is cut
     and that step dropped (half a step would pass for a whole one); the steps finished
     until then are returned, and no final progress is reported.
+
+    app: the user's app `target` serves on this loop (`ProbedApp`): its closing gate
+    bounds the end of each step, as `run`'s; a result's `turned_away` counts its step's.
     """
     costs = dict(cpu_costs or {})
     started = time.perf_counter()
@@ -370,8 +390,15 @@ async def sweep_steps(
         step_results = await _unless_stopped(
             stop,
             _run_step(
-                target, step, threads=threads, cpu_costs=costs, cpu_meter=cpu_meter, sink=sink
+                target,
+                step,
+                threads=threads,
+                cpu_costs=costs,
+                cpu_meter=cpu_meter,
+                sink=sink,
+                app=app,
             ),
+            on_stop=None if app is None else app.close_gate,
         )
         if step_results is None:
             return results
@@ -382,9 +409,15 @@ async def sweep_steps(
     return results
 
 
-async def _unless_stopped(stop: asyncio.Event | None, work: Awaitable[T]) -> T | None:
+async def _unless_stopped(
+    stop: asyncio.Event | None,
+    work: Awaitable[T],
+    *,
+    on_stop: Callable[[], None] | None = None,
+) -> T | None:
     """`work`'s result, or None if `stop` is set first (the work is then cancelled and
-    awaited, so its load is gone when this returns)."""
+    awaited, so its load is gone when this returns). on_stop: called as soon as the stop
+    is seen, before anything awaits."""
     if stop is None:
         return await work
     loop = asyncio.get_running_loop()
@@ -392,6 +425,8 @@ async def _unless_stopped(stop: asyncio.Event | None, work: Awaitable[T]) -> T |
     stopped = loop.create_task(stop.wait(), name="loopscope-sweep-stop")
     try:
         await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if on_stop is not None and stop.is_set() and not task.done():
+            on_stop()
     finally:
         stopped.cancel()
         if not task.done():
@@ -435,12 +470,13 @@ async def run_sweep(
                 progress=progress,
                 stop=stop,
             )
+    probed: ProbedApp | None = None
     if settings.app is not None:
         try:
-            app = import_app(settings.app, settings.app_dir)
+            probed = ProbedApp(import_app(settings.app, settings.app_dir), threads=threads)
         except AppImportError as exc:
             raise ValueError(str(exc)) from None
-        server = EmbeddedServer(ProbedApp(app, threads=threads))
+        server = EmbeddedServer(probed)
     else:
         server = EmbeddedServer(create_app(ServerSettings(threads=threads)))
     await server.start(settings.startup_timeout_s, stop=stop)
@@ -453,6 +489,9 @@ async def run_sweep(
                 cpu_meter=meter,
                 progress=progress,
                 stop=stop,
+                app=probed,
             )
     finally:
+        if probed is not None:
+            probed.close_gate()  # whatever ended the sweep: the queued requests go unrun
         await server.stop()

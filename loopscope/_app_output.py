@@ -9,6 +9,7 @@ process). Output written by C code straight to fd 1 or 2 is not caught.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 import os
@@ -31,6 +32,18 @@ _LINE_CHARS = 160
 _MAX_READ_BYTES = 32 * 1024 * 1024
 _MAX_DISTINCT = 10_000
 _UVICORN_ERROR = "uvicorn.error"
+
+
+def add_app_log_option(parser: argparse.ArgumentParser) -> None:
+    """--app-log PATH (`audit`, `run --app`): where the app's own output goes."""
+    parser.add_argument(
+        "--app-log",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="where your app's own output (prints, uvicorn's error log) goes "
+        f"(default: {DEFAULT_APP_LOG} in the current folder)",
+    )
 
 
 class AppOutputLog:

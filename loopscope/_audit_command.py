@@ -34,7 +34,7 @@ from loopscope.loadgen.audit import (
 )
 
 from ._app_checks import add_startup_timeout_option, import_bounded
-from ._app_output import AppOutputLog
+from ._app_output import AppOutputLog, add_app_log_option
 from ._audit_png import render_audit_png
 from ._interrupt import exit_status, run_interruptible
 from ._options import (
@@ -112,14 +112,7 @@ def add_audit_parser(commands: Any) -> None:
         default=40,
         help="the thread pool's size for def routes (default 40, as anyio's)",
     )
-    audit.add_argument(
-        "--app-log",
-        type=Path,
-        default=None,
-        metavar="PATH",
-        help="where your app's own output (prints, uvicorn's error log) goes "
-        "(default: loopscope-app.log in the current folder)",
-    )
+    add_app_log_option(audit)
     audit.add_argument("--json", type=Path, default=None, metavar="PATH", help="write JSON here")
     audit.add_argument(
         "--markdown", type=Path, default=None, metavar="PATH", help="write the report here too"
@@ -155,7 +148,9 @@ def _choose(app: object, args: argparse.Namespace) -> tuple[list[Operation], lis
         skipped += routes_not_loaded(app)
     # The app's own prints while it answers go to stderr, not into the report on stdout.
     with contextlib.redirect_stdout(sys.stderr):
-        chosen, refused = asyncio.run(preflight(app, chosen))  # type: ignore[arg-type]
+        chosen, refused = asyncio.run(
+            preflight(app, chosen, startup_timeout_s=args.startup_timeout)  # type: ignore[arg-type]
+        )
     if args.route and refused:
         route, why = refused[0]
         raise UsageError(f"--route {route!r}: {why}")
@@ -215,10 +210,17 @@ def _example_target(operation: Operation, missing: Parameter) -> str:
 
 
 def command_audit(args: argparse.Namespace) -> int:
-    check_output_paths({"--json": args.json, "--markdown": args.markdown, "--png": args.png})
+    check_output_paths(
+        {
+            "--app-log": args.app_log,
+            "--json": args.json,
+            "--markdown": args.markdown,
+            "--png": args.png,
+        }
+    )
     # The app's prints and uvicorn's error log go to a file from its import on: stdout
     # carries the report alone.
-    with AppOutputLog(getattr(args, "app_log", None)) as app_log:
+    with AppOutputLog(args.app_log) as app_log:
         app = import_bounded(args.app, args.app_dir, args.startup_timeout)  # UsageError
         chosen, skipped = _choose(app, args)
         settings = AuditSettings(
@@ -227,6 +229,7 @@ def command_audit(args: argparse.Namespace) -> int:
             warmup_s=min(0.5, args.duration / 4),
             threads=args.threads,
             max_level_s=max(MAX_LEVEL_S, args.duration),
+            startup_timeout_s=args.startup_timeout,
         )
         probed = ProbedApp(app, threads=args.threads)
 

@@ -15,6 +15,7 @@ from loopscope.loadgen import (
 )
 
 from ._app_checks import add_startup_timeout_option
+from ._app_output import add_app_log_option
 from ._options import UsageError
 from ._tls_options import add_tls_options
 
@@ -59,6 +60,8 @@ def add_route_options(parser: argparse.ArgumentParser, *, sweep: bool = False) -
             "that is not yours: only your own, with its owner's consent)",
         )
         add_tls_options(group)
+        # `sweep` does not keep the app's output apart (yet): no --app-log there.
+        add_app_log_option(group)  # type: ignore[arg-type]
     group.add_argument("--method", default=None, choices=METHODS, metavar="METHOD")
     group.add_argument(
         "--header",

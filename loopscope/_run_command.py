@@ -465,11 +465,14 @@ def command_run(args: argparse.Namespace) -> int:
     """Run the load, print the report, write what was asked; the exit status."""
     # A user's app (--app): its prints (at import too) and uvicorn's error log go to a
     # file, not the report. Only --url and --target runs print notes before the load.
-    app_log = AppOutputLog(getattr(args, "app_log", None)) if args.app is not None else None
+    if args.app_log is not None and args.app is None:
+        raise UsageError("--app-log goes with --app (the output of your app served here)")
+    # Before the log is opened (a FIFO would block) and before any load.
+    check_output_paths({"--app-log": args.app_log, "--json": args.json, "--csv": args.csv})
+    app_log = AppOutputLog(args.app_log) if args.app is not None else None
     try:
         with app_log if app_log is not None else contextlib.nullcontext():
             settings = settings_from(args)
-            check_output_paths({"--json": args.json, "--csv": args.csv})
             _notes_before_the_load(settings)
             result, interrupted = run_interruptible(lambda stop: run_load(settings, stop=stop))
     except TargetError as exc:

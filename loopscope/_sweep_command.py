@@ -241,6 +241,18 @@ def format_sweep(
         # "!" marks a step where the generator itself may have been the limit.
         mark = "  ! generator-limited" if result.generator_limited else ""
         lines.append(row + f"{sum(summary.errors.values()):>8,}{mark}")
+    turned_away = [
+        f"{step_label(result.settings)}: {result.turned_away:,}"
+        for result in results
+        if result.turned_away
+    ]
+    if turned_away:
+        lines += [
+            "",
+            "  turned away (answered 503 without running your app: they reached it after the",
+            "  step's load ended, so each step's end stays bounded whatever the app does):",
+            "    " + "; ".join(turned_away),
+        ]
     if any(result.generator_limited for result in results):
         lines += [
             "",

@@ -160,6 +160,27 @@ def test_outputs_that_are_not_regular_files_are_refused_unopened(tmp_path: Path)
     assert not (tmp_path / "new.json").exists()
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("command", ["run", "audit"])
+def test_an_app_log_that_is_not_a_regular_file_is_refused_before_the_import(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # opened for writing, it would block until a reader came
+    # An app that does not import: the log's path is checked first, before the app's import.
+    app = ["--app", "nope_xyz:app", "--route", "GET /"] if command == "run" else ["nope_xyz:app"]
+    err = _refused([command, *app, "--app-log", str(fifo)], capsys)
+    assert "--app-log" in err and "is not a regular file" in err
+    err = _refused([command, *app, "--app-log", str(tmp_path)], capsys)
+    assert "--app-log" in err and "is a folder" in err
+    assert not (tmp_path / "loopscope-app.log").exists()
+
+
+def test_run_app_log_goes_with_app(capsys: pytest.CaptureFixture[str]) -> None:
+    err = _refused(["run", "--url", URL, "--app-log", "x.log"], capsys)
+    assert "--app-log goes with --app" in err
+
+
 FAILING_RENDERER = """
     import sys
     with open(sys.argv[2], "wb") as out:
@@ -315,6 +336,30 @@ def test_a_start_up_past_its_limit_is_one_line(
     returncode, err, _ = _finish(process, timeout_s=60)
     assert returncode == status, err
     assert err.startswith(says) and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize(
+    "route",
+    [[], ["--route", "GET /?typed=1"]],
+    # The pre-flight serves the app to fill in values; a typed request skips it.
+    ids=["pre-flight", "audit"],
+)
+def test_an_audits_start_up_past_its_limit_is_one_line(route: list[str], tmp_path: Path) -> None:
+    # As `run` above: the lifespan start-up is bounded by --startup-timeout too.
+    app = _app(tmp_path, "slow", AWAITS_FOREVER)
+    argv = ["audit", app, "--app-dir", str(tmp_path), *route, "--startup-timeout", "1"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "loopscope", *argv],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    returncode, err, took = _finish(process, timeout_s=60)
+    assert returncode == 1, err
+    says = "loopscope: the app's start-up (its lifespan) did not finish within 1 s"
+    assert err.startswith(says) and err.count("\n") == 1, err
+    assert took < 9, f"{took:.1f} s"  # 10 s was the embedded server's own default
 
 
 @pytest.mark.slow

@@ -237,6 +237,30 @@ def test_run_against_a_held_loop_ends_within_its_duration_drain_and_one_hold(
 
 
 @pytest.mark.slow
+def test_a_sweep_against_a_held_loop_ends_each_step_within_its_duration_drain_and_one_hold(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As `run`: 20 users on a route holding the loop 1 s would queue 20 s behind each step.
+    monkeypatch.chdir(tmp_path)
+    argv = ["sweep", "--app", "judge_apps:blocking", "--app-dir", str(APPS)]
+    began = time.perf_counter()
+    status = main(
+        [*argv, "--route", "GET /sleep/second", "--concurrency", "10,20", "--step-duration", "2"]
+    )
+    took = time.perf_counter() - began
+    text = capsys.readouterr().out
+    drain_s = 2.4  # the default drain limit of a route: 2 s + 2 x 200 ms
+    assert took < 2 * (2 + drain_s + 1.0) + 6, text
+    assert status == 0, text
+    rows = [line.split() for line in text.splitlines() if line.startswith("  GET /sleep/second")]
+    # Both steps measured: the gate the first step closed is open again for the second.
+    assert [row[2] for row in rows] == ["10", "20"]
+    assert all(float(row[3]) > 0 for row in rows), text
+    (turned_away,) = [line for line in text.splitlines() if "GET /sleep/second c=20: " in line]
+    assert "c=10: " in turned_away, text
+
+
+@pytest.mark.slow
 def test_run_keeps_the_apps_prints_in_the_log_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -247,6 +271,13 @@ def test_run_keeps_the_apps_prints_in_the_log_file(
     assert "handling /chatty" not in printed
     assert any("loopscope-app.log" in line for line in printed)
     assert "handling /chatty" in (tmp_path / "loopscope-app.log").read_text()
+    # --app-log names another file: the app's output goes there, and the report says so.
+    log = tmp_path / "logs" / "chatty.log"
+    assert main([*argv, "--concurrency", "2", "--duration", "1", "--app-log", str(log)]) == 0
+    text = capsys.readouterr().out
+    assert "handling /chatty" not in text.splitlines()
+    assert str(log) in "".join(text.split())  # the line may be wrapped inside the path
+    assert "to stderr as well" in log.read_text()
 
 
 def test_a_loop_held_by_design_is_named_not_called_healthy() -> None:
