@@ -6,8 +6,8 @@ at run time: `/hello` answers "hello", `/count` says how many `/hello` requests 
 served (one worker everywhere, so one count; nginx: its access log's lines). Then
 
 1. `loopscope run --url http://127.0.0.1:PORT/hello --concurrency 50 --duration 5 --warmup 0`:
-   every OK record it made must equal the server's own count (the warm-up is off so that the
-   summary holds every record); errors by kind and the generator-health verdict are kept;
+   every OK record it made (the JSON's `whole_run`: warm-up and drain included) must equal
+   the server's own count; errors by kind and the generator-health verdict are kept;
 2. `wrk -t1 -c50 -d5s` on the same URL: LoopScope / wrk throughput (both one core).
 
 The Python servers live in a venv of their own under ~/.cache/loopscope-bench/servers-venv,
