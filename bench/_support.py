@@ -21,10 +21,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 
 from loopscope import loadgen
 
@@ -438,3 +440,30 @@ def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
     for row in rows:
         lines.append("  ".join(f"{cell:>{width}}" for cell, width in zip(row, widths, strict=True)))
     return "\n".join(lines)
+
+
+# Process groups a bench started and has not yet reaped (bench/real_apps.py, real_servers.py).
+LIVE_GROUPS: set[int] = set()
+
+
+def kill_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+@contextmanager
+def ended_on_exit() -> Iterator[None]:
+    """SIGTERM ends the bench like Ctrl+C does, and every group in LIVE_GROUPS is killed."""
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        for pgid in list(LIVE_GROUPS):
+            kill_group(pgid, signal.SIGKILL)
+        signal.signal(signal.SIGTERM, previous)

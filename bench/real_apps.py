@@ -35,16 +35,17 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 
 from _support import (
+    LIVE_GROUPS,
     RESULTS,
     checkout_env,
+    ended_on_exit,
     fmt,
     int_list,
+    kill_group,
     machine_info,
     positive_float,
     require_this_checkout,
@@ -247,32 +248,6 @@ class Finished:
     timed_out: bool
 
 
-_LIVE: set[int] = set()  # process groups started here and not yet reaped
-
-
-def _kill_group(pgid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
-
-
-@contextmanager
-def _ended_on_exit() -> Iterator[None]:
-    """SIGTERM ends the bench like Ctrl+C does, so that every child group is killed."""
-
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, on_term)
-    try:
-        yield
-    finally:
-        for pgid in list(_LIVE):
-            _kill_group(pgid, signal.SIGKILL)
-        signal.signal(signal.SIGTERM, previous)
-
-
 def run_bounded(
     command: Sequence[str],
     *,
@@ -294,26 +269,26 @@ def run_bounded(
             env=checkout_env(),
             start_new_session=True,
         )
-    _LIVE.add(proc.pid)
+    LIVE_GROUPS.add(proc.pid)
     timed_out = False
     try:
         try:
             proc.wait(timeout=limit_s)
         except subprocess.TimeoutExpired:
             timed_out = True
-            _kill_group(proc.pid, signal.SIGTERM)
+            kill_group(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                _kill_group(proc.pid, signal.SIGKILL)
+                kill_group(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
-            _kill_group(proc.pid, signal.SIGKILL)
+            kill_group(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
         # Whatever the app left behind in its group goes too.
-        _kill_group(proc.pid, signal.SIGKILL)
-        _LIVE.discard(proc.pid)
+        kill_group(proc.pid, signal.SIGKILL)
+        LIVE_GROUPS.discard(proc.pid)
     return Finished(proc.returncode, time.monotonic() - started, timed_out)
 
 
@@ -1036,7 +1011,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     interrupted = False
     try:
-        with _ended_on_exit(), tempfile.TemporaryDirectory(prefix="loopscope-real-apps-") as tmp:
+        with ended_on_exit(), tempfile.TemporaryDirectory(prefix="loopscope-real-apps-") as tmp:
             if args.sleeps:
                 folder = Path(tmp, "blocking")
                 folder.mkdir()

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -29,18 +28,19 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 
 from _support import (
+    LIVE_GROUPS,
     LOOPBACK,
     RESULTS,
     checkout_env,
+    ended_on_exit,
     ensure_wrk,
     fmt,
+    kill_group,
     machine_info,
     positive_float,
     require_this_checkout,
@@ -163,31 +163,6 @@ http {{
 
 # --- processes -----------------------------------------------------------------------------
 
-_LIVE: set[int] = set()  # process groups started here and not yet reaped
-
-
-def _kill_group(pgid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
-
-
-@contextmanager
-def _ended_on_exit() -> Iterator[None]:
-    """SIGTERM ends the bench like Ctrl+C does, so that every child group is killed."""
-
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, on_term)
-    try:
-        yield
-    finally:
-        for pgid in list(_LIVE):
-            _kill_group(pgid, signal.SIGKILL)
-        signal.signal(signal.SIGTERM, previous)
-
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -239,7 +214,7 @@ class Server:
             start_new_session=True,
         )
         log.close()
-        _LIVE.add(self.proc.pid)
+        LIVE_GROUPS.add(self.proc.pid)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -272,14 +247,14 @@ class Server:
         proc, self.proc = self.proc, None
         if proc is None:
             return
-        _kill_group(proc.pid, signal.SIGTERM)
+        kill_group(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            _kill_group(proc.pid, signal.SIGKILL)
+            kill_group(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
-        _kill_group(proc.pid, signal.SIGKILL)  # workers left in the group
-        _LIVE.discard(proc.pid)
+        kill_group(proc.pid, signal.SIGKILL)  # workers left in the group
+        LIVE_GROUPS.discard(proc.pid)
 
     def __enter__(self) -> Server:
         self.start()
@@ -421,21 +396,21 @@ def run_loopscope(url: str, options: Sequence[str], folder: Path, limit_s: float
         env=checkout_env(),
         start_new_session=True,
     )
-    _LIVE.add(proc.pid)
+    LIVE_GROUPS.add(proc.pid)
     try:
         stdout_b, stderr_b = proc.communicate(timeout=limit_s)
     except subprocess.TimeoutExpired:
-        _kill_group(proc.pid, signal.SIGTERM)
+        kill_group(proc.pid, signal.SIGTERM)
         try:
             stdout_b, stderr_b = proc.communicate(timeout=10)
         except subprocess.TimeoutExpired:
-            _kill_group(proc.pid, signal.SIGKILL)
+            kill_group(proc.pid, signal.SIGKILL)
             stdout_b, stderr_b = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
-            _kill_group(proc.pid, signal.SIGKILL)
+            kill_group(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
-        _LIVE.discard(proc.pid)
+        LIVE_GROUPS.discard(proc.pid)
     wall = time.monotonic() - started
     stdout, stderr = stdout_b.decode(errors="replace"), stderr_b.decode(errors="replace")
     # The report's "generator: healthy (...)" line; a limited generator says so in a
@@ -670,7 +645,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     keepalive: dict[str, object] | None = None
     interrupted = False
     try:
-        with _ended_on_exit(), tempfile.TemporaryDirectory(prefix="loopscope-real-servers-") as tmp:
+        with ended_on_exit(), tempfile.TemporaryDirectory(prefix="loopscope-real-servers-") as tmp:
             for name in names:
                 result = measure(
                     name, python, Path(tmp, name), wrk, args.concurrency, args.duration
