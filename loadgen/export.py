@@ -192,6 +192,8 @@ def run_record(result: RunResult) -> dict[str, object]:
         "error_messages": dict(result.error_examples),
         # Every request of the run, warm-up and drain included (a server's own count).
         "whole_run": None if result.whole_run is None else result.whole_run.to_json(),
+        # A user's app: requests answered 503 unrun after the load ended (its closing gate).
+        "turned_away": result.turned_away,
     }
 
 

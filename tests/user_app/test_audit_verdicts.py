@@ -225,10 +225,14 @@ def test_run_against_a_held_loop_ends_within_its_duration_drain_and_one_hold(
     monkeypatch.chdir(tmp_path)
     argv = ["run", "--app", "judge_apps:blocking", "--app-dir", str(APPS)]
     began = time.perf_counter()
-    main([*argv, "--route", "GET /sleep/second", "--concurrency", "20", "--duration", "2"])
+    out = tmp_path / "run.json"
+    load = ["--route", "GET /sleep/second", "--concurrency", "20", "--duration", "2"]
+    main([*argv, *load, "--json", str(out)])
     took = time.perf_counter() - began
     drain_s = 2.4  # the default drain limit of a route: 2 s + 2 x 200 ms
     assert took < 2 + drain_s + 1.0 + 6
+    # The requests queued behind the held loop were answered 503 unrun, and the JSON says so.
+    assert json.loads(out.read_text())["turned_away"] > 0
     text = capsys.readouterr().out
     (generator,) = [line for line in text.splitlines() if "generator:" in line]
     assert "healthy" not in generator
