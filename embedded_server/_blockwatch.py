@@ -102,7 +102,10 @@ def computing(sites: Iterable[BlockSite]) -> bool:
 
 def _library_roots() -> tuple[str, ...]:
     paths = sysconfig.get_paths()
-    roots = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths}
+    # "scripts": the environment's bin folder, where the `loopscope` entry script lies; its
+    # `sys.exit(main())` is outward of every stall the window has, never the user's code.
+    keys = ("stdlib", "platstdlib", "purelib", "platlib", "scripts")
+    roots = {paths[key] for key in keys if key in paths}
     # LoopScope's own folders (an editable install maps them from the repository root).
     here = Path(__file__).resolve().parent
     roots |= {str(here), str(here.parent / "loadgen"), str(here.parent / "desktop_app")}
