@@ -144,6 +144,20 @@ async def test_an_app_that_raises_shows_its_exception_per_route() -> None:
     assert isinstance(written, list) and written[0]["what"] == what
 
 
+async def test_a_route_that_drops_its_connections_is_not_stretched_to_the_limit() -> None:
+    # A streaming answer that raises once started: every request ends as a `protocol`
+    # error at once. Those are answers for the level's length, which stays its duration.
+    one = AuditSettings(levels=(1, 2), duration_s=1.0, warmup_s=0.25)
+    began = time.perf_counter()
+    report = await audit_routes(_app("raising"), "raising", [_route("raising", "GET /stream")], one)
+    took = time.perf_counter() - began
+    (route,) = report.routes
+    assert route.verdict == VERDICT_FAILS
+    assert "FileNotFoundError" in route.detail
+    assert all(level.wall_s < 1.0 + 2.0 for level in route.levels), route.levels
+    assert took < 12  # was two levels of max_level_s (30 s each)
+
+
 @pytest.mark.slow
 def test_the_apps_prints_go_to_a_log_file_and_stdout_keeps_the_report(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections.abc import Iterator
 
 from fastapi import FastAPI
+from fastapi.responses import StreamingResponse
 
 blocking = FastAPI()
 
@@ -65,6 +67,16 @@ raising = FastAPI()
 async def broken() -> dict[str, str]:
     settings: dict[str, str] = {}
     return {"value": settings["missing key"]}
+
+
+def _chunks_of_a_missing_file() -> Iterator[bytes]:
+    with open("no-such-video.mp4", "rb") as file:  # raises once the answer has started
+        yield from file
+
+
+@raising.get("/stream")
+def stream() -> StreamingResponse:
+    return StreamingResponse(_chunks_of_a_missing_file(), media_type="video/mp4")
 
 
 @raising.get("/fine")
