@@ -252,6 +252,8 @@ def _operations(app: object, prefix: str, *, depth: int) -> list[Operation]:
     found = _from_schema(app, prefix, info)
     if found is None:
         found = _from_routes(routes or [], prefix, info)
+    else:  # routes the app hides from its schema are routes all the same
+        found += _from_routes(routes or [], prefix, info, hidden=True)
     if depth < _MAX_MOUNT_DEPTH:
         from starlette.routing import Mount
 
@@ -335,15 +337,24 @@ _CONVERTOR_VALUES = {
 
 
 def _from_routes(
-    routes: Sequence[object], prefix: str, info: Mapping[tuple[str, str], _RouteInfo]
+    routes: Sequence[object],
+    prefix: str,
+    info: Mapping[tuple[str, str], _RouteInfo],
+    *,
+    hidden: bool = False,
 ) -> list[Operation]:
+    """Operations from the routes themselves (path parameters from their convertors): the
+    routes in the schema, or with `hidden` those kept out of it (`include_in_schema=False`),
+    except the framework's own (the docs pages and the schema itself)."""
     found: list[Operation] = []
     for route in routes:
         methods = getattr(route, "methods", None)
         template = getattr(route, "path", None)
         if not methods or not isinstance(template, str):
             continue
-        if not getattr(route, "include_in_schema", True):
+        if getattr(route, "include_in_schema", True) == hidden:
+            continue
+        if hidden and _framework_route(route):
             continue
         full = prefix + openapi_path(template)
         for method in sorted(methods):
@@ -366,6 +377,12 @@ def _from_routes(
                 )
             )
     return found
+
+
+def _framework_route(route: object) -> bool:
+    """FastAPI's own routes (/docs, /redoc, /openapi.json): their endpoints are its code."""
+    module = str(getattr(getattr(route, "endpoint", None), "__module__", "") or "")
+    return module.split(".", 1)[0] in ("fastapi", "starlette")
 
 
 def _route_info(app: object, prefix: str) -> dict[tuple[str, str], _RouteInfo]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 
 from loopscope.cli import main
 from loopscope.embedded_server import import_app, match_route, operations, routes_not_loaded
@@ -225,3 +226,24 @@ def test_a_route_the_audit_cannot_send_exits_2_with_one_line(
     assert len(lines) == 1, captured.err
     assert lines[0].startswith("loopscope: error: ") and expected in lines[0]
     assert captured.out == ""
+
+
+def test_routes_hidden_from_the_schema_are_listed_but_not_fastapis_own_pages() -> None:
+    app = FastAPI()
+
+    @app.get("/items/", include_in_schema=False)
+    def hidden_items() -> list[str]:
+        return []
+
+    @app.get("/docs-of-our-own", include_in_schema=False)
+    async def own_docs() -> str:
+        return "docs"
+
+    @app.get("/shown")
+    async def shown() -> str:
+        return "shown"
+
+    found = {operation.label: operation for operation in operations(app)}
+    assert set(found) == {"GET /items/", "GET /docs-of-our-own", "GET /shown"}
+    assert found["GET /items/"].sync is True and found["GET /docs-of-our-own"].sync is False
+    assert all(operation.ready for operation in found.values())
