@@ -124,6 +124,11 @@ class LevelResult:
             count for kind, count in self.errors.items() if not kind.startswith("http_")
         )
 
+    @property
+    def held(self) -> bool:
+        """The loop was held for much of the level: its figures came in bursts."""
+        return self.loop_held_share >= HELD_SHARE
+
     def to_json(self) -> dict[str, object]:
         return {
             "users": self.users,
@@ -242,6 +247,7 @@ class AuditReport:
             verdict = f"**{route.verdict}**" + (f" ({route.detail})" if route.detail else "")
             cells = [
                 f"{_fmt(level.throughput_rps)}, {_fmt(level.latency_p50_ms)}"
+                + (" (held)" if level.held else "")
                 + (" (partial)" if level.partial else "")
                 for level in route.levels
             ]
@@ -251,6 +257,14 @@ class AuditReport:
                 + " | ".join(cells)
                 + " |"
             )
+        if any(level.held for route in self.routes for level in route.levels):
+            lines += [
+                "",
+                "*(held)*: the loop was held for much of the level, so its requests finished "
+                "in bursts (the handlers queued behind the held loop run back to back) and its "
+                "req/s and p50 are rough, or - when no burst ended in time; the verdict rests "
+                "on the held share, not on them.",
+            ]
         lines += self._blocking_lines() + self._exception_lines() + self._output_lines()
         if self.partial:
             lines += [

@@ -67,6 +67,12 @@ def test_the_audit_command_exits_1_when_a_route_blocks_and_writes_json(
     assert status == 1
     captured = capsys.readouterr()
     assert "| `GET /stock` | async def | **blocks the event loop**" in captured.out
+    # Its held levels' figures are marked rough, and the marker is explained; /products' not.
+    rows = [line for line in captured.out.splitlines() if "| async def |" in line]
+    (stock,) = [line for line in rows if line.startswith("| `GET /stock`")]
+    (products,) = [line for line in rows if line.startswith("| `GET /products`")]
+    assert "(held)" in stock and "(held)" not in products
+    assert "*(held)*: the loop was held" in captured.out
     assert "Traceback" not in captured.err
     written = json.loads(out.read_text())
     assert written["blocks_loop"] is True
