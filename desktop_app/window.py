@@ -86,7 +86,7 @@ class MainWindow(QMainWindow):
         self.own = OwnAppDriver(
             session, self.controls, self, self.dialogs, lambda: self.lessons.show_headline()
         )
-        self.placement = PlacementDriver(
+        self.mover = PlacementDriver(
             session, self.controls, self, forced=placement, show_placement=self._show_placement
         )
         self.lessons = LessonDriver(
@@ -94,7 +94,7 @@ class MainWindow(QMainWindow):
             session,
             self.controls,
             self,
-            placement=self.placement,
+            placement=self.mover,
             settings=self.memory,
             reset=self.reset,
         )
@@ -190,7 +190,7 @@ class MainWindow(QMainWindow):
         controls.export_clicked.connect(self.dialogs.export_dialog)
         controls.pin_clicked.connect(self.pin_run)
         controls.clear_pins_clicked.connect(self.clear_pins)
-        controls.placement_changed.connect(self.placement.choose)
+        controls.placement_changed.connect(self.mover.choose)
         controls.reset_clicked.connect(self.reset)
         controls.dark_toggled.connect(self.set_dark)
         controls.presentation_toggled.connect(self.set_presentation)
@@ -300,11 +300,11 @@ class MainWindow(QMainWindow):
 
     def move_server(self, placement: Placement) -> None:
         """Move the demo server (PlacementDriver.move); `settled()` awaits it."""
-        self.placement.move(placement)
+        self.mover.move(placement)
 
     async def settled(self) -> None:
         """Until the server has finished moving (a lesson or the Server choice moved it)."""
-        await self.placement.settled()
+        await self.mover.settled()
 
     def _show_placement(self, placement: Placement) -> None:
         """What follows the server's place: the loop-lag chart's lines, the timeline, and
