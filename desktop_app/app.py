@@ -23,6 +23,7 @@ from loopscope.resources import resource_root
 from .presets import Preset, bundled_presets, preset_named
 
 if TYPE_CHECKING:  # Qt is imported only once the app starts (the CLI imports this module)
+    from .session import LabSession
     from .window import MainWindow
 
 
@@ -234,15 +235,112 @@ def _report_startup() -> None:
             pass
 
 
-def _restore_signals(previous: dict[signal.Signals, Any]) -> None:
-    for sig, handler in previous.items():
-        signal.signal(sig, handler)
+class _Interrupts:
+    """Ctrl+C in the terminal (or a SIGTERM) closes the window the normal way: graceful
+    shutdown, and a server process with its workers ends with it. Before the window
+    exists (the server still starting: its workers may be up already) it cancels the
+    start, which stops what started. During --autorun the first signal ends the run
+    early (`event`) and saves what it measured. Made on the task of the app's life."""
+
+    def __init__(self, *, autorun: bool) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._main = asyncio.current_task()
+        self._autorun = autorun
+        # Once set, a signal closes it.
+        self.window: MainWindow | None = None
+        self.signalled: list[signal.Signals] = []
+        self.event = asyncio.Event()
+        self._previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        for sig in self._previous:
+            signal.signal(sig, self._on_signal)
+
+    def _react(self) -> None:
+        if self.window is not None and self._autorun and not self.event.is_set():
+            self.event.set()
+        elif self.window is not None:
+            self.window.close()
+        elif self._main is not None:
+            self._main.cancel()
+
+    def _on_signal(self, signum: int, _: object) -> None:
+        self.signalled.append(signal.Signals(signum))
+        self._loop.call_soon_threadsafe(self._react)
+
+    def restore(self) -> None:
+        """Put back the handlers there were before."""
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def exit_status(self) -> int:
+        """The shell's convention for the first signal: 130, 143."""
+        return 128 + int(self.signalled[0])
+
+    def interrupted(self, cancelled: asyncio.CancelledError) -> int:
+        """A cancellation a signal caused: said, and its exit status; any other goes on."""
+        if not self.signalled:
+            raise cancelled
+        print(f"loopscope: interrupted by {self.signalled[0].name}", file=sys.stderr)
+        return self.exit_status()
+
+
+async def _open_session(session: LabSession, options: GuiOptions, interrupts: _Interrupts) -> int:
+    """Start the session (its demo server): 0, or the exit status when it did not start
+    (said in a dialog, or only on stderr in --autorun; the session is closed then)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    try:
+        await session.open()
+    except ServerStartError as exc:
+        if options.autorun_s is None:
+            QMessageBox.critical(None, "LoopScope", f"The demo server could not start.\n\n{exc}")
+        print(f"loopscope: {exc}", file=sys.stderr)
+        await session.close()
+        interrupts.restore()
+        return 1
+    except asyncio.CancelledError as cancelled:
+        await session.close()
+        interrupts.restore()
+        return interrupts.interrupted(cancelled)
+    return 0
+
+
+async def _autorun_until_closed(
+    window: MainWindow,
+    preset: Preset,
+    options: GuiOptions,
+    interrupts: _Interrupts,
+    closed: asyncio.Future[None],
+) -> int:
+    """Run --autorun until the window is `closed` (the autorun closes it, or a signal);
+    its exit status, and with a signal what was saved of the partial result."""
+    autorun = asyncio.get_running_loop().create_task(
+        _autorun(window, preset, options, interrupts.event)
+    )
+    await closed
+    if not autorun.done():
+        autorun.cancel()
+    try:
+        status = await autorun
+    except asyncio.CancelledError:
+        status = 1
+    if interrupts.signalled:
+        saved = [
+            f"{o} {p}"
+            for o, p in (("--json", options.json_path), ("--screenshot", options.screenshot))
+            if p
+        ]
+        where = f"; wrote {' and '.join(saved)}" if saved and status == 0 else ""
+        print(
+            f"loopscope: interrupted by {interrupts.signalled[0].name}: partial result{where}",
+            file=sys.stderr,
+        )
+        return interrupts.exit_status()
+    return status
 
 
 async def run_window(options: GuiOptions) -> int:
     """The app's life on the running qasync loop; returns the exit status."""
     from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QMessageBox
 
     from .session import LabSession, Placement
     from .window import MainWindow
@@ -254,62 +352,24 @@ async def run_window(options: GuiOptions) -> int:
     # Given on the command line, the placement holds over the lesson's own (MainWindow).
     placement = Placement(process=True, workers=options.workers) if options.server_process else None
     session = LabSession(port=options.port, placement=placement)
-    # Ctrl+C in the terminal (or a SIGTERM) closes the window the normal way: graceful
-    # shutdown, and a server process with its workers ends with it. Before the window
-    # exists (the server still starting: its workers may be up already) it cancels the
-    # start, which stops what started.
-    loop = asyncio.get_running_loop()
-    main = asyncio.current_task()
-    shown: list[MainWindow] = []
-    signalled: list[signal.Signals] = []
-    # The first signal during --autorun ends the run early and saves what it measured.
-    interrupt = asyncio.Event()
-
-    def react() -> None:
-        if shown and options.autorun_s is not None and not interrupt.is_set():
-            interrupt.set()
-        elif shown:
-            shown[0].close()
-        elif main is not None:
-            main.cancel()
-
-    def on_signal(signum: int, _: object) -> None:
-        signalled.append(signal.Signals(signum))
-        loop.call_soon_threadsafe(react)
-
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        signal.signal(sig, on_signal)
-    try:
-        await session.open()
-    except ServerStartError as exc:
-        if options.autorun_s is None:
-            QMessageBox.critical(None, "LoopScope", f"The demo server could not start.\n\n{exc}")
-        print(f"loopscope: {exc}", file=sys.stderr)
-        await session.close()
-        _restore_signals(previous)
-        return 1
-    except asyncio.CancelledError:
-        await session.close()
-        _restore_signals(previous)
-        if not signalled:
-            raise
-        print(f"loopscope: interrupted by {signalled[0].name}", file=sys.stderr)
-        return 128 + int(signalled[0])  # the shell's convention: 130, 143
+    interrupts = _Interrupts(autorun=options.autorun_s is not None)
+    status = await _open_session(session, options, interrupts)
+    if status:
+        return status
     try:
         # --autorun is reproducible: it neither reads nor writes the remembered settings.
         settings = None if options.autorun_s is not None else QSettings("LoopScope", "LoopScope")
         window = MainWindow(
             session, settings=settings, presets=catalog, notices=notices, placement=placement
         )
-        done: asyncio.Future[None] = loop.create_future()
+        closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
         def window_closed() -> None:
-            if not done.done():
-                done.set_result(None)
+            if not closed.done():
+                closed.set_result(None)
 
         window.closed.connect(window_closed)
-        shown.append(window)  # from now on a signal closes it
+        interrupts.window = window  # from now on a signal closes it
         if options.preset or options.autorun_s is not None:
             window.apply_preset(preset)
         if options.app is not None and not await _load_own_app(window, options):
@@ -322,37 +382,14 @@ async def run_window(options: GuiOptions) -> int:
         # ran one before the loop): it would stop the loop the lag chart has just begun.
         freeze_startup_objects(collect=False)
         if options.autorun_s is None:
-            await done
+            await closed
             return 0
-        autorun = loop.create_task(_autorun(window, preset, options, interrupt))
-        await done
-        if not autorun.done():
-            autorun.cancel()
-        try:
-            status = await autorun
-        except asyncio.CancelledError:
-            status = 1
-        if signalled:
-            saved = [
-                f"{o} {p}"
-                for o, p in (("--json", options.json_path), ("--screenshot", options.screenshot))
-                if p
-            ]
-            where = f"; wrote {' and '.join(saved)}" if saved and status == 0 else ""
-            print(
-                f"loopscope: interrupted by {signalled[0].name}: partial result{where}",
-                file=sys.stderr,
-            )
-            return 128 + int(signalled[0])
-        return status
-    except asyncio.CancelledError:
+        return await _autorun_until_closed(window, preset, options, interrupts, closed)
+    except asyncio.CancelledError as cancelled:
         # A signal that came as the server finished starting, before the window existed.
-        if not signalled:
-            raise
-        print(f"loopscope: interrupted by {signalled[0].name}", file=sys.stderr)
-        return 128 + int(signalled[0])
+        return interrupts.interrupted(cancelled)
     finally:
-        _restore_signals(previous)
+        interrupts.restore()
         # Also when building the window failed: the embedded server must not outlive us.
         await session.close()
 

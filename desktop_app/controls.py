@@ -88,8 +88,23 @@ class ControlPanel(QWidget):
         super().__init__()
         # Tooltips as written, to restore when a control is enabled again (_enable).
         self._usual_tooltips: dict[QWidget, str] = {}
+        self._running = False
+        self._own_loaded = False
+        # True while the window sets values: they are not echoed back as user actions.
+        self._quiet = False
+        # Endpoints beside the demo's that the unlinked slider can drive (a route of yours).
+        self._extra_targets: tuple[str, ...] = ()
         layout = QVBoxLayout(self)
+        layout.addWidget(self._lesson_box(preset_names))
+        layout.addWidget(self._scenario_box())
+        layout.addWidget(self._load_box())
+        self._add_run_buttons(layout)
+        layout.addWidget(self._view_box())
+        layout.addStretch(1)
+        self._refresh_placement()
 
+    def _lesson_box(self, preset_names: Sequence[str]) -> QGroupBox:
+        """The lesson chooser and its card (what to watch, theory, why)."""
         preset_box = QGroupBox("Lesson")
         preset_layout = QVBoxLayout(preset_box)
         self.preset = QComboBox()
@@ -110,8 +125,10 @@ class ControlPanel(QWidget):
         card.setFrameShape(QFrame.Shape.NoFrame)
         preset_layout.addWidget(self.preset)
         preset_layout.addWidget(card)
-        layout.addWidget(preset_box)
+        return preset_box
 
+    def _scenario_box(self) -> QGroupBox:
+        """A check box per demo endpoint, in its chart colour."""
         scenario_box = QGroupBox("Endpoints under load")
         scenario_layout = QVBoxLayout(scenario_box)
         self.scenario_checks: dict[str, QCheckBox] = {}
@@ -124,8 +141,10 @@ class ControlPanel(QWidget):
             check.toggled.connect(self._scenarios_toggled)
             scenario_layout.addWidget(check)
             self.scenario_checks[name] = check
-        layout.addWidget(scenario_box)
+        return scenario_box
 
+    def _load_box(self) -> QGroupBox:
+        """The load (loop mode, users or rate) and the server (delay, threads, placement)."""
         load_box = QGroupBox("Load and server")
         form = QFormLayout(load_box)
         self.users = QSlider(Qt.Orientation.Horizontal)
@@ -181,6 +200,10 @@ class ControlPanel(QWidget):
         form.addRow("slider drives", self.users_target)
         form.addRow(self.delay_label, self.delay)
         form.addRow(self.threads_label, self.threads)
+        form.addRow(self._placement_row())
+        return load_box
+
+    def _placement_row(self) -> QHBoxLayout:
         # Where the demo server runs: the card's shape (one loop for all), or processes.
         self.placement = QComboBox()
         # Short: the panel is narrow ("this window's loop" was cut off at the default size).
@@ -207,11 +230,10 @@ class ControlPanel(QWidget):
         placement_row = QHBoxLayout()
         placement_row.addWidget(self.placement, 2)
         placement_row.addWidget(self.workers, 1)
-        form.addRow(placement_row)
-        layout.addWidget(load_box)
-        self._running = False
-        self._own_loaded = False
+        return placement_row
 
+    def _add_run_buttons(self, layout: QVBoxLayout) -> None:
+        """Start/Stop and Reset, Sweep and Export, the pins, the sweep's progress, the status."""
         buttons = QHBoxLayout()
         self.start_stop = QPushButton("Start")
         self.start_stop.setToolTip("Start or stop the load (Space)")
@@ -259,6 +281,8 @@ class ControlPanel(QWidget):
         self.status.setObjectName("status")
         layout.addWidget(self.status)
 
+    def _view_box(self) -> QGroupBox:
+        """Theme, presentation mode and the charts' picture."""
         view_box = QGroupBox("View")
         view_layout = QVBoxLayout(view_box)
         self.dark = QCheckBox("Dark theme")
@@ -273,12 +297,8 @@ class ControlPanel(QWidget):
         view_layout.addWidget(self.dark)
         view_layout.addWidget(self.presentation)
         view_layout.addWidget(self.save_png)
-        layout.addWidget(view_box)
-        layout.addStretch(1)
-        self._quiet = False
-        self._refresh_placement()
-        # Endpoints beside the demo's that the unlinked slider can drive (a route of yours).
-        self._extra_targets: tuple[str, ...] = ()
+        return view_box
+
 
     # The window sets values from a preset without echoing them back as user actions.
     def show_settings(

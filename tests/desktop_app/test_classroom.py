@@ -29,14 +29,14 @@ def test_presentation_mode_uses_large_fonts_and_thick_lines(
         assert "font-size: 16pt" in window.styleSheet()
         assert window.isFullScreen()
         # The controls fold away so the charts get the screen; the strip brings them back.
-        assert window._controls_scroll.isHidden()
+        assert window.controls_scroll.isHidden()
         window.panel_toggle.click()
-        assert not window._controls_scroll.isHidden()
+        assert not window.controls_scroll.isHidden()
         window.panel_toggle.click()
         window.controls.presentation.setChecked(False)
         assert window.charts.chart_style.font_pt < 16
         assert not window.isFullScreen()
-        assert not window._controls_scroll.isHidden()
+        assert not window.controls_scroll.isHidden()
         await close_window(window)
 
     run_on_qt_loop(body())

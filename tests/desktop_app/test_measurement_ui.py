@@ -111,7 +111,7 @@ def test_sweep_cancel_and_stop_end_it_within_a_second(qtbot: QtBot, run_on_qt_lo
             started = time.perf_counter()
             end_it()
             await wait_until(
-                lambda: not session.running and not window._tasks, what="the sweep to end"
+                lambda: not session.running and not window.tasks, what="the sweep to end"
             )
             assert time.perf_counter() - started < 1.5
             assert "cancelled" in window.controls.status.text()
@@ -130,7 +130,7 @@ def test_closing_the_window_mid_sweep_ends_everything(qtbot: QtBot, run_on_qt_lo
         probes = window.session.server.probes
         await wait_until(lambda: probes.in_flight()["sync"] > 0, what="the sweep's load")
         await close_window(window)
-        assert window._sweep_task is not None and window._sweep_task.cancelled()
+        assert window.sweeper.task is not None and window.sweeper.task.cancelled()
 
     run_on_qt_loop(body())  # the fixture asserts no task is left behind
 

@@ -78,7 +78,7 @@ def test_stop_during_the_blocking_preset_returns_control(qtbot: QtBot, run_on_qt
         started = time.perf_counter()
         window.toggle_running()  # Stop
         await wait_until(
-            lambda: not window.session.running and not window._tasks, what="stop to finish"
+            lambda: not window.session.running and not window.tasks, what="stop to finish"
         )
         assert time.perf_counter() - started < 2.5
         assert window.controls.start_stop.text() == "Start"

@@ -1,0 +1,72 @@
+"""The banners above the charts: the generator's health while it limits the figures, and
+the start-up problems (said once each, and kept in view)."""
+
+from __future__ import annotations
+
+import sys
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from .session import LabSession
+
+
+class Banners:
+    """`health_row` (holding `health_banner`) and `notice_banner`, for the window to lay out."""
+
+    def __init__(self, session: LabSession) -> None:
+        self._session = session
+        self._notices: list[str] = []
+        self.health_banner = QLabel()
+        self.health_banner.setObjectName("healthBanner")
+        self.health_banner.setWordWrap(True)
+        # The banner comes and goes with the verdict; its row stays until the run stops.
+        # Each time the row came or went, every chart was laid out and painted again at a
+        # new size (~125 ms of the loop, twice at the start of a 1000-user run), and the
+        # charts jumped on the screen.
+        keep = self.health_banner.sizePolicy()
+        keep.setRetainSizeWhenHidden(True)
+        self.health_banner.setSizePolicy(keep)
+        self.health_banner.hide()
+        self.health_row = QWidget()
+        health_layout = QVBoxLayout(self.health_row)
+        health_layout.setContentsMargins(0, 0, 0, 0)
+        health_layout.addWidget(self.health_banner)
+        self.health_row.hide()
+        # Start-up problems (a skipped preset, a missing style sheet, settings that were
+        # ignored or cannot be saved): said once, and kept in view rather than in the status
+        # line, which every action overwrites.
+        self.notice_banner = QLabel()
+        self.notice_banner.setObjectName("noticeBanner")
+        self.notice_banner.setWordWrap(True)
+        self.notice_banner.setTextFormat(Qt.TextFormat.PlainText)
+        self.notice_banner.hide()
+
+    def add_notice(self, text: str) -> None:
+        """Show a start-up problem in the window and say it on stderr, once each."""
+        if text in self._notices:
+            return
+        self._notices.append(text)
+        print(f"loopscope: {text}", file=sys.stderr, flush=True)
+        self.notice_banner.setText("\n".join(self._notices))
+        self.notice_banner.show()
+
+    @property
+    def notices(self) -> tuple[str, ...]:
+        return tuple(self._notices)
+
+    def show_health(self) -> None:
+        health = self._session.health
+        if health is not None and health.generator_limited and self._session.running:
+            self.health_banner.setText(
+                "Generator-limited: "
+                + "; ".join(health.warnings)
+                + ". Figures now partly measure LoopScope itself; response-curve points "
+                "taken now are drawn as crosses."
+            )
+            self.health_banner.show()
+            self.health_row.show()
+        else:
+            self.health_banner.hide()
+            if not self._session.running:
+                self.health_row.hide()

@@ -1,0 +1,99 @@
+"""The figures table: per endpoint, the measured figures beside theory's."""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import QTableWidget, QTableWidgetItem
+
+from .palette import endpoint_colours
+from .session import LabSnapshot
+
+TABLE_COLUMNS = (
+    "Endpoint",
+    "Load",
+    "req/s",
+    "theory req/s",
+    "p50 ms",
+    "theory ms",
+    "p99 ms",
+    "errors/s",
+)
+
+
+def _fmt(value: float, digits: int = 0) -> str:
+    if math.isinf(value):
+        return "∞"  # open loop past capacity: theory's latency grows without bound
+    return "–" if math.isnan(value) else f"{value:,.{digits}f}"
+
+
+# Rows the figures table always has room for.
+TABLE_MIN_ROWS = 2
+
+
+class FiguresTable(QTableWidget):
+    """The figures per endpoint, as tall as its rows (up to `max_height`; then it scrolls):
+    the height a lesson's two endpoints leave empty goes to the charts (at 1920 x 1080 in
+    presentation mode the fixed 180 px left three empty rows under a two-row table)."""
+
+    def __init__(self) -> None:
+        super().__init__(0, len(TABLE_COLUMNS))
+        self.setHorizontalHeaderLabels(list(TABLE_COLUMNS))
+        self.verticalHeader().setVisible(False)
+        self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.horizontalHeader().setStretchLastSection(True)
+        self.max_height = 150
+        self.fit_height()
+
+    def fit_height(self) -> None:
+        """Room for the rows there are (two at least: one more ticked moves nothing)."""
+        self.ensurePolished()  # the style sheet's font decides the rows' height
+        rows = max(self.rowCount(), TABLE_MIN_ROWS)
+        wanted = (
+            self.horizontalHeader().sizeHint().height()
+            + rows * self.verticalHeader().defaultSectionSize()
+            + 2 * self.frameWidth()
+            + self.horizontalScrollBar().sizeHint().height()  # room if columns overflow
+        )
+        self.setFixedHeight(min(wanted, self.max_height))
+
+    def show_snapshot(self, snap: LabSnapshot) -> None:
+        if self.rowCount() != len(snap.scenarios):
+            self.setRowCount(len(snap.scenarios))
+            self.fit_height()
+        colours = endpoint_colours(list(snap.scenarios))
+        for row, name in enumerate(snap.scenarios):
+            series = snap.recorder.scenarios.get(name)
+            last = series.last if series is not None else None
+            prediction = snap.predictions[name]
+            load = (
+                f"{snap.rate:g} req/s"
+                if snap.mode == "open"
+                else f"{snap.users.get(name, 0)} users"
+            )
+            if name in snap.settling:
+                # Measured latency is above theory until then: say why (session: settling).
+                load += " (settling: the queue is draining)"
+            cells = [
+                name,
+                load,
+                _fmt(last.rate_rps, 1) if last else "–",  # non-aliasing (RateEstimator)
+                _fmt(prediction.throughput_rps, 1),
+                _fmt(last.latency.p50) if last else "–",
+                _fmt(prediction.latency_ms),
+                _fmt(last.latency.p99) if last else "–",
+                _fmt(last.error_rps, 1) if last else "–",
+            ]
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if column == 0:
+                    item.setForeground(QBrush(QColor(colours[name])))
+                else:
+                    item.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
+                self.setItem(row, column, item)
+        self.resizeColumnsToContents()

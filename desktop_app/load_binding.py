@@ -1,0 +1,65 @@
+"""The control panel's load settings (endpoints, users, delay, threads, loop mode, rate)
+turned into session calls."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .controls import ControlPanel
+from .own_app_panel import OwnAppPanel
+from .session import LabSession
+from .shell import Shell
+
+
+class LoadBinding:
+    """Connects the panel's load signals to the session; `paint_text` repaints the
+    figures (a new loop mode starts them afresh)."""
+
+    def __init__(
+        self,
+        session: LabSession,
+        controls: ControlPanel,
+        own_panel: OwnAppPanel,
+        shell: Shell,
+        paint_text: Callable[[], None],
+    ) -> None:
+        self._session = session
+        self._controls = controls
+        self._own_panel = own_panel
+        self._shell = shell
+        self._paint_text = paint_text
+        controls.scenarios_changed.connect(self._scenarios_changed)
+        controls.users_changed.connect(self._users_changed)
+        controls.delay_changed.connect(session.set_delay)
+        controls.threads_changed.connect(session.set_threads)
+        controls.mode_changed.connect(self._mode_changed)
+        controls.rate_changed.connect(session.set_rate)
+
+    def show_running(self, running: bool) -> None:
+        """The panels as the load is: running or not (what can change then, and the
+        Start/Stop button)."""
+        self._controls.set_running(running)
+        self._own_panel.set_running(running)
+
+    def _scenarios_changed(self, scenarios: tuple[str, ...]) -> None:
+        if not scenarios and self._session.route is None:
+            self._shell.show_message("Choose at least one endpoint to load.")
+            return
+        self._session.set_scenarios(scenarios)
+        self._shell.show_message("")
+
+    def _users_changed(self, users: int, scenario: str) -> None:
+        capped = self._session.set_users(users, scenario or None)
+        if capped:
+            self._shell.show_message(
+                "The blocking endpoint is capped at 20 users: each one freezes "
+                "this window for a whole delay."
+            )
+        elif self._controls.status.text().startswith("The blocking"):
+            self._shell.show_message("")
+
+    def _mode_changed(self, mode: str) -> None:
+        self._session.set_mode(mode)
+        self._session.set_rate(self._controls.rate_value())
+        self._shell.charts.clear()
+        self._paint_text()

@@ -1,0 +1,31 @@
+"""What the window's parts may ask of the window that wires them (`MainWindow`).
+
+Each part gets this and the widgets it works on, not the window itself: a part can be
+built and tested with a stand-in, and what it reaches is written down here."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, Protocol
+
+from .charts import Charts
+
+
+class Shell(Protocol):
+    @property
+    def charts(self) -> Charts:
+        """The charts shown now (a change of theme or presentation mode replaces them)."""
+        ...
+
+    def show_message(self, text: str) -> None:
+        """One line in the control panel's status, replacing the last."""
+        ...
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run a coroutine on the shared loop, owned by the window, errors shown."""
+        ...
+
+    def refresh(self) -> None:
+        """Paint everything now, not at the next timer ticks."""
+        ...

@@ -1,0 +1,152 @@
+"""The window's look: light or dark theme, presentation mode (F11) and the control panel
+folded to a strip beside the charts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtWidgets import QMainWindow, QScrollArea, QToolButton, QVBoxLayout
+
+from .charts import Charts, ChartStyle
+from .controls import ControlPanel
+from .figures_table import FiguresTable
+from .session import LabSession
+from .window_settings import WindowSettings
+
+# Banners (background, text, border) per theme: set here, not in the .qss files, so that
+# they stay readable even when a style sheet is missing.
+_BANNER_COLOURS = {
+    False: {
+        "healthBanner": ("#FFF1E0", "#8A3B00", "#E0A060"),
+        "noticeBanner": ("#FDECEC", "#8A1020", "#E09090"),
+    },
+    True: {
+        "healthBanner": ("#3A2B1C", "#FFB37A", "#8A5A2A"),
+        "noticeBanner": ("#3A1F24", "#FF9AA5", "#8A3A44"),
+    },
+}
+
+
+def _themed_sheet(*, dark: bool, font_pt: int) -> str:
+    """The banners in the theme's colours, and check boxes drawn by the style sheet: Qt's
+    own indicator vanishes on a dark background when unchecked and does not grow with the
+    fonts (presentation mode)."""
+    rules = [
+        f"QLabel#{name} {{ background: {bg}; color: {fg}; border: 1px solid {border};"
+        " border-radius: 6px; padding: 6px; }"
+        for name, (bg, fg, border) in _BANNER_COLOURS[dark].items()
+    ]
+    box, edge, on = ("#2A2F36", "#9AA3AD", "#1F8AD2") if dark else ("#FFFFFF", "#5A6470", "#0072B2")
+    size = round(font_pt * 1.3)
+    rules.append(
+        f"QCheckBox::indicator {{ width: {size}px; height: {size}px; border: 2px solid {edge};"
+        f" border-radius: 3px; background: {box}; }}"
+        f" QCheckBox::indicator:checked {{ background: {on}; border-color: {on}; }}"
+        f" QCheckBox::indicator:disabled {{ border-color: #888888; }}"
+    )
+    return "\n" + "\n".join(rules)
+
+
+class WindowLook:
+    """Styles `window` from the sheets in `styles`; owns the charts, which a new style
+    replaces (their fonts, widths and colours are fixed when their plots are made)."""
+
+    def __init__(
+        self,
+        window: QMainWindow,
+        session: LabSession,
+        *,
+        styles: Path,
+        charts: Charts,
+        charts_column: QVBoxLayout,
+        controls: ControlPanel,
+        controls_scroll: QScrollArea,
+        panel_toggle: QToolButton,
+        table: FiguresTable,
+        settings: WindowSettings,
+        say: Callable[[str], None],
+    ) -> None:
+        self._window = window
+        self._session = session
+        self._styles = styles
+        self.charts = charts
+        self._charts_column = charts_column
+        self._controls = controls
+        self._controls_scroll = controls_scroll
+        self._panel_toggle = panel_toggle
+        self._table = table
+        self._settings = settings
+        self._say = say
+        self._dark = False
+        self._presentation = False
+        self._retired_charts: list[Charts] = []
+        self.controls_shown = True
+
+    def set_dark(self, dark: bool) -> None:
+        self._dark = dark
+        self._settings.remember_dark(dark)
+        with self._session.ui_busy():  # the restyle stalls the loop: not the generator's fault
+            self.apply_style()
+
+    def show_controls(self, shown: bool) -> None:
+        """Show the control panel, or fold it to the narrow strip beside the charts."""
+        self.controls_shown = shown
+        self._controls_scroll.setVisible(shown)
+        self._panel_toggle.setText("\u25c0" if shown else "\u25b6")
+        self._panel_toggle.setToolTip(
+            "Hide the controls: the charts get the screen (F9)"
+            if shown
+            else "Show the controls (F9); Space still starts and stops the load"
+        )
+
+    def set_presentation(self, on: bool) -> None:
+        """Projector mode: full screen, fonts of 16 pt and more, thick lines, and the
+        controls folded away (the strip beside the charts, or F9, brings them back)."""
+        self._presentation = on
+        self.show_controls(not on)
+        with self._session.ui_busy():  # the restyle stalls the loop: not the generator's fault
+            self.apply_style()
+            if on:
+                self._window.showFullScreen()
+            else:
+                self._window.showNormal()
+
+    def apply_style(self) -> None:
+        theme = "dark" if self._dark else "light"
+        font_pt = 16 if self._presentation else 11
+        path = self._styles / f"{theme}.qss"
+        try:
+            sheet = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self._say(f"Style sheet {path} cannot be read ({reason}): Qt's default look.")
+            sheet = ""
+        self._window.setStyleSheet(
+            sheet
+            + _themed_sheet(dark=self._dark, font_pt=font_pt)
+            + f"\nQWidget {{ font-size: {font_pt}pt; }}"
+            + f"\nQLabel#headline {{ font-size: {font_pt + 6}pt; font-weight: bold; }}"
+        )
+        width = 560 if self._presentation else 400
+        self._controls.setFixedWidth(width)
+        self._controls.fit_card()
+        # Room for the vertical scroll bar when the panel is taller than the window.
+        self._controls_scroll.setFixedWidth(width + 16)
+        self._table.max_height = 180 if self._presentation else 150
+        self._table.fit_height()  # its rows' height follows the new font
+        self._restyle_charts(ChartStyle.make(presentation=self._presentation, dark=self._dark))
+
+    def _restyle_charts(self, style: ChartStyle) -> None:
+        # Fonts, widths and colours are set when plots are made: make new ones.
+        if style == self.charts.chart_style:
+            return
+        old = self.charts
+        self.charts = Charts(self._session, style)
+        self.charts.show_timeline(old.timeline_shown)
+        self._charts_column.replaceWidget(old, self.charts)
+        # Kept, hidden, rather than deleted: deleting pyqtgraph plots while Qt may still
+        # deliver their queued paint events is a crash risk; a toggle costs a few plots.
+        old.hide()
+        self._retired_charts.append(old)
+        self.charts.update_from(self._session.snapshot())

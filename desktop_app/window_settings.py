@@ -1,0 +1,135 @@
+"""What the window remembers between runs (the lesson, the theme, its geometry), read
+back with every value checked."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import QByteArray, QSettings
+
+from .presets import Preset
+
+
+@dataclass(slots=True)
+class Remembered:
+    """What the settings file says, checked: each value of the right type and range, or
+    the default with the key listed in `ignored`."""
+
+    lesson: Preset
+    dark: bool = False
+    geometry: QByteArray | None = None
+    ignored: list[str] = field(default_factory=list)
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def read_settings(settings: QSettings, presets: Sequence[Preset]) -> Remembered:
+    """Read the remembered lesson, theme and geometry. QSettings coerces whatever it finds
+    (`dark=banana` reads as true with type=bool), so each raw value is checked here."""
+    remembered = Remembered(lesson=presets[0])
+    bad: list[str] = []
+    lesson = settings.value("lesson")
+    if lesson is not None:
+        found = next((p for p in presets if isinstance(lesson, str) and p.name == lesson), None)
+        if found is None:
+            what = "is not a lesson" if isinstance(lesson, str) else "is not a name"
+            bad.append(f"lesson={_shown(lesson)} ({what})")
+        else:
+            remembered.lesson = found
+    dark = settings.value("view/dark")
+    if dark is not None:
+        # The ini format stores booleans as the words true/false; anything else is garbage.
+        word = str(dark).lower() if isinstance(dark, str | bool) else None
+        if word in ("true", "false"):
+            remembered.dark = word == "true"
+        else:
+            bad.append(f"view/dark={_shown(dark)} (not true or false)")
+    geometry = settings.value("window/geometry")
+    if geometry is not None:
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            remembered.geometry = geometry
+        else:
+            bad.append("window/geometry (not a saved window geometry)")
+    remembered.ignored = bad
+    return remembered
+
+
+class WindowSettings:
+    """The window's side of its settings file: None (in --autorun and tests, so runs are
+    reproducible) remembers nothing. Problems with the file are said through `say`."""
+
+    def __init__(self, settings: QSettings | None, say: Callable[[str], None]) -> None:
+        self._settings = settings
+        self._say = say
+        self._problem_said = False
+
+    def restore(
+        self,
+        presets: Sequence[Preset],
+        *,
+        apply_preset: Callable[[Preset], None],
+        restore_geometry: Callable[[QByteArray], bool],
+        show_dark: Callable[[bool], None],
+    ) -> None:
+        """Apply the remembered settings that are valid (without a file: the first lesson),
+        say once which were not, and check the settings file can be written at all (a
+        folder or a read-only file cannot)."""
+        settings = self._settings
+        if settings is None:
+            apply_preset(presets[0])
+            return
+        remembered = read_settings(settings, presets)
+        apply_preset(remembered.lesson)
+        if remembered.geometry is not None and not restore_geometry(remembered.geometry):
+            remembered.ignored.append("window/geometry (not a saved window geometry)")
+        show_dark(remembered.dark)
+        if remembered.ignored:
+            # Garbage is replaced by the default (apply_preset wrote the lesson already), so it
+            # is said once, not at every start.
+            for key in ("view/dark", "window/geometry"):
+                if any(item.startswith(key) for item in remembered.ignored):
+                    settings.remove(key)
+            self._say(
+                f"Ignored settings in {settings.fileName()}: {'; '.join(remembered.ignored)}; "
+                "the defaults are used."
+            )
+        settings.sync()
+        self.check_saved()
+
+    def remember_lesson(self, name: str) -> None:
+        if self._settings is not None:
+            self._settings.setValue("lesson", name)
+
+    def remember_dark(self, dark: bool) -> None:
+        if self._settings is not None:
+            self._settings.setValue("view/dark", dark)
+
+    def save_geometry(self, geometry: QByteArray) -> None:
+        """Write the window's geometry, as it closes."""
+        if self._settings is not None:
+            self._settings.setValue("window/geometry", geometry)
+            self._settings.sync()
+            # The window is going: a problem first met now goes to stderr only.
+            self.check_saved()
+
+    def check_saved(self) -> None:
+        """Say once when the settings file cannot be read or written: otherwise the lesson,
+        theme and window size would silently be forgotten."""
+        if self._settings is None or self._problem_said:
+            return
+        status = self._settings.status()
+        if status != QSettings.Status.NoError:
+            self._problem_said = True
+            reason = (
+                "cannot be written"
+                if status == QSettings.Status.AccessError
+                else "is not a settings file"
+            )
+            self._say(
+                f"Settings file {self._settings.fileName()} {reason}: the lesson, theme and "
+                "window size will not be remembered."
+            )
