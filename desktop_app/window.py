@@ -168,8 +168,6 @@ class MainWindow(QMainWindow):
         self.controls_scroll.setFrameShape(QFrame.Shape.NoFrame)
         self.controls_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         layout.addWidget(self.controls_scroll)
-        # The name docs/workers_screenshot.py still reads (docs are edited apart).
-        self._controls_scroll = self.controls_scroll
         # A narrow strip that folds the panel away, so the charts get the screen (presentation
         # mode does it on entering; the strip and F9 bring the panel back).
         self.panel_toggle = QToolButton()

@@ -34,7 +34,7 @@ async def take(out: Path, seconds: float) -> None:
         await asyncio.sleep(seconds)
         window.refresh()
         # The panel scrolled down to the Server choice: the picture shows where it is.
-        window._controls_scroll.ensureWidgetVisible(window.controls.workers)
+        window.controls_scroll.ensureWidgetVisible(window.controls.workers)
         save(window, out)
 
 
