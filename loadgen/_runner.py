@@ -509,6 +509,18 @@ ALONE = Neighbours()
 AnyGenerator = LoadGenerator | OpenLoopGenerator
 
 
+@dataclass(frozen=True, slots=True)
+class _Load:
+    """A measurement's parts, once its load has started."""
+
+    settings: RunSettings
+    server: LoadedServer
+    neighbours: Neighbours
+    generator: AnyGenerator
+    recorder: Recorder
+    health: HealthMonitor
+
+
 @dataclass(slots=True)
 class _Interval:
     """How the load went, filled in as it goes: the end of the run (drain or cut) and the
@@ -549,17 +561,18 @@ async def measure(
     generator, max_in_flight = _start_generator(settings, server, neighbours, sender, record)
     health = HealthMonitor(server.loop_lag)
     health.start()
+    load = _Load(settings, server, neighbours, generator, recorder, health)
     interval = _Interval()
     drain: Drain | None = None
     try:
-        await _load(settings, server, neighbours, generator, recorder, health, stop, interval)
+        await _run_load(load, stop, interval)
     except asyncio.CancelledError:
         # Whoever cancelled (Stop, Cancel sweep, a closing window) wants the load gone now.
         await generator.stop(grace_s=0)
         raise
     finally:
         try:
-            drain = await _end_load(settings, server.app, generator, interval)
+            drain = await _end_load(load, interval)
         finally:
             await health.stop()
     summary, drained, whole_run = _summarise(settings, recorder, generator, drain)
@@ -626,17 +639,10 @@ def _start_generator(
     return generator, max_in_flight
 
 
-async def _load(
-    settings: RunSettings,
-    server: LoadedServer,
-    neighbours: Neighbours,
-    generator: AnyGenerator,
-    recorder: Recorder,
-    health: HealthMonitor,
-    stop: asyncio.Event | None,
-    interval: _Interval,
-) -> None:
+async def _run_load(load: _Load, stop: asyncio.Event | None, interval: _Interval) -> None:
     """The warm-up, then the measured interval; `interval` says how far it went."""
+    settings, server, generator = load.settings, load.server, load.generator
+    recorder = load.recorder
     app = server.app
     load_start = time.perf_counter()
     if app is not None:
@@ -658,7 +664,7 @@ async def _load(
         # Its end, set now: the recorder judges each record as it arrives, and a held
         # loop delivers the late ones before our own timer can end the interval.
         recorder.end_measurement(measured_from + measured_s)
-    health.restart()
+    load.health.restart()
     if server.block_watch is not None and (not planned or now - planned_from < _LATE_S):
         # Late, the loop was held across the warm-up's end: those holds are evidence.
         server.block_watch.reset()
@@ -673,20 +679,13 @@ async def _load(
     recorder.end_measurement(ended_at)
     if isinstance(generator, OpenLoopGenerator) and before is not None:
         interval.schedule = generator.stats().since(before)
-    await _judge(settings, server, neighbours, recorder, health, interval)
+    await _judge(load, interval)
 
 
-async def _judge(
-    settings: RunSettings,
-    server: LoadedServer,
-    neighbours: Neighbours,
-    recorder: Recorder,
-    health: HealthMonitor,
-    interval: _Interval,
-) -> None:
+async def _judge(load: _Load, interval: _Interval) -> None:
     """At the end of the measured interval: where the app held the loop (and whether by
     design), the generator's health, the windows of the series."""
-    app, block_watch = server.app, server.block_watch
+    settings, app, block_watch = load.settings, load.server.app, load.server.block_watch
     assert interval.ended_at is not None
     if app is not None and interval.stopped:
         app.close_gate()  # before anything awaits: the queued requests go unrun
@@ -701,29 +700,29 @@ async def _judge(
     # Only starts late because the client's own loop was busy blame the client; waits
     # for a free connection mean the server fell behind.
     schedule = interval.schedule
-    interval.verdict = health.verdict(
-        scenarios=(settings.scenario, *neighbours.alongside, *held_by),
+    interval.verdict = load.health.verdict(
+        scenarios=(settings.scenario, *load.neighbours.alongside, *held_by),
         late_starts=schedule.late_loop if schedule else 0,
         started=schedule.started if schedule else 0,
     )
-    series = recorder.snapshot().scenarios.get(settings.scenario)
+    series = load.recorder.snapshot().scenarios.get(settings.scenario)
     interval.windows = series.windows if series is not None else ()
 
 
-async def _end_load(
-    settings: RunSettings, app: ProbedApp | None, generator: AnyGenerator, interval: _Interval
-) -> Drain | None:
+async def _end_load(load: _Load, interval: _Interval) -> Drain | None:
     """Stop the load: drained when the measurement reached its own end (the drain's
     account returned), cut when the app held the loop, briefly awaited when interrupted."""
+    generator = load.generator
     ended = interval.ended_at is not None and not interval.stopped
-    if ended and interval.held and app is not None:
+    if ended and interval.held and load.server.app is not None:
         # The app held the loop: what is in flight is queued behind it; cut it.
         await generator.aclose(grace_s=0)
         return None
     if ended:
         # The measurement's own end: owed requests still go, answers are awaited.
         assert interval.ended_at is not None
-        drain = await generator.drain(until=interval.ended_at, limit_s=drain_limit_s(settings))
+        limit_s = drain_limit_s(load.settings)
+        drain = await generator.drain(until=interval.ended_at, limit_s=limit_s)
         await generator.aclose(grace_s=0)
         return drain
     await generator.aclose(grace_s=INTERRUPT_DRAIN_S)
