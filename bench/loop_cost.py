@@ -32,8 +32,7 @@ from pathlib import Path
 from _support import RESULTS, machine_info, require_this_checkout, write_json
 
 from loopscope.embedded_server import EmbeddedServer, ServerSettings, create_app
-from loopscope.loadgen import RunSettings, gc_tuned_for_load
-from loopscope.loadgen._runner import measure
+from loopscope.loadgen import LoadedServer, RunSettings, gc_tuned_for_load, measure
 
 DEFAULT_GC = gc.get_threshold()
 
@@ -68,9 +67,8 @@ async def one_run(http: str, users: int, delay_ms: float, seconds: float) -> dic
             answered += 1
 
         cpu_before = time.process_time()
-        result = await measure(
-            settings, server.url, None, cpu_s=None, sink=count, loop_lag=server.probes.loop_lag
-        )
+        loaded = LoadedServer(server.url, loop_lag=server.probes.loop_lag)
+        result = await measure(settings, loaded, sink=count)
         cpu_s = time.process_time() - cpu_before
     finally:
         await server.stop()

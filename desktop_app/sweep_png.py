@@ -105,13 +105,43 @@ def render(runs: Sequence[Run], out: Path) -> None:
     # the measured points, joined by straight segments, compare with it honestly (on a
     # log axis a chord between two levels looks like a departure from theory).
     xs = _dense(levels)
-    level_name = "offered rate (requests / s)" if open_loop else "users (concurrent requests)"
 
     app = QApplication.instance() or QApplication([])
     pg.setConfigOptions(antialias=True, background="w", foreground=FOREGROUND)
     layout = pg.GraphicsLayoutWidget()
     layout.resize(WIDTH, HEIGHT)
-    first = runs[0]
+    _add_title(layout, runs[0], open_loop)
+    throughput, latency = _add_panels(layout, runs[0], open_loop, levels)
+    # (rate where theory's latency stops being finite, its last value, colour)
+    unbounded_at: list[tuple[float, float, str]] = []
+    crossed = False  # the legend names the cross once
+    for order, (scenario, steps) in enumerate(_by_scenario(runs).items()):
+        colour = colour_of(scenario, order)
+        theory_ms = _plot_scenario(throughput, latency, scenario, colour, steps, xs, open_loop)
+        crossed = _cross_out_limited(throughput, latency, steps, named=not crossed) or crossed
+        if open_loop:
+            _plot_uncorrected(latency, colour, steps)
+            finite = np.isfinite(theory_ms)
+            if not finite.all() and finite.any():
+                edge = int(np.flatnonzero(finite).max())
+                unbounded_at.append((float(xs[edge]), float(theory_ms[edge]), colour))
+    x_max = max(levels) * 1.03
+    for plot in (throughput, latency):
+        top = _top(plot)
+        plot.setYRange(-0.02 * top, top, padding=0)
+        plot.setXRange(0, x_max, padding=0)
+    if unbounded_at:
+        _mark_unbounded(latency, unbounded_at, x_max)
+    layout.show()
+    app.processEvents()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not layout.grab().save(str(out), "PNG"):
+        raise OSError(f"cannot write {out}")
+    layout.close()
+
+
+def _add_title(layout: Any, first: Run, open_loop: bool) -> None:
+    """The sweep's workload, from its first step, across both panels."""
     threads = f", {first['threads']} threads" if first.get("threads") else ""
     kind = "open loop" if open_loop else "closed loop"
     route = first.get("route")
@@ -126,103 +156,109 @@ def render(runs: Sequence[Run], out: Path) -> None:
         size=f"{FONT_PT + 3}pt",
         color=FOREGROUND,
     )
+
+
+def _add_panels(
+    layout: Any, first: Run, open_loop: bool, levels: Sequence[float]
+) -> tuple[Any, Any]:
+    """The throughput and latency panels, titled, with their legends and level ticks."""
+    level_name = "offered rate (requests / s)" if open_loop else "users (concurrent requests)"
     throughput = layout.addPlot(row=1, col=0)
     latency = layout.addPlot(row=1, col=1)
     # Routes of the user's own have no theory line to explain.
-    notes = [] if isinstance(route, dict) else ["dashed: theory"]
+    notes = [] if isinstance(first.get("route"), dict) else ["dashed: theory"]
     throughput_title = "Throughput" + (f" ({notes[0]})" if notes else "")
     _style_plot(throughput, throughput_title, "throughput (requests / s)", level_name)
     if open_loop:
         notes.append("dotted: uncorrected")
     latency_title = "Latency p50" + (f" ({'; '.join(notes)})" if notes else "")
     _style_plot(latency, latency_title, "latency p50 (ms)", level_name)
-    legends = [
-        plot.addLegend(
+    ticks = [[(level, f"{level:g}") for level in levels]]
+    for plot in (throughput, latency):
+        plot.addLegend(  # kept alive by its plot
             offset=(12, 12),
             labelTextSize=f"{FONT_PT - 1}pt",
             labelTextColor=FOREGROUND,
             brush=pg.mkBrush("#FFFFFFD0"),
             pen=pg.mkPen(MUTED),
         )
-        for plot in (throughput, latency)
-    ]
-    del legends  # kept alive by their plots
-    ticks = [[(level, f"{level:g}") for level in levels]]
     for plot in (throughput, latency):
         # Ticks at the levels measured, and no others: the reader sees where the points are.
         plot.getAxis("bottom").setTicks(ticks)
+    return throughput, latency
 
-    # (rate where theory's latency stops being finite, its last value, colour)
-    unbounded_at: list[tuple[float, float, str]] = []
-    crossed = False  # the legend names the cross once
-    for order, (scenario, steps) in enumerate(_by_scenario(runs).items()):
-        colour = colour_of(scenario, order)
-        label = SCENARIO_LABELS.get(scenario, scenario)
-        x = [_level(run) for run in steps]
-        measured_rps = [_number(run["throughput_rps"]) for run in steps]
-        measured_p50 = [_number(run["latency_ms"]["p50"]) for run in steps]
-        solid = pg.mkPen(colour, width=LINE_WIDTH)
-        dashed = pg.mkPen(colour, width=LINE_WIDTH * 0.7, style=Qt.PenStyle.DashLine)
-        symbol = {"symbol": "o", "symbolSize": 11, "symbolBrush": colour, "symbolPen": "w"}
-        theory_rps, theory_ms = _theory_curves(steps[0], xs, open_loop)
-        throughput.plot(xs, theory_rps, pen=dashed)
-        throughput.plot(x, measured_rps, pen=solid, name=label, **symbol)
-        latency.plot(xs, theory_ms, pen=dashed, connect="finite")
-        latency.plot(x, measured_p50, pen=solid, name=label, **symbol)
-        limited = [
-            run for run in steps if (run.get("generator_health") or {}).get("generator_limited")
-        ]
-        if limited:
-            # Steps where the client, not the server, may have been the limit: crossed out.
-            cross = {"symbol": "x", "symbolSize": 20, "symbolBrush": MUTED, "symbolPen": MUTED}
-            lx = [_level(run) for run in limited]
-            name = None if crossed else "generator-limited"
-            crossed = True
-            throughput.plot(
-                lx,
-                [_number(run["throughput_rps"]) for run in limited],
-                pen=None,
-                name=name,
-                **cross,
-            )
-            latency.plot(
-                lx, [_number(run["latency_ms"]["p50"]) for run in limited], pen=None, **cross
-            )
-        if open_loop:
-            uncorrected = [_number(run["latency_uncorrected_ms"]["p50"]) for run in steps]
-            dotted = pg.mkPen(colour, width=LINE_WIDTH * 0.6, style=Qt.PenStyle.DotLine)
-            latency.plot(x, uncorrected, pen=dotted)
-            finite = np.isfinite(theory_ms)
-            if not finite.all() and finite.any():
-                edge = int(np.flatnonzero(finite).max())
-                unbounded_at.append((float(xs[edge]), float(theory_ms[edge]), colour))
-    x_max = max(levels) * 1.03
-    for plot in (throughput, latency):
-        top = _top(plot)
-        plot.setYRange(-0.02 * top, top, padding=0)
-        plot.setXRange(0, x_max, padding=0)
-    if unbounded_at:
-        # Past capacity theory has no number: its line turns straight up, off the chart.
-        top = _top(latency)
-        for x_edge, last_ms, colour in unbounded_at:
-            pen = pg.mkPen(colour, width=LINE_WIDTH * 0.7, style=Qt.PenStyle.DashLine)
-            latency.plot([x_edge, x_edge], [last_ms, top], pen=pen)
-        note = pg.TextItem(
-            "dashed, straight up: past capacity, no bound",
-            color=MUTED,
-            anchor=(1, 0),
-        )
-        note_font = QFont()
-        note_font.setPointSize(FONT_PT - 2)
-        note.setFont(note_font)
-        latency.addItem(note)
-        note.setPos(x_max, top)
-    layout.show()
-    app.processEvents()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not layout.grab().save(str(out), "PNG"):
-        raise OSError(f"cannot write {out}")
-    layout.close()
+
+def _plot_scenario(
+    throughput: Any,
+    latency: Any,
+    scenario: str,
+    colour: str,
+    steps: Sequence[Run],
+    xs: np.ndarray[Any, np.dtype[np.float64]],
+    open_loop: bool,
+) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """One scenario's theory (dashed) and measured points (solid); returns its theory
+    latency at each x."""
+    label = SCENARIO_LABELS.get(scenario, scenario)
+    x = [_level(run) for run in steps]
+    measured_rps = [_number(run["throughput_rps"]) for run in steps]
+    measured_p50 = [_number(run["latency_ms"]["p50"]) for run in steps]
+    solid = pg.mkPen(colour, width=LINE_WIDTH)
+    dashed = pg.mkPen(colour, width=LINE_WIDTH * 0.7, style=Qt.PenStyle.DashLine)
+    symbol = {"symbol": "o", "symbolSize": 11, "symbolBrush": colour, "symbolPen": "w"}
+    theory_rps, theory_ms = _theory_curves(steps[0], xs, open_loop)
+    throughput.plot(xs, theory_rps, pen=dashed)
+    throughput.plot(x, measured_rps, pen=solid, name=label, **symbol)
+    latency.plot(xs, theory_ms, pen=dashed, connect="finite")
+    latency.plot(x, measured_p50, pen=solid, name=label, **symbol)
+    return theory_ms
+
+
+def _plot_uncorrected(latency: Any, colour: str, steps: Sequence[Run]) -> None:
+    """An open loop's latency counted from each request's actual send, dotted."""
+    x = [_level(run) for run in steps]
+    uncorrected = [_number(run["latency_uncorrected_ms"]["p50"]) for run in steps]
+    dotted = pg.mkPen(colour, width=LINE_WIDTH * 0.6, style=Qt.PenStyle.DotLine)
+    latency.plot(x, uncorrected, pen=dotted)
+
+
+def _cross_out_limited(throughput: Any, latency: Any, steps: Sequence[Run], *, named: bool) -> bool:
+    """Cross out the steps where the client, not the server, may have been the limit
+    (the legend names the cross when `named`); True when there were any."""
+    limited = [run for run in steps if (run.get("generator_health") or {}).get("generator_limited")]
+    if not limited:
+        return False
+    cross = {"symbol": "x", "symbolSize": 20, "symbolBrush": MUTED, "symbolPen": MUTED}
+    lx = [_level(run) for run in limited]
+    throughput.plot(
+        lx,
+        [_number(run["throughput_rps"]) for run in limited],
+        pen=None,
+        name="generator-limited" if named else None,
+        **cross,
+    )
+    latency.plot(lx, [_number(run["latency_ms"]["p50"]) for run in limited], pen=None, **cross)
+    return True
+
+
+def _mark_unbounded(
+    latency: Any, unbounded_at: list[tuple[float, float, str]], x_max: float
+) -> None:
+    """Past capacity theory has no number: its line turns straight up, off the chart."""
+    top = _top(latency)
+    for x_edge, last_ms, colour in unbounded_at:
+        pen = pg.mkPen(colour, width=LINE_WIDTH * 0.7, style=Qt.PenStyle.DashLine)
+        latency.plot([x_edge, x_edge], [last_ms, top], pen=pen)
+    note = pg.TextItem(
+        "dashed, straight up: past capacity, no bound",
+        color=MUTED,
+        anchor=(1, 0),
+    )
+    note_font = QFont()
+    note_font.setPointSize(FONT_PT - 2)
+    note.setFont(note_font)
+    latency.addItem(note)
+    note.setPos(x_max, top)
 
 
 def _top(plot: Any) -> float:

@@ -120,11 +120,22 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     )
     app.state.probes = probes
     app.state.blocking_turnstile = turnstile
+    app.add_middleware(TimingMiddleware, probes=probes)
     # The scenario routes declare response_model=None: with a response model, FastAPI
     # validates a `def` route's return value in the thread pool too, so each request
     # borrows a thread twice and queues twice (measured: 43 instead of 50 req/s at 10
     # threads). The demo shows the thread pool itself, not that second queue.
-    app.add_middleware(TimingMiddleware, probes=probes)
+    _add_waiting_routes(app, turnstile)
+    _add_cpu_routes(app)
+    _add_fanout_routes(app, downstream)
+    _add_probe_routes(app, probes)
+    _add_index_route(app)
+    return app
+
+
+def _add_waiting_routes(app: FastAPI, turnstile: BlockingTurnstile) -> None:
+    """The routes that wait `delay_ms`: without blocking (async), in the thread pool (sync),
+    and on the event loop itself (blocking, one at a time through `turnstile`)."""
 
     @app.get(
         "/scenario/async",
@@ -171,6 +182,10 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             turnstile.release()
         return {"scenario": "blocking", "delay_ms": delay_ms}
 
+
+def _add_cpu_routes(app: FastAPI) -> None:
+    """The routes that compute: on the event loop (cpu-async) and in the pool (cpu-sync)."""
+
     @app.get("/scenario/cpu-async", response_model=None, summary="async def + pure-Python CPU work")
     async def cpu_async_route(
         request: Request, iterations: Iterations = DEFAULT_CPU_ITERATIONS
@@ -192,6 +207,10 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         cpu_work(iterations)
         stamp_timing(request.state, started, time.perf_counter())
         return {"scenario": "cpu-sync", "iterations": iterations}
+
+
+def _add_fanout_routes(app: FastAPI, downstream: DownstreamClients) -> None:
+    """The fan-out routes and the `/downstream` route they call on this same server."""
 
     async def _call_downstream(request: Request, delay_ms: float) -> None:
         try:
@@ -240,6 +259,10 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         await asyncio.sleep(delay_ms / 1000)
         return {"delay_ms": delay_ms}
 
+
+def _add_probe_routes(app: FastAPI, probes: ServerProbes) -> None:
+    """`/stats` (what the probes see) and `/threadpool` (resize the pool)."""
+
     @app.get("/stats", summary="in-flight requests, thread-pool tokens, event-loop lag")
     async def stats_route(
         lag_window_ms: Annotated[int | None, Query(ge=1, le=60_000)] = None,
@@ -259,6 +282,10 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         probes.set_thread_tokens(tokens)
         return {"threadpool": probes.snapshot().to_json()["threadpool"]}
 
+
+def _add_index_route(app: FastAPI) -> None:
+    """`/`: what this server offers."""
+
     @app.get("/", summary="what this server offers")
     async def index_route() -> JSONResponse:
         return JSONResponse(
@@ -269,5 +296,3 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
                 "docs": "/docs",
             }
         )
-
-    return app

@@ -52,6 +52,8 @@ from ._records import (
     ScenarioRequest,
 )
 from ._runner import (
+    LoadedServer,
+    Neighbours,
     RunResult,
     RunSettings,
     TargetError,
@@ -59,6 +61,8 @@ from ._runner import (
     check_loopback_target,
     check_remote_target,
     is_loopback_host,
+    measure,
+    predict,
     run_load,
 )
 from ._sender import (
@@ -77,6 +81,7 @@ from ._sender import (
 from ._target import MAX_TARGET_BYTES, check_target
 from ._tls import TlsError, client_ssl_context
 from ._wire import WIRE_LOG_SIZE, WireLog
+from ._workload import Workload
 from .sweep import (
     ProgressCallback,
     SweepProgress,
@@ -111,6 +116,8 @@ __all__ = [
     "IncompatibleAiohttpError",
     "LatencySummary",
     "LoadGenerator",
+    "LoadedServer",
+    "Neighbours",
     "OpenLoopGenerator",
     "OpenLoopLimits",
     "OversizedAnswerError",
@@ -138,6 +145,7 @@ __all__ = [
     "TransportFactory",
     "WindowStats",
     "WireLog",
+    "Workload",
     "check_aiohttp",
     "check_demo_target",
     "check_loopback_target",
@@ -150,9 +158,11 @@ __all__ = [
     "freeze_startup_objects",
     "gc_tuned_for_load",
     "is_loopback_host",
+    "measure",
     "measure_cpu_cost_s",
     "open_loop_theory",
     "parse_server_timing",
+    "predict",
     "record_from_error",
     "record_from_response",
     "run_load",

@@ -20,8 +20,6 @@ import httpx
 
 from loopscope.embedded_server import (
     CPU_SCENARIOS,
-    DEFAULT_CPU_ITERATIONS,
-    DEFAULT_FANOUT,
     DEFAULT_THREADS,
     AppImportError,
     BlockSite,
@@ -46,6 +44,7 @@ from ._recorder import DrainedSummary, Recorder, Summary, WindowStats
 from ._records import ERROR_ABANDONED, AnyRequest, RequestRecord, RouteRequest, ScenarioRequest
 from ._sender import HttpxSender
 from ._tls import client_ssl_context
+from ._workload import Workload
 from .export import run_record
 from .health import HealthMonitor, HealthVerdict
 
@@ -171,8 +170,9 @@ class WholeRun:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class RunSettings:
-    """One run. warmup_s=None means min(1 s, a fifth of the duration).
+class RunSettings(Workload):
+    """One run: its workload (`Workload`: delay, pool, warm-up, drain, placement, app), what
+    it loads and where.
 
     rate=None: a closed loop of `concurrency` users. rate=R: an open loop of R requests
     per second, at most `max_in_flight` at once (None: `connections_for` the rate and
@@ -182,13 +182,7 @@ class RunSettings:
     scenario: str
     concurrency: int = 10
     rate: float | None = None
-    max_in_flight: int | None = None
-    delay_ms: float = 200.0
     duration_s: float = 10.0
-    warmup_s: float | None = None
-    threads: int | None = None
-    iterations: int = DEFAULT_CPU_ITERATIONS
-    fanout: int = DEFAULT_FANOUT
     target: str | None = None
     # Closed loop: users start spread over this many seconds instead of all at once. Users
     # started together stay in lock-step: 1000 of them send at the same instant every
@@ -198,27 +192,25 @@ class RunSettings:
     # does.
     ramp_s: float | None = None
     # A route of the user's own app instead of a demo scenario (`scenario` is then its
-    # label): served from `app` ("module:attribute", imported from `app_dir`) on the
-    # embedded server, or sent to `target` (a server already running; a host that is not
-    # this machine only with `allow_remote`).
+    # label): served from the workload's `app` on the embedded server, or sent to `target`
+    # (a server already running; a host that is not this machine only with `allow_remote`).
     route: RouteRequest | None = None
-    app: str | None = None
-    app_dir: str = "."
-    # How long the app's start-up (its lifespan) may take (`--startup-timeout`).
-    startup_timeout_s: float = 30.0
     allow_remote: bool = False
-    # Seconds the end of the run may await what it owes (None: `drain_limit_s`'s default).
-    drain_s: float | None = None
-    # The demo server in a process of its own with this many uvicorn workers, instead of
-    # on this loop (`--server-process`, `--workers`).
-    server_process: bool = False
-    workers: int = 1
     # An https:// target: a CA file to trust besides the system's (--ca-cert), or no
     # verification at all (--insecure). 3xx answers followed on the same server
     # (--follow-redirects) instead of counted as `redirect` errors.
     ca_cert: str | None = None
     insecure: bool = False
     follow_redirects: bool = False
+
+    @property
+    def open_loop(self) -> bool:
+        return self.rate is not None
+
+    @property
+    def level(self) -> float:
+        """The load asked for: users (closed loop) or requests per second (open loop)."""
+        return self.rate if self.rate is not None else float(self.concurrency)
 
     @property
     def effective_ramp_s(self) -> float:
@@ -291,13 +283,12 @@ class RunResult:
 
     @property
     def open_loop(self) -> bool:
-        return self.settings.rate is not None
+        return self.settings.open_loop
 
     @property
     def level(self) -> float:
         """The load asked for: users (closed loop) or requests per second (open loop)."""
-        s = self.settings
-        return s.rate if s.rate is not None else float(s.concurrency)
+        return self.settings.level
 
     def to_json(self) -> dict[str, object]:
         """The `run --json` object of DESIGN.md's command-line contract (see
@@ -386,16 +377,8 @@ async def run_load(settings: RunSettings, *, stop: asyncio.Event | None = None) 
             await _set_remote_threads(url, settings.threads)
         watch = probed.block_watch if probed is not None else None
         try:
-            result = await measure(
-                settings,
-                url,
-                threads,
-                cpu_s=None,
-                cpu_meter=meter,
-                stop=stop,
-                block_watch=watch,
-                app=probed,
-            )
+            server = LoadedServer(url, threads, block_watch=watch, app=probed)
+            result = await measure(settings, server, Neighbours(cpu_meter=meter), stop=stop)
         finally:
             if probed is not None:
                 # Requests still queued are turned away: the server's shutdown then waits
@@ -437,59 +420,193 @@ def open_loop_connections(settings: RunSettings, threads: int, cpu_s: float | No
     if cpu_s is None and settings.scenario in CPU_SCENARIOS:
         # A target on this machine: the local cost is a fair estimate, only for sizing.
         cpu_s = measure_cpu_cost_s(settings.iterations)
-    _, service_s, _ = theory.capacity_and_service_time(
+    return connections_for(settings.rate, predict(settings, threads, cpu_s).service_time_s)
+
+
+def predict(
+    settings: RunSettings,
+    threads: int | None,
+    cpu_s: float | None,
+    *,
+    cpu_share: float = 1.0,
+    loop_hold: theory.LoopHold | None = None,
+) -> theory.Prediction:
+    """What theory predicts for the run `settings` ask for, on a pool of `threads` (None:
+    the default): the one place a run's workload becomes the theory's keywords.
+
+    cpu_s, cpu_share: the cost of one CPU-scenario request and the part of the core it
+    gets (`theory.capacity_and_service_time`); loop_hold: see `theory.closed_loop`."""
+    if settings.route is not None:
+        return theory.unknown(settings.scenario)
+    if settings.rate is None:
+        return theory.closed_loop(
+            settings.scenario,
+            users=settings.concurrency,
+            delay_s=settings.delay_ms / 1000,
+            threads=threads or DEFAULT_THREADS,
+            fanout=settings.fanout,
+            cpu_s=cpu_s,
+            cpu_share=cpu_share,
+            workers=settings.workers,
+            loop_hold=loop_hold,
+        )
+    return open_loop(
         settings.scenario,
+        rate=settings.rate,
         delay_s=settings.delay_ms / 1000,
-        threads=threads,
+        threads=threads or DEFAULT_THREADS,
         fanout=settings.fanout,
         cpu_s=cpu_s,
+        cpu_share=cpu_share,
         workers=settings.workers,
     )
-    return connections_for(settings.rate, service_s)
 
 
-async def measure(
-    settings: RunSettings,
-    url: str,
-    threads: int | None,
-    *,
-    cpu_s: float | None,
-    cpu_share: float = 1.0,
-    cpu_meter: CpuCostMeter | None = None,
-    loop_hold: theory.LoopHold | None = None,
-    sink: RecordSink | None = None,
-    loop_lag: LoopLagMonitor | None = None,
-    alongside: tuple[str, ...] = (),
-    stop: asyncio.Event | None = None,
-    block_watch: BlockWatch | None = None,
-    app: ProbedApp | None = None,
-) -> RunResult:
-    """Load the server at `url` as `settings` say, and summarise beside the theory.
+@dataclass(frozen=True, slots=True)
+class LoadedServer:
+    """The server a measurement loads: its URL and thread pool (None: not known, a target
+    whose pool was left alone) and, when it runs on this loop, its probes.
+
+    loop_lag: the lag monitor of a server on this loop, reused for the health verdict
+    instead of a timer of our own. block_watch: a user's app on this loop: where its code
+    held the loop goes into the result, and loop lag it caused is not blamed on the
+    generator. app: that app (served on this loop): its closing gate bounds the end of the
+    run. A request arriving after the drain's planned end is turned away unrun (503); and
+    when the app held the loop, it is closed at the load's end and nothing is drained: each
+    queued request would hold the loop in turn (100 users x 1 s: 100 s), so those in
+    flight are cut off (`abandoned`).
+    """
+
+    url: str
+    threads: int | None = None
+    loop_lag: LoopLagMonitor | None = None
+    block_watch: BlockWatch | None = None
+    app: ProbedApp | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbours:
+    """What shares the server with a measurement, as its theory and health verdict see it.
 
     cpu_s: the cost of one CPU-scenario request here (None: from `cpu_meter`'s samples over
     the measured span, which its owner takes while the run goes; without one, from the
     server's own timing afterwards); cpu_share: the part of the core it gets beside other
-    CPU-bound runs.
-    loop_hold: a closed-loop `blocking` run beside on the same loop (theory.LoopHold).
-    sink: also receives every record (a live view of the run). loop_lag: the lag monitor
-    of a server on this loop, reused for the health verdict instead of a timer of our own.
-    alongside: scenarios loading the same loop at the same time, whose blocking or CPU use
-    by design is not the generator's fault. The sweep engine calls this once per run of a
-    step. Cancelled, it cuts the requests in flight rather than waiting for them.
+    CPU-bound runs. loop_hold: a closed-loop `blocking` run beside on the same loop
+    (theory.LoopHold). alongside: scenarios loading the same loop at the same time, whose
+    blocking or CPU use by design is not the generator's fault.
+    """
+
+    cpu_s: float | None = None
+    cpu_share: float = 1.0
+    cpu_meter: CpuCostMeter | None = None
+    loop_hold: theory.LoopHold | None = None
+    alongside: tuple[str, ...] = ()
+
+
+#: A measurement alone on its server, its CPU cost taken from the server's own timing.
+ALONE = Neighbours()
+
+AnyGenerator = LoadGenerator | OpenLoopGenerator
+
+
+@dataclass(frozen=True, slots=True)
+class _Load:
+    """A measurement's parts, once its load has started."""
+
+    settings: RunSettings
+    server: LoadedServer
+    neighbours: Neighbours
+    generator: AnyGenerator
+    recorder: Recorder
+    health: HealthMonitor
+
+
+@dataclass(slots=True)
+class _Interval:
+    """How the load went, filled in as it goes: the end of the run (drain or cut) and the
+    result read it, whatever step it reached."""
+
+    measured_from: float = 0.0
+    ended_at: float | None = None
+    stopped: bool = False
+    # The user's app held the loop by design (`_held_by_design`): nothing is drained.
+    held: bool = False
+    schedule: ScheduleStats | None = None
+    blocking: tuple[BlockSite, ...] = ()
+    verdict: HealthVerdict | None = None
+    windows: tuple[WindowStats, ...] = ()
+
+
+async def measure(
+    settings: RunSettings,
+    server: LoadedServer,
+    neighbours: Neighbours = ALONE,
+    *,
+    sink: RecordSink | None = None,
+    stop: asyncio.Event | None = None,
+) -> RunResult:
+    """Load `server` as `settings` say, and summarise beside the theory.
+
+    sink: also receives every record (a live view of the run). The sweep engine calls this
+    once per run of a step. Cancelled, it cuts the requests in flight rather than waiting
+    for them.
 
     When the load ends, requests in flight drain (bounded: `drain_s`); those cut off are
     counted as `abandoned` errors. stop: set, it ends the load early: the summary covers
     what was measured until then (nothing, if still in the warm-up) and is `partial`.
-    block_watch: a user's app on this loop: where its code held the loop goes into the
-    result, and loop lag it caused is not blamed on the generator. app: that app (served on
-    this loop): its closing gate bounds the end of the run. A request arriving after the
-    drain's planned end is turned away unrun (503); and when the app held the loop, it is
-    closed at the load's end and nothing is drained: each queued request would hold the
-    loop in turn (100 users x 1 s: 100 s), so those in flight are cut off (`abandoned`).
     """
-    request = settings.request()
     recorder = Recorder()
     record = recorder.add if sink is None else _both(recorder.add, sink)
+    sender = _sender_for(settings, server.url)
+    generator, max_in_flight = _start_generator(settings, server, neighbours, sender, record)
+    health = HealthMonitor(server.loop_lag)
+    health.start()
+    load = _Load(settings, server, neighbours, generator, recorder, health)
+    interval = _Interval()
+    drain: Drain | None = None
+    try:
+        await _run_load(load, stop, interval)
+    except asyncio.CancelledError:
+        # Whoever cancelled (Stop, Cancel sweep, a closing window) wants the load gone now.
+        await generator.stop(grace_s=0)
+        raise
+    finally:
+        try:
+            drain = await _end_load(load, interval)
+        finally:
+            await health.stop()
+    summary, drained, whole_run = _summarise(settings, recorder, generator, drain)
+    cpu_s = _request_cost_s(settings, neighbours, summary, interval)
+    prediction = predict(
+        settings,
+        server.threads,
+        cpu_s,
+        cpu_share=neighbours.cpu_share,
+        loop_hold=neighbours.loop_hold,
+    )
+    assert interval.verdict is not None  # the load ran to its end (else it raised)
+    return RunResult(
+        settings,
+        summary,
+        prediction,
+        server.threads,
+        server.url,
+        windows=interval.windows,
+        schedule=interval.schedule,
+        max_in_flight=max_in_flight,
+        health=interval.verdict,
+        partial=interval.stopped,
+        blocking=interval.blocking[:5],
+        drained=drained,
+        first_redirect=sender.first_redirect,
+        error_examples=tuple(sender.error_examples.items()),
+        whole_run=whole_run,
+    )
+
+
+def _sender_for(settings: RunSettings, url: str) -> HttpxSender:
+    """The sender to `url`, with the TLS settings of an https:// one; TargetError (a bad
+    argument) for a CA file that cannot be used."""
     try:
         context = (
             client_ssl_context(ca_cert=settings.ca_cert, insecure=settings.insecure)
@@ -498,92 +615,125 @@ async def measure(
         )
     except ValueError as exc:
         raise TargetError(str(exc), bad_argument=True) from None
-    sender = HttpxSender(url, ssl_context=context, follow_redirects=settings.follow_redirects)
-    generator: LoadGenerator | OpenLoopGenerator
-    max_in_flight: int | None = None
+    return HttpxSender(url, ssl_context=context, follow_redirects=settings.follow_redirects)
+
+
+def _start_generator(
+    settings: RunSettings,
+    server: LoadedServer,
+    neighbours: Neighbours,
+    sender: HttpxSender,
+    record: RecordSink,
+) -> tuple[AnyGenerator, int | None]:
+    """The run's generator, started: closed loop (users) or open loop (a rate, with its
+    bound on requests in flight, also returned)."""
+    request = settings.request()
     if settings.rate is None:
-        generator = LoadGenerator(sender, record, request, ramp_s=settings.effective_ramp_s)
-        generator.start(settings.concurrency)
-    else:
-        max_in_flight = open_loop_connections(settings, threads or DEFAULT_THREADS, cpu_s)
-        generator = OpenLoopGenerator(sender, record, request, max_in_flight=max_in_flight)
-        generator.start(settings.rate)
-    schedule: ScheduleStats | None = None
-    ended_at: float | None = None
-    drain: Drain | None = None
-    health = HealthMonitor(loop_lag)
-    health.start()
+        closed = LoadGenerator(sender, record, request, ramp_s=settings.effective_ramp_s)
+        closed.start(settings.concurrency)
+        return closed, None
+    threads = server.threads or DEFAULT_THREADS
+    max_in_flight = open_loop_connections(settings, threads, neighbours.cpu_s)
+    generator = OpenLoopGenerator(sender, record, request, max_in_flight=max_in_flight)
+    generator.start(settings.rate)
+    return generator, max_in_flight
+
+
+async def _run_load(load: _Load, stop: asyncio.Event | None, interval: _Interval) -> None:
+    """The warm-up, then the measured interval; `interval` says how far it went."""
+    settings, server, generator = load.settings, load.server, load.generator
+    recorder = load.recorder
+    app = server.app
     load_start = time.perf_counter()
     if app is not None:
         # A deadline set in advance: while the app holds the loop, no timer of ours fires.
         app.admit_until(load_start + settings.duration_s + drain_limit_s(settings))
-    stopped = False
-    held = False
-    try:
-        # These waits are the measurement's own duration, not synchronisation.
-        stopped = await _wait_unless_stopped(stop, settings.effective_warmup_s)
-        # A user's app: the interval asked for, even when a loop held by the app wakes us
-        # late; what completes after it (the queue behind the hold, the gate's 503s) is not
-        # measured. The demo routes keep the interval the timers saw.
-        planned = app is not None
-        planned_from = load_start + settings.effective_warmup_s
-        now = time.perf_counter()
-        measured_from = min(now, planned_from) if planned and not stopped else now
-        recorder.begin_measurement(measured_from)
-        measured_s = settings.duration_s - settings.effective_warmup_s
-        if planned:
-            # Its end, set now: the recorder judges each record as it arrives, and a held
-            # loop delivers the late ones before our own timer can end the interval.
-            recorder.end_measurement(measured_from + measured_s)
-        health.restart()
-        if block_watch is not None and (not planned or now - planned_from < _LATE_S):
-            # Late, the loop was held across the warm-up's end: those holds are evidence.
-            block_watch.reset()
-        before = generator.stats() if isinstance(generator, OpenLoopGenerator) else None
-        if not stopped:
-            left = measured_from + measured_s - time.perf_counter() if planned else measured_s
-            stopped = await _wait_unless_stopped(stop, max(0.0, left))
-        ended_at = time.perf_counter()
-        if planned and not stopped:
-            ended_at = min(ended_at, measured_from + measured_s)
-        recorder.end_measurement(ended_at)
-        if isinstance(generator, OpenLoopGenerator) and before is not None:
-            schedule = generator.stats().since(before)
-        if app is not None and stopped:
-            app.close_gate()  # before anything awaits: the queued requests go unrun
-        if block_watch is not None:
-            await block_watch.caught_up()  # a hold that just ended is in its sites
-        blocking = tuple(block_watch.sites()) if block_watch is not None else ()
-        measured_span = ended_at - measured_from
-        held = bool(_held_by_design(blocking, measured_span))
-        if app is not None and held:
-            app.close_gate()
-        # Only starts late because the client's own loop was busy blame the client; waits
-        # for a free connection mean the server fell behind.
-        verdict = health.verdict(
-            scenarios=(settings.scenario, *alongside, *_held_by_design(blocking, measured_span)),
-            late_starts=schedule.late_loop if schedule else 0,
-            started=schedule.started if schedule else 0,
-        )
-        series = recorder.snapshot().scenarios.get(settings.scenario)
-        windows = series.windows if series is not None else ()
-    except asyncio.CancelledError:
-        # Whoever cancelled (Stop, Cancel sweep, a closing window) wants the load gone now.
-        await generator.stop(grace_s=0)
-        raise
-    finally:
-        try:
-            if ended_at is not None and not stopped and held and app is not None:
-                # The app held the loop: what is in flight is queued behind it; cut it.
-                await generator.aclose(grace_s=0)
-            elif ended_at is not None and not stopped:
-                # The measurement's own end: owed requests still go, answers are awaited.
-                drain = await generator.drain(until=ended_at, limit_s=drain_limit_s(settings))
-                await generator.aclose(grace_s=0)
-            else:
-                await generator.aclose(grace_s=INTERRUPT_DRAIN_S)
-        finally:
-            await health.stop()
+    # These waits are the measurement's own duration, not synchronisation.
+    interval.stopped = await _wait_unless_stopped(stop, settings.effective_warmup_s)
+    # A user's app: the interval asked for, even when a loop held by the app wakes us
+    # late; what completes after it (the queue behind the hold, the gate's 503s) is not
+    # measured. The demo routes keep the interval the timers saw.
+    planned = app is not None
+    planned_from = load_start + settings.effective_warmup_s
+    now = time.perf_counter()
+    measured_from = min(now, planned_from) if planned and not interval.stopped else now
+    interval.measured_from = measured_from
+    recorder.begin_measurement(measured_from)
+    measured_s = settings.duration_s - settings.effective_warmup_s
+    if planned:
+        # Its end, set now: the recorder judges each record as it arrives, and a held
+        # loop delivers the late ones before our own timer can end the interval.
+        recorder.end_measurement(measured_from + measured_s)
+    load.health.restart()
+    if server.block_watch is not None and (not planned or now - planned_from < _LATE_S):
+        # Late, the loop was held across the warm-up's end: those holds are evidence.
+        server.block_watch.reset()
+    before = generator.stats() if isinstance(generator, OpenLoopGenerator) else None
+    if not interval.stopped:
+        left = measured_from + measured_s - time.perf_counter() if planned else measured_s
+        interval.stopped = await _wait_unless_stopped(stop, max(0.0, left))
+    ended_at = time.perf_counter()
+    if planned and not interval.stopped:
+        ended_at = min(ended_at, measured_from + measured_s)
+    interval.ended_at = ended_at
+    recorder.end_measurement(ended_at)
+    if isinstance(generator, OpenLoopGenerator) and before is not None:
+        interval.schedule = generator.stats().since(before)
+    await _judge(load, interval)
+
+
+async def _judge(load: _Load, interval: _Interval) -> None:
+    """At the end of the measured interval: where the app held the loop (and whether by
+    design), the generator's health, the windows of the series."""
+    settings, app, block_watch = load.settings, load.server.app, load.server.block_watch
+    assert interval.ended_at is not None
+    if app is not None and interval.stopped:
+        app.close_gate()  # before anything awaits: the queued requests go unrun
+    if block_watch is not None:
+        await block_watch.caught_up()  # a hold that just ended is in its sites
+    interval.blocking = tuple(block_watch.sites()) if block_watch is not None else ()
+    measured_span = interval.ended_at - interval.measured_from
+    held_by = _held_by_design(interval.blocking, measured_span)
+    interval.held = bool(held_by)
+    if app is not None and interval.held:
+        app.close_gate()
+    # Only starts late because the client's own loop was busy blame the client; waits
+    # for a free connection mean the server fell behind.
+    schedule = interval.schedule
+    interval.verdict = load.health.verdict(
+        scenarios=(settings.scenario, *load.neighbours.alongside, *held_by),
+        late_starts=schedule.late_loop if schedule else 0,
+        started=schedule.started if schedule else 0,
+    )
+    series = load.recorder.snapshot().scenarios.get(settings.scenario)
+    interval.windows = series.windows if series is not None else ()
+
+
+async def _end_load(load: _Load, interval: _Interval) -> Drain | None:
+    """Stop the load: drained when the measurement reached its own end (the drain's
+    account returned), cut when the app held the loop, briefly awaited when interrupted."""
+    generator = load.generator
+    ended = interval.ended_at is not None and not interval.stopped
+    if ended and interval.held and load.server.app is not None:
+        # The app held the loop: what is in flight is queued behind it; cut it.
+        await generator.aclose(grace_s=0)
+        return None
+    if ended:
+        # The measurement's own end: owed requests still go, answers are awaited.
+        assert interval.ended_at is not None
+        limit_s = drain_limit_s(load.settings)
+        drain = await generator.drain(until=interval.ended_at, limit_s=limit_s)
+        await generator.aclose(grace_s=0)
+        return drain
+    await generator.aclose(grace_s=INTERRUPT_DRAIN_S)
+    return None
+
+
+def _summarise(
+    settings: RunSettings, recorder: Recorder, generator: AnyGenerator, drain: Drain | None
+) -> tuple[Summary, DrainedSummary | None, WholeRun]:
+    """The measured interval's summary (requests cut off counted as `abandoned`), what
+    the drain saw of it, and the whole run's answers."""
     drained: DrainedSummary | None = None
     if drain is not None:
         recorder.censor(settings.scenario, drain.censored_since, drain.cut_at)
@@ -599,53 +749,23 @@ async def measure(
         errors = dict(summary.errors)
         errors[ERROR_ABANDONED] = errors.get(ERROR_ABANDONED, 0) + generator.abandoned
         summary = replace(summary, errors=errors)
-    if cpu_s is None and cpu_meter is not None and settings.scenario in CPU_SCENARIOS:
-        until = measured_from if ended_at is None else ended_at
-        cpu_s = cpu_meter.cost_s(settings.iterations, since=measured_from, until=until)
+    return summary, drained, whole_run
+
+
+def _request_cost_s(
+    settings: RunSettings, neighbours: Neighbours, summary: Summary, interval: _Interval
+) -> float | None:
+    """The core time of one CPU-scenario request for the theory (None: not a CPU one)."""
+    cpu_s = neighbours.cpu_s
+    meter = neighbours.cpu_meter
+    if cpu_s is None and meter is not None and settings.scenario in CPU_SCENARIOS:
+        since = interval.measured_from
+        until = since if interval.ended_at is None else interval.ended_at
+        cpu_s = meter.cost_s(settings.iterations, since=since, until=until)
     if cpu_s is None and settings.scenario in CPU_SCENARIOS:
         # Another server: the best we know is the work time it reports per request.
         cpu_s = summary.server_work_ms_mean / 1000 if summary.ok else math.nan
-    if settings.route is not None:
-        prediction = theory.unknown(settings.scenario)
-    elif settings.rate is None:
-        prediction = theory.closed_loop(
-            settings.scenario,
-            users=settings.concurrency,
-            delay_s=settings.delay_ms / 1000,
-            threads=threads or DEFAULT_THREADS,
-            fanout=settings.fanout,
-            cpu_s=cpu_s,
-            cpu_share=cpu_share,
-            workers=settings.workers,
-            loop_hold=loop_hold,
-        )
-    else:
-        prediction = open_loop(
-            settings.scenario,
-            rate=settings.rate,
-            delay_s=settings.delay_ms / 1000,
-            threads=threads or DEFAULT_THREADS,
-            fanout=settings.fanout,
-            cpu_s=cpu_s,
-            workers=settings.workers,
-        )
-    return RunResult(
-        settings,
-        summary,
-        prediction,
-        threads,
-        url,
-        windows=windows,
-        schedule=schedule,
-        max_in_flight=max_in_flight,
-        health=verdict,
-        partial=stopped,
-        blocking=blocking[:5],
-        drained=drained,
-        first_redirect=sender.first_redirect,
-        error_examples=tuple(sender.error_examples.items()),
-        whole_run=whole_run,
-    )
+    return cpu_s
 
 
 # The user's code held the loop this share of the measured time: the route blocks the loop

@@ -23,9 +23,6 @@ from typing import Protocol, TypeVar
 
 from loopscope.embedded_server import (
     CPU_SCENARIOS,
-    DEFAULT_CPU_ITERATIONS,
-    DEFAULT_FANOUT,
-    DEFAULT_THREADS,
     MAX_BLOCKING_DELAY_MS,
     MAX_DELAY_MS,
     MAX_THREADS,
@@ -49,7 +46,8 @@ from ._cpu_cost import CpuCostMeter
 from ._generator import MAX_USERS, RecordSink
 from ._open_loop import MAX_IN_FLIGHT, MAX_RATE
 from ._records import RouteRequest
-from ._runner import RunResult, RunSettings, measure, sampling
+from ._runner import LoadedServer, Neighbours, RunResult, RunSettings, measure, sampling
+from ._workload import Workload
 
 # The whole sweep's load time, warm-ups included; longer sweeps are refused up front.
 MAX_SWEEP_S = 3600.0
@@ -65,34 +63,22 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class SweepSettings:
-    """Scenarios × levels: `concurrency` (closed loop, users) or `rates` (open loop, req/s).
+class SweepSettings(Workload):
+    """Scenarios × levels of one workload: `concurrency` (closed loop, users) or `rates`
+    (open loop, req/s), each step `step_duration_s` long.
 
-    warmup_s=None means min(1 s, a fifth of the step). max_in_flight: the open loop's
-    bound (None: sized for each rate, as `run` does). Invalid settings raise ValueError
-    with a message fit for the command line.
+    The workload's warmup_s=None means min(1 s, a fifth of the step); its max_in_flight,
+    the open loop's bound (None: sized for each rate, as `run` does). Invalid settings
+    raise ValueError with a message fit for the command line.
     """
 
     scenarios: tuple[str, ...]
     concurrency: tuple[int, ...] = ()
     rates: tuple[float, ...] = ()
-    delay_ms: float = 200.0
     step_duration_s: float = 5.0
-    warmup_s: float | None = None
-    threads: int | None = None
-    iterations: int = DEFAULT_CPU_ITERATIONS
-    fanout: int = DEFAULT_FANOUT
-    max_in_flight: int | None = None
-    drain_s: float | None = None  # see RunSettings
-    # Routes of the user's own app (`app`, imported from `app_dir`) instead of demo
-    # scenarios; `scenarios` are then their labels.
+    # Routes of the user's own app (the workload's `app`) instead of demo scenarios;
+    # `scenarios` are then their labels.
     routes: tuple[RouteRequest, ...] = ()
-    app: str | None = None
-    app_dir: str = "."
-    startup_timeout_s: float = 30.0  # see RunSettings
-    # The demo server in a process of its own with this many workers (see RunSettings).
-    server_process: bool = False
-    workers: int = 1
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -106,41 +92,27 @@ class SweepSettings:
         return self.rates if self.rates else tuple(float(n) for n in self.concurrency)
 
     @property
-    def effective_threads(self) -> int:
-        return self.threads or DEFAULT_THREADS
-
-    @property
     def load_s(self) -> float:
         """Seconds of load the whole sweep asks for (settling between steps not counted)."""
         return len(self.scenarios) * len(self.levels) * self.step_duration_s
 
     def steps(self) -> list[RunSettings]:
-        """One run per scenario and level, scenario by scenario, levels in the order given."""
-        steps: list[RunSettings] = []
+        """One run per scenario and level, scenario by scenario, levels in the order given:
+        each this sweep's workload on a pool of `effective_threads`."""
+        workload = {**self.workload_keywords(), "threads": self.effective_threads}
         routes = {route.scenario: route for route in self.routes}
-        for scenario in self.scenarios:
-            for level in self.levels:
-                steps.append(
-                    RunSettings(
-                        scenario=scenario,
-                        route=routes.get(scenario),
-                        app=self.app,
-                        app_dir=self.app_dir,
-                        concurrency=1 if self.open_loop else int(level),
-                        rate=level if self.open_loop else None,
-                        max_in_flight=self.max_in_flight,
-                        delay_ms=self.delay_ms,
-                        duration_s=self.step_duration_s,
-                        warmup_s=self.warmup_s,
-                        drain_s=self.drain_s,
-                        threads=self.effective_threads,
-                        iterations=self.iterations,
-                        fanout=self.fanout,
-                        server_process=self.server_process,
-                        workers=self.workers,
-                    )
-                )
-        return steps
+        return [
+            RunSettings(
+                **workload,
+                scenario=scenario,
+                route=routes.get(scenario),
+                concurrency=1 if self.open_loop else int(level),
+                rate=level if self.open_loop else None,
+                duration_s=self.step_duration_s,
+            )
+            for scenario in self.scenarios
+            for level in self.levels
+        ]
 
 
 def _validate(s: SweepSettings) -> None:
@@ -302,22 +274,24 @@ async def _run_step(
     scenarios = tuple(run.scenario for run in step)
     shares = _cpu_shares(step)
     hold = _loop_hold(step)
+    probes = target.probes
+    server = LoadedServer(
+        target.url, threads, loop_lag=probes.loop_lag, block_watch=probes.block_watch, app=app
+    )
     loop = asyncio.get_running_loop()
     tasks = [
         loop.create_task(
             measure(
                 run,
-                target.url,
-                threads,
-                cpu_s=cpu_costs.get(run.scenario),
-                cpu_share=shares.get(run.scenario, 1.0),
-                cpu_meter=cpu_meter,
-                loop_hold=hold,
+                server,
+                Neighbours(
+                    cpu_s=cpu_costs.get(run.scenario),
+                    cpu_share=shares.get(run.scenario, 1.0),
+                    cpu_meter=cpu_meter,
+                    loop_hold=hold,
+                    alongside=tuple(name for name in scenarios if name != run.scenario),
+                ),
                 sink=sink,
-                loop_lag=target.probes.loop_lag,
-                alongside=tuple(name for name in scenarios if name != run.scenario),
-                block_watch=target.probes.block_watch,
-                app=app,
             ),
             name=f"loopscope-sweep-{run.scenario}",
         )

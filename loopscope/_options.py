@@ -9,7 +9,7 @@ import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn, TypedDict, TypeVar
+from typing import NoReturn, TypeVar
 
 from loopscope.embedded_server import (
     DEFAULT_CPU_ITERATIONS,
@@ -20,7 +20,7 @@ from loopscope.embedded_server import (
     MAX_THREADS,
     MAX_WORKERS,
 )
-from loopscope.loadgen import ERROR_ABANDONED
+from loopscope.loadgen import ERROR_ABANDONED, Workload
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -202,17 +202,6 @@ def add_workload_options(parser: argparse.ArgumentParser, *, per_step: bool) -> 
     )
 
 
-class Workload(TypedDict):
-    """What `add_workload_options` parsed, as keywords of RunSettings and SweepSettings."""
-
-    delay_ms: float
-    warmup_s: float | None
-    drain_s: float | None
-    threads: int | None
-    iterations: int
-    fanout: int
-
-
 def add_placement_options(parser: argparse.ArgumentParser) -> None:
     """Where the demo server runs: `--server-process` and `--workers N` (run, sweep, gui)."""
     parser.add_argument(
@@ -243,7 +232,13 @@ def placement_from(args: argparse.Namespace, *, elsewhere: bool) -> tuple[bool, 
     return server_process, args.workers or 1
 
 
-def workload_from(args: argparse.Namespace) -> Workload:
+def workload_from(
+    args: argparse.Namespace, *, elsewhere: bool, max_in_flight: int | None
+) -> Workload:
+    """The workload `add_workload_options`, `add_placement_options` and the app options
+    parsed (`placement_from`: `elsewhere` and its UsageError); max_in_flight: the open
+    loop's bound, which `run` and `sweep` take from options of their own."""
+    server_process, workers = placement_from(args, elsewhere=elsewhere)
     return Workload(
         delay_ms=args.delay_ms,
         warmup_s=args.warmup,
@@ -251,6 +246,12 @@ def workload_from(args: argparse.Namespace) -> Workload:
         threads=args.threads,
         iterations=args.iterations,
         fanout=args.fanout,
+        max_in_flight=max_in_flight,
+        app=args.app,
+        app_dir=args.app_dir,
+        startup_timeout_s=args.startup_timeout,
+        server_process=server_process,
+        workers=workers,
     )
 
 

@@ -48,7 +48,6 @@ from ._options import (
     error_rate,
     fmt,
     percent,
-    placement_from,
     ratio,
     workload_from,
     write_outputs,
@@ -426,25 +425,21 @@ def settings_from(args: argparse.Namespace) -> RunSettings:
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     ca_cert, insecure = tls_from(args, base)
-    server_process, workers = placement_from(
-        args, elsewhere=args.target is not None or route is not None
-    )
     open_loop = args.rate is not None
+    workload = workload_from(
+        args,
+        elsewhere=args.target is not None or route is not None,
+        max_in_flight=args.concurrency if open_loop else None,
+    )
     return RunSettings(
+        **workload.workload_keywords(),
         scenario=args.scenario if route is None else route.scenario,
         concurrency=10 if open_loop or args.concurrency is None else args.concurrency,
         rate=args.rate,
-        max_in_flight=args.concurrency if open_loop else None,
         duration_s=args.duration,
         target=args.target,
-        **workload_from(args),
         route=route,
-        app=args.app,
-        app_dir=args.app_dir,
-        startup_timeout_s=args.startup_timeout,
         allow_remote=args.allow_remote,
-        server_process=server_process,
-        workers=workers,
         ca_cert=ca_cert,
         insecure=insecure,
         follow_redirects=getattr(args, "follow_redirects", False),

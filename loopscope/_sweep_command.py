@@ -36,7 +36,6 @@ from ._options import (
     error_rate,
     fmt,
     percent,
-    placement_from,
     ratio,
     workload_from,
     write_outputs,
@@ -109,21 +108,15 @@ def settings_from(args: argparse.Namespace) -> SweepSettings:
         raise UsageError("--route goes with --app")
     elif args.scenarios is None:
         raise UsageError("give --scenarios A,B, or --app with --route for routes of your own")
-    server_process, workers = placement_from(args, elsewhere=args.app is not None)
+    workload = workload_from(args, elsewhere=args.app is not None, max_in_flight=args.max_in_flight)
     try:
         return SweepSettings(
+            **workload.workload_keywords(),
             scenarios=args.scenarios or tuple(route.scenario for route in routes),
             routes=routes,
-            app=args.app,
-            app_dir=args.app_dir,
-            startup_timeout_s=args.startup_timeout,
             concurrency=args.concurrency or (),
             rates=args.rates or (),
             step_duration_s=args.step_duration,
-            max_in_flight=args.max_in_flight,
-            **workload_from(args),
-            server_process=server_process,
-            workers=workers,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None

@@ -27,6 +27,7 @@ from loopscope.loadgen import (
     SweepProgress,
     SweepSettings,
     WindowStats,
+    Workload,
     open_loop_theory,
     sweep_steps,
     theory,
@@ -54,6 +55,24 @@ def test_the_whole_sweep_is_bounded() -> None:
         ("sync", 10),
     ]
     assert settings.load_s == 8
+
+
+def test_a_sweep_and_each_of_its_steps_have_one_workload() -> None:
+    settings = SweepSettings(
+        scenarios=("sync", "cpu-sync"),
+        concurrency=(2, 4),
+        delay_ms=50,
+        threads=3,
+        drain_s=1.0,
+        iterations=500,
+        step_duration_s=2,
+    )
+    workload = Workload(**settings.workload_keywords())
+    assert workload.delay_ms == 50 and workload.drain_s == 1.0
+    for step in settings.steps():
+        assert isinstance(step, Workload)
+        assert Workload(**step.workload_keywords()) == workload
+        assert step.duration_s == 2
 
 
 def test_sweep_writes_json_csv_and_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from loopscope.loadgen import open_loop_theory, theory
+from loopscope.loadgen import RouteRequest, RunSettings, open_loop_theory, predict, theory
 
 
 def test_async_is_limited_only_by_users() -> None:
@@ -98,3 +98,16 @@ def test_a_route_beside_the_blocking_one_moves_on_only_between_its_freezes() -> 
     # The blocking route itself is as before.
     blocking = theory.closed_loop("blocking", users=5, delay_s=0.1, loop_hold=hold)
     assert blocking.throughput_rps == pytest.approx(10)
+
+
+def test_a_runs_prediction_is_its_workload_in_theorys_keywords() -> None:
+    closed = RunSettings(scenario="sync", concurrency=30, delay_ms=100, workers=2)
+    assert predict(closed, 10, None) == theory.closed_loop(
+        "sync", users=30, delay_s=0.1, threads=10, workers=2
+    )
+    opened = RunSettings(scenario="fanout-sequential", rate=20, delay_ms=50, fanout=4)
+    assert predict(opened, None, None) == open_loop_theory(
+        "fanout-sequential", rate=20, delay_s=0.05, fanout=4
+    )
+    own = RunSettings(scenario="GET /x", route=RouteRequest(scenario="GET /x", path="/x"))
+    assert predict(own, 1, None) == theory.unknown("GET /x")

@@ -21,14 +21,15 @@ from loopscope.cli import main
 from loopscope.loadgen import (
     Http1Transport,
     HttpxSender,
+    LoadedServer,
     RequestRecord,
     RouteRequest,
     RunSettings,
     check_demo_target,
     check_loopback_target,
     check_remote_target,
+    measure,
 )
-from loopscope.loadgen._runner import measure
 from loopscope.loadgen.export import run_record
 from tests.conftest import wait_until
 
@@ -142,7 +143,7 @@ async def test_interim_answers_are_skipped_and_every_answer_counted_once() -> No
         settings = RunSettings(
             scenario="GET /x", route=route(), target=url, concurrency=4, duration_s=1.0
         )
-        result = await measure(settings, url, None, cpu_s=None, sink=records.append)
+        result = await measure(settings, LoadedServer(url), sink=records.append)
     assert records and all(r.status == 200 and r.ok for r in records), {
         (r.status, r.error) for r in records
     }
@@ -177,7 +178,7 @@ async def test_a_redirect_is_its_own_kind_with_its_location() -> None:
         settings = RunSettings(
             scenario="GET /start", route=route("/start"), target=url, duration_s=0.5
         )
-        result = await measure(settings, url, None, cpu_s=None)
+        result = await measure(settings, LoadedServer(url))
     assert [(r.status, r.error) for r in records] == [(302, "redirect")] * 3
     assert sender.first_redirect == (302, "/final")
     assert wire.requests == wire.answered and wire.requests > 3  # none of them followed
@@ -266,7 +267,7 @@ async def test_a_run_against_an_endless_header_ends_in_time() -> None:
         settings = RunSettings(
             scenario="GET /x", route=route(), target=url, concurrency=2, duration_s=1.0
         )
-        result = await measure(settings, url, None, cpu_s=None)
+        result = await measure(settings, LoadedServer(url))
     assert time.monotonic() - started < 8
     assert result.summary.ok == 0 and set(result.summary.errors) == {"oversized"}
 
