@@ -10,36 +10,22 @@ how long the run lasts, so theory gives no number).
 from __future__ import annotations
 
 import math
+from typing import Unpack
 
-from loopscope.embedded_server import DEFAULT_FANOUT, DEFAULT_THREADS
-
-from .theory import Prediction, capacity_and_service_time
+from .theory import Prediction, ServerShape, capacity_and_service_time
 
 
 def open_loop(
     scenario: str,
     *,
     rate: float,
-    delay_s: float,
-    threads: int = DEFAULT_THREADS,
-    fanout: int = DEFAULT_FANOUT,
-    cpu_s: float | None = None,
-    cpu_share: float = 1.0,
-    workers: int = 1,
+    **server: Unpack[ServerShape],
 ) -> Prediction:
     """Throughput min(R, c/d); latency d below capacity, inf (unbounded) at or above it.
 
-    cpu_share: as in `theory.closed_loop` (CPU-bound scenarios side by side share a core).
+    server: as `theory.capacity_and_service_time` takes it.
     """
-    capacity, service_s, why = capacity_and_service_time(
-        scenario,
-        delay_s=delay_s,
-        threads=threads,
-        fanout=fanout,
-        cpu_s=cpu_s,
-        cpu_share=cpu_share,
-        workers=workers,
-    )
+    capacity, service_s, why = capacity_and_service_time(scenario, **server)
     max_rps = capacity / service_s if service_s > 0 else math.inf
     if rate < max_rps:
         limit = "unbounded" if math.isinf(max_rps) else f"{max_rps:,.4g} req/s"

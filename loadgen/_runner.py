@@ -438,28 +438,19 @@ def predict(
     gets (`theory.capacity_and_service_time`); loop_hold: see `theory.closed_loop`."""
     if settings.route is not None:
         return theory.unknown(settings.scenario)
+    server: theory.ServerShape = {
+        "delay_s": settings.delay_ms / 1000,
+        "threads": threads or DEFAULT_THREADS,
+        "fanout": settings.fanout,
+        "cpu_s": cpu_s,
+        "cpu_share": cpu_share,
+        "workers": settings.workers,
+    }
     if settings.rate is None:
         return theory.closed_loop(
-            settings.scenario,
-            users=settings.concurrency,
-            delay_s=settings.delay_ms / 1000,
-            threads=threads or DEFAULT_THREADS,
-            fanout=settings.fanout,
-            cpu_s=cpu_s,
-            cpu_share=cpu_share,
-            workers=settings.workers,
-            loop_hold=loop_hold,
+            settings.scenario, users=settings.concurrency, loop_hold=loop_hold, **server
         )
-    return open_loop(
-        settings.scenario,
-        rate=settings.rate,
-        delay_s=settings.delay_ms / 1000,
-        threads=threads or DEFAULT_THREADS,
-        fanout=settings.fanout,
-        cpu_s=cpu_s,
-        cpu_share=cpu_share,
-        workers=settings.workers,
-    )
+    return open_loop(settings.scenario, rate=settings.rate, **server)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Required, TypedDict, Unpack
 
 from loopscope.embedded_server import DEFAULT_FANOUT, DEFAULT_THREADS, SCENARIOS
 
@@ -129,6 +130,18 @@ def unknown(label: str) -> Prediction:
     )
 
 
+class ServerShape(TypedDict, total=False):
+    """What `capacity_and_service_time` needs to know of the server, passed on as it is by
+    `closed_loop` and `open_loop` (one list of these parameters, not three)."""
+
+    delay_s: Required[float]
+    threads: int
+    fanout: int
+    cpu_s: float | None
+    cpu_share: float
+    workers: int
+
+
 def capacity_and_service_time(
     scenario: str,
     *,
@@ -185,26 +198,16 @@ def closed_loop(
     scenario: str,
     *,
     users: int,
-    delay_s: float,
-    threads: int = DEFAULT_THREADS,
-    fanout: int = DEFAULT_FANOUT,
-    cpu_s: float | None = None,
-    cpu_share: float = 1.0,
-    workers: int = 1,
     loop_hold: LoopHold | None = None,
+    **server: Unpack[ServerShape],
 ) -> Prediction:
     """Little's law for N users that each send again as soon as they get an answer.
 
-    loop_hold: the `blocking` route runs beside on the same loop (`held_latency_s`)."""
-    capacity, service_s, why = capacity_and_service_time(
-        scenario,
-        delay_s=delay_s,
-        threads=threads,
-        fanout=fanout,
-        cpu_s=cpu_s,
-        cpu_share=cpu_share,
-        workers=workers,
-    )
+    server: as `capacity_and_service_time` takes it. loop_hold: the `blocking` route runs
+    beside on the same loop (`held_latency_s`)."""
+    capacity, service_s, why = capacity_and_service_time(scenario, **server)
+    workers = server.get("workers", 1)
+    fanout = server.get("fanout", DEFAULT_FANOUT)
     if users <= 0 or service_s <= 0:
         return Prediction(scenario, capacity, service_s, 0.0, service_s * 1000, why)
     throughput = min(users, capacity) / service_s
