@@ -25,11 +25,13 @@ from loopscope.embedded_server import (
     import_app,
     operations,
 )
-from loopscope.loadgen import RouteRequest, check_loopback_target, check_remote_target
-
-METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
-# The body typed in the window is sent with each request: bounded as `run --body` is.
-MAX_BODY_BYTES = 1_000_000
+from loopscope.loadgen import (
+    MAX_ROUTE_BODY_BYTES,
+    ROUTE_METHODS,
+    RouteRequest,
+    check_loopback_target,
+    check_remote_target,
+)
 
 
 class RemoteHostError(ValueError):
@@ -96,8 +98,8 @@ def route_request(
     label the server's in-flight probe counts it under. ValueError (one line) for what
     cannot be sent."""
     method = method.upper()
-    if method not in METHODS:
-        raise ValueError(f"the method is one of {', '.join(METHODS)}, got {method!r}")
+    if method not in ROUTE_METHODS:
+        raise ValueError(f"the method is one of {', '.join(ROUTE_METHODS)}, got {method!r}")
     target = target.strip()
     path, _, query = target.partition("?")
     if not path.startswith("/"):
@@ -107,8 +109,8 @@ def route_request(
         raise ValueError(f"fill in the path's parameters (no spaces, no braces): {target!r}")
     data = body.strip().encode() or None
     if data is not None:
-        if len(data) > MAX_BODY_BYTES:
-            raise ValueError(f"the body is limited to {MAX_BODY_BYTES:,} bytes")
+        if len(data) > MAX_ROUTE_BODY_BYTES:
+            raise ValueError(f"the body is limited to {MAX_ROUTE_BODY_BYTES:,} bytes")
         if not any(name.lower() == "content-type" for name, _ in headers):
             headers += (("Content-Type", "application/json"),)
     pairs = tuple(

@@ -24,8 +24,9 @@ from PySide6.QtWidgets import (
 )
 
 from loopscope.embedded_server import BlockSite, Operation
+from loopscope.loadgen import ROUTE_METHODS
 
-from .own_app import METHODS, operation_target
+from .own_app import operation_target
 
 BLOCK_COLUMNS = ("Route", "Call", "File:line", "Held in all", "Longest", "Times")
 
@@ -74,7 +75,7 @@ class OwnAppPanel(QGroupBox):
         self.routes.currentIndexChanged.connect(self._route_picked)
         form.addRow("Route", self.routes)
         self.method = QComboBox()
-        self.method.addItems(list(METHODS))
+        self.method.addItems(list(ROUTE_METHODS))
         self.method.setMaximumWidth(90)
         self.method.currentIndexChanged.connect(self._edited)
         self.target = QLineEdit()

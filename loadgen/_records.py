@@ -64,6 +64,12 @@ class ScenarioRequest:
         return replace(self, delay_ms=delay_ms)
 
 
+# What a route of the user's own may be sent with (the window and `--method` offer these), and
+# the bound on a body typed there or given with `--body`.
+ROUTE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+MAX_ROUTE_BODY_BYTES = 1_000_000
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RouteRequest:
     """Any request to a user's app: its method, path, query, headers and body.

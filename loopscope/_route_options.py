@@ -8,6 +8,8 @@ import re
 from urllib.parse import parse_qsl, urlsplit
 
 from loopscope.loadgen import (
+    MAX_ROUTE_BODY_BYTES,
+    ROUTE_METHODS,
     RouteRequest,
     check_loopback_target,
     check_remote_target,
@@ -19,8 +21,6 @@ from ._app_output import add_app_log_option
 from ._options import UsageError
 from ._tls_options import add_tls_options
 
-METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
-MAX_BODY_BYTES = 1_000_000
 # An HTTP header name is one RFC 7230 token.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
@@ -62,7 +62,7 @@ def add_route_options(parser: argparse.ArgumentParser, *, sweep: bool = False) -
         add_tls_options(group)
         # `sweep` does not keep the app's output apart (yet): no --app-log there.
         add_app_log_option(group)  # type: ignore[arg-type]
-    group.add_argument("--method", default=None, choices=METHODS, metavar="METHOD")
+    group.add_argument("--method", default=None, choices=ROUTE_METHODS, metavar="METHOD")
     group.add_argument(
         "--header",
         action="append",
@@ -160,7 +160,7 @@ def parse_route(text: str, args: argparse.Namespace) -> RouteRequest:
     """`"[METHOD] /path?query"` with the --method, --header and --body of `args`."""
     first, _, rest = text.strip().partition(" ")
     method, target = (first.upper(), rest.strip()) if rest else (None, first)
-    if method is not None and method not in METHODS:
+    if method is not None and method not in ROUTE_METHODS:
         raise UsageError(f"--route starts with an HTTP method or a /path, got {text!r}")
     return _request(method, target, args)
 
@@ -180,8 +180,8 @@ def _request(method: str | None, target: str, args: argparse.Namespace) -> Route
     body = None
     if args.body is not None:
         body = args.body.encode()
-        if len(body) > MAX_BODY_BYTES:
-            raise UsageError(f"--body is limited to {MAX_BODY_BYTES:,} bytes")
+        if len(body) > MAX_ROUTE_BODY_BYTES:
+            raise UsageError(f"--body is limited to {MAX_ROUTE_BODY_BYTES:,} bytes")
         if not any(name.lower() == "content-type" for name, _ in headers):
             _check_json(args.body)
             headers += (("Content-Type", "application/json"),)
