@@ -22,8 +22,8 @@ class Banners:
         self.health_banner.setWordWrap(True)
         # The banner comes and goes with the verdict; its row stays until the run stops.
         # Each time the row came or went, every chart was laid out and painted again at a
-        # new size (~125 ms of the loop, twice at the start of a 1000-user run), and the
-        # charts jumped on the screen.
+        # new size (a long stall of the shared loop, twice at the start of a heavy run),
+        # and the charts jumped on the screen.
         keep = self.health_banner.sizePolicy()
         keep.setRetainSizeWhenHidden(True)
         self.health_banner.setSizePolicy(keep)

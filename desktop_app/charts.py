@@ -271,8 +271,8 @@ class _Plot(pg.PlotWidget):  # type: ignore[misc]
             axis.setPen(style.foreground)
             axis.setTextPen(style.foreground)
             axis.setLabel(text, **label_style)
-            # Axes (with their grid lines) are most of a plot's paint cost, ~3 ms each,
-            # measured; cached as a pixmap they are redrawn only when their range changes.
+            # Axes (with their grid lines) are most of a plot's paint cost; cached as a
+            # pixmap they are redrawn only when their range changes.
             axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.showGrid(x=True, y=True, alpha=0.25)
         self.setMouseEnabled(x=False, y=False)
@@ -592,9 +592,7 @@ class Charts(QWidget):
     def _fit_rows(self, _: int = 0) -> None:
         # The response curve: three rows of one height. The timeline: its row much taller,
         # so that the thread-pool lesson's 60 requests in flight each get a lane of
-        # MIN_LANE_PX at the default window size, even under the generator's banner
-        # (measured: 69 lanes fit at 1600 x 1000, 60 under the banner; 78 at 1920 x 1080;
-        # the time plots' areas keep ~82-100 and ~96-115 px).
+        # MIN_LANE_PX at the default window size, even under the generator's banner.
         # Where the height is short (presentation mode's fonts, a banner, a small window)
         # the time plots keep a least height and the timeline samples what no longer fits.
         shown = self.timeline_shown
@@ -661,8 +659,8 @@ class Charts(QWidget):
 
     @staticmethod
     def visible_range(now_s: float) -> tuple[float, float]:
-        # Whole seconds: the time axes then repaint once a second, not every frame (an
-        # axis repaint costs ~3 ms, measured, and there are four of them).
+        # Whole seconds: the time axes then repaint once a second, not every frame (axis
+        # repaints are most of a chart's paint cost, and there are four time axes).
         end = max(VISIBLE_S, float(math.ceil(now_s)))
         return end - VISIBLE_S, end
 

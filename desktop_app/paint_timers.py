@@ -44,7 +44,7 @@ class PaintTimers:
         self._plot_ticks = 0
         # The text refresh runs half a probe period after every fourth probe refresh, so
         # that the two stall the loop apart and are painted apart: on two timers of their
-        # own they drifted into one frame (~30-40 ms of the loop instead of two of ~5-25).
+        # own they drifted into one frame, one long stall instead of two short ones.
         self._text_timer = QTimer(parent)
         self._text_timer.setSingleShot(True)
         self._text_timer.timeout.connect(self.paint_text)
@@ -63,7 +63,7 @@ class PaintTimers:
         self._shell.charts.update_probes(self._session.snapshot())
 
     def paint_text(self) -> None:
-        # This repaint stalls the shared loop 30-65 ms a second: the window's, not the generator's.
+        # This repaint stalls the shared loop: the window's doing, not the generator's.
         with self._session.ui_busy(settle_s=UI_PAINT_SETTLE_S):
             snap = self._session.snapshot()
             self._shell.charts.update_series(snap)

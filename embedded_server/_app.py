@@ -123,8 +123,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.add_middleware(TimingMiddleware, probes=probes)
     # The scenario routes declare response_model=None: with a response model, FastAPI
     # validates a `def` route's return value in the thread pool too, so each request
-    # borrows a thread twice and queues twice (measured: 43 instead of 50 req/s at 10
-    # threads). The demo shows the thread pool itself, not that second queue.
+    # borrows a thread twice and queues twice, and the sync route reads below theory. The
+    # demo shows the thread pool itself, not that second queue.
     _add_waiting_routes(app, turnstile)
     _add_cpu_routes(app)
     _add_fanout_routes(app, downstream)

@@ -186,10 +186,9 @@ class RunSettings(Workload):
     target: str | None = None
     # Closed loop: users start spread over this many seconds instead of all at once. Users
     # started together stay in lock-step: 1000 of them send at the same instant every
-    # delay, the loop serves each burst as a queue, and the run measured that queue (0.94
-    # of theory at 1000 users x 1 s, loop lag p99 80 ms; spread: 0.99 and 20 ms). None:
-    # over one delay (a route of one's own: the warm-up), within the warm-up, as the window
-    # does.
+    # delay, the loop serves each burst as a queue, and the run measures that queue rather
+    # than the route. None: over one delay (a route of one's own: the warm-up), within the
+    # warm-up, as the window does.
     ramp_s: float | None = None
     # A route of the user's own app instead of a demo scenario (`scenario` is then its
     # label): served from the workload's `app` on the embedded server, or sent to `target`

@@ -43,14 +43,11 @@ def _json_number(value: float) -> float | None:
     return None if math.isnan(value) else round(value, 3)
 
 
-# Per user, how much of the one GIL-bound core a CPU scenario gets beside the other.
-# Measured side by side on one server (issue 14): a `def` user completes half of what an
-# `async def` user does, 2.0-2.07 whatever the switch interval (1, 5, 20 ms), the work
-# (0.75-45 ms a request), the users (1+1, 2+2, 4+4, 2+4, 4+2) and how often the loop polls
-# (a task yielding without end beside: 2.0). So the 5 ms switch interval is not the cause.
-# A `def` request is handed from the loop thread to a worker and back, and waits for the
-# GIL at each hand-off behind the loop's work: at 2+2 users it waited 12 ms for its worker
-# to start and spent 33 ms on the loop side, where an `async def` request spent 16 ms.
+# Per user, how much of the one GIL-bound core a CPU scenario gets beside the other: a
+# `def` request is handed from the loop thread to a worker and back, and waits for the GIL
+# at each hand-off behind the loop's work, so a `def` user completes half of what an
+# `async def` user does, whatever the switch interval, the work or the users
+# (docs/performance.md, "CPU-bound side by side").
 CPU_USER_WEIGHT: Mapping[str, float] = {"cpu-async": 1.0, "cpu-sync": 0.5}
 
 
@@ -74,8 +71,8 @@ class LoopHold:
 
     users: int
     delay_s: float
-    #: The loop is qasync's (the window's): a request needs one more pass there (measured:
-    #: async beside 5 blocking users at 100 ms, 346 ms where plain asyncio gives 219 ms).
+    #: The loop is qasync's (the window's): a request needs one more pass there, where a
+    #: Qt event is processed between two callbacks.
     qt_loop: bool = False
 
 
