@@ -178,7 +178,8 @@ def test_open_loop_run_writes_its_json_and_one_csv_row_per_window(
     assert [float(row["t_s"]) for row in rows] == [0.0, 1.0, 2.0]
     assert [row["warmup"] for row in rows] == ["1", "0", "0"]
     for row in rows[1:]:
-        assert 40 <= float(row["throughput_rps"]) <= 60
+        # About 50 a window: a busy machine's stall moves answers into the next window.
+        assert 30 <= float(row["throughput_rps"]) <= 70
         assert 15 <= float(row["latency_p50_ms"]) <= 80
 
 
