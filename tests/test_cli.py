@@ -20,6 +20,7 @@ import pytest
 
 from loopscope._interrupt import Aborted, run_interruptible
 from loopscope.cli import main
+from tests._helpers import refused_in_one_line, start_loopscope
 
 BAD_ARGUMENTS = [
     ["run"],
@@ -92,13 +93,7 @@ SWEEP_BAD_ARGUMENTS = [
 def test_bad_arguments_exit_2_with_one_line(
     argv: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(argv) == 2
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith("loopscope: error: ")
-    assert "Traceback" not in captured.err
-    assert captured.out == ""  # no report: the load never started
+    refused_in_one_line(argv, capsys)  # and no report: the load never started
 
 
 def test_run_writes_the_json_of_the_contract(
@@ -183,7 +178,8 @@ def test_open_loop_run_writes_its_json_and_one_csv_row_per_window(
     assert [float(row["t_s"]) for row in rows] == [0.0, 1.0, 2.0]
     assert [row["warmup"] for row in rows] == ["1", "0", "0"]
     for row in rows[1:]:
-        assert 40 <= float(row["throughput_rps"]) <= 60
+        # About 50 a window: a busy machine's stall moves answers into the next window.
+        assert 30 <= float(row["throughput_rps"]) <= 70
         assert 15 <= float(row["latency_p50_ms"]) <= 80
 
 
@@ -348,20 +344,8 @@ def closed_port() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def _sigint_as_from_a_terminal() -> None:
-    # A test runner started in the background (`cmd &` in a script) ignores SIGINT, and its
-    # children inherit that: Ctrl+C as these tests send it must reach the command.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def _start(argv: list[str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "loopscope", *argv],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=_sigint_as_from_a_terminal,
-    )
+    return start_loopscope(*argv)
 
 
 def _wait_for_line(process: subprocess.Popen[str], needle: str, timeout_s: float = 60) -> None:

@@ -98,8 +98,7 @@ def test_imports_point_one_way(folder: str) -> None:
             if part not in ALLOWED[package]:
                 problems.append(f"{where}: {package} may not import {module}")
             elif part != package and any(
-                name.startswith("_") and not name.startswith("__")
-                for name in module.split(".")[2:]
+                name.startswith("_") and not name.startswith("__") for name in module.split(".")[2:]
             ):
                 problems.append(f"{where}: reaches into another package's private {module}")
     assert problems == []

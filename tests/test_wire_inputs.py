@@ -9,7 +9,6 @@ import select
 import signal
 import socket
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -18,16 +17,9 @@ import pytest
 
 from loopscope._options import UsageError, check_output_paths
 from loopscope._sweep_png import SweepPngError, render_png_in_child
-from loopscope.cli import main
+from tests._helpers import refused_in_one_line, start_loopscope
 
 URL = "http://127.0.0.1:9/x"  # never reached: every case here is refused first
-
-
-def _refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("loopscope: error: "), err
-    return err
 
 
 @pytest.mark.parametrize(
@@ -50,7 +42,7 @@ def _refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
 def test_bad_headers_and_bodies_are_refused_in_one_line(
     extra: list[str], says: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert says in _refused(["run", "--url", URL, "--duration", "1", *extra], capsys)
+    assert says in refused_in_one_line(["run", "--url", URL, "--duration", "1", *extra], capsys)
 
 
 @pytest.mark.parametrize(
@@ -62,10 +54,10 @@ def test_bad_headers_and_bodies_are_refused_in_one_line(
         (URL + "/a/../b", "would go out as /x/b"),
     ],
 )
-def test_targets_that_cannot_go_out_as_typed_are_refused(
+def test_targets_that_cannot_go_out_as_typed_arerefused_in_one_line(
     url: str, says: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert says in _refused(["run", "--url", url, "--duration", "1"], capsys)
+    assert says in refused_in_one_line(["run", "--url", url, "--duration", "1"], capsys)
 
 
 def test_a_body_of_another_type_is_sent_with_its_content_type() -> None:
@@ -112,9 +104,9 @@ def test_an_unknown_route_of_the_app_is_refused_before_any_load(
     app = _app(tmp_path, "catalogue", APP)
     level = ["--duration", "1"] if command == "run" else ["--concurrency", "1"]
     argv = [command, "--app", app, "--app-dir", str(tmp_path), *level]
-    err = _refused([*argv, "--route", "GET /nothing/here"], capsys)
+    err = refused_in_one_line([*argv, "--route", "GET /nothing/here"], capsys)
     assert "--route GET /nothing/here is not a route of the app" in err
-    err = _refused([*argv, "--route", "DELETE /items/1"], capsys)
+    err = refused_in_one_line([*argv, "--route", "DELETE /items/1"], capsys)
     assert "the app takes GET there, not DELETE" in err
 
 
@@ -169,15 +161,15 @@ def test_an_app_log_that_is_not_a_regular_file_is_refused_before_the_import(
     os.mkfifo(fifo)  # opened for writing, it would block until a reader came
     # An app that does not import: the log's path is checked first, before the app's import.
     app = ["--app", "nope_xyz:app", "--route", "GET /"] if command == "run" else ["nope_xyz:app"]
-    err = _refused([command, *app, "--app-log", str(fifo)], capsys)
+    err = refused_in_one_line([command, *app, "--app-log", str(fifo)], capsys)
     assert "--app-log" in err and "is not a regular file" in err
-    err = _refused([command, *app, "--app-log", str(tmp_path)], capsys)
+    err = refused_in_one_line([command, *app, "--app-log", str(tmp_path)], capsys)
     assert "--app-log" in err and "is a folder" in err
     assert not (tmp_path / "loopscope-app.log").exists()
 
 
 def test_run_app_log_goes_with_app(capsys: pytest.CaptureFixture[str]) -> None:
-    err = _refused(["run", "--url", URL, "--app-log", "x.log"], capsys)
+    err = refused_in_one_line(["run", "--url", URL, "--app-log", "x.log"], capsys)
     assert "--app-log goes with --app" in err
 
 
@@ -205,11 +197,13 @@ def test_serve_fd_that_is_not_a_listening_socket_is_one_line(
 ) -> None:
     closed = os.open(tmp_path, os.O_RDONLY)
     os.close(closed)
-    assert "Bad file descriptor" in _refused(["serve", "--fd", str(closed)], capsys)
+    assert "Bad file descriptor" in refused_in_one_line(["serve", "--fd", str(closed)], capsys)
     with (tmp_path / "file").open("w") as file:
-        assert "is not a socket" in _refused(["serve", "--fd", str(file.fileno())], capsys)
+        assert "is not a socket" in refused_in_one_line(
+            ["serve", "--fd", str(file.fileno())], capsys
+        )
     with socket.socket() as unbound:
-        err = _refused(["serve", "--fd", str(unbound.fileno())], capsys)
+        err = refused_in_one_line(["serve", "--fd", str(unbound.fileno())], capsys)
         assert "is not a listening TCP socket" in err
 
 
@@ -249,21 +243,10 @@ EXITS_AT_IMPORT = """
 """
 
 
-def _sigint_as_from_a_terminal() -> None:
-    # A test runner started in the background ignores SIGINT, and its children inherit it.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def _start(folder: Path, app: str, *extra: str) -> subprocess.Popen[str]:
     argv = ["run", "--app", app, "--app-dir", str(folder), "--route", "GET /", "--duration", "5"]
-    return subprocess.Popen(
-        [sys.executable, "-m", "loopscope", *argv, *extra],
-        cwd=folder,  # where the app's own output goes (loopscope-app.log)
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=_sigint_as_from_a_terminal,
-    )
+    # cwd: where the app's own output goes (loopscope-app.log).
+    return start_loopscope(*argv, *extra, cwd=folder)
 
 
 def _wait_for(
@@ -348,13 +331,7 @@ def test_an_audits_start_up_past_its_limit_is_one_line(route: list[str], tmp_pat
     # As `run` above: the lifespan start-up is bounded by --startup-timeout too.
     app = _app(tmp_path, "slow", AWAITS_FOREVER)
     argv = ["audit", app, "--app-dir", str(tmp_path), *route, "--startup-timeout", "1"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "loopscope", *argv],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_loopscope(*argv, cwd=tmp_path)
     returncode, err, took = _finish(process, timeout_s=60)
     assert returncode == 1, err
     says = "loopscope: the app's start-up (its lifespan) did not finish within 1 s"
@@ -369,24 +346,9 @@ def test_an_interrupted_gui_autorun_writes_what_it_measured(
 ) -> None:
     out, picture = tmp_path / "figures.json", tmp_path / "window.png"
     argv = ["gui", "--preset", "Sync vs async", "--autorun", "120"]
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "loopscope",
-            *argv,
-            "--json",
-            str(out),
-            "--screenshot",
-            str(picture),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=_sigint_as_from_a_terminal,
-        # The window says when it is shown (to stderr): then the autorun is on its way.
-        env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "LOOPSCOPE_STARTUP_T0": "0"},
-    )
+    # The window says when it is shown (to stderr): then the autorun is on its way.
+    env = {"QT_QPA_PLATFORM": "offscreen", "LOOPSCOPE_STARTUP_T0": "0"}
+    process = start_loopscope(*argv, "--json", str(out), "--screenshot", str(picture), env=env)
     assert process.stderr is not None
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:

@@ -19,6 +19,7 @@ from loopscope.cli import main
 from loopscope.embedded_server import ServerProcess, WorkerProbes
 from loopscope.loadgen import RunSettings, run_load
 from loopscope.loadgen.sweep import SweepSettings, run_sweep
+from tests._helpers import refused_in_one_line
 from tests.conftest import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,7 +91,6 @@ async def test_workers_multiply_the_thread_pool() -> None:
 
 @pytest.mark.slow
 def test_an_interrupted_run_leaves_no_server_process_behind(tmp_path: Path) -> None:
-    before = _serving_processes()
     out = tmp_path / "run.json"
     process = subprocess.Popen(
         [
@@ -115,10 +115,11 @@ def test_an_interrupted_run_leaves_no_server_process_behind(tmp_path: Path) -> N
     try:
         # Both workers up: then interrupt the run as Ctrl+C would.
         deadline = time.monotonic() + 30
-        while len(_serving_processes() - before) < 2 and time.monotonic() < deadline:
+        while len(_our_children(process.pid)) < 2 and time.monotonic() < deadline:
             assert process.poll() is None, process.communicate()
             time.sleep(0.05)  # the poll's interval: the condition is checked above
-        assert len(_serving_processes() - before) == 2
+        workers = _our_children(process.pid)
+        assert len(workers) == 2
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
     finally:
@@ -127,7 +128,8 @@ def test_an_interrupted_run_leaves_no_server_process_behind(tmp_path: Path) -> N
             process.communicate()
     assert process.returncode == 130, err
     assert json.loads(out.read_text())["partial"] is True
-    assert _serving_processes() - before == set()
+    # The run's own workers, not every worker on this machine (other runs may share it).
+    assert not [pid for pid in workers if _alive(pid)]
 
 
 @pytest.mark.parametrize(
@@ -160,10 +162,7 @@ def test_an_interrupted_run_leaves_no_server_process_behind(tmp_path: Path) -> N
 def test_bad_worker_arguments_exit_2_with_one_line(
     argv: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(argv) == 2
-    captured = capsys.readouterr()
-    assert len(captured.err.strip().splitlines()) == 1, captured.err
-    assert captured.out == ""
+    refused_in_one_line(argv, capsys)
 
 
 async def test_each_workers_probes_are_read_on_its_own_port() -> None:
@@ -179,15 +178,17 @@ async def test_each_workers_probes_are_read_on_its_own_port() -> None:
             assert probes.server_lag_ms() >= 0.0
 
 
-def _our_children() -> set[int]:
-    """Serving workers this test process started (others' on this machine do not count)."""
+def _our_children(parent: int | None = None) -> set[int]:
+    """Serving workers started by `parent` (this test process by default): others' on this
+    machine, another test run's say, do not count."""
+    parent = os.getpid() if parent is None else parent
     ours = set()
     for pid in _serving_processes():
         try:
             stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(stat[1]) == os.getpid():
+        if int(stat[1]) == parent:
             ours.add(pid)
     return ours
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 
 import httpx
@@ -92,15 +93,19 @@ async def test_fanout_gather_is_faster_than_sequential(server: EmbeddedServer) -
 
 
 async def test_downstream_clients_do_not_hold_the_loop() -> None:
-    # Each client with a certificate store took ~50 ms of the loop (800 ms for all 16, inside
-    # the first fan-out requests); the calls are plain http, so none is loaded.
+    # A client with a certificate store loads it on the loop (16 of them, inside the first
+    # fan-out requests, held it for most of a second); the calls are plain http, so none is
+    # loaded. Compared with one load of the store on this machine, not with a time in seconds.
+    started = time.perf_counter()
+    ssl.create_default_context()
+    one_store = time.perf_counter() - started
     clients = DownstreamClients()
     started = time.perf_counter()
-    for _ in range(DownstreamClients._CLIENTS):
+    for _ in range(16):  # every client the fan-out routes use, and more
         clients.pick()
     elapsed = time.perf_counter() - started
     await clients.aclose()
-    assert elapsed < 0.2
+    assert elapsed < 4 * one_store
 
 
 async def test_sync_route_timing_splits_thread_wait_from_work(server: EmbeddedServer) -> None:

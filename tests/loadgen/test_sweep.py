@@ -248,8 +248,8 @@ async def test_the_engine_runs_each_steps_runs_at_once(server: EmbeddedServer) -
     ]
     assert seen[1].finished == tuple(results[:2]) and seen[2].finished == tuple(results[2:])
     assert seen[1].step == steps[1][0] and seen[2].step is None
-    # Side by side: two steps of 1.2 s, not four.
-    assert seen[-1].elapsed_s < 3.8
+    # Side by side: two steps of 1.2 s, not four (four would take at least 4.8 s).
+    assert seen[-1].elapsed_s < 4 * 1.2
     assert server.probes.threadpool().total == 4
     assert {record.scenario for record in records} == {"async", "sync"}
     assert len(records) >= sum(r.summary.requests for r in results)
@@ -262,7 +262,7 @@ async def test_the_engine_runs_each_steps_runs_at_once(server: EmbeddedServer) -
 
 
 async def test_cancelling_the_engine_cuts_its_load_at_once(server: EmbeddedServer) -> None:
-    steps = _steps((20,), delay_ms=500, duration_s=60)
+    steps = _steps((20,), delay_ms=3000, duration_s=60)
     sweep = asyncio.get_running_loop().create_task(sweep_steps(server, steps, threads=40))
     probes = server.probes
     await wait_until(
@@ -273,7 +273,7 @@ async def test_cancelling_the_engine_cuts_its_load_at_once(server: EmbeddedServe
     sweep.cancel()
     with pytest.raises(asyncio.CancelledError):
         await sweep
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 2.0  # cut, not awaited: the requests take 3 s
     left = [
         t
         for t in asyncio.all_tasks()

@@ -22,6 +22,7 @@ import trustme
 
 from loopscope.cli import main
 from loopscope.loadgen import HttpxSender, RequestRecord, RouteRequest, client_ssl_context
+from tests._helpers import refused_in_one_line
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 ROUTE = RouteRequest(scenario="GET /x", path="/x")
@@ -189,14 +190,12 @@ def test_a_bad_ca_cert_is_one_line_before_any_load(
 ) -> None:
     extra = [str(ca_file) if item == "CA" else item for item in extra]
     argv = ["run", "--url", "https://127.0.0.1:9/x", "--duration", "1", *extra]
-    assert main(argv) == 2
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], lines
+    refused_in_one_line(argv, capsys, says=message)
 
 
 def test_tls_options_go_with_an_https_url(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run", "--url", "http://127.0.0.1:9/x", "--insecure"]) == 2
-    assert "--insecure goes with an https:// --url" in capsys.readouterr().err
+    argv = ["run", "--url", "http://127.0.0.1:9/x", "--insecure"]
+    refused_in_one_line(argv, capsys, says="--insecure goes with an https:// --url")
 
 
 @contextlib.contextmanager

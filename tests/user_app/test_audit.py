@@ -21,6 +21,7 @@ from loopscope.loadgen.audit import (
     audit_routes,
     default_operations,
 )
+from tests._helpers import refused_in_one_line
 
 REPO = Path(__file__).resolve().parents[2]
 SHORT = AuditSettings(levels=(1, 8), duration_s=1.5, warmup_s=0.5)
@@ -146,9 +147,4 @@ def test_bad_audit_arguments_exit_2_with_one_line(
     argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(REPO)
-    assert main(argv) == 2
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith("loopscope: error: ")
-    assert captured.out == ""
+    refused_in_one_line(argv, capsys)

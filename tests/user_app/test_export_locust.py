@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from loopscope.cli import main
+from tests._helpers import refused_in_one_line
 
 REPO = Path(__file__).resolve().parents[2]
 LOCUST = Path(sys.executable).parent / "locust"
@@ -65,9 +66,10 @@ def test_a_remote_host_needs_allow_remote_even_for_a_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "locustfile.py"
-    assert main(["export-locust", "--url", "http://10.0.0.9:8000/x", "-o", str(out)]) == 2
+    refused_in_one_line(
+        ["export-locust", "--url", "http://10.0.0.9:8000/x", "-o", str(out)], capsys
+    )
     assert not out.exists()
-    assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
 @pytest.mark.slow

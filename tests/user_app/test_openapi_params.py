@@ -15,6 +15,7 @@ from loopscope.embedded_server import import_app, match_route, operations, route
 from loopscope.embedded_server._openapi_values import candidates
 from loopscope.loadgen._preflight import preflight
 from loopscope.loadgen.audit import default_operations, request_for
+from tests._helpers import refused_in_one_line
 from tests.user_app.apps import catalogue
 
 REPO = Path(__file__).resolve().parents[2]
@@ -220,12 +221,7 @@ def test_a_route_the_audit_cannot_send_exits_2_with_one_line(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(REPO)
-    assert main(["audit", APP, *argv]) == 2
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith("loopscope: error: ") and expected in lines[0]
-    assert captured.out == ""
+    refused_in_one_line(["audit", APP, *argv], capsys, says=expected)
 
 
 def test_routes_hidden_from_the_schema_are_listed_but_not_fastapis_own_pages() -> None:

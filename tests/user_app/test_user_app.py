@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import httpx
@@ -132,7 +133,12 @@ async def test_an_app_whose_startup_fails_gives_one_line(tmp_path: Path) -> None
         timeout_s=5,
         what="the probes' tasks to end",
     )
-    assert probed.block_watch._thread is None
+    # ...and its watch thread has ended (seen from outside, by the thread's name).
+    await wait_until(
+        lambda: not [t for t in threading.enumerate() if t.name == "loopscope-blockwatch"],
+        timeout_s=5,
+        what="the watch thread to end",
+    )
 
 
 async def test_a_plain_asgi_app_without_lifespan_is_served_and_probed(tmp_path: Path) -> None:
