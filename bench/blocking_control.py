@@ -6,8 +6,8 @@ starts the load, and 3 s later (every user has a request queued by then) a user
 or the window's close) to the GUI thread, as the window system would while the loop is
 frozen. Measured from that moment until the window shows the stopped state and the server
 has no `blocking` request in flight (Stop), or until the window has closed and the session
-(load, server) is shut down (close). The requirement (issue 11, DESIGN.md "Event loop
-rules"): both within max(delay, 1 s) + 0.5 s.
+(load, server) is shut down (close). The requirement (issue 11; docs/architecture.md, "The
+event-loop rules"): both within max(delay, 1 s) + 0.5 s.
 
 Not part of the tests; merges its rows under --label (e.g. before/after) into
 bench/results/blocking_control.json. About a minute for the default cases.

@@ -1,4 +1,4 @@
-"""The demo application: one route per scenario of DESIGN.md, probes, and a stats route."""
+"""The demo application: one route per scenario, probes, and a stats route."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: The scenarios of DESIGN.md, in the order the app lists them.
+#: The scenarios, one route each, in the order the app lists them.
 SCENARIOS: tuple[str, ...] = (
     "async",
     "sync",

@@ -290,7 +290,7 @@ class RunResult:
         return self.settings.level
 
     def to_json(self) -> dict[str, object]:
-        """The `run --json` object of DESIGN.md's command-line contract (see
+        """The `run --json` object (docs/headless.md; see
         `export.run_record`, the one serialisation of a run)."""
         return run_record(self)
 

@@ -133,7 +133,7 @@ def summary_record(summary: Summary, prediction: theory.Prediction) -> dict[str,
 
 
 def run_record(result: RunResult) -> dict[str, object]:
-    """A run (or one sweep step): the `run --json` object of DESIGN.md's contract.
+    """A run (or one sweep step): the `run --json` object (docs/headless.md).
 
     Open loop: `mode` is "open", `rate` the requests per second asked for, and
     `concurrency` the most requests allowed in flight at once (the connections);

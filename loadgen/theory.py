@@ -1,4 +1,4 @@
-"""What queueing theory predicts for each scenario (DESIGN.md, "theory").
+"""What queueing theory predicts for each scenario (docs/lessons.md says what each lesson teaches).
 
 A closed loop of N users against a server of capacity c (requests served at once), each
 taking service time d: throughput X = min(N, c) / d, and by Little's law the response
