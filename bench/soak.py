@@ -116,8 +116,18 @@ def main() -> int:
             args.every,
         ),
         "cli": soak(
-            [*loopscope, "run", "--scenario", "async", "--concurrency", "500",
-             "--delay-ms", "200", "--duration", f"{cli_s:g}"],
+            [
+                *loopscope,
+                "run",
+                "--scenario",
+                "async",
+                "--concurrency",
+                "500",
+                "--delay-ms",
+                "200",
+                "--duration",
+                f"{cli_s:g}",
+            ],
             cli_s,
             args.every,
         ),
@@ -125,8 +135,16 @@ def main() -> int:
     for name, run in runs.items():
         rss, fds = run.get("rss_mib_after_settle"), run.get("fds_after_settle")
         print(f"{name}: exit {run['exit_status']}, RSS {rss} MiB, fds {fds}, flat: {run['flat']}")
-    write_json(args.out, {"benchmark": "soak", **machine_info(), "tolerance": FLAT_TOLERANCE,
-                          "settle_s": SETTLE_S, "runs": runs})
+    write_json(
+        args.out,
+        {
+            "benchmark": "soak",
+            **machine_info(),
+            "tolerance": FLAT_TOLERANCE,
+            "settle_s": SETTLE_S,
+            "runs": runs,
+        },
+    )
     print(f"wrote {args.out}")
     return 0
 

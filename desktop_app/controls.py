@@ -299,7 +299,6 @@ class ControlPanel(QWidget):
         view_layout.addWidget(self.save_png)
         return view_box
 
-
     # The window sets values from a preset without echoing them back as user actions.
     def show_settings(
         self,

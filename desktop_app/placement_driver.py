@@ -42,9 +42,7 @@ class PlacementDriver:
 
     def follow_lesson(self, preset: Preset) -> None:
         """Show, and move to, the lesson's placement (the command line's while it holds)."""
-        placement = self._forced or Placement(
-            process=preset.server_process, workers=preset.workers
-        )
+        placement = self._forced or Placement(process=preset.server_process, workers=preset.workers)
         self._controls.show_placement(placement.process, placement.workers)
         if placement != self._wanted:
             self.move(placement)

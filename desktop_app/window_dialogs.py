@@ -80,9 +80,7 @@ class WindowDialogs:
         (a picture alone in a folder must say what it shows; markers are on the charts)."""
         charts = self._shell.charts.grab().toImage()
         style = self._shell.charts.chart_style
-        caption = (
-            f"LoopScope \u2014 {self._lesson_name()} \u2014 {self._session.settings_label()}"
-        )
+        caption = f"LoopScope \u2014 {self._lesson_name()} \u2014 {self._session.settings_label()}"
         font = self._parent.font()
         font.setPointSize(style.font_pt + 2)
         height = round(font.pointSize() * 2.6)

@@ -40,6 +40,16 @@ def test_ruff_passes() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_ruff_format_is_kept() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "."],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_mypy_strict_passes_on_everything() -> None:
     done = subprocess.run(
         [sys.executable, "packaging/typecheck.py"],

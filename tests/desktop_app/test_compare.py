@@ -223,9 +223,7 @@ def test_every_lesson_card_shows_whole_at_the_default_size(
             assert "Watch" in text and "Theory" in text and "Why" in text
             window.controls.card.widget().adjustSize()
             window.controls.layout().activate()
-            assert window.controls.card.verticalScrollBar().maximum() == 0, (
-                window.headline.text()
-            )
+            assert window.controls.card.verticalScrollBar().maximum() == 0, window.headline.text()
         window.own_toggle.click()
         assert not window.own_panel.isHidden()
         await close_window(window)
