@@ -107,6 +107,10 @@ class ServerProcess:
     async def start(self) -> None:
         if self._processes:
             raise RuntimeError("the server process is already running")
+        if not platform_support.hands_sockets_to_children():
+            raise ServerStartError(
+                f"the server in processes of its own needs Linux or macOS (here: {sys.platform})"
+            )
         try:
             first = self._listening_socket(0)
             self._port = first.getsockname()[1]

@@ -6,6 +6,7 @@ that keeps its feature honest: where the system cannot say something the answer 
 
 feature                              Linux                          elsewhere
 a server worker dies with its parent prctl(PR_SET_PDEATHSIG)        the worker polls its parent
+workers in processes of their own    sockets passed by descriptor   macOS alike; Windows: refused
 workers balanced on one port         SO_REUSEPORT, a socket each    one socket shared by all
 threads' CPU time and wait for one   /proc/<pid>/task/*/schedstat   None
 another thread's CPU time            time.pthread_getcpuclockid     None (own: time.thread_time)
@@ -71,6 +72,12 @@ def parent_gone(parent: int) -> bool:
 
 
 # -- sockets ---------------------------------------------------------------------------
+
+
+def hands_sockets_to_children() -> bool:
+    """True where a child process can inherit a listening socket by its descriptor and be
+    ended with its process group (POSIX: Linux, macOS); Windows has neither."""
+    return os.name == "posix"
 
 
 def reuse_port_balances() -> bool:

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from loopscope.embedded_server import ServerProcess
+from loopscope.embedded_server import ServerProcess, ServerStartError
 from loopscope.embedded_server import platform_support as host
 from loopscope.embedded_server.platform_support import FORCE_FALLBACKS_VARIABLE
 from tests.conftest import wait_until
@@ -47,6 +47,14 @@ def test_forced_fallbacks_report_unknown_never_a_made_up_figure(
     assert not host.has_heap_trim()
     host.set_heap_thresholds(1 << 20, 2 << 20)  # nothing happens, nothing fails
     host.trim_heap()
+
+
+async def test_without_socket_passing_the_server_process_is_refused_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(host, "hands_sockets_to_children", lambda: False)  # as on Windows
+    with pytest.raises(ServerStartError, match=r"^the server in processes of its own needs"):
+        await ServerProcess(workers=2).start()
 
 
 def test_zero_is_not_forced(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -92,7 +100,7 @@ def _alive(pid: int) -> bool:
 
 _PARENT = """
 import asyncio
-from loopscope.embedded_server import ServerProcess
+from loopscope.embedded_server import ServerProcess, ServerStartError
 
 async def main():
     server = ServerProcess(workers=1)
