@@ -415,6 +415,9 @@ def run_gui(options: GuiOptions) -> int:
     from .source_cache import stop_pyside_source_caching
 
     stop_pyside_source_caching()  # before the many imports of the window (30 MiB)
+    from ._compat import check as check_libraries  # qasync's, asyncio's, shiboken's internals
+
+    check_libraries()  # one line naming the library that changed, before it is relied on
     check_display()
     from PySide6.QtWidgets import QApplication
 

@@ -13,6 +13,8 @@ one zero-interval Qt timer, and a heap of timer handles (cancelled ones purged a
 does), woken by one precise Qt timer set to the earliest deadline. Between two batches Qt
 handles its own events (input, painting, socket notifiers), so the window stays as
 responsive as before; callbacks run in the same order asyncio would run them.
+
+The private names of qasync and asyncio this takes part in live in _compat.py, with their check.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from collections.abc import Callable
 from contextvars import Context
 from typing import Any
 
-import qasync
 from PySide6.QtCore import QObject, Qt, QTimer
+
+from ._compat import HookedQEventLoop, is_scheduled, run_handle, set_scheduled
 
 # asyncio's own figures (base_events): purge cancelled timers when they are this many and
 # more than this share of the heap.
@@ -52,7 +55,7 @@ class _Pump(QObject):
         self.deadline.timeout.connect(run)
 
 
-class LabEventLoop(qasync.QEventLoop):  # type: ignore[misc]
+class LabEventLoop(HookedQEventLoop):
     """qasync's loop for the window; `call_soon`/`call_later` scheduled as asyncio does."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -63,32 +66,31 @@ class LabEventLoop(qasync.QEventLoop):  # type: ignore[misc]
         self._lab_pump = _Pump(self._lab_run_once)
         # Wake this much before a deadline at most: Qt's timers count whole milliseconds.
         self._lab_resolution = 0.001
-        # qasync hands `call_soon_threadsafe`'s callbacks to this thread by a queued Qt
-        # signal whose slot calls `call_soon`. A thread can finish after the loop closed (a
-        # `def` route still sleeping when the window closes: anyio then reports its result),
-        # and `call_soon` raised into Qt's event handler. asyncio drops what a closed loop
-        # still had pending; so does this slot. (A qasync that renamed its signal keeps its
-        # own slot: only the closing race comes back.)
-        signal = getattr(self, "_QEventLoop__call_soon_signal", None)
-        if signal is not None:
-            signal.disconnect()
-            signal.connect(self._lab_call_soon_from_thread)
 
     # Scheduling (asyncio's BaseEventLoop, minus its debug-mode checks).
 
     def call_soon(
         self, callback: Callable[..., object], *args: Any, context: Context | None = None
     ) -> asyncio.Handle:
-        self._check_closed()
+        self._lab_check_open()
         handle = asyncio.Handle(callback, args, self, context)
         self._lab_ready.append(handle)
         if not self._lab_pump.soon.isActive():
             self._lab_pump.soon.start()
         return handle
 
+    def _lab_check_open(self) -> None:
+        if self.is_closed():  # as asyncio's BaseEventLoop says it
+            raise RuntimeError("Event loop is closed")
+
     def _lab_call_soon_from_thread(
         self, callback: Callable[..., object], args: tuple[Any, ...]
     ) -> None:
+        # qasync hands `call_soon_threadsafe`'s callbacks to this thread by a queued Qt
+        # signal. A thread can finish after the loop closed (a `def` route still sleeping
+        # when the window closes: anyio then reports its result), and `call_soon` raised
+        # into Qt's event handler. asyncio drops what a closed loop still had pending; so
+        # does this slot.
         if not self.is_closed():
             self.call_soon(callback, *args)
 
@@ -108,22 +110,22 @@ class LabEventLoop(qasync.QEventLoop):  # type: ignore[misc]
         *args: Any,
         context: Context | None = None,
     ) -> asyncio.TimerHandle:
-        self._check_closed()
+        self._lab_check_open()
         handle = asyncio.TimerHandle(when, callback, args, self, context)
         heapq.heappush(self._lab_timers, handle)
-        handle._scheduled = True  # type: ignore[attr-defined]
+        set_scheduled(handle, True)
         if self._lab_timers[0] is handle:
             self._lab_arm()
         return handle
 
-    def _timer_handle_cancelled(self, handle: asyncio.TimerHandle) -> None:
-        if handle._scheduled:  # type: ignore[attr-defined]
+    def _lab_timer_cancelled(self, handle: asyncio.TimerHandle) -> None:
+        if is_scheduled(handle):
             self._lab_cancelled += 1
 
-    def _add_callback(self, handle: asyncio.Handle, delay: float = 0) -> asyncio.Handle:
+    def _lab_add_callback(self, handle: asyncio.Handle, delay: float) -> asyncio.Handle:
         # qasync's internal entry point; everything it schedules comes through call_soon.
         if delay > 0:
-            return self.call_later(delay, handle._run)
+            return self.call_later(delay, run_handle, handle)
         self._lab_ready.append(handle)
         if not self._lab_pump.soon.isActive():
             self._lab_pump.soon.start()
@@ -156,18 +158,18 @@ class LabEventLoop(qasync.QEventLoop):  # type: ignore[misc]
         ):
             kept = []
             for handle in timers:
-                if handle._cancelled:
-                    handle._scheduled = False  # type: ignore[attr-defined]
+                if handle.cancelled():
+                    set_scheduled(handle, False)
                 else:
                     kept.append(handle)
             heapq.heapify(kept)
             self._lab_timers = kept
             self._lab_cancelled = 0
             return
-        while timers and timers[0]._cancelled:
+        while timers and timers[0].cancelled():
             self._lab_cancelled -= 1
             handle = heapq.heappop(timers)
-            handle._scheduled = False  # type: ignore[attr-defined]
+            set_scheduled(handle, False)
 
     def _lab_run_once(self) -> None:
         """One pass, as asyncio's `_run_once`: due timers join the ready queue, then the
@@ -178,8 +180,8 @@ class LabEventLoop(qasync.QEventLoop):  # type: ignore[misc]
         end = self.time() + self._lab_resolution
         while timers and timers[0].when() <= end:
             handle = heapq.heappop(timers)
-            handle._scheduled = False  # type: ignore[attr-defined]
-            if handle._cancelled:
+            set_scheduled(handle, False)
+            if handle.cancelled():
                 self._lab_cancelled -= 1
             else:
                 ready.append(handle)
@@ -187,8 +189,8 @@ class LabEventLoop(qasync.QEventLoop):  # type: ignore[misc]
             if not ready:  # a callback ran a nested Qt loop, which ran the rest
                 break
             callback = ready.popleft()
-            if not callback._cancelled:
-                callback._run()
+            if not callback.cancelled():
+                run_handle(callback)
         if ready and not self._lab_pump.soon.isActive():
             self._lab_pump.soon.start()
         self._lab_arm()

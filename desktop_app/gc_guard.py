@@ -11,14 +11,12 @@ QTimerInfoList::activateTimers (seen about once in six GUI test runs). pyqtgraph
 
 from __future__ import annotations
 
-import ctypes
 import gc
-import sys
 import time
-from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer
 
+from loopscope.embedded_server.platform_support import set_heap_thresholds, trim_heap
 from loopscope.loadgen import GcPacer
 
 # Look this often (ms) whether a generation is due (GcPacer decides which).
@@ -31,21 +29,6 @@ COLLECT_PERIOD_MS = 500
 TRIM_PERIOD_S = 5.0
 
 
-def _glibc(name: str) -> Callable[..., int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        function: Callable[..., int] = getattr(ctypes.CDLL("libc.so.6"), name)
-    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim, no mallopt)
-        return None
-    return function
-
-
-_MALLOC_TRIM = _glibc("malloc_trim")
-_MALLOPT = _glibc("mallopt")
-# glibc's mallopt parameters (malloc.h).
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_THRESHOLD = -3
 # Above asyncio's socket read buffer (every `recv` of a transport asks for 256 KiB and
 # shrinks it to what came: from the heap ~3 us; by its own mmap ~30 us, measured) and Qt's
 # fill buffers (<= 252 KiB), below the axes' pixmaps (364-520 KiB at 1600 x 1000).
@@ -66,11 +49,10 @@ def keep_large_blocks_out_of_the_heap() -> None:
     between trims and the heap's in-use bytes drifted up 4.5 MiB over ten minutes (measured
     in-process over a soak; ~1 MiB and a flat heap with every block over 128 KiB mmapped).
     An mmap costs a couple of system calls and fresh pages for a block this large, a few a
-    second: nothing per request (see MMAP_THRESHOLD_BYTES).
+    second: nothing per request (see MMAP_THRESHOLD_BYTES). Nothing without glibc
+    (platform_support): other allocators choose for themselves.
     """
-    if _MALLOPT is not None:
-        _MALLOPT(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
-        _MALLOPT(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
+    set_heap_thresholds(MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES)
 
 
 def release_free_memory() -> None:
@@ -79,10 +61,9 @@ def release_free_memory() -> None:
     A long session churns through short-lived C allocations in many threads (the thread
     pool, Qt's painting); glibc keeps what they freed, and the window's resident memory crept
     up 7 % over a 30-minute soak with the Python heap flat. Called every TRIM_PERIOD_S:
-    under a millisecond each time.
+    under a millisecond each time. Nothing without glibc (platform_support).
     """
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
+    trim_heap()
 
 
 class MainThreadGarbageCollector(QObject):

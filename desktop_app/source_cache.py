@@ -8,7 +8,6 @@ FastAPI, ...), never read again. The check is kept, reading the file once, uncac
 
 from __future__ import annotations
 
-import sys
 from types import ModuleType
 
 
@@ -27,11 +26,9 @@ def _uses_pyside(module: ModuleType) -> bool:
 
 def stop_pyside_source_caching() -> bool:
     """Replace the check once PySide6 is imported; False (nothing changed) when this PySide6
-    has no such check, so a release that drops or renames it costs nothing."""
+    has no such check (shiboken's private name: _compat.py, whose check() names it)."""
     import PySide6  # noqa: F401  the import installs the check
 
-    feature = sys.modules.get("shibokensupport.feature")
-    if feature is None or not callable(getattr(feature, "_mod_uses_pyside", None)):
-        return False
-    feature._mod_uses_pyside = _uses_pyside  # type: ignore[attr-defined]
-    return True
+    from ._compat import replace_pyside_source_check
+
+    return replace_pyside_source_check(_uses_pyside)

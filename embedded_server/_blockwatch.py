@@ -6,7 +6,9 @@ it, so the thread samples the loop thread's Python stack (`sys._current_frames`)
 the innermost frame in the user's code (not the standard library, not site-packages, not
 LoopScope). One held stretch of the loop is one *stall*; stalls are grouped by route and
 function into `BlockSite`s (how often, how long, the line seen most, and whether the loop
-thread was computing or waiting meanwhile, from its CPU clock).
+thread was computing or waiting meanwhile, from its CPU clock). Where one thread cannot read
+another's CPU clock (not Linux), the heartbeat notes the loop thread's own CPU time at each
+beat, and a stall gets the CPU share of the span between the beats around it.
 
 The watch never touches the loop from its thread beyond reading the heartbeat, and costs
 the loop one timer every `beat_s`; it is the py-spy idea in-process, limited to stalls.
@@ -26,6 +28,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+
+from . import _compat, platform_support
 
 # A loop held this long is a stall: 20 ms is a frame and a half at 60 Hz, and well above the
 # heartbeat's own jitter on a busy loop.
@@ -123,12 +127,13 @@ class _Stall:
     loop's current task changes as well as when the heartbeat comes back."""
 
     beat: float  # the heartbeat this stall came after
+    beat_cpu: float  # the loop thread's CPU time at that heartbeat, read on that thread
     task: object  # the loop's current task (None outside any)
     began_age_s: float  # heartbeat age when this request began holding the loop (~)
     first_age_s: float  # heartbeat age when the watch first saw it
-    began_cpu: float
+    began_cpu: float | None  # the loop thread's CPU clock read from the watch (None: no such clock)
     last_age_s: float = 0.0
-    last_cpu: float = 0.0
+    last_cpu: float | None = None
     route: str | None = None
     lines: Counter[CodeSite] = field(default_factory=Counter)
 
@@ -137,15 +142,21 @@ class BlockWatch:
     """Watches one running loop; `sites()` says where and how long it was held."""
 
     def __init__(self, threshold_s: float = DEFAULT_THRESHOLD_S) -> None:
+        _compat.check()  # one line, before any server starts, if asyncio moved its internals
         self.threshold_s = threshold_s
-        self._beat = time.perf_counter()
+        # (perf_counter, the loop thread's own CPU time) at the last heartbeat: one tuple,
+        # so that the watchdog thread reads the two of one beat.
+        self._pulse = (time.perf_counter(), 0.0)
         self._heartbeat: asyncio.Task[None] | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._loop_thread_id = 0
         # The last heartbeat the watchdog thread has looked at (see `caught_up`).
         self._seen_beat = 0.0
-        self._loop_cpu_clock: int | None = None
+        # Whether the watchdog can read the loop thread's CPU clock (platform_support); if
+        # not, closed stalls wait for the next heartbeat's CPU time (`_price_waiting`).
+        self._reads_loop_cpu = False
+        self._unpriced: list[_Stall] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._routes: dict[asyncio.Task[object], str] = {}
         self._sites: dict[tuple[str | None, str, str], BlockSite] = {}
@@ -162,9 +173,8 @@ class BlockWatch:
             return
         self._loop = asyncio.get_running_loop()
         self._loop_thread_id = threading.get_ident()
-        with contextlib.suppress(AttributeError, OSError):  # Linux and macOS have it
-            self._loop_cpu_clock = time.pthread_getcpuclockid(self._loop_thread_id)
-        self._beat = time.perf_counter()
+        self._reads_loop_cpu = platform_support.other_threads_cpu_readable()
+        self._pulse = (time.perf_counter(), time.thread_time())
         self._heartbeat = self._loop.create_task(self._beating(), name="loopscope-blockwatch")
         self._stop.clear()
         self._thread = threading.Thread(
@@ -173,6 +183,8 @@ class BlockWatch:
         self._thread.start()
 
     async def stop(self) -> None:
+        # A last heartbeat from this (the loop's) thread prices a stall still waiting.
+        self._pulse = (time.perf_counter(), time.thread_time())
         self._stop.set()
         task, self._heartbeat = self._heartbeat, None
         if task is not None:
@@ -185,7 +197,7 @@ class BlockWatch:
 
     async def _beating(self) -> None:
         while True:
-            self._beat = time.perf_counter()
+            self._pulse = (time.perf_counter(), time.thread_time())
             await asyncio.sleep(_BEAT_S)
 
     def running(self, task: asyncio.Task[object], route: str) -> None:
@@ -228,21 +240,15 @@ class BlockWatch:
 
     # -- on the watchdog thread ------------------------------------------------------
 
-    def _cpu_now(self) -> float:
-        if self._loop_cpu_clock is None:
-            return 0.0
-        try:
-            return time.clock_gettime(self._loop_cpu_clock)
-        except OSError:  # the loop thread has ended
-            return 0.0
+    def _cpu_now(self) -> float | None:
+        """The loop thread's CPU clock read from here; None where no such clock is readable."""
+        if not self._reads_loop_cpu:
+            return None
+        cpu = platform_support.thread_cpu_s(self._loop_thread_id)
+        return 0.0 if cpu is None else cpu  # None here: the loop thread has ended
 
     def _current_task(self) -> object:
-        if self._loop is None:
-            return None
-        # A dict read from this thread: which task the loop runs right now. Private to
-        # asyncio (3.11-3.13 keep it); without it stalls are still named, only not routed.
-        tasks: dict[object, object] | None = getattr(asyncio.tasks, "_current_tasks", None)
-        return tasks.get(self._loop) if isinstance(tasks, dict) else None
+        return None if self._loop is None else _compat.current_task_of(self._loop)
 
     def _watch(self) -> None:
         try:
@@ -253,11 +259,12 @@ class BlockWatch:
     def _watch_until_stopped(self) -> None:
         stall: _Stall | None = None
         while not self._stop.wait(_SAMPLE_S):
-            beat = self._beat
+            beat, beat_cpu = pulse = self._pulse
             age = time.perf_counter() - beat
             if stall is not None and (beat != stall.beat or age < self.threshold_s):
                 self._close(stall)
                 stall = None
+            self._price_waiting(pulse)
             if age < self.threshold_s:
                 self._seen_beat = beat
                 continue
@@ -270,14 +277,15 @@ class BlockWatch:
             cpu = self._cpu_now()
             if stall is not None and task is not stall.task:
                 self._close(stall)
-                stall = _Stall(beat, task, stall.last_age_s, age, cpu)
+                stall = _Stall(beat, beat_cpu, task, stall.last_age_s, age, cpu)
             elif stall is None:
-                stall = _Stall(beat, task, 0.0, age, cpu)
+                stall = _Stall(beat, beat_cpu, task, 0.0, age, cpu)
             stall.last_age_s = age
             stall.last_cpu = cpu
             self._sample(stall, frame)
         if stall is not None:
             self._close(stall)
+        self._price_waiting(self._pulse)
 
     def _sample(self, stall: _Stall, frame: FrameType | None) -> None:
         site = self._user_site(frame)
@@ -299,7 +307,7 @@ class BlockWatch:
         inner: FrameType | None = None
         while frame is not None:
             code = frame.f_code
-            if code in _LOOP_RUNNERS:
+            if code in _compat.LOOP_RUNNER_CODES:
                 # The loop's own machinery: what lies outward is the program that started the
                 # loop (asyncio.run in a script), never what holds it.
                 return None
@@ -316,10 +324,31 @@ class BlockWatch:
     def _close(self, stall: _Stall) -> None:
         if not stall.lines:
             return  # the loop was held outside the user's code (LoopScope, a library)
+        if stall.began_cpu is None or stall.last_cpu is None:
+            self._unpriced.append(stall)  # its CPU is known at the next heartbeat
+            return
+        self._record(stall, stall.last_cpu - stall.began_cpu)
+
+    def _price_waiting(self, pulse: tuple[float, float]) -> None:
+        """Record the closed stalls that came before this heartbeat, each with the loop
+        thread's CPU share between its own heartbeat and this one (read on that thread)."""
+        if not self._unpriced:
+            return
+        beat, beat_cpu = pulse
+        waiting = []
+        for stall in self._unpriced:
+            if beat <= stall.beat:
+                waiting.append(stall)
+                continue
+            share = (beat_cpu - stall.beat_cpu) / (beat - stall.beat)
+            self._record(stall, share * (stall.last_age_s - stall.first_age_s))
+        self._unpriced = waiting
+
+    def _record(self, stall: _Stall, cpu_s: float) -> None:
         (site, _), *_ = stall.lines.most_common(1)
         duration = stall.last_age_s - stall.began_age_s
         observed = stall.last_age_s - stall.first_age_s
-        cpu = max(0.0, min(observed, stall.last_cpu - stall.began_cpu))
+        cpu = max(0.0, min(observed, cpu_s))
         key = (stall.route, site.file, site.function)
         with self._lock:
             found = self._sites.get(key)
@@ -332,15 +361,6 @@ class BlockWatch:
             found.max_s = max(found.max_s, duration)
             found.cpu_s += cpu
             found.observed_s += observed
-
-
-_LOOP_RUNNERS = frozenset(
-    {
-        asyncio.events.Handle._run.__code__,
-        asyncio.base_events.BaseEventLoop._run_once.__code__,  # type: ignore[attr-defined]
-        asyncio.base_events.BaseEventLoop.run_forever.__code__,
-    }
-)
 
 
 def _short_path(filename: str) -> str:

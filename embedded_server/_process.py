@@ -4,13 +4,15 @@ The card's shape is one loop for window, server and generator; this is the other
 (`--server-process --workers N`): the generator's loop then carries only the generator,
 and each worker has its own GIL, its own event loop and its own thread pool.
 
-LoopScope binds 127.0.0.1:0 itself (one SO_REUSEPORT socket per worker, on one port) and
-hands each socket to a `loopscope serve --fd` process, so the port is known before the
-children start and no other program can take it in between. Each worker also gets a
+LoopScope binds 127.0.0.1:0 itself (one SO_REUSEPORT socket per worker, on one port, where
+the kernel balances them; elsewhere one socket that all workers share) and hands the sockets
+to `loopscope serve --fd` processes, so the port is known before the children start and no
+other program can take it in between. Each worker also gets a
 socket of its own on a port of its own (`probe_urls`): the shared port cannot choose which
 worker answers, so the probes of every worker are read there (`WorkerProbes`). The
 child runs in a session of its own (a Ctrl+C in the terminal reaches LoopScope, which then
-stops it) and, on Linux, dies with its parent. `stop()` ends it and its workers: SIGTERM,
+stops it) and dies with its parent (on Linux by the kernel's death signal, elsewhere by
+polling whether its parent is still there). `stop()` ends it and its workers: SIGTERM,
 then SIGKILL for the whole group after a grace period; nothing is ever left behind.
 """
 
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import signal
 import socket
@@ -26,22 +27,23 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
 
+from . import platform_support
 from ._server import HTTP_PARSER, LOOPBACK, ServerStartError
 from ._settings import DEFAULT_THREADS, MAX_THREADS
+
+if TYPE_CHECKING:
+    import uvicorn
 
 MAX_WORKERS = 16
 _START_TIMEOUT_S = 30.0
 _STOP_GRACE_S = 5.0
-_PR_SET_PDEATHSIG = 1
+# Where no death signal ends a worker with its parent, it looks this often whether the
+# parent is still there: an orphan serves on for at most this long.
+_PARENT_POLL_S = 0.5
 # What `loopscope serve --fd` prints once it serves.
 READY_LINE = "loopscope-serving"
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child, before exec
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def serve_command() -> list[str]:
@@ -51,22 +53,17 @@ def serve_command() -> list[str]:
     return [sys.executable, "-m", "loopscope", "serve"]
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(child) for child in text.split()]
-
-
 class ServerProcess:
     """The demo app served by `workers` processes on one port; `url` once started.
 
     Each worker is a `loopscope serve --fd` process with a listening socket of its own,
     all bound to the same port with SO_REUSEPORT: the kernel spreads new connections over
     them (as nginx's and gunicorn's reuse-port do). uvicorn's `--workers` shares one socket
-    instead, and there one worker took every connection a burst opened (measured: 8 users,
-    3.64 s of CPU in one worker, 0.08 s in the other), so a second core never helped.
+    instead, and there one worker took every connection a burst opened (8 users: 3.64 s of
+    CPU in one worker, 0.08 s in the other), so a second core never helped. Where the
+    kernel does not balance reuse-port sockets (macOS, Windows: `reuse_port_balances`), the
+    workers share one socket all the same: the only way they serve one port there, with
+    that imbalance.
     """
 
     def __init__(self, *, workers: int = 1, threads: int = DEFAULT_THREADS) -> None:
@@ -99,7 +96,7 @@ class ServerProcess:
     def _listening_socket(self, port: int, *, shared: bool = True) -> socket.socket:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if shared:
+        if shared and platform_support.reuse_port_balances():
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((LOOPBACK, port))
         sock.listen(2048 if shared else 16)
@@ -110,10 +107,18 @@ class ServerProcess:
     async def start(self) -> None:
         if self._processes:
             raise RuntimeError("the server process is already running")
+        if not platform_support.hands_sockets_to_children():
+            raise ServerStartError(
+                f"the server in processes of its own needs Linux or macOS (here: {sys.platform})"
+            )
         try:
             first = self._listening_socket(0)
             self._port = first.getsockname()[1]
-            shared = [first] + [self._listening_socket(self._port) for _ in range(1, self.workers)]
+            if platform_support.reuse_port_balances():
+                others = [self._listening_socket(self._port) for _ in range(1, self.workers)]
+            else:
+                others = [first] * (self.workers - 1)
+            shared = [first, *others]
             for sock in shared:
                 own = self._listening_socket(0, shared=False)
                 self._probe_ports.append(own.getsockname()[1])
@@ -136,7 +141,7 @@ class ServerProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            preexec_fn=platform_support.die_with_parent(),
         )
 
     async def _wait_ready(self) -> None:
@@ -195,13 +200,6 @@ def _last_error(process: subprocess.Popen[bytes]) -> str:
     return lines[-1] if lines else f"exit status {process.returncode}"
 
 
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
-
-
 async def serve_on_fd(fds: Sequence[int], threads: int) -> None:
     """A worker: the demo app on the sockets `fds` (bound by the parent: the port all
     workers share, and this worker's own), until SIGTERM or SIGINT; prints READY_LINE once
@@ -228,4 +226,15 @@ async def serve_on_fd(fds: Sequence[int], threads: int) -> None:
         await asyncio.sleep(0.01)  # uvicorn's `started` is a flag, not an event
     if server.started:
         print(READY_LINE, flush=True)
+    if not platform_support.has_death_signal():
+        watch = asyncio.get_running_loop().create_task(_end_with_parent(server, os.getppid()))
+        task.add_done_callback(lambda _: watch.cancel())
     await task
+
+
+async def _end_with_parent(server: uvicorn.Server, parent: int) -> None:
+    """Where no death signal ends this worker with its parent: poll, and once the parent is
+    gone shut down as SIGTERM would (uvicorn's graceful shutdown)."""
+    while not platform_support.parent_gone(parent):  # noqa: ASYNC110
+        await asyncio.sleep(_PARENT_POLL_S)  # a poll: nothing here signals a parent's exit
+    server.should_exit = True

@@ -9,6 +9,7 @@ public modules `theory`, `health`, `sweep`, `export`), never an underscore modul
 from __future__ import annotations
 
 from . import theory
+from ._compat import IncompatibleAiohttpError, check_aiohttp
 from ._cpu_cost import CpuCostMeter, measure_cpu_cost_s
 from ._gc_policy import (
     GcPacer,
@@ -70,10 +71,8 @@ from ._runner import (
 from ._sender import (
     AiohttpTransport,
     HttpxSender,
-    IncompatibleAiohttpError,
     RequestSender,
     TransportFactory,
-    check_aiohttp,
     classify_error,
     classify_status,
     parse_server_timing,

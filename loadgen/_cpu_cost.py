@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import time
 from collections import deque
 from collections.abc import Sequence
 
 from loopscope.embedded_server import cpu_work
+from loopscope.embedded_server.platform_support import ThreadTimes, thread_cpu_times
 
 # The CPU a request's HTTP handling costs on the server's core (server and generator on one
 # loop), in iterations of the CPU routes' work loop, so that it scales with the machine's
@@ -58,36 +58,13 @@ BURST_SAMPLES = 25
 BURST_SPAN_S = 0.5
 
 
-ThreadTimes = dict[str, tuple[float, float]]
-
-
-def thread_cpu_times(pids: Sequence[int] = ()) -> ThreadTimes | None:
-    """Each thread of these processes (default: this one): (seconds on a CPU, seconds
-    runnable but waiting for one); None where the system does not say (not Linux)."""
-    times: ThreadTimes = {}
-    for pid in pids or ("self",):
-        try:
-            tids = os.listdir(f"/proc/{pid}/task")
-        except OSError:
-            if pids:
-                continue  # a worker that ended meanwhile
-            return None
-        for tid in tids:
-            try:
-                with open(f"/proc/{pid}/task/{tid}/schedstat", encoding="ascii") as file:
-                    fields = file.read().split()
-            except OSError:
-                continue  # a thread that ended meanwhile
-            times[f"{pid}/{tid}"] = (int(fields[0]) / 1e9, int(fields[1]) / 1e9)
-    return times
-
-
 def runnable_share(first: ThreadTimes | None, last: ThreadTimes | None) -> float:
     """The share of the time this process's computing got a CPU between two readings: each
     thread's wait for a CPU, weighted by its part of the process's running (the thread
     holding the GIL is the one whose wait stalls everything: in the CPU lesson the event
     loop's, for `def` work alone its workers'; a thread that only wakes up to queue for the
-    GIL waits for a CPU without costing anything)."""
+    GIL waits for a CPU without costing anything). 1.0 where the system does not say
+    (`thread_cpu_times` is None off Linux): the speed is then taken as it was sampled."""
     if first is None or last is None:
         return 1.0
     deltas = []

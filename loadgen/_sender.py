@@ -44,6 +44,7 @@ import httpx
 
 from loopscope.embedded_server import REQUEST_ID_HEADER
 
+from ._compat import check_aiohttp, switch_off_resend
 from ._http1 import KEEPALIVE_EXPIRY_S, Http1Transport, OversizedAnswerError
 from ._records import (
     ERROR_CONNECT,
@@ -84,43 +85,9 @@ class RequestSender(Protocol):
     async def aclose(self) -> None: ...
 
 
-class IncompatibleAiohttpError(RuntimeError):
-    """The installed aiohttp lacks a private switch the sender relies on; one-line message."""
-
-
 # Where `AiohttpTransport.exchange` keeps a request's URL, headers and body as aiohttp takes
 # them (in the request's own extensions: they live exactly as long as the request).
 _WIRE_FORM = "loopscope.wire_form"
-
-# The private ClientSession attribute that switches off aiohttp's automatic resend of an
-# idempotent request (AiohttpTransport._get_session says why it must be off).
-_RETRY_SWITCH = "_retry_connection"
-
-
-@functools.cache
-def check_aiohttp() -> None:
-    """Raise IncompatibleAiohttpError unless aiohttp still reads `_retry_connection`.
-
-    Setting an attribute aiohttp no longer reads would silently do nothing, and a GET on
-    a dropped keep-alive connection would then be sent twice and counted as one slow
-    success. So the request code itself is asked whether it reads the name (aiohttp 3.10
-    resends with no switch at all; 3.11 to 3.14 read it).
-    """
-    try:
-        import aiohttp
-    except ImportError:
-        raise IncompatibleAiohttpError(
-            "AiohttpTransport needs aiohttp, an optional extra: pip install 'loopscope[aiohttp]'"
-        ) from None
-
-    request_code = getattr(aiohttp.ClientSession._request, "__code__", None)
-    if request_code is None or _RETRY_SWITCH not in request_code.co_names:
-        raise IncompatibleAiohttpError(
-            f"aiohttp {aiohttp.__version__} does not read ClientSession.{_RETRY_SWITCH}, "
-            "so LoopScope cannot stop it from resending requests; install the aiohttp "
-            "versions pyproject.toml allows (pip install 'aiohttp>=3.11,<3.15')"
-        )
-
 
 # Makes the httpx transport of each client an `HttpxSender` opens.
 TransportFactory = Callable[[], httpx.AsyncBaseTransport]
@@ -294,9 +261,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             # One request, one attempt, as with httpx's own transport and wrk: aiohttp would
             # otherwise resend a GET once when the server drops its connection, turning a
             # failure the class should see into a slow success. No public switch exists
-            # (aio-libs/aiohttp#10790); aiohttp's own test client sets this same attribute.
-            # check_aiohttp() (in __init__) made sure this aiohttp still reads it.
-            session._retry_connection = False
+            # (aio-libs/aiohttp#10790): _compat.py sets aiohttp's private one, which
+            # check_aiohttp() (in __init__) made sure this aiohttp still reads.
+            switch_off_resend(session)
             self._session = session
         return self._session
 

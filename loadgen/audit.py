@@ -41,6 +41,7 @@ from loopscope.embedded_server import (
     ProbedApp,
     computing,
 )
+from loopscope.embedded_server.platform_support import other_threads_cpu_readable, thread_cpu_s
 
 from ._generator import LoadGenerator
 from ._recorder import Recorder
@@ -487,24 +488,23 @@ class _Completions:
 
 
 class _WorkerCpu:
-    """CPU seconds of anyio's worker threads since construction (NaN without per-thread
-    CPU clocks: Linux and macOS have them). Threads started later count from zero."""
+    """CPU seconds of anyio's worker threads since construction (NaN where one thread cannot
+    read another's CPU clock: platform_support). Threads started later count from zero."""
 
     def __init__(self) -> None:
         self._start = self._clocks()
 
     @staticmethod
     def _clocks() -> dict[int, float] | None:
+        if not other_threads_cpu_readable():
+            return None
         clocks: dict[int, float] = {}
         for thread in threading.enumerate():
             if thread.name != _WORKER_THREAD_NAME or thread.ident is None:
                 continue
-            try:
-                clocks[thread.ident] = time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
-            except AttributeError:
-                return None  # no per-thread CPU clocks on this platform
-            except OSError:
-                continue  # the thread has just ended
+            cpu = thread_cpu_s(thread.ident)
+            if cpu is not None:  # None: the thread has just ended
+                clocks[thread.ident] = cpu
         return clocks
 
     def seconds(self) -> float:

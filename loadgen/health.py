@@ -31,8 +31,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from loopscope.embedded_server import CPU_SCENARIOS, LoopLagMonitor
+from loopscope.embedded_server.platform_support import ThreadTimes, thread_cpu_times
 
-from ._cpu_cost import ThreadTimes, runnable_share, thread_cpu_times
+from ._cpu_cost import runnable_share
 
 # One core is all a Python process gets for Python code (the GIL): past ~85 % of it the
 # client starts queueing its own work.

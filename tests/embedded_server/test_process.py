@@ -21,6 +21,7 @@ from loopscope.loadgen import RunSettings, run_load
 from loopscope.loadgen.sweep import SweepSettings, run_sweep
 from tests._helpers import refused_in_one_line
 from tests.conftest import wait_until
+from tests.fallbacks import needs_linux
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -76,6 +77,7 @@ async def test_two_workers_are_two_processes_that_serve_and_are_gone_after_stop(
 
 
 @pytest.mark.slow
+@needs_linux("SO_REUSEPORT balancing (elsewhere the workers share one socket unevenly)")
 async def test_workers_multiply_the_thread_pool() -> None:
     # 20 users on `def` routes of 200 ms, 5 threads per worker: 25 req/s with one worker,
     # 50 with two (theory says so, and the measurement must follow).

@@ -11,9 +11,11 @@ import time
 import pytest
 
 from loopscope.embedded_server import EmbeddedServer, LoopLagMonitor
+from loopscope.embedded_server.platform_support import FORCE_FALLBACKS_VARIABLE
 from loopscope.loadgen import HttpxSender, LoadGenerator, Recorder, ScenarioRequest
 from loopscope.loadgen.health import HealthMonitor, judge
 from tests.conftest import wait_until
+from tests.fallbacks import needs_linux
 
 
 def test_healthy_signs_give_no_warning() -> None:
@@ -151,7 +153,7 @@ def test_a_busy_machine_limit_is_named_by_its_own_sign() -> None:
     ).warnings
 
 
-@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs CPU affinity (Linux)")
+@needs_linux("schedstat and CPU affinity")
 def test_a_client_starved_of_a_cpu_is_not_called_healthy() -> None:
     """This thread and a spinning process share one CPU: the thread gets about half of it
     while it wants all of it, which the verdict must call a limit, not health."""
@@ -175,3 +177,19 @@ def test_a_client_starved_of_a_cpu_is_not_called_healthy() -> None:
     assert verdict.cpu_demand is not None and verdict.cpu_demand > 0.85, verdict
     assert verdict.cpu_fraction < 0.85, verdict  # the rival took its turns
     assert verdict.generator_limited
+
+
+def test_where_the_system_does_not_say_the_wait_for_a_cpu_the_demand_is_unknown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """macOS, Windows (forced here): no schedstat, so no demand figure, not the CPU share
+    passed off as one."""
+    monkeypatch.setenv(FORCE_FALLBACKS_VARIABLE, "1")
+    health = HealthMonitor(LoopLagMonitor())
+    health.restart()
+    end = time.perf_counter() + 0.6
+    while time.perf_counter() < end:
+        pass
+    verdict = health.verdict()
+    assert verdict.cpu_demand is None and verdict.cpu_fraction > 0, verdict
+    assert verdict.to_json()["cpu_demand_percent_of_one_core"] is None

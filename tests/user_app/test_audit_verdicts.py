@@ -100,7 +100,9 @@ async def test_a_trivial_def_route_is_thread_pool_and_a_computing_one_cpu_bound(
     trivial = await audit_routes(_app("trivial"), "trivial", hello_route, SHORT)
     (hello,) = trivial.routes
     assert hello.verdict == VERDICT_THREAD_POOL
-    assert all(level.route_cpu_share < DEF_CPU_BUSY for level in hello.levels)
+    # NaN where one thread cannot read another's CPU clock (platform_support): unknown.
+    shares = [level.route_cpu_share for level in hello.levels]
+    assert all(math.isnan(share) or share < DEF_CPU_BUSY for share in shares), shares
     one = AuditSettings(levels=(1,), duration_s=1.5, warmup_s=0.5)
     computing = await audit_routes(
         _app("computing"), "computing", [_route("computing", "GET /crunch")], one
