@@ -172,7 +172,7 @@ class LabEventLoop(HookedQEventLoop):
             set_scheduled(handle, False)
 
     def _lab_run_once(self) -> None:
-        """One pass, as asyncio's `_run_once`: due timers join the ready queue, then the
+        """One pass, as asyncio's own loop makes it: due timers join the ready queue, then the
         callbacks ready now run (those they schedule wait for the next pass)."""
         self._lab_purge_cancelled()
         timers = self._lab_timers

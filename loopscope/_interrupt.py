@@ -28,6 +28,8 @@ from typing import Any, TypeVar
 
 from loopscope.embedded_server import ServerStartError
 
+from ._compat import uvicorn_lifespan_code
+
 T = TypeVar("T")
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -171,11 +173,8 @@ class _Watchdog:
 
 def _in_lifespan(thread: threading.Thread) -> bool:
     """True when `thread` runs the app's lifespan (its start-up or shutdown) right now."""
-    try:
-        from uvicorn.lifespan.on import LifespanOn
-
-        lifespan = LifespanOn.main.__code__
-    except (ImportError, AttributeError):  # another uvicorn: never end a run on a guess
+    lifespan = uvicorn_lifespan_code()
+    if lifespan is None:  # another uvicorn: never end a run on a guess
         return False
     frame = sys._current_frames().get(thread.ident or -1)
     while frame is not None:
