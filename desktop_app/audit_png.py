@@ -27,6 +27,7 @@ from loopscope.desktop_app.sweep_png import (
     MUTED,
     _number,
     _style_plot,
+    _title,
     _top,
     render_main,
 )
@@ -60,14 +61,10 @@ def render(report: Report, out: Path) -> None:
     layout = pg.GraphicsLayoutWidget()
     layout.resize(WIDTH, HEIGHT)
     blocks = "a route blocks the event loop" if report["blocks_loop"] else "no route blocks it"
-    layout.addLabel(
+    _title(
+        layout,
         f"LoopScope audit of {report['app']}: {report['duration_s']:g} s per level, "
         f"{report['threads']} threads; {blocks}",
-        row=0,
-        col=0,
-        colspan=2,
-        size=f"{FONT_PT + 3}pt",
-        color=FOREGROUND,
     )
     throughput = layout.addPlot(row=1, col=0)
     latency = layout.addPlot(row=1, col=1)

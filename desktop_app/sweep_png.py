@@ -147,15 +147,16 @@ def _add_title(layout: Any, first: Run, open_loop: bool) -> None:
     route = first.get("route")
     # A route of the user's own has no delay of ours: name its app instead.
     what = f"{route['app']}" if isinstance(route, dict) else f"delay {first['delay_ms']:g} ms"
-    layout.addLabel(
+    _title(
+        layout,
         f"LoopScope sweep ({kind}): {what}{threads}, "
         f"{first['duration_s']:g} s per step ({first['warmup_s']:g} s warm-up)",
-        row=0,
-        col=0,
-        colspan=2,
-        size=f"{FONT_PT + 3}pt",
-        color=FOREGROUND,
     )
+
+
+def _title(layout: Any, text: str) -> None:
+    """A picture's title line, across both panels (the sweep's and the audit's alike)."""
+    layout.addLabel(text, row=0, col=0, colspan=2, size=f"{FONT_PT + 3}pt", color=FOREGROUND)
 
 
 def _add_panels(

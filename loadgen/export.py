@@ -36,10 +36,8 @@ Cell = str | int | float | None
 # `errors` too: a 3xx as `redirect`, a 4xx as `http_4xx`).
 STATUS_CLASS_COLUMNS = tuple(f"status_classes_{n}xx" for n in range(1, 6))
 
-WINDOW_COLUMNS = (
-    "scenario",
-    "t_s",
-    "warmup",
+# What a window's row and a step's row both report, in this order.
+_OUTCOME_COLUMNS = (
     "ok",
     "errors",
     "throughput_rps",
@@ -47,6 +45,13 @@ WINDOW_COLUMNS = (
     "latency_p90_ms",
     "latency_p99_ms",
     "latency_max_ms",
+)
+
+WINDOW_COLUMNS = (
+    "scenario",
+    "t_s",
+    "warmup",
+    *_OUTCOME_COLUMNS,
     "latency_uncorrected_p50_ms",
     "latency_uncorrected_p99_ms",
     *STATUS_CLASS_COLUMNS,
@@ -62,13 +67,7 @@ STEP_COLUMNS = (
     "duration_s",
     "warmup_s",
     "requests",
-    "ok",
-    "errors",
-    "throughput_rps",
-    "latency_p50_ms",
-    "latency_p90_ms",
-    "latency_p99_ms",
-    "latency_max_ms",
+    *_OUTCOME_COLUMNS,
     "latency_mean_ms",
     "latency_uncorrected_p50_ms",
     "latency_uncorrected_p99_ms",
