@@ -11,11 +11,11 @@ from .controls import ControlPanel
 from .placement_driver import PlacementDriver
 from .presets import Preset
 from .session import LabSession
-from .shell import Shell
+from .shell import Shell, WindowPart
 from .window_settings import WindowSettings
 
 
-class LessonDriver:
+class LessonDriver(WindowPart):
     """Applies `presets` (the first is shown until another is applied); `reset` clears
     the charts after each. Makes `headline`, for the window to lay out."""
 
@@ -32,9 +32,7 @@ class LessonDriver:
     ) -> None:
         self.presets = presets
         self.current: Preset = presets[0]
-        self._session = session
-        self._controls = controls
-        self._shell = shell
+        super().__init__(session, controls, shell)
         self._placement = placement
         self._settings = settings
         self._reset = reset

@@ -8,10 +8,10 @@ from collections.abc import Callable
 from .controls import ControlPanel
 from .own_app_panel import OwnAppPanel
 from .session import LabSession
-from .shell import Shell
+from .shell import Shell, WindowPart
 
 
-class LoadBinding:
+class LoadBinding(WindowPart):
     """Connects the panel's load signals to the session; `paint_text` repaints the
     figures (a new loop mode starts them afresh)."""
 
@@ -23,10 +23,8 @@ class LoadBinding:
         shell: Shell,
         paint_text: Callable[[], None],
     ) -> None:
-        self._session = session
-        self._controls = controls
+        super().__init__(session, controls, shell)
         self._own_panel = own_panel
-        self._shell = shell
         self._paint_text = paint_text
         controls.scenarios_changed.connect(self._scenarios_changed)
         controls.users_changed.connect(self._users_changed)

@@ -19,11 +19,11 @@ from .own_app import (
 )
 from .own_app_panel import BlockedLoopTable, OwnAppPanel
 from .session import LabSession, Placement
-from .shell import Shell
+from .shell import Shell, WindowPart
 from .window_dialogs import WindowDialogs
 
 
-class OwnAppDriver:
+class OwnAppDriver(WindowPart):
     """Makes the panel (`panel`, folded under `toggle` in the control panel) and the
     table of what blocked the loop (`blocked` under `blocked_heading`, for the window to
     lay out). `show_headline` is called whenever the app or URL changes."""
@@ -36,9 +36,7 @@ class OwnAppDriver:
         dialogs: WindowDialogs,
         show_headline: Callable[[], None],
     ) -> None:
-        self._session = session
-        self._controls = controls
-        self._shell = shell
+        super().__init__(session, controls, shell)
         self._dialogs = dialogs
         self._show_headline = show_headline
         # "Your app" sits under the demo's endpoints: its route is one more endpoint.

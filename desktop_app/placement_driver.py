@@ -10,10 +10,10 @@ from typing import Any
 from .controls import ControlPanel
 from .presets import Preset
 from .session import LabSession, Placement
-from .shell import Shell
+from .shell import Shell, WindowPart
 
 
-class PlacementDriver:
+class PlacementDriver(WindowPart):
     """`forced`: the command line's placement (`gui --server-process --workers N`); it
     holds over the lessons' own until another lesson is chosen or the server is moved
     here. `show_placement` is called with the server's place after each move."""
@@ -27,9 +27,7 @@ class PlacementDriver:
         forced: Placement | None,
         show_placement: Callable[[Placement], None],
     ) -> None:
-        self._session = session
-        self._controls = controls
-        self._shell = shell
+        super().__init__(session, controls, shell)
         self._forced = forced
         self._show_placement = show_placement
         self._move_task: asyncio.Task[Any] | None = None

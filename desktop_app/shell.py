@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .charts import Charts
+
+if TYPE_CHECKING:
+    from .controls import ControlPanel
+    from .session import LabSession
 
 
 class Shell(Protocol):
@@ -29,3 +33,13 @@ class Shell(Protocol):
     def refresh(self) -> None:
         """Paint everything now, not at the next timer ticks."""
         ...
+
+
+class WindowPart:
+    """A part of the window: the session it drives, the control panel it reads and sets,
+    and the shell it asks for the rest. Parts add what else they need."""
+
+    def __init__(self, session: LabSession, controls: ControlPanel, shell: Shell) -> None:
+        self._session = session
+        self._controls = controls
+        self._shell = shell

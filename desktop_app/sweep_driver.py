@@ -12,7 +12,7 @@ from loopscope.loadgen import SweepProgress
 
 from .controls import ControlPanel
 from .session import LabSession
-from .shell import Shell
+from .shell import Shell, WindowPart
 
 # The sweep's levels and step length: 7 levels × 5 s, each long enough for two clean
 # 1 s windows after a second of settling.
@@ -20,7 +20,7 @@ SWEEP_USERS = (1, 5, 10, 25, 50, 100, 200)
 SWEEP_STEP_S = 5.0
 
 
-class SweepDriver:
+class SweepDriver(WindowPart):
     """`show_running` shows the panels running or not; `closing` says the window is
     shutting down (the load that ran before is then not resumed)."""
 
@@ -33,9 +33,7 @@ class SweepDriver:
         show_running: Callable[[bool], None],
         closing: Callable[[], bool],
     ) -> None:
-        self._session = session
-        self._controls = controls
-        self._shell = shell
+        super().__init__(session, controls, shell)
         self._show_running = show_running
         self._closing = closing
         self._task: asyncio.Task[Any] | None = None
