@@ -4,6 +4,7 @@ settings, server placement and measured CPU speed)."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable
 
 from loopscope.embedded_server import CPU_SCENARIOS, SCENARIOS
@@ -15,9 +16,16 @@ from .placement import DemoServer
 
 
 def on_qt_loop() -> bool:
-    """The running loop is qasync's (the window's); told by name, as this module imports
-    no Qt."""
-    return type(asyncio.get_running_loop()).__module__.startswith("qasync")
+    """The running loop is qasync's and schedules callbacks as qasync does: each one a Qt
+    timer of its own, which costs a request one more pass beside the blocking route
+    (theory.LoopHold.qt_loop). The window's `LabEventLoop` is a qasync loop that schedules
+    as asyncio does, and measures as plain asyncio there: not this. Told by type without
+    importing Qt here (while qasync is not imported, no loop can be one of its)."""
+    qasync = sys.modules.get("qasync")
+    loop = asyncio.get_running_loop()
+    if qasync is None or not isinstance(loop, qasync.QEventLoop):
+        return False
+    return type(loop).call_soon is qasync.QEventLoop.call_soon
 
 
 class Predictions:
