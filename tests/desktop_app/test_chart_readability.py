@@ -74,8 +74,8 @@ def test_legends_sit_outside_the_data_and_axes_fit_the_measurements(
         # (thousands of req/s) is clipped, not allowed to squash them.
         # (Points as a settled level or a sweep would add them; waiting for both here
         # would cost a minute.)
-        session._curve[("async", 60)] = CurvePoint("async", 60, 190.0, 320.0, 400.0)
-        session._curve[("sync", 60)] = CurvePoint("sync", 60, 33.0, 1800.0, 1900.0)
+        session.measurement.add_point(CurvePoint("async", 60, 190.0, 320.0, 400.0))
+        session.measurement.add_point(CurvePoint("sync", 60, 33.0, 1800.0, 1900.0))
         window.refresh()
         x_min, x_max = charts.curve_rps.viewRange()[0]
         assert x_min <= np.log10(60) <= x_max and x_max - x_min < 1.0

@@ -40,7 +40,7 @@ def test_the_curve_point_equals_the_sweep_figure_for_the_same_records() -> None:
     session.recorder.add_all(records)
     until = changed_at + CURVE_SKIP_S + 3.0
 
-    point = session.add_curve_point("sync", now=until)
+    point = session.measurement.add_curve_point("sync", now=until)
 
     # The sweep's figure: a run's recorder measuring the same span (loadgen's run_load).
     sweep = Recorder()
@@ -65,6 +65,6 @@ def test_no_point_before_the_period_starts_or_without_a_completion() -> None:
     session = LabSession()
     session.set_users(12, "async")
     changed_at = time.perf_counter()
-    assert session.add_curve_point("async", now=changed_at + CURVE_SKIP_S / 2) is None
-    assert session.add_curve_point("async", now=changed_at + CURVE_SKIP_S + 2) is None
+    assert session.measurement.add_curve_point("async", now=changed_at + CURVE_SKIP_S / 2) is None
+    assert session.measurement.add_curve_point("async", now=changed_at + CURVE_SKIP_S + 2) is None
     assert session.snapshot().curve == ()

@@ -82,12 +82,14 @@ def test_a_route_of_the_shop_runs_as_a_series_of_the_charts(
         window.toggle_running()
         # Server side: its in-flight probe counts the route's 5 users.
         await wait_until(
-            lambda: session._in_flight().get("GET /products") == 5, what="5 users in flight"
+            lambda: session.measurement.in_flight().get("GET /products") == 5,
+            what="5 users in flight",
         )
         # The users slider drives it, as it drives a demo scenario...
         window.controls.users.setValue(position_from_users(12))
         await wait_until(
-            lambda: session._in_flight().get("GET /products") == 12, what="12 users in flight"
+            lambda: session.measurement.in_flight().get("GET /products") == 12,
+            what="12 users in flight",
         )
         # ... and, unlinked, it alone.
         controls = window.controls
@@ -97,7 +99,8 @@ def test_a_route_of_the_shop_runs_as_a_series_of_the_charts(
         controls.users.setValue(position_from_users(15))
         assert session.users("GET /products") == 15 and session.users("async") == 12
         await wait_until(
-            lambda: session._in_flight().get("GET /products") == 15, what="15 users in flight"
+            lambda: session.measurement.in_flight().get("GET /products") == 15,
+            what="15 users in flight",
         )
 
         def shown_rps() -> float:

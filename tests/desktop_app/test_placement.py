@@ -227,7 +227,9 @@ async def test_a_session_sweeps_its_server_process_and_reads_its_pools() -> None
     try:
         session.set_scenarios(("sync",))
         session.set_threads(3)  # each worker's pool: 2 x 3 tokens
-        await wait_until(lambda: session.probes().threadpool().total == 6, what="pools resized")
+        await wait_until(
+            lambda: session.demo.probes().threadpool().total == 6, what="pools resized"
+        )
         (result,) = await session.sweep([4], step_s=1.5)
         assert result.settings.scenario == "sync" and result.summary.ok > 0
         assert result.prediction.capacity == 6  # the step's theory counts both workers

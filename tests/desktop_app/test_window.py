@@ -31,7 +31,7 @@ def test_window_opens_and_closes_cleanly(qtbot: QtBot, run_on_qt_loop: Any) -> N
         assert window.controls.start_stop.text() == "Stop"
         await wait_until(lambda: window.session.server.probes.in_flight()["async"] > 0, what="load")
         await close_window(window)  # while load runs: it must stop it first
-        assert not window.session.server.started or window.session._closed
+        assert not window.session.server.started or window.session.closed
 
     run_on_qt_loop(body())  # the fixture asserts no task is left behind
 
@@ -212,7 +212,7 @@ def test_the_window_warns_when_the_generator_is_the_bottleneck(
         # A healthy verdict during the run hides the banner but not its row: the charts
         # keep their size (laid out again, they all repaint, and they jump on the screen).
         charts_at = window.charts.geometry()
-        window.session.health = None
+        window.session.generator_health.verdict = None
         window.refresh()
         window.centralWidget().layout().activate()
         assert not window.health_banner.isVisible()

@@ -1,0 +1,84 @@
+"""Comparing runs: setting changes marked on the time charts, runs pinned under the live
+one, and the few words that name a run's settings."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from .annotations import MarkerLog
+from .lab_snapshot import LabSnapshot, PinnedRun
+from .load_settings import LoadSettings
+from .placement import DemoServer, Placement
+
+# Runs pinned for comparison: more faint overlays than this are a tangle nobody reads.
+MAX_PINS = 3
+
+
+class Comparison:
+    """The markers of the current run, when it began, and the runs pinned beside it."""
+
+    def __init__(self, settings: LoadSettings, server: DemoServer, markers: MarkerLog) -> None:
+        self._settings = settings
+        self._server = server
+        #: Setting changes while the load runs ("threads 10 → 58"), for the time charts.
+        self.markers = markers
+        #: When the current run began (Start, or Reset while running), in recorder seconds:
+        #: pinned runs are drawn from here, so a new run overlays the pinned one from its
+        #: own start.
+        self.run_start_s = 0.0
+        self._pins: list[PinnedRun] = []
+        self._pins_made = 0
+
+    @property
+    def pins(self) -> tuple[PinnedRun, ...]:
+        return tuple(self._pins)
+
+    def begin_run(self, now_s: float) -> None:
+        self.run_start_s = now_s
+
+    def reset(self) -> None:
+        """Forget the markers and the run's start (the pins stay)."""
+        self.markers.clear()
+        self.run_start_s = 0.0
+
+    def settings_values(self) -> dict[str, str]:
+        """The settings now, keyed as markers name them."""
+        settings = self._settings
+        values = {
+            "mode": settings.mode,
+            "rate": f"{settings.rate:g}",
+            "threads": str(settings.threads),
+            "delay": f"{settings.delay_ms:g}",
+            "server": self._server.placement.label,
+        }
+        values.update({f"users ({name})": str(settings.users[name]) for name in settings.scenarios})
+        return values
+
+    def settings_label(self, values: dict[str, str] | None = None, scenario: str = "") -> str:
+        """Settings in a few words (pins, exports): those now, or `values` (of one
+        scenario, or of all)."""
+        values = values or self.settings_values()
+        if values["mode"] == "open":
+            load = f"{values['rate']} req/s"
+        else:
+            names = [scenario] if scenario else list(self._settings.scenarios)
+            users = sorted({int(values[f"users ({name})"]) for name in names})
+            load = f"{'/'.join(str(u) for u in users)} users"
+        label = f"{load}, {values['threads']} threads, {values['delay']} ms"
+        server = values.get("server", Placement().label)
+        # Only a server out of the window's loop is worth the words (the lessons' default).
+        return label if server == Placement().label else f"{label}, {server}"
+
+    def pin(self, snapshot: LabSnapshot) -> PinnedRun | None:
+        """Freeze `snapshot` (the current run) for comparison (at most MAX_PINS, the oldest
+        goes); None when nothing has been measured yet."""
+        snap = dataclasses.replace(snapshot, pins=())
+        if not any(w.ok for s in snap.recorder.scenarios.values() for w in s.windows):
+            return None
+        self._pins_made += 1
+        pinned = PinnedRun(self._pins_made, self.settings_label(), snap)
+        self._pins = [*self._pins, pinned][-MAX_PINS:]
+        return pinned
+
+    def clear_pins(self) -> None:
+        self._pins = []
