@@ -26,6 +26,7 @@ from loopscope.desktop_app.sweep_png import (
     LINE_WIDTH,
     MUTED,
     _number,
+    _save,
     _style_plot,
     _title,
     _top,
@@ -56,7 +57,7 @@ def render(report: Report, out: Path) -> None:
         raise ValueError("the audit has no route measured to draw")
     levels = sorted({int(level["users"]) for r in routes for level in r["levels"]})
 
-    app = QApplication.instance() or QApplication([])
+    _app = QApplication.instance() or QApplication([])  # alive while the picture is drawn
     pg.setConfigOptions(antialias=True, background="w", foreground=FOREGROUND)
     layout = pg.GraphicsLayoutWidget()
     layout.resize(WIDTH, HEIGHT)
@@ -110,12 +111,7 @@ def render(report: Report, out: Path) -> None:
     throughput.setYRange(-0.02 * top, top, padding=0)
     for plot in (throughput, latency):
         plot.setXRange(0, x_max, padding=0)
-    layout.show()
-    app.processEvents()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not layout.grab().save(str(out), "PNG"):
-        raise OSError(f"cannot write {out}")
-    layout.close()
+    _save(layout, out)
 
 
 def _log_ticks(values: Sequence[float]) -> list[tuple[float, str]]:

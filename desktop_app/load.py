@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
+from typing import Unpack
 
 from loopscope.embedded_server import (
     CPU_SCENARIOS,
@@ -33,7 +34,7 @@ from loopscope.loadgen import (
 )
 
 from .annotations import MarkerLog, format_value
-from .load_settings import LoadSettings, capped_users
+from .load_settings import LessonLoad, LoadSettings, capped_users
 from .placement import DemoServer
 from .predictions import Predictions
 from .your_app import YourApp
@@ -308,24 +309,15 @@ class LoadControl:
         self._settings.threads = threads
         self._settings_changed()
 
-    def apply(
-        self,
-        *,
-        scenarios: tuple[str, ...],
-        users: int,
-        delay_ms: float,
-        threads: int,
-        iterations: int = DEFAULT_CPU_ITERATIONS,
-        fanout: int = DEFAULT_FANOUT,
-    ) -> None:
+    def apply(self, **lesson: Unpack[LessonLoad]) -> None:
         """Load a preset's settings (call while stopped)."""
-        self.set_scenarios(scenarios)
-        self._settings.iterations = iterations
-        self._settings.fanout = fanout
+        self.set_scenarios(lesson["scenarios"])
+        self._settings.iterations = lesson.get("iterations", DEFAULT_CPU_ITERATIONS)
+        self._settings.fanout = lesson.get("fanout", DEFAULT_FANOUT)
         self._parts.predictions.keep_cost(None)
-        self.set_users(users)
-        self.set_delay(delay_ms)
-        self.set_threads(threads)
+        self.set_users(lesson["users"])
+        self.set_delay(lesson["delay_ms"])
+        self.set_threads(lesson["threads"])
 
     # -- sweep -------------------------------------------------------------------------
 

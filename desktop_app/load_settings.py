@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NotRequired, TypedDict
 
 from loopscope.embedded_server import (
     DEFAULT_CPU_ITERATIONS,
@@ -21,6 +22,17 @@ MAX_BLOCKING_USERS = 20
 def capped_users(scenario: str, users: int) -> int:
     """Users as the scenario's slider allows them (blocking: MAX_BLOCKING_USERS)."""
     return min(users, MAX_BLOCKING_USERS) if scenario == "blocking" else users
+
+
+class LessonLoad(TypedDict):
+    """A lesson's load, as `LabSession.apply` takes it (and passes it on as it is)."""
+
+    scenarios: tuple[str, ...]
+    users: int
+    delay_ms: float
+    threads: int
+    iterations: NotRequired[int]
+    fanout: NotRequired[int]
 
 
 @dataclass(slots=True)

@@ -86,28 +86,18 @@ class Predictions:
             else:
                 shares = theory.cpu_shares({s: settings.users[s] for s in sharing})
                 cpu_share = shares.get(scenario, 1.0)
-        delay_s = settings.request(scenario).delay_ms / 1000
+        server: theory.ServerShape = {
+            "delay_s": settings.request(scenario).delay_ms / 1000,
+            "threads": settings.threads,
+            "fanout": settings.fanout,
+            "cpu_s": cpu_s,
+            "cpu_share": cpu_share,
+            "workers": workers,
+        }
         if settings.mode == "open":
-            return open_loop(
-                scenario,
-                rate=settings.rate,
-                delay_s=delay_s,
-                threads=settings.threads,
-                fanout=settings.fanout,
-                cpu_s=cpu_s,
-                cpu_share=cpu_share,
-                workers=workers,
-            )
+            return open_loop(scenario, rate=settings.rate, **server)
         return theory.closed_loop(
-            scenario,
-            users=settings.users[scenario],
-            delay_s=delay_s,
-            threads=settings.threads,
-            fanout=settings.fanout,
-            cpu_s=cpu_s,
-            cpu_share=cpu_share,
-            workers=workers,
-            loop_hold=self.loop_hold(),
+            scenario, users=settings.users[scenario], loop_hold=self.loop_hold(), **server
         )
 
     def loop_hold(self, users: int | None = None) -> theory.LoopHold | None:

@@ -14,11 +14,9 @@ import contextlib
 import operator
 import time
 from collections.abc import Sequence
-from typing import Generic, TypeVar, cast
+from typing import Generic, TypeVar, Unpack, cast
 
 from loopscope.embedded_server import (
-    DEFAULT_CPU_ITERATIONS,
-    DEFAULT_FANOUT,
     BlockSite,
     EmbeddedServer,
     LoopLagMonitor,
@@ -38,7 +36,7 @@ from .annotations import MarkerLog
 from .comparison import MAX_PINS, Comparison
 from .lab_snapshot import CurvePoint, LabSnapshot, PinnedRun, ProbeSample
 from .load import LoadControl, LoadParts
-from .load_settings import MAX_BLOCKING_USERS, LoadSettings
+from .load_settings import MAX_BLOCKING_USERS, LessonLoad, LoadSettings
 from .measurement import (
     CURVE_SKIP_S,
     HEALTH_PERIOD_S,
@@ -269,25 +267,9 @@ class LabSession:
     def set_threads(self, threads: int) -> None:
         self.load.set_threads(threads)
 
-    def apply(
-        self,
-        *,
-        scenarios: tuple[str, ...],
-        users: int,
-        delay_ms: float,
-        threads: int,
-        iterations: int = DEFAULT_CPU_ITERATIONS,
-        fanout: int = DEFAULT_FANOUT,
-    ) -> None:
+    def apply(self, **lesson: Unpack[LessonLoad]) -> None:
         """Load a preset's settings (call while stopped)."""
-        self.load.apply(
-            scenarios=scenarios,
-            users=users,
-            delay_ms=delay_ms,
-            threads=threads,
-            iterations=iterations,
-            fanout=fanout,
-        )
+        self.load.apply(**lesson)
 
     async def sweep(
         self,

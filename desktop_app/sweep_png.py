@@ -106,7 +106,7 @@ def render(runs: Sequence[Run], out: Path) -> None:
     # log axis a chord between two levels looks like a departure from theory).
     xs = _dense(levels)
 
-    app = QApplication.instance() or QApplication([])
+    _app = QApplication.instance() or QApplication([])  # alive while the picture is drawn
     pg.setConfigOptions(antialias=True, background="w", foreground=FOREGROUND)
     layout = pg.GraphicsLayoutWidget()
     layout.resize(WIDTH, HEIGHT)
@@ -132,8 +132,13 @@ def render(runs: Sequence[Run], out: Path) -> None:
         plot.setXRange(0, x_max, padding=0)
     if unbounded_at:
         _mark_unbounded(latency, unbounded_at, x_max)
+    _save(layout, out)
+
+
+def _save(layout: Any, out: Path) -> None:
+    """Paint the picture once and write it to `out` (the sweep's and the audit's alike)."""
     layout.show()
-    app.processEvents()
+    QApplication.processEvents()
     out.parent.mkdir(parents=True, exist_ok=True)
     if not layout.grab().save(str(out), "PNG"):
         raise OSError(f"cannot write {out}")
