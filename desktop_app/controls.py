@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import (
@@ -234,43 +234,38 @@ class ControlPanel(QWidget):
 
     def _add_run_buttons(self, layout: QVBoxLayout) -> None:
         """Start/Stop and Reset, Sweep and Export, the pins, the sweep's progress, the status."""
-        buttons = QHBoxLayout()
-        self.start_stop = QPushButton("Start")
-        self.start_stop.setToolTip("Start or stop the load (Space)")
+        self.start_stop = _button(
+            "Start", "Start or stop the load (Space)", self.start_stop_clicked.emit
+        )
         self.start_stop.setObjectName("startStop")
-        self.start_stop.clicked.connect(self.start_stop_clicked.emit)
-        self.reset = QPushButton("Reset")
-        self.reset.setToolTip("Clear the charts, the response curve and the figures")
-        self.reset.clicked.connect(self.reset_clicked.emit)
-        buttons.addWidget(self.start_stop, 2)
-        buttons.addWidget(self.reset, 1)
-        layout.addLayout(buttons)
-        sweep_row = QHBoxLayout()
-        self.sweep = QPushButton("Sweep users")
-        self.sweep.setToolTip(
+        self.reset = _button(
+            "Reset",
+            "Clear the charts, the response curve and the figures",
+            self.reset_clicked.emit,
+        )
+        layout.addLayout(_pair(self.start_stop, self.reset))
+        self.sweep = _button(
+            "Sweep users",
             "Run each endpoint at 1, 5, 10, 25, 50, 100 and 200 users for 5 s each and draw "
-            "the response curve (click again to cancel)"
+            "the response curve (click again to cancel)",
+            self.sweep_clicked.emit,
         )
-        self.sweep.clicked.connect(self.sweep_clicked.emit)
-        self.export = QPushButton("Export…")
-        self.export.setToolTip("Save this run: a CSV of every 1 s window and a PNG of the charts")
-        self.export.clicked.connect(self.export_clicked.emit)
-        sweep_row.addWidget(self.sweep, 2)
-        sweep_row.addWidget(self.export, 1)
-        layout.addLayout(sweep_row)
-        pin_row = QHBoxLayout()
-        self.pin = QPushButton("Pin this run")
-        self.pin.setToolTip(
+        self.export = _button(
+            "Export…",
+            "Save this run: a CSV of every 1 s window and a PNG of the charts",
+            self.export_clicked.emit,
+        )
+        layout.addLayout(_pair(self.sweep, self.export))
+        self.pin = _button(
+            "Pin this run",
             "Keep this run as a faint overlay on every chart, to compare with the next one "
-            "(Reset keeps it; at most 3)"
+            "(Reset keeps it; at most 3)",
+            self.pin_clicked.emit,
         )
-        self.pin.clicked.connect(self.pin_clicked.emit)
-        self.clear_pins = QPushButton("Clear pins")
-        self.clear_pins.setToolTip("Remove the pinned runs from the charts")
-        self.clear_pins.clicked.connect(self.clear_pins_clicked.emit)
-        pin_row.addWidget(self.pin, 2)
-        pin_row.addWidget(self.clear_pins, 1)
-        layout.addLayout(pin_row)
+        self.clear_pins = _button(
+            "Clear pins", "Remove the pinned runs from the charts", self.clear_pins_clicked.emit
+        )
+        layout.addLayout(_pair(self.pin, self.clear_pins))
         self.sweep_progress = QProgressBar()
         self.sweep_progress.setRange(0, 100)
         self.sweep_progress.setTextVisible(True)
@@ -500,3 +495,18 @@ class ControlPanel(QWidget):
         self._refresh_labels()
         if not self._quiet:
             self.threads_changed.emit(self.threads.value())
+
+
+def _button(text: str, tip: str, clicked: Callable[[], None]) -> QPushButton:
+    button = QPushButton(text)
+    button.setToolTip(tip)
+    button.clicked.connect(clicked)
+    return button
+
+
+def _pair(main: QWidget, side: QWidget) -> QHBoxLayout:
+    """Two buttons side by side, the main one twice as wide."""
+    row = QHBoxLayout()
+    row.addWidget(main, 2)
+    row.addWidget(side, 1)
+    return row

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
@@ -33,18 +34,26 @@ def _fmt(value: float, digits: int = 0) -> str:
 TABLE_MIN_ROWS = 2
 
 
-class FiguresTable(QTableWidget):
-    """The figures per endpoint, as tall as its rows (up to `max_height`; then it scrolls):
-    the height a lesson's two endpoints leave empty goes to the charts (at 1920 x 1080 in
-    presentation mode the fixed 180 px left three empty rows under a two-row table)."""
+class ReadOnlyTable(QTableWidget):
+    """A table the window fills and the user only reads: named columns, no row numbers,
+    nothing to edit or focus, the last column stretched."""
 
-    def __init__(self) -> None:
-        super().__init__(0, len(TABLE_COLUMNS))
-        self.setHorizontalHeaderLabels(list(TABLE_COLUMNS))
+    def __init__(self, columns: Sequence[str]) -> None:
+        super().__init__(0, len(columns))
+        self.setHorizontalHeaderLabels(list(columns))
         self.verticalHeader().setVisible(False)
         self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.horizontalHeader().setStretchLastSection(True)
+
+
+class FiguresTable(ReadOnlyTable):
+    """The figures per endpoint, as tall as its rows (up to `max_height`; then it scrolls):
+    the height a lesson's two endpoints leave empty goes to the charts (a fixed height left
+    empty rows under a two-row table in presentation mode)."""
+
+    def __init__(self) -> None:
+        super().__init__(TABLE_COLUMNS)
         self.max_height = 150
         self.fit_height()
 

@@ -54,14 +54,7 @@ class LessonDriver(WindowPart):
             return
         self.current = preset
         self._placement.follow_lesson(preset)
-        session.apply(
-            scenarios=preset.scenarios,
-            users=preset.users,
-            delay_ms=preset.delay_ms,
-            threads=preset.threads,
-            iterations=preset.iterations,
-            fanout=preset.fanout,
-        )
+        session.apply(**preset.load())
         controls.show_settings(
             scenarios=preset.scenarios,
             users=preset.users,

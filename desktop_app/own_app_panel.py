@@ -6,7 +6,7 @@ window turns it into session calls and shows the answer in `message`, one line.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QWidget,
 )
@@ -26,6 +25,7 @@ from PySide6.QtWidgets import (
 from loopscope.embedded_server import BlockSite, Operation
 from loopscope.loadgen import ROUTE_METHODS
 
+from .figures_table import ReadOnlyTable
 from .own_app import operation_target
 
 BLOCK_COLUMNS = ("Route", "Call", "File:line", "Held in all", "Longest", "Times")
@@ -50,12 +50,7 @@ class OwnAppPanel(QGroupBox):
         self.app_dir = QLineEdit()
         self.app_dir.setPlaceholderText("folder to import from (default: the current one)")
         self.load = QPushButton("Load")
-        self.load.clicked.connect(self._load)
-        self.app_spec.returnPressed.connect(self._load)
-        app_row = QHBoxLayout()
-        app_row.addWidget(self.app_spec, 1)
-        app_row.addWidget(self.load)
-        form.addRow("App", self._row(app_row))
+        form.addRow("App", self._entry(self.app_spec, self.load, self._load))
         form.addRow("App dir", self.app_dir)
         self.url = QLineEdit()
         self.url.setPlaceholderText("or a server running: http://127.0.0.1:8000/items")
@@ -64,12 +59,7 @@ class OwnAppPanel(QGroupBox):
             "another host only after you confirm that it is yours"
         )
         self.use_url = QPushButton("Use URL")
-        self.use_url.clicked.connect(self._use_url)
-        self.url.returnPressed.connect(self._use_url)
-        url_row = QHBoxLayout()
-        url_row.addWidget(self.url, 1)
-        url_row.addWidget(self.use_url)
-        form.addRow("URL", self._row(url_row))
+        form.addRow("URL", self._entry(self.url, self.use_url, self._use_url))
         self.routes = QComboBox()
         self.routes.setToolTip("The app's operations, from its OpenAPI schema")
         self.routes.currentIndexChanged.connect(self._route_picked)
@@ -118,6 +108,16 @@ class OwnAppPanel(QGroupBox):
         holder = QWidget()
         holder.setLayout(layout)
         return holder
+
+    @classmethod
+    def _entry(cls, field: QLineEdit, button: QPushButton, act: Callable[[], None]) -> QWidget:
+        """A field with its button beside it; Enter in the field is the button's click."""
+        button.clicked.connect(act)
+        field.returnPressed.connect(act)
+        row = QHBoxLayout()
+        row.addWidget(field, 1)
+        row.addWidget(button)
+        return cls._row(row)
 
     def _load(self) -> None:
         self.load_clicked.emit(self.app_spec.text().strip(), self.app_dir.text().strip())
@@ -200,16 +200,11 @@ class OwnAppPanel(QGroupBox):
             widget.setEnabled(not running and self._loaded)
 
 
-class BlockedLoopTable(QTableWidget):
+class BlockedLoopTable(ReadOnlyTable):
     """What blocked the loop: route, call, file:line, how long, how often (worst first)."""
 
     def __init__(self) -> None:
-        super().__init__(0, len(BLOCK_COLUMNS))
-        self.setHorizontalHeaderLabels(list(BLOCK_COLUMNS))
-        self.verticalHeader().setVisible(False)
-        self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.horizontalHeader().setStretchLastSection(True)
+        super().__init__(BLOCK_COLUMNS)
         self.setToolTip(
             "Where your app's code held the event loop while it ran: every other request, "
             "and this window, waited meanwhile"

@@ -34,6 +34,8 @@ from loopscope.embedded_server import (
 from loopscope.loadgen import MAX_USERS
 from loopscope.resources import resource_root
 
+from .load_settings import LessonLoad
+
 # A preset must be something the controls can show: the delay slider ends at the blocking
 # route's maximum and the thread-pool slider at 200 (controls.py), so a preset beyond them
 # would run settings the window cannot display.
@@ -61,6 +63,17 @@ class Preset:
     #: processes, or (False, the default) the window's loop.
     server_process: bool = False
     workers: int = 1
+
+    def load(self) -> LessonLoad:
+        """The load this lesson sets (`LabSession.apply` takes it as it is)."""
+        return LessonLoad(
+            scenarios=self.scenarios,
+            users=self.users,
+            delay_ms=self.delay_ms,
+            threads=self.threads,
+            iterations=self.iterations,
+            fanout=self.fanout,
+        )
 
     @property
     def explanation(self) -> str:

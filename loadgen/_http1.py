@@ -365,22 +365,17 @@ class Http1Transport(httpx.AsyncBaseTransport):
         self._closed = False
         self.last_location: str | None = None
 
-    async def _connection(
-        self,
-        key: _PoolKey,
-        context: ssl.SSLContext | None,
-        connect_timeout: float | None,
-        request: httpx.Request,
-    ) -> _Connection:
+    def _idle_connection(self, key: _PoolKey) -> _Connection | None:
+        """The most recently used idle connection to `key` still fit to reuse (those past
+        their expiry are closed on the way), or None."""
         idle = self._idle.get(key)
-        if idle:
-            now = time.monotonic()
-            while idle:
-                conn = idle.pop()
-                if not conn.closed and now - conn.idle_since < conn.expiry_s:
-                    return conn
-                conn.abort()
-        return await self._connect(key, context, connect_timeout, request)
+        now = time.monotonic()
+        while idle:
+            conn = idle.pop()
+            if not conn.closed and now - conn.idle_since < conn.expiry_s:
+                return conn
+            conn.abort()
+        return None
 
     async def _connect(
         self,
@@ -450,7 +445,9 @@ class Http1Transport(httpx.AsyncBaseTransport):
             wire = await self._wire(request)
         head, body, whole, key, context = wire
         timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
-        conn = await self._connection(key, context, timeouts.get("connect"), request)
+        conn = self._idle_connection(key) or await self._connect(
+            key, context, timeouts.get("connect"), request
+        )
         wire_id = WIRE_ID.get()
         if wire_id is None:
             data = whole

@@ -48,7 +48,7 @@ from ._options import (
     write_outputs,
 )
 from ._route_options import _headers, parse_route
-from ._sweep_png import SweepPngError
+from ._sweep_png import drew_png
 
 MAX_AUDIT_USERS = 200
 MAX_AUDIT_DURATION_S = 60.0
@@ -255,11 +255,8 @@ def command_audit(args: argparse.Namespace) -> int:
         }
     )
     if args.png is not None and report.routes:  # nothing measured, nothing to draw
-        try:
-            render_audit_png(report, args.png)
-        except SweepPngError as exc:
-            print(f"loopscope: {exc}", file=sys.stderr)
-            written = False
+        png = args.png
+        written = drew_png(lambda: render_audit_png(report, png)) and written
     if interrupted is not None:
         verdict = "a route blocks the loop" if report.blocks_loop else "verdict unknown"
         print(

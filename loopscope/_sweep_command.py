@@ -41,7 +41,7 @@ from ._options import (
     write_outputs,
 )
 from ._route_options import add_route_options, parse_route
-from ._sweep_png import SweepPngError, render_sweep_png
+from ._sweep_png import drew_png, render_sweep_png
 
 _BAR_WIDTH = 20
 
@@ -285,11 +285,8 @@ def command_sweep(args: argparse.Namespace) -> int:
         }
     )
     if args.png is not None and results:
-        try:
-            render_sweep_png(results, args.png)
-        except SweepPngError as exc:
-            print(f"loopscope: {exc}", file=sys.stderr)
-            written = False
+        png = args.png
+        written = drew_png(lambda: render_sweep_png(results, png)) and written
     if interrupted is not None:
         outputs = [
             option

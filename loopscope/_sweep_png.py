@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from loopscope.loadgen import RunResult
@@ -20,6 +20,17 @@ RENDER_SWEEP_PNG_COMMAND = "_render-sweep-png"
 
 class SweepPngError(RuntimeError):
     """The PNG (a sweep's, an audit's) could not be drawn; the message is one line."""
+
+
+def drew_png(draw: Callable[[], None]) -> bool:
+    """Draw a PNG; one that cannot be drawn is said in one line on stderr and stops
+    nothing else. True when it was drawn."""
+    try:
+        draw()
+    except SweepPngError as exc:
+        print(f"loopscope: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def render_sweep_png(results: Sequence[RunResult], path: Path, *, timeout_s: float = 120.0) -> None:
