@@ -235,7 +235,9 @@ class ControlPanel(QWidget):
     def _add_run_buttons(self, layout: QVBoxLayout) -> None:
         """Start/Stop and Reset, Sweep and Export, the pins, the sweep's progress, the status."""
         self.start_stop = _button(
-            "Start", "Start or stop the load (Space)", self.start_stop_clicked.emit
+            "Start",
+            "Start or stop the load (Space; Ctrl+Enter in a text field)",
+            self.start_stop_clicked.emit,
         )
         self.start_stop.setObjectName("startStop")
         self.reset = _button(
