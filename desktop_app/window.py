@@ -206,6 +206,9 @@ class MainWindow(QMainWindow):
         ]
         for sequence, action in keys:
             QShortcut(sequence, self).activated.connect(action)
+        for sequence in _closing_keys():
+            # One window: closing it is quitting, by the close button's own path.
+            QShortcut(sequence, self).activated.connect(self.close)
         self._space_through = _SpaceThroughNumberFields(self)
         for box in self.findChildren(QAbstractSpinBox):
             box.installEventFilter(self._space_through)
@@ -407,3 +410,16 @@ class _SpaceThroughNumberFields(QObject):
         ):
             return True  # swallowed unaccepted: the shortcut gets the key, the box does not
         return super().eventFilter(watched, event)
+
+
+def _closing_keys() -> list[QKeySequence]:
+    """The platform's Quit and Close keys, and Ctrl+Q / Ctrl+W where it binds none (the
+    Windows scheme, also offscreen's, has no Quit key): each once, or Qt finds them
+    ambiguous and fires neither."""
+    found: dict[str, QKeySequence] = {}
+    for standard in (QKeySequence.StandardKey.Quit, QKeySequence.StandardKey.Close):
+        for sequence in QKeySequence.keyBindings(standard):
+            found.setdefault(sequence.toString(), sequence)
+    for text in ("Ctrl+Q", "Ctrl+W"):
+        found.setdefault(QKeySequence(text).toString(), QKeySequence(text))
+    return list(found.values())

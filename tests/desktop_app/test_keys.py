@@ -1,11 +1,14 @@
 """The window's keys, pressed where a user's focus is: Space (Start/Stop) in number and
-text fields and after Load; offscreen."""
+text fields and after Load, Ctrl+Q / Ctrl+W; offscreen."""
 
 from __future__ import annotations
 
+import gc
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
@@ -102,3 +105,24 @@ def test_text_fields_type_spaces_and_ctrl_enter_starts(qtbot: QtBot, run_on_qt_l
         assert window.controls.start_stop.text() == "Start"
 
     with_window(qtbot, run_on_qt_loop, steps)
+
+
+@pytest.mark.parametrize("key", [Qt.Key.Key_Q, Qt.Key.Key_W], ids=["ctrl-q", "ctrl-w"])
+def test_ctrl_q_and_ctrl_w_close_the_window_cleanly(
+    qtbot: QtBot, run_on_qt_loop: Any, caplog: pytest.LogCaptureFixture, key: Qt.Key
+) -> None:
+    async def steps(window: Any) -> None:
+        closed: list[bool] = []
+        window.closed.connect(lambda: closed.append(True))
+        window.toggle_running()  # while load runs, as a class would quit
+        assert window.session.running
+        press(qtbot, key, Qt.KeyboardModifier.ControlModifier)
+        await wait_until(lambda: bool(closed), what="the window closed")
+        assert not window.isVisible()
+        assert window.session.closed
+
+    with caplog.at_level(logging.ERROR):
+        with_window(qtbot, run_on_qt_loop, steps)
+        gc.collect()  # a task dropped pending says "Task was destroyed" when collected
+    # No traceback, no "Task was destroyed", nothing the loop logged as an error.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
