@@ -1,5 +1,5 @@
 """The window's keys, pressed where a user's focus is: Space (Start/Stop) in number and
-text fields and after Load, Ctrl+Q / Ctrl+W; offscreen."""
+text fields and after Load, Ctrl+Q / Ctrl+W, and the "slider drives" text; offscreen."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication, QComboBox, QStyle, QStyleOptionComboBox, QWidget
 from pytestqt.qtbot import QtBot
 
+from loopscope.desktop_app.presets import preset_named
 from tests.conftest import wait_until
 from tests.desktop_app.conftest import close_window, open_window
 from tests.desktop_app.test_own_app import load_shop
@@ -126,3 +127,31 @@ def test_ctrl_q_and_ctrl_w_close_the_window_cleanly(
         gc.collect()  # a task dropped pending says "Task was destroyed" when collected
     # No traceback, no "Task was destroyed", nothing the loop logged as an error.
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_slider_drives_shows_whole_endpoint_names(qtbot: QtBot, run_on_qt_loop: Any) -> None:
+    async def steps(window: Any) -> None:
+        window.apply_preset(preset_named("Fan-out: sequential vs gather"))
+        controls = window.controls
+        controls.link.setChecked(False)
+        combo = controls.users_target
+        names = [combo.itemText(i) for i in range(combo.count())]
+        assert "fanout-sequential" in names
+        for name in names:
+            combo.setCurrentText(name)
+            assert shown_width(combo) >= combo.fontMetrics().horizontalAdvance(name), name
+
+    with_window(qtbot, run_on_qt_loop, steps)
+
+
+def shown_width(combo: QComboBox) -> int:
+    """The width the combo draws its text in (what is wider is cut with "…")."""
+    option = QStyleOptionComboBox()
+    combo.initStyleOption(option)
+    field = combo.style().subControlRect(
+        QStyle.ComplexControl.CC_ComboBox,
+        option,
+        QStyle.SubControl.SC_ComboBoxEditField,
+        combo,
+    )
+    return field.width()
