@@ -197,7 +197,12 @@ class ControlPanel(QWidget):
         form.addRow(self.users_label, self.users)
         form.addRow(self.rate_label, self.rate)
         form.addRow(self.link)
-        form.addRow("slider drives", self.users_target)
+        # Across the whole row: in the sliders' column (beside labels as wide as
+        # "Threads: 200 (default 40)") it had 127 px and cut "fanout-seque…".
+        target_row = QHBoxLayout()
+        target_row.addWidget(QLabel("slider drives"))
+        target_row.addWidget(self.users_target, 1)
+        form.addRow(target_row)
         form.addRow(self.delay_label, self.delay)
         form.addRow(self.threads_label, self.threads)
         form.addRow(self._placement_row())
@@ -235,7 +240,9 @@ class ControlPanel(QWidget):
     def _add_run_buttons(self, layout: QVBoxLayout) -> None:
         """Start/Stop and Reset, Sweep and Export, the pins, the sweep's progress, the status."""
         self.start_stop = _button(
-            "Start", "Start or stop the load (Space)", self.start_stop_clicked.emit
+            "Start",
+            "Start or stop the load (Space; Ctrl+Enter in a text field)",
+            self.start_stop_clicked.emit,
         )
         self.start_stop.setObjectName("startStop")
         self.reset = _button(

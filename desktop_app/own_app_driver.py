@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QToolButton, QVBoxLayout
+from PySide6.QtWidgets import QApplication, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from .controls import ControlPanel
 from .own_app import (
@@ -105,6 +105,8 @@ class OwnAppDriver(WindowPart):
         panel.say(f"Loading {spec}…")
         panel.show_operations([], loaded=False)
         self._controls.set_extra_targets(())  # the route loaded before goes with its app
+        # Before Load is disabled: Qt would hand its focus to App dir, where Space types.
+        self._focus(self._controls.start_stop)
         # One load at a time: a second one while the first awaits the app's start-up would
         # replace it half-way, and leave its server running.
         panel.load.setEnabled(False)
@@ -115,10 +117,12 @@ class OwnAppDriver(WindowPart):
             text = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
             panel.say(f"Not loaded: {' '.join(text.split())}", error=True)
             self._show_headline()  # the app loaded before is gone too
+            self._focus(panel.app_spec)  # to correct it
             return False
         finally:
             panel.set_running(self._session.running)
         panel.show_operations(target.operations)
+        self._focus(self._controls.start_stop)
         self._show_headline()
         found = len(target.operations)
         panel.say(
@@ -165,8 +169,10 @@ class OwnAppDriver(WindowPart):
             target = await self._session.use_url(url, allow_remote=allow_remote)
         except ValueError as exc:
             panel.say(str(exc), error=True)
+            self._focus(panel.url)  # to correct it
             return
         panel.show_operations([], loaded=True)
+        self._focus(self._controls.start_stop)
         self._controls.set_extra_targets(())
         panel.show_target("GET", target)
         self._show_headline()
@@ -176,6 +182,15 @@ class OwnAppDriver(WindowPart):
             "in flight server side and what blocked its loop need your app loaded here). "
             "Tick the box to load it."
         )
+
+    def _focus(self, widget: QWidget) -> None:
+        """After Load or Use URL the keys go to Start (Space starts there; in a field it
+        types a space), or to the field to correct; not when the user went elsewhere
+        meanwhile."""
+        focus = QApplication.focusWidget()
+        start = self._controls.start_stop
+        if focus is None or focus is start or self.panel.isAncestorOf(focus):
+            widget.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def choose_route(self, text: str) -> None:
         """Put a route under load as typed: "GET /stock", "/items?limit=5" (the picker's

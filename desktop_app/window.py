@@ -10,13 +10,14 @@ parts: `LessonDriver` (lessons, headline), `PlacementDriver` (where the server r
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, Signal
+from PySide6.QtGui import QCloseEvent, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
     QFrame,
     QHBoxLayout,
     QMainWindow,
@@ -194,14 +195,23 @@ class MainWindow(QMainWindow):
         controls.presentation_toggled.connect(self.set_presentation)
         controls.save_png_clicked.connect(self.dialogs.save_png_dialog)
         self.panel_toggle.clicked.connect(lambda: look.show_controls(not look.controls_shown))
-        keys = {
-            Qt.Key.Key_Space: self.toggle_running,
-            Qt.Key.Key_F11: lambda: controls.presentation.toggle(),
-            Qt.Key.Key_F9: lambda: look.show_controls(not look.controls_shown),
-            Qt.Key.Key_Escape: lambda: controls.presentation.setChecked(False),
-        }
-        for key, action in keys.items():
-            QShortcut(QKeySequence(key), self).activated.connect(action)
+        keys: list[tuple[QKeySequence, Callable[[], object]]] = [
+            (QKeySequence(Qt.Key.Key_Space), self.toggle_running),
+            # Text fields keep Space for typing: Ctrl+Enter starts and stops from there too.
+            (QKeySequence("Ctrl+Return"), self.toggle_running),
+            (QKeySequence("Ctrl+Enter"), self.toggle_running),
+            (QKeySequence(Qt.Key.Key_F11), lambda: controls.presentation.toggle()),
+            (QKeySequence(Qt.Key.Key_F9), lambda: look.show_controls(not look.controls_shown)),
+            (QKeySequence(Qt.Key.Key_Escape), lambda: controls.presentation.setChecked(False)),
+        ]
+        for sequence, action in keys:
+            QShortcut(sequence, self).activated.connect(action)
+        for sequence in _closing_keys():
+            # One window: closing it is quitting, by the close button's own path.
+            QShortcut(sequence, self).activated.connect(self.close)
+        self._space_through = _SpaceThroughNumberFields(self)
+        for box in self.findChildren(QAbstractSpinBox):
+            box.installEventFilter(self._space_through)
         look.show_controls(True)
 
     # -- what the parts ask of the window (Shell) ------------------------------------------
@@ -382,3 +392,34 @@ class MainWindow(QMainWindow):
             self._shutdown_done = True
             self.close()
             self.closed.emit()
+
+
+class _SpaceThroughNumberFields(QObject):
+    """Lets Space through a number field to the window's Start/Stop shortcut.
+
+    A spin box, like any text field, claims every printable key before shortcuts are
+    tried (it accepts the ShortcutOverride event), so Space typed a space into the number
+    and left it blank ("workers: ") instead of starting. A number has no use for a space."""
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            event.type() == QEvent.Type.ShortcutOverride
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_Space
+            and event.modifiers() == Qt.KeyboardModifier.NoModifier
+        ):
+            return True  # swallowed unaccepted: the shortcut gets the key, the box does not
+        return super().eventFilter(watched, event)
+
+
+def _closing_keys() -> list[QKeySequence]:
+    """The platform's Quit and Close keys, and Ctrl+Q / Ctrl+W where it binds none (the
+    Windows scheme, also offscreen's, has no Quit key): each once, or Qt finds them
+    ambiguous and fires neither."""
+    found: dict[str, QKeySequence] = {}
+    for standard in (QKeySequence.StandardKey.Quit, QKeySequence.StandardKey.Close):
+        for sequence in QKeySequence.keyBindings(standard):
+            found.setdefault(sequence.toString(), sequence)
+    for text in ("Ctrl+Q", "Ctrl+W"):
+        found.setdefault(QKeySequence(text).toString(), QKeySequence(text))
+    return list(found.values())
