@@ -75,6 +75,11 @@ ZERO_FOOT = 0.08
 Y_MARGIN = 1.2
 # The response curve's x axis spans the measured users times/divided by this (log axis).
 X_MARGIN = 1.6
+# Marker labels sit this high on the line (of the plot's height); labels of markers closer
+# than MARKER_LABEL_APART_S step down by MARKER_LABEL_STEP, at most three times.
+MARKER_LABEL_TOP = 0.92
+MARKER_LABEL_APART_S = 10.0
+MARKER_LABEL_STEP = 0.16
 # Pinned runs: faint (this alpha of 255) and told apart by their line style.
 PIN_ALPHA = 110
 PIN_STYLES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashDotLine, Qt.PenStyle.DashDotDotLine)
@@ -837,6 +842,13 @@ class Charts(QWidget):
         """A labelled vertical line where a setting changed, on every time chart (the label
         on the top row only: four copies of it would be clutter)."""
         visible = [m for m in snap.markers if x_range[0] <= m.t_s <= x_range[1]]
+        # A pin taken and a slider moved at once would print one label over the other:
+        # a label close after another's steps down a line.
+        heights: list[float] = []
+        for index, marker in enumerate(visible):
+            close = index > 0 and marker.t_s - visible[index - 1].t_s < MARKER_LABEL_APART_S
+            heights.append(heights[-1] - MARKER_LABEL_STEP if close else MARKER_LABEL_TOP)
+            heights[-1] = max(heights[-1], MARKER_LABEL_TOP - 3 * MARKER_LABEL_STEP)
         for plot in self.time_plots():
             lines = self._marker_lines.setdefault(id(plot), [])
             labelled = plot in (self.throughput, self.latency)
@@ -849,7 +861,7 @@ class Charts(QWidget):
                     ),
                     label="" if labelled else None,
                     labelOpts={
-                        "position": 0.92,
+                        "position": MARKER_LABEL_TOP,
                         "color": self.chart_style.foreground,
                         "anchors": [(0, 0.5), (0, 0.5)],
                     },
@@ -866,6 +878,7 @@ class Charts(QWidget):
                 label = getattr(line, "label", None)  # only lines made with a label have one
                 if label is not None:
                     label.setFormat(" " + marker.label)
+                    label.setPosition(heights[index])
                 line.show()
 
     def _remove_pin(self, number: int) -> None:
