@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from loopscope.embedded_server import CPU_SCENARIOS, SCENARIOS
 from loopscope.loadgen import theory
 
+from .comparison import live_from, pin_label
 from .palette import endpoint_colours, label_of
 from .session import PROBE_PERIOD_S, LabSession, LabSnapshot, PinnedRun, Placement, ProbeSample
 from .timeline import (
@@ -74,10 +75,28 @@ ZERO_FOOT = 0.08
 Y_MARGIN = 1.2
 # The response curve's x axis spans the measured users times/divided by this (log axis).
 X_MARGIN = 1.6
+# Marker labels sit this high on the line (of the plot's height); labels of markers closer
+# than MARKER_LABEL_APART_S step down by MARKER_LABEL_STEP, at most three times.
+MARKER_LABEL_TOP = 0.92
+MARKER_LABEL_APART_S = 10.0
+MARKER_LABEL_STEP = 0.16
 # Pinned runs: faint (this alpha of 255) and told apart by their line style.
 PIN_ALPHA = 110
 PIN_STYLES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashDotLine, Qt.PenStyle.DashDotDotLine)
 PIN_SAMPLES = ("\u2501\u2501", "\u2501\u00b7\u2501", "\u2501\u00b7\u00b7\u2501")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _PinKey:
+    """What a pinned run was drawn for: the pin (numbers start again after Clear pins),
+    the shift that aligns it with the current run, and the routes drawn of it."""
+
+    pin: PinnedRun
+    shift: float
+    routes: tuple[str, ...]
+
+    def same(self, other: _PinKey) -> bool:
+        return other.pin is self.pin and other.shift == self.shift and other.routes == self.routes
 
 
 def _line_sample(pen: QPen | None) -> str:
@@ -573,8 +592,8 @@ class Charts(QWidget):
         self.bottom.currentChanged.connect(self._timeline_changed)
         # Vertical markers of setting changes, reused from frame to frame (per time plot).
         self._marker_lines: dict[int, list[pg.InfiniteLine]] = {}
-        # Drawn pinned runs: number -> (the shift they were drawn with, their items).
-        self._pin_items: dict[int, tuple[float, list[tuple[_Plot, pg.PlotDataItem]]]] = {}
+        # Drawn pinned runs: number -> (what they were drawn for, their items).
+        self._pin_items: dict[int, tuple[_PinKey, list[tuple[_Plot, pg.PlotDataItem]]]] = {}
         self.clear()
 
     def show_placement(self, placement: Placement) -> None:
@@ -667,6 +686,8 @@ class Charts(QWidget):
     def update_series(self, snap: LabSnapshot) -> None:
         """Per-window series (throughput, latency) and the response curve: once a second."""
         x_range = self.visible_range(snap.recorder.now_s)
+        # A pin taken in this run drew the run so far: the live lines go on from it.
+        first = max(x_range[0], live_from(snap) or -math.inf)
         shown = self._shown(snap)
         colours = endpoint_colours(shown)
         for name in shown:
@@ -675,7 +696,7 @@ class Charts(QWidget):
                 continue
             colour = colours[name]
             label = label_of(name)
-            windows = [w for w in series.windows if w.start_s + w.duration_s >= x_range[0]]
+            windows = [w for w in series.windows if w.start_s + w.duration_s > first]
             xs = np.array([w.start_s + w.duration_s for w in windows])
             self.throughput.item(name, pen=self._pen(colour), name=label).setData(
                 xs,
@@ -732,6 +753,11 @@ class Charts(QWidget):
         colours = endpoint_colours(shown)
         probes = [p for p in snap.probes if p.t_s >= x_range[0]]
         px = np.array([p.t_s for p in probes])
+        # The lines a pin also draws go on from a pin taken in this run (update_series);
+        # the thread pool's, which no pin draws, stay whole.
+        first = live_from(snap)
+        live = [p for p in probes if first is None or p.t_s >= first]
+        lx = np.array([p.t_s for p in live])
         for name in shown:
             if name not in SCENARIOS and not any(name in p.in_flight for p in probes):
                 # A route of a server only reached by URL: its in-flight count is not known
@@ -741,7 +767,7 @@ class Charts(QWidget):
             self.inflight.item(
                 name, pen=self._pen(colour), name=f"in flight: {label_of(name)}"
             ).setData(
-                *held_across_freezes(px, np.array([p.in_flight.get(name, 0) for p in probes])),
+                *held_across_freezes(lx, np.array([p.in_flight.get(name, 0) for p in live])),
                 connect="finite",
             )
         self.inflight.item(
@@ -760,7 +786,7 @@ class Charts(QWidget):
         apart = self._session.placement.process
         key, name = ("window", "this window's loop") if apart else ("lag", LAG_NAME)
         self.loop_lag.item(key, pen=self._pen("#D55E00", thin=True), name=name).setData(
-            *lag_steps(px, np.array([p.loop_lag_ms for p in probes], dtype=float)),
+            *lag_steps(lx, np.array([p.loop_lag_ms for p in live], dtype=float)),
             connect="finite",
         )
         if apart:
@@ -816,6 +842,13 @@ class Charts(QWidget):
         """A labelled vertical line where a setting changed, on every time chart (the label
         on the top row only: four copies of it would be clutter)."""
         visible = [m for m in snap.markers if x_range[0] <= m.t_s <= x_range[1]]
+        # A pin taken and a slider moved at once would print one label over the other:
+        # a label close after another's steps down a line.
+        heights: list[float] = []
+        for index, marker in enumerate(visible):
+            close = index > 0 and marker.t_s - visible[index - 1].t_s < MARKER_LABEL_APART_S
+            heights.append(heights[-1] - MARKER_LABEL_STEP if close else MARKER_LABEL_TOP)
+            heights[-1] = max(heights[-1], MARKER_LABEL_TOP - 3 * MARKER_LABEL_STEP)
         for plot in self.time_plots():
             lines = self._marker_lines.setdefault(id(plot), [])
             labelled = plot in (self.throughput, self.latency)
@@ -828,7 +861,7 @@ class Charts(QWidget):
                     ),
                     label="" if labelled else None,
                     labelOpts={
-                        "position": 0.92,
+                        "position": MARKER_LABEL_TOP,
                         "color": self.chart_style.foreground,
                         "anchors": [(0, 0.5), (0, 0.5)],
                     },
@@ -845,6 +878,7 @@ class Charts(QWidget):
                 label = getattr(line, "label", None)  # only lines made with a label have one
                 if label is not None:
                     label.setFormat(" " + marker.label)
+                    label.setPosition(heights[index])
                 line.show()
 
     def _remove_pin(self, number: int) -> None:
@@ -856,25 +890,28 @@ class Charts(QWidget):
 
     @staticmethod
     def _pin_legend(number: int) -> str:
-        return f"pinned {number}"
+        return pin_label(number)
 
     def _draw_pins(self, snap: LabSnapshot) -> None:
-        """Each pinned run, faint, under the live data: drawn once, and again only when the
-        current run's start (the shift that aligns it) changes."""
-        wanted = {pin.number: pin for pin in snap.pins}
-        for number in [n for n in self._pin_items if n not in wanted]:
-            self._remove_pin(number)
-        for number, pin in wanted.items():
-            shift = snap.run_start_s - pin.snapshot.run_start_s
-            drawn = self._pin_items.get(number)
-            if drawn is not None and drawn[0] == shift:
-                continue
-            if drawn is not None:
+        """Each pinned run, faint, under the live data, on the routes the live run shows
+        (a pin of none of them is not drawn): drawn once, and again only when the pin, the
+        current run's start (the shift that aligns it) or the routes shown change."""
+        shown = set(self._shown(snap))
+        wanted: dict[int, tuple[PinnedRun, _PinKey]] = {}
+        for pin in snap.pins:
+            routes = tuple(name for name in self._shown(pin.snapshot) if name in shown)
+            if routes:
+                shift = snap.run_start_s - pin.snapshot.run_start_s
+                wanted[pin.number] = (pin, _PinKey(pin, shift, routes))
+        for number, (drawn, _) in list(self._pin_items.items()):
+            if number not in wanted or not drawn.same(wanted[number][1]):
                 self._remove_pin(number)
-            self._pin_items[number] = (shift, self._pin_curves(pin, shift))
+        for number, (pin, key) in wanted.items():
+            if number not in self._pin_items:
+                self._pin_items[number] = (key, self._pin_curves(pin, key))
 
-    def _pin_curves(self, pin: PinnedRun, shift: float) -> list[tuple[_Plot, pg.PlotDataItem]]:
-        past = pin.snapshot
+    def _pin_curves(self, pin: PinnedRun, key: _PinKey) -> list[tuple[_Plot, pg.PlotDataItem]]:
+        past, shift = pin.snapshot, key.shift
         style = PIN_STYLES[(pin.number - 1) % len(PIN_STYLES)]
         items: list[tuple[_Plot, pg.PlotDataItem]] = []
 
@@ -893,9 +930,9 @@ class Charts(QWidget):
         start = past.run_start_s
         probes = [p for p in past.probes if p.t_s >= start]
         px = np.array([p.t_s for p in probes], dtype=float)
-        shown = self._shown(past)
-        colours = endpoint_colours(shown)
-        for name in shown:
+        # Its colours as the pinned run showed them, on the routes shown now.
+        colours = endpoint_colours(self._shown(past))
+        for name in key.routes:
             colour = colours[name]
             series = past.recorder.scenarios.get(name)
             if series is not None:

@@ -5,13 +5,34 @@ from __future__ import annotations
 
 import dataclasses
 
-from .annotations import MarkerLog
+from .annotations import Marker, MarkerLog
 from .lab_snapshot import LabSnapshot, PinnedRun
 from .load_settings import LoadSettings
 from .placement import DemoServer, Placement
 
 # Runs pinned for comparison: more faint overlays than this are a tangle nobody reads.
 MAX_PINS = 3
+# The event marker a pin taken while the load runs leaves where it was taken ("pinned 2"):
+# the live lines restart there, and the pin shows the run up to it.
+PIN_EVENT = "pinned"
+
+
+def pin_label(number: int) -> str:
+    """How the legend and the marker name pin `number`."""
+    return f"{PIN_EVENT} {number}"
+
+
+def live_from(snap: LabSnapshot) -> float | None:
+    """Where the live lines of `snap` begin: the last pin still pinned that was taken
+    during the current run (its marker), or None (all of the run is live). Without it a
+    pin taken while running lies exactly under the live lines, and shows nothing."""
+    pinned = {pin_label(pin.number) for pin in snap.pins}
+    taken = [m.t_s for m in snap.markers if _is_pin_event(m, pinned) and m.t_s >= snap.run_start_s]
+    return max(taken, default=None)
+
+
+def _is_pin_event(marker: Marker, pinned: set[str]) -> bool:
+    return marker.is_event and marker.setting in pinned
 
 
 class Comparison:
@@ -28,6 +49,8 @@ class Comparison:
         self.run_start_s = 0.0
         self._pins: list[PinnedRun] = []
         self._pins_made = 0
+        # Pins belong to the lesson they were taken in (see follow_lesson).
+        self._lesson: str | None = None
 
     @property
     def pins(self) -> tuple[PinnedRun, ...]:
@@ -71,14 +94,28 @@ class Comparison:
 
     def pin(self, snapshot: LabSnapshot) -> PinnedRun | None:
         """Freeze `snapshot` (the current run) for comparison (at most MAX_PINS, the oldest
-        goes); None when nothing has been measured yet."""
+        goes); None when nothing has been measured yet. Taken while the load runs, it is
+        the run so far: a marker says where, and the live lines go on from there."""
         snap = dataclasses.replace(snapshot, pins=())
         if not any(w.ok for s in snap.recorder.scenarios.values() for w in s.windows):
             return None
         self._pins_made += 1
         pinned = PinnedRun(self._pins_made, self.settings_label(), snap)
         self._pins = [*self._pins, pinned][-MAX_PINS:]
+        if snap.running:
+            self.markers.event(snap.recorder.now_s, pin_label(pinned.number))
         return pinned
 
     def clear_pins(self) -> None:
+        """No pins; the next one is "pinned 1" again."""
         self._pins = []
+        self._pins_made = 0
+
+    def follow_lesson(self, lesson: str) -> None:
+        """The lesson shown is `lesson`: another one's pins go. A pin compares settings of
+        the routes it measured; on another lesson's routes (a cpu-sync run drawn on the
+        thread-pool lesson) it compares nothing, and pins kept hidden to come back later
+        would be state nobody sees, measured on a machine that may have changed since."""
+        if lesson != self._lesson:
+            self.clear_pins()
+        self._lesson = lesson

@@ -53,6 +53,8 @@ class LessonDriver(WindowPart):
             self._show_index(self.presets.index(self.current))
             return
         self.current = preset
+        # Pins are the lesson's own: another lesson's are not drawn on this one.
+        session.comparison.follow_lesson(preset.name)
         self._placement.follow_lesson(preset)
         session.apply(**preset.load())
         controls.show_settings(

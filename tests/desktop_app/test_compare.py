@@ -74,9 +74,10 @@ def test_markers_pins_and_exports(qtbot: QtBot, run_on_qt_loop: Any, tmp_path: P
         window.controls.threads.setValue(threads_before * 4)
         after = f"threads {threads_before} \u2192 {threads_before * 4}"
         window.refresh()
-        # The delay set before Start is a marker too: a change between runs is one.
+        # The delay set before Start is a marker too: a change between runs is one; and
+        # the pin taken while running marks where it was taken.
         delay = f"delay 300 \u2192 {window.session.delay_ms:g} ms"
-        assert _marker_texts(window) == [delay, after]
+        assert _marker_texts(window) == [delay, "pinned 1", after]
 
         # Reset clears the run and its markers, and keeps the pin.
         window.reset()
@@ -226,6 +227,95 @@ def test_every_lesson_card_shows_whole_at_the_default_size(
             assert window.controls.card.verticalScrollBar().maximum() == 0, window.headline.text()
         window.own_toggle.click()
         assert not window.own_panel.isHidden()
+        await close_window(window)
+
+    run_on_qt_loop(body())
+
+
+def _legend_pins(window: Any) -> list[str]:
+    return [n for n in window.charts.throughput.legend.names if n.startswith("pinned")]
+
+
+def _xs(item: Any) -> list[float]:
+    xs = item.getData()[0]
+    return [] if xs is None else [float(x) for x in xs]
+
+
+def test_a_pin_taken_while_running_shows_at_once_and_the_live_run_goes_on_from_it(
+    qtbot: QtBot, run_on_qt_loop: Any
+) -> None:
+    async def body() -> None:
+        window = await open_window(qtbot)
+        window.controls.preset.setCurrentIndex(2)  # Thread-pool exhaustion
+        window.toggle_running()
+        await wait_until(
+            lambda: sum(1 for w in _sync_windows(window) if w.ok) >= 2, what="two windows"
+        )
+        window.pin_run()
+        pin = window.session.snapshot().pins[0]
+        taken_s = pin.snapshot.recorder.now_s
+        # At once: the legend names it, its faint lines hold the run so far, a marker says
+        # where it was taken, and the live lines go on from there (not under the pin).
+        assert _legend_pins(window) == [f"pinned 1: {pin.label}"]
+        pinned = [
+            item
+            for plot, item in window.charts._pin_items[1][1]
+            if plot is window.charts.throughput
+        ]
+        assert pinned and all(_xs(item) for item in pinned)
+        assert max(x for item in pinned for x in _xs(item)) <= taken_s
+        assert "pinned 1" in _marker_texts(window)
+        live = window.charts.throughput._items["sync"]
+        assert all(x > taken_s for x in _xs(live)), (_xs(live), taken_s)
+        await wait_until(
+            lambda: window.refresh() or bool(_xs(window.charts.throughput._items["sync"])),
+            what="the live line after the pin",
+        )
+        assert all(x > taken_s for x in _xs(window.charts.throughput._items["sync"]))
+
+        # Clear pins: the next pin is "pinned 1" again.
+        window.pin_run()
+        assert window.controls.status.text().startswith("Pinned 2")
+        window.clear_pins()
+        assert _legend_pins(window) == []
+        window.pin_run()
+        assert window.controls.status.text().startswith("Pinned 1")
+        assert [n.split(":")[0] for n in _legend_pins(window)] == ["pinned 1"]
+        window.toggle_running()
+        await wait_until(lambda: not window.session.running, what="stop")
+        await close_window(window)
+
+    run_on_qt_loop(body())
+
+
+def test_pins_belong_to_their_lesson_and_routes(qtbot: QtBot, run_on_qt_loop: Any) -> None:
+    async def body() -> None:
+        window = await open_window(qtbot)
+        controls = window.controls
+        controls.preset.setCurrentIndex(2)  # Thread-pool exhaustion: sync and async
+        window.toggle_running()
+        await wait_until(lambda: any(w.ok for w in _sync_windows(window)), what="a window")
+        window.toggle_running()
+        await wait_until(lambda: not window.session.running, what="stop")
+        window.pin_run()
+        assert len(_legend_pins(window)) == 1
+
+        # A pin is drawn only on routes the charts show: none of its routes, no pin.
+        controls.scenario_checks["blocking"].setChecked(True)
+        for name in ("sync", "async"):
+            controls.scenario_checks[name].setChecked(False)
+        window.reset()
+        window.refresh()
+        assert _legend_pins(window) == [] and window.charts._pin_items == {}
+        controls.scenario_checks["sync"].setChecked(True)
+        window.refresh()
+        assert len(_legend_pins(window)) == 1
+
+        # Another lesson: the pin is gone, from the charts and the session.
+        controls.preset.setCurrentIndex(5)  # Workers: cpu-sync
+        window.refresh()
+        assert _legend_pins(window) == [] and window.charts._pin_items == {}
+        assert window.session.snapshot().pins == ()
         await close_window(window)
 
     run_on_qt_loop(body())
