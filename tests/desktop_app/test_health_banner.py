@@ -19,7 +19,7 @@ from tests.desktop_app.conftest import close_window, open_window
 async def _running_healthy(qtbot: QtBot) -> MainWindow:
     """The window running 10 users, from a healthy verdict with the banner off: start-up
     (the first paints, the users' ramp) is not what these tests are about."""
-    window = await open_window(qtbot)
+    window: MainWindow = await open_window(qtbot)
     session = window.session
     window.controls.users.setValue(position_from_users(10))
     window.toggle_running()
