@@ -33,12 +33,14 @@ from .timeline import (
     ANSWERING,
     MAX_LANES,
     PHASES,
+    TIMELINE_SPAN_S,
     WAITING,
     WIRE,
     WORKING,
     TimelineFrame,
     phase_labels,
 )
+from .timeline_scroll import RunScrollBar
 
 pg.setConfigOptions(antialias=True)
 
@@ -369,6 +371,10 @@ TIME_PLOT_MIN_PX_PER_PT = 10.0
 MIN_LANES_SHOWN = 10
 
 
+# The timeline's time axis: while the load runs, and over a stopped run.
+TIMELINE_LIVE_AXIS = "seconds before now"
+TIMELINE_STOPPED_AXIS = "seconds after Start (stopped)"
+
 TIMELINE_NEEDS_SHARED_LOOP = (
     "The request timeline needs the server in this window's loop: each request's phases "
     "are kept in the server's memory, and a server in its own process keeps them there. "
@@ -390,7 +396,7 @@ class TimelineChart(QWidget):
         self.plot = _Plot(
             "Requests, newest at the bottom:",
             "",
-            "seconds before now",
+            TIMELINE_LIVE_AXIS,
             style,
         )
         self.plot.invertY(True)  # lane 0, the oldest request drawn, at the top
@@ -424,6 +430,10 @@ class TimelineChart(QWidget):
         layout.addLayout(row)
         layout.addWidget(self.plot.legend)
         layout.addWidget(self.plot, 1)
+        # After Stop: back over the run's requests (the timeline no longer slides).
+        self.run_scroll = RunScrollBar()
+        self.run_scroll.valueChanged.connect(lambda _value: self.refresh())
+        layout.addWidget(self.run_scroll)
         # Said instead of an empty chart when the server runs in its own process.
         self.absent = QLabel(TIMELINE_NEEDS_SHARED_LOOP)
         self.absent.setObjectName("timelineAbsent")
@@ -489,6 +499,8 @@ class TimelineChart(QWidget):
         for widget in (self.plot, self.plot.legend, self.endpoint):
             widget.setVisible(available)
         self.absent.setVisible(not available)
+        if not available:
+            self.run_scroll.leave()
 
     def refresh(self) -> TimelineFrame | None:
         """Draw the chosen route's timeline as it is now."""
@@ -507,7 +519,14 @@ class TimelineChart(QWidget):
             # The phases come from the demo server; a route of your own app has none here.
             self.caption.setText("Tick a demo endpoint to see its requests here.")
             return None
-        frame = self._session.timeline(scenario, self.lanes_that_fit())
+        finished = self._session.finished
+        if finished is None:
+            self.run_scroll.leave()
+            frame = self._session.timeline(scenario, self.lanes_that_fit())
+        else:
+            kept_from = self._session.timeline_kept_from(scenario)
+            self.run_scroll.follow(kept_from, finished.ended_s, TIMELINE_SPAN_S)
+            frame = self._session.timeline(scenario, self.lanes_that_fit(), self.run_scroll.at_s())
         self.draw(frame)
         return frame
 
@@ -520,20 +539,31 @@ class TimelineChart(QWidget):
             for phase in PHASES:
                 sample = "\u25ac\u25ac" if phase in THIN_PHASES else "\u2588\u2588"
                 self.plot.legend.add(labels[phase], colours[phase], sample)
+        # A stopped run's frame is drawn at its instant after Start, a live one at now (0).
+        at = 0.0 if frame.at_s is None else frame.at_s
+        self._label_time(frame.at_s is not None)
         for phase in PHASES:
             path = QPainterPath()
             fill = LANE_FILL * THIN_PHASES.get(phase, 1.0)
             for lane, x0, x1 in frame.rects(phase).tolist():
                 # At least a hair wide, so that a phase of a few µs still shows.
-                path.addRect(x0, lane + (1 - fill) / 2, max(x1 - x0, 0.004), fill)
+                path.addRect(at + x0, lane + (1 - fill) / 2, max(x1 - x0, 0.004), fill)
             item = self._paths[phase]
             item.setBrush(QBrush(QColor(colours[phase])))
             item.setPath(path)
         lanes = max(frame.lanes, MIN_LANES_SHOWN)
         self.plot.setYRange(0, lanes, padding=0.01)
-        self.plot.setXRange(-frame.span_s, 0.0, padding=0.01)
+        # A stopped run shorter than the span is drawn from its Start, not from before it.
+        left = at - frame.span_s if frame.at_s is None else max(0.0, at - frame.span_s)
+        self.plot.setXRange(left, left + frame.span_s, padding=0.01)
         self.caption.setText(frame.caption())
         self.frame = frame
+
+    def _label_time(self, stopped: bool) -> None:
+        text = TIMELINE_STOPPED_AXIS if stopped else TIMELINE_LIVE_AXIS
+        axis = self.plot.getAxis("bottom")
+        if axis.labelText != text:
+            axis.setLabel(text)
 
 
 LAG_TITLE = "Event-loop lag: what this window feels"
