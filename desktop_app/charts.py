@@ -275,6 +275,29 @@ class _Tabs(QTabWidget):
 # default window size: all eighteen ran together into "70100150200"), and grid-only ticks.
 CURVE_TICKS = (1, 3, 10, 30, 100, 300, 1000)
 CURVE_MINOR_TICKS = (2, 5, 7, 15, 20, 50, 70, 150, 200, 500, 700)
+# A round tick closer than this factor to a measured level gives way to it: "8" and "10"
+# side by side on the log axis ran into "810".
+CURVE_TICK_APART = 1.5
+
+
+def curve_ticks(levels: Iterable[int]) -> list[list[tuple[float, str]]]:
+    """The response curve's ticks (log10 of users): a labelled one at each measured level
+    (2 and 8 users read off the axis), the round ones not too close to them, and the
+    grid-only ones."""
+    measured = sorted(set(levels))
+    round_ones = [
+        users
+        for users in CURVE_TICKS
+        if all(max(users, m) / min(users, m) >= CURVE_TICK_APART for m in measured)
+    ]
+    labelled = sorted({*measured, *round_ones})
+    grid = [users for users in CURVE_MINOR_TICKS if users not in labelled]
+    return [
+        [(math.log10(users), str(users)) for users in labelled],
+        [(math.log10(users), "") for users in grid],
+    ]
+
+
 # Users at which the response curve's theory line is drawn: 1 to 1000, even on a log axis.
 CURVE_USERS = np.unique(np.round(np.logspace(0, 3, 60)).astype(int))
 
@@ -588,12 +611,8 @@ class Charts(QWidget):
         for plot in (self.curve_rps, self.curve_latency):
             plot.setLogMode(x=True, y=False)
             # Plain numbers of users, not "4·10¹": the log axis gets its own ticks.
-            plot.getAxis("bottom").setTicks(
-                [
-                    [(math.log10(users), str(users)) for users in CURVE_TICKS],
-                    [(math.log10(users), "") for users in CURVE_MINOR_TICKS],
-                ]
-            )
+            plot.getAxis("bottom").setTicks(curve_ticks(()))
+        self._curve_levels: tuple[int, ...] = ()
         self.loop_lag.addLine(
             y=50, pen=self._pen(self.chart_style.muted, style=Qt.PenStyle.DashLine, hairline=True)
         )
@@ -854,17 +873,28 @@ class Charts(QWidget):
         points = [*snap.curve, *(p for pin in snap.pins for p in pin.snapshot.curve)]
         if not points:
             # Nothing measured yet: theory's whole range, throughput from 0.
+            self._tick_levels(())
             set_y_from_zero(self.curve_rps, nice_ceiling(self._highest(self.curve_rps)))
             self.curve_latency.enableAutoRange()
             self.curve_rps.enableAutoRange(axis="x")
             return
         users = [p.users for p in points]
+        self._tick_levels(tuple(sorted(set(users))))
         x_range = (math.log10(min(users) / X_MARGIN), math.log10(max(users) * X_MARGIN))
         measured = {key for key in self.curve_rps._items if not key.endswith(":theory")}
         for plot in (self.curve_rps, self.curve_latency):
             plot.setXRange(*x_range, padding=0)
             top = max(self._highest(plot, measured), self._highest_pinned(plot))
             set_y_from_zero(plot, nice_ceiling(top))
+
+    def _tick_levels(self, levels: tuple[int, ...]) -> None:
+        """A labelled tick at each measured level (set again only when they change: an
+        axis repaint is most of a chart's cost)."""
+        if levels == self._curve_levels:
+            return
+        self._curve_levels = levels
+        for plot in (self.curve_rps, self.curve_latency):
+            plot.getAxis("bottom").setTicks(curve_ticks(levels))
 
     # -- markers and pinned runs ---------------------------------------------------------------
 

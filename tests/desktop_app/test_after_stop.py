@@ -1,5 +1,6 @@
-"""A run stays on screen after Stop (issue 23, item 5) and its time axis counts from
-Start (item 10), in the real window on a real server and generator."""
+"""A run stays on screen after Stop (issue 23, item 5), its time axis counts from Start,
+and the response curve has a tick at each measured level (item 10), in the real window
+on a real server and generator."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from pytestqt.qtbot import QtBot
 
-from loopscope.desktop_app.charts import TIMELINE_STOPPED_AXIS
+from loopscope.desktop_app.charts import TIMELINE_STOPPED_AXIS, curve_ticks
 from loopscope.desktop_app.timeline import WAITING, WORKING
 from tests.conftest import wait_until
 from tests.desktop_app.conftest import close_window, open_window
@@ -140,6 +141,35 @@ def test_a_stopped_run_stays_on_screen_until_start_or_reset(
         assert "stopped" not in _row(window, "sync")["Load"]
         assert _row(window, "sync")["req/s"] == "–"
         assert not timeline.run_scroll.isVisible()
+        await close_window(window)
+
+    run_on_qt_loop(body())
+
+
+def _labels(plot: Any) -> list[str]:
+    major = plot.getAxis("bottom")._tickLevels[0]
+    return [label for _, label in major]
+
+
+def test_the_response_curve_has_a_tick_at_each_measured_level(
+    qtbot: QtBot, run_on_qt_loop: Any
+) -> None:
+    # A round tick next to a measured level gives way (8 beside 10 read "810").
+    major, _ = curve_ticks((2, 8))
+    labels = [label for _, label in major]
+    assert "2" in labels and "8" in labels and "10" not in labels and "100" in labels
+
+    async def body() -> None:
+        window = await open_window(qtbot)
+        _choose(window, "Sync vs async")
+        await window.sweep((2, 8), step_s=1.5)
+        window.refresh()
+        levels = {p.users for p in window.session.snapshot().curve}
+        assert levels == {2, 8}
+        for plot in (window.charts.curve_rps, window.charts.curve_latency):
+            assert {"2", "8"} <= set(_labels(plot))
+        window.charts.show_timeline(False)
+        window.grab().save("/tmp/i23-afterstop-curve.png")
         await close_window(window)
 
     run_on_qt_loop(body())
