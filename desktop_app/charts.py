@@ -478,6 +478,8 @@ class TimelineChart(QWidget):
         self._legend_for = ""
         #: The frame drawn last (tests and the benchmark read it).
         self.frame: TimelineFrame | None = None
+        # What the stopped run's frame drawn last was drawn for (see refresh).
+        self._stopped_key: tuple[int, str, int, int] | None = None
         self.plot.setXRange(-5.0, 0.0, padding=0.01)
 
     def _colours(self, scenario: str) -> dict[str, str]:
@@ -545,10 +547,17 @@ class TimelineChart(QWidget):
         finished = self._session.finished
         if finished is None:
             self.run_scroll.leave()
+            self._stopped_key = None
             frame = self._session.timeline(scenario, self.lanes_that_fit())
         else:
             kept_from = self._session.timeline_kept_from(scenario)
             self.run_scroll.follow(kept_from, finished.ended_s, TIMELINE_SPAN_S)
+            # A stopped run's frame changes only when scrolled (or resized, or another
+            # route chosen): not redrawn on every tick of the plot timer.
+            key = (id(finished), scenario, self.run_scroll.value(), self.lanes_that_fit())
+            if key == self._stopped_key and self.frame is not None:
+                return self.frame
+            self._stopped_key = key
             frame = self._session.timeline(scenario, self.lanes_that_fit(), self.run_scroll.at_s())
         self.draw(frame)
         return frame

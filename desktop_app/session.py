@@ -302,6 +302,8 @@ class LabSession:
         again after); the sweep's requests feed the live charts. Cancel it to end it."""
         if self.running:  # the markers after it are between runs
             self.comparison.end_run(self.load.now_s())
+        # The charts and the table show the sweep's load, not a run stopped before it.
+        self.finished = None
         return await self.load.sweep(
             levels, step_s=step_s, on_result=self.measurement.add_result_point, progress=progress
         )

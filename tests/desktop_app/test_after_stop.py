@@ -162,7 +162,15 @@ def test_the_response_curve_has_a_tick_at_each_measured_level(
     async def body() -> None:
         window = await open_window(qtbot)
         _choose(window, "Sync vs async")
+        window.toggle_running()
+        await wait_until(lambda: window.session.running, what="running")
+        window.toggle_running()
+        await wait_until(lambda: not window.tasks, what="stopped")
+        assert window.session.finished is not None
         await window.sweep((2, 8), step_s=1.5)
+        # The sweep's load replaced the stopped run on screen.
+        assert window.session.finished is None
+        assert "stopped" not in _row(window, "sync")["Load"]
         window.refresh()
         levels = {p.users for p in window.session.snapshot().curve}
         assert levels == {2, 8}
