@@ -33,12 +33,14 @@ from .timeline import (
     ANSWERING,
     MAX_LANES,
     PHASES,
+    TIMELINE_SPAN_S,
     WAITING,
     WIRE,
     WORKING,
     TimelineFrame,
     phase_labels,
 )
+from .timeline_scroll import RunScrollBar
 
 pg.setConfigOptions(antialias=True)
 
@@ -273,6 +275,29 @@ class _Tabs(QTabWidget):
 # default window size: all eighteen ran together into "70100150200"), and grid-only ticks.
 CURVE_TICKS = (1, 3, 10, 30, 100, 300, 1000)
 CURVE_MINOR_TICKS = (2, 5, 7, 15, 20, 50, 70, 150, 200, 500, 700)
+# A round tick closer than this factor to a measured level gives way to it: "8" and "10"
+# side by side on the log axis ran into "810".
+CURVE_TICK_APART = 1.5
+
+
+def curve_ticks(levels: Iterable[int]) -> list[list[tuple[float, str]]]:
+    """The response curve's ticks (log10 of users): a labelled one at each measured level
+    (2 and 8 users read off the axis), the round ones not too close to them, and the
+    grid-only ones."""
+    measured = sorted(set(levels))
+    round_ones = [
+        users
+        for users in CURVE_TICKS
+        if all(max(users, m) / min(users, m) >= CURVE_TICK_APART for m in measured)
+    ]
+    labelled = sorted({*measured, *round_ones})
+    grid = [users for users in CURVE_MINOR_TICKS if users not in labelled]
+    return [
+        [(math.log10(users), str(users)) for users in labelled],
+        [(math.log10(users), "") for users in grid],
+    ]
+
+
 # Users at which the response curve's theory line is drawn: 1 to 1000, even on a log axis.
 CURVE_USERS = np.unique(np.round(np.logspace(0, 3, 60)).astype(int))
 
@@ -369,6 +394,10 @@ TIME_PLOT_MIN_PX_PER_PT = 10.0
 MIN_LANES_SHOWN = 10
 
 
+# The timeline's time axis: while the load runs, and over a stopped run.
+TIMELINE_LIVE_AXIS = "seconds before now"
+TIMELINE_STOPPED_AXIS = "seconds after Start (stopped)"
+
 TIMELINE_NEEDS_SHARED_LOOP = (
     "The request timeline needs the server in this window's loop: each request's phases "
     "are kept in the server's memory, and a server in its own process keeps them there. "
@@ -390,7 +419,7 @@ class TimelineChart(QWidget):
         self.plot = _Plot(
             "Requests, newest at the bottom:",
             "",
-            "seconds before now",
+            TIMELINE_LIVE_AXIS,
             style,
         )
         self.plot.invertY(True)  # lane 0, the oldest request drawn, at the top
@@ -424,6 +453,10 @@ class TimelineChart(QWidget):
         layout.addLayout(row)
         layout.addWidget(self.plot.legend)
         layout.addWidget(self.plot, 1)
+        # After Stop: back over the run's requests (the timeline no longer slides).
+        self.run_scroll = RunScrollBar()
+        self.run_scroll.valueChanged.connect(lambda _value: self.refresh())
+        layout.addWidget(self.run_scroll)
         # Said instead of an empty chart when the server runs in its own process.
         self.absent = QLabel(TIMELINE_NEEDS_SHARED_LOOP)
         self.absent.setObjectName("timelineAbsent")
@@ -445,6 +478,8 @@ class TimelineChart(QWidget):
         self._legend_for = ""
         #: The frame drawn last (tests and the benchmark read it).
         self.frame: TimelineFrame | None = None
+        # What the stopped run's frame drawn last was drawn for (see refresh).
+        self._stopped_key: tuple[int, str, int, int] | None = None
         self.plot.setXRange(-5.0, 0.0, padding=0.01)
 
     def _colours(self, scenario: str) -> dict[str, str]:
@@ -489,6 +524,8 @@ class TimelineChart(QWidget):
         for widget in (self.plot, self.plot.legend, self.endpoint):
             widget.setVisible(available)
         self.absent.setVisible(not available)
+        if not available:
+            self.run_scroll.leave()
 
     def refresh(self) -> TimelineFrame | None:
         """Draw the chosen route's timeline as it is now."""
@@ -507,7 +544,21 @@ class TimelineChart(QWidget):
             # The phases come from the demo server; a route of your own app has none here.
             self.caption.setText("Tick a demo endpoint to see its requests here.")
             return None
-        frame = self._session.timeline(scenario, self.lanes_that_fit())
+        finished = self._session.finished
+        if finished is None:
+            self.run_scroll.leave()
+            self._stopped_key = None
+            frame = self._session.timeline(scenario, self.lanes_that_fit())
+        else:
+            kept_from = self._session.timeline_kept_from(scenario)
+            self.run_scroll.follow(kept_from, finished.ended_s, TIMELINE_SPAN_S)
+            # A stopped run's frame changes only when scrolled (or resized, or another
+            # route chosen): not redrawn on every tick of the plot timer.
+            key = (id(finished), scenario, self.run_scroll.value(), self.lanes_that_fit())
+            if key == self._stopped_key and self.frame is not None:
+                return self.frame
+            self._stopped_key = key
+            frame = self._session.timeline(scenario, self.lanes_that_fit(), self.run_scroll.at_s())
         self.draw(frame)
         return frame
 
@@ -520,20 +571,31 @@ class TimelineChart(QWidget):
             for phase in PHASES:
                 sample = "\u25ac\u25ac" if phase in THIN_PHASES else "\u2588\u2588"
                 self.plot.legend.add(labels[phase], colours[phase], sample)
+        # A stopped run's frame is drawn at its instant after Start, a live one at now (0).
+        at = 0.0 if frame.at_s is None else frame.at_s
+        self._label_time(frame.at_s is not None)
         for phase in PHASES:
             path = QPainterPath()
             fill = LANE_FILL * THIN_PHASES.get(phase, 1.0)
             for lane, x0, x1 in frame.rects(phase).tolist():
                 # At least a hair wide, so that a phase of a few µs still shows.
-                path.addRect(x0, lane + (1 - fill) / 2, max(x1 - x0, 0.004), fill)
+                path.addRect(at + x0, lane + (1 - fill) / 2, max(x1 - x0, 0.004), fill)
             item = self._paths[phase]
             item.setBrush(QBrush(QColor(colours[phase])))
             item.setPath(path)
         lanes = max(frame.lanes, MIN_LANES_SHOWN)
         self.plot.setYRange(0, lanes, padding=0.01)
-        self.plot.setXRange(-frame.span_s, 0.0, padding=0.01)
+        # A stopped run shorter than the span is drawn from its Start, not from before it.
+        left = at - frame.span_s if frame.at_s is None else max(0.0, at - frame.span_s)
+        self.plot.setXRange(left, left + frame.span_s, padding=0.01)
         self.caption.setText(frame.caption())
         self.frame = frame
+
+    def _label_time(self, stopped: bool) -> None:
+        text = TIMELINE_STOPPED_AXIS if stopped else TIMELINE_LIVE_AXIS
+        axis = self.plot.getAxis("bottom")
+        if axis.labelText != text:
+            axis.setLabel(text)
 
 
 LAG_TITLE = "Event-loop lag: what this window feels"
@@ -558,12 +620,8 @@ class Charts(QWidget):
         for plot in (self.curve_rps, self.curve_latency):
             plot.setLogMode(x=True, y=False)
             # Plain numbers of users, not "4·10¹": the log axis gets its own ticks.
-            plot.getAxis("bottom").setTicks(
-                [
-                    [(math.log10(users), str(users)) for users in CURVE_TICKS],
-                    [(math.log10(users), "") for users in CURVE_MINOR_TICKS],
-                ]
-            )
+            plot.getAxis("bottom").setTicks(curve_ticks(()))
+        self._curve_levels: tuple[int, ...] = ()
         self.loop_lag.addLine(
             y=50, pen=self._pen(self.chart_style.muted, style=Qt.PenStyle.DashLine, hairline=True)
         )
@@ -824,17 +882,28 @@ class Charts(QWidget):
         points = [*snap.curve, *(p for pin in snap.pins for p in pin.snapshot.curve)]
         if not points:
             # Nothing measured yet: theory's whole range, throughput from 0.
+            self._tick_levels(())
             set_y_from_zero(self.curve_rps, nice_ceiling(self._highest(self.curve_rps)))
             self.curve_latency.enableAutoRange()
             self.curve_rps.enableAutoRange(axis="x")
             return
         users = [p.users for p in points]
+        self._tick_levels(tuple(sorted(set(users))))
         x_range = (math.log10(min(users) / X_MARGIN), math.log10(max(users) * X_MARGIN))
         measured = {key for key in self.curve_rps._items if not key.endswith(":theory")}
         for plot in (self.curve_rps, self.curve_latency):
             plot.setXRange(*x_range, padding=0)
             top = max(self._highest(plot, measured), self._highest_pinned(plot))
             set_y_from_zero(plot, nice_ceiling(top))
+
+    def _tick_levels(self, levels: tuple[int, ...]) -> None:
+        """A labelled tick at each measured level (set again only when they change: an
+        axis repaint is most of a chart's cost)."""
+        if levels == self._curve_levels:
+            return
+        self._curve_levels = levels
+        for plot in (self.curve_rps, self.curve_latency):
+            plot.getAxis("bottom").setTicks(curve_ticks(levels))
 
     # -- markers and pinned runs ---------------------------------------------------------------
 

@@ -4,6 +4,7 @@ one, and the few words that name a run's settings."""
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from .annotations import Marker, MarkerLog
 from .lab_snapshot import LabSnapshot, PinnedRun
@@ -43,10 +44,12 @@ class Comparison:
         self._server = server
         #: Setting changes while the load runs ("threads 10 → 58"), for the time charts.
         self.markers = markers
-        #: When the current run began (Start, or Reset while running), in recorder seconds:
-        #: pinned runs are drawn from here, so a new run overlays the pinned one from its
-        #: own start.
+        #: When the current run began, in recorder seconds: 0, since Start and Reset both
+        #: restart the recorder's clock; pinned runs are drawn from here, so a new run
+        #: overlays the pinned one from its own start.
         self.run_start_s = 0.0
+        # When the last run ended (recorder seconds); -inf: no run since Reset.
+        self._ended_s = -math.inf
         self._pins: list[PinnedRun] = []
         self._pins_made = 0
         # Pins belong to the lesson they were taken in (see follow_lesson).
@@ -56,13 +59,29 @@ class Comparison:
     def pins(self) -> tuple[PinnedRun, ...]:
         return tuple(self._pins)
 
-    def begin_run(self, now_s: float) -> None:
-        self.run_start_s = now_s
+    def begin_run(self) -> None:
+        """A run begins at the recorder's new origin (Start restarts the time axis at 0).
+        The changes made since the last run ended (between runs: what a comparison is
+        about) are marked at its start; the last run's own markers go with its data."""
+        between = [m for m in self.markers.markers if m.t_s >= self._ended_s]
+        self.markers.clear()
+        for marker in between:
+            if marker.is_event:
+                self.markers.event(0.0, marker.setting)
+            else:
+                self.markers.note(0.0, marker.setting, marker.before, marker.after, marker.unit)
+        self.run_start_s = 0.0
+        self._ended_s = -math.inf
+
+    def end_run(self, ended_s: float) -> None:
+        """The run ended (Stop) at `ended_s`: changes after it are between runs."""
+        self._ended_s = ended_s
 
     def reset(self) -> None:
         """Forget the markers and the run's start (the pins stay)."""
         self.markers.clear()
         self.run_start_s = 0.0
+        self._ended_s = -math.inf
 
     def settings_values(self) -> dict[str, str]:
         """The settings now, keyed as markers name them."""

@@ -9,6 +9,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QTableWidget, QTableWidgetItem
 
+from .finished_run import FinishedRun
+from .measurement import CURVE_SKIP_S
 from .palette import endpoint_colours
 from .session import LabSnapshot
 
@@ -32,6 +34,31 @@ def _fmt(value: float, digits: int = 0) -> str:
 
 # Rows the figures table always has room for.
 TABLE_MIN_ROWS = 2
+
+
+def _measured(snap: LabSnapshot, name: str) -> tuple[float, float, float, float]:
+    """req/s, p50, p99 and errors/s of `name`: its last window's while the load runs (the
+    non-aliasing rate, RateEstimator); after Stop, over the run's held part, or its
+    last window's when the held part answered nothing."""
+    held = snap.finished.held.get(name) if snap.finished is not None else None
+    if held is not None:
+        return held.throughput_rps, held.latency_p50_ms, held.latency_p99_ms, held.error_rps
+    series = snap.recorder.scenarios.get(name)
+    last = series.last if series is not None else None
+    if last is None:
+        return math.nan, math.nan, math.nan, math.nan
+    return last.rate_rps, last.latency.p50, last.latency.p99, last.error_rps
+
+
+def stopped_tip(finished: FinishedRun, name: str) -> str:
+    """What the figures of a stopped run are over (the table's tool tip)."""
+    held = finished.held.get(name)
+    if held is None:
+        return "Stopped: the figures of the run's last second (Reset or Start clears them)"
+    return (
+        f"Stopped: the figures over the run's last {held.held_s:.1f} s at this load (from "
+        f"{CURVE_SKIP_S:g} s after it was set until Stop); Reset or Start clears them"
+    )
 
 
 class ReadOnlyTable(QTableWidget):
@@ -75,29 +102,33 @@ class FiguresTable(ReadOnlyTable):
             self.fit_height()
         colours = endpoint_colours(list(snap.scenarios))
         for row, name in enumerate(snap.scenarios):
-            series = snap.recorder.scenarios.get(name)
-            last = series.last if series is not None else None
             prediction = snap.predictions[name]
             load = (
                 f"{snap.rate:g} req/s"
                 if snap.mode == "open"
                 else f"{snap.users.get(name, 0)} users"
             )
-            if name in snap.settling:
+            tip = ""
+            if snap.finished is not None:
+                load = f"{load} \u00b7 {snap.finished.summary(name)}"
+                tip = stopped_tip(snap.finished, name)
+            elif name in snap.settling:
                 # Measured latency is above theory until then: say why (session: settling).
                 load += " (settling: the queue is draining)"
+            measured = _measured(snap, name)
             cells = [
                 name,
                 load,
-                _fmt(last.rate_rps, 1) if last else "–",  # non-aliasing (RateEstimator)
+                _fmt(measured[0], 1),
                 _fmt(prediction.throughput_rps, 1),
-                _fmt(last.latency.p50) if last else "–",
+                _fmt(measured[1]),
                 _fmt(prediction.latency_ms),
-                _fmt(last.latency.p99) if last else "–",
-                _fmt(last.error_rps, 1) if last else "–",
+                _fmt(measured[2]),
+                _fmt(measured[3], 1),
             ]
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
+                item.setToolTip(tip)
                 if column == 0:
                     item.setForeground(QBrush(QColor(colours[name])))
                 else:

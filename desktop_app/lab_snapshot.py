@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from loopscope.loadgen import RecorderSnapshot, theory
 
 from .annotations import Marker
+
+if TYPE_CHECKING:
+    from .finished_run import FinishedRun
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,9 @@ class LabSnapshot:
     #: Scenarios whose users were lowered and whose queue still drains: the requests of
     #: the users taken away are still queued ahead, so latency stays above theory.
     settling: frozenset[str] = frozenset()
+    #: The run kept on screen after Stop (its recorder and probes are this snapshot's),
+    #: until Reset or the next Start; None while running or after them.
+    finished: FinishedRun | None = None
 
 
 @dataclass(frozen=True, slots=True)

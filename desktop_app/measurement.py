@@ -169,6 +169,13 @@ class Measurement:
         self._health.verdict = None
         self._settling.unsettle_all(time.perf_counter())
 
+    def restart_clock(self) -> None:
+        """A new run from now (Start): the probes count from the recorder's new origin,
+        and every level settles afresh; the response curve, measured against users,
+        stays."""
+        self._probes.clear()
+        self._settling.unsettle_all(time.perf_counter())
+
     async def _sample_forever(self) -> None:
         last = time.perf_counter()
         tick = 0

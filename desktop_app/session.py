@@ -34,6 +34,7 @@ from loopscope.loadgen.health import UI_SETTLE_S, HealthVerdict
 
 from .annotations import MarkerLog
 from .comparison import MAX_PINS, Comparison
+from .finished_run import FinishedRun, finish_run
 from .lab_snapshot import CurvePoint, LabSnapshot, PinnedRun, ProbeSample
 from .load import LoadControl, LoadParts
 from .load_settings import MAX_BLOCKING_USERS, LessonLoad, LoadSettings
@@ -159,6 +160,8 @@ class LabSession:
             cpu_meter=cpu_meter,
         )
         self.comparison = Comparison(self.settings, self.demo, self.markers)
+        #: The run kept on screen after Stop, until Reset or the next Start.
+        self.finished: FinishedRun | None = None
         self._opened = False
         self._closed = False
 
@@ -218,20 +221,35 @@ class LabSession:
     # -- load --------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Start the load: a new run, its time axis from 0 (the run on screen before it,
+        its series, probes and markers, goes; the response curve and the pins stay)."""
         if self.running or not self._opened or not self.demo.ready:
             return
+        self.finished = None
+        self.recorder.reset()
+        self.measurement.restart_clock()
+        self.comparison.begin_run()
         self.load.start()
-        self.comparison.begin_run(self.load.now_s())
         # The verdict is about the load: not the idle time (window start-up) before it.
         self.generator_health.restart()
 
     def halt(self) -> None:
-        """The synchronous first half of a stop (LoadControl.halt)."""
+        """The synchronous first half of a stop (LoadControl.halt); the run stays on
+        screen (`finished`)."""
+        self._finish_run()
         self.load.halt()
 
     async def stop(self, *, cut_in_flight: bool = True) -> None:
         """Stop all users. cut_in_flight drops requests in flight instead of waiting."""
+        self._finish_run()
         await self.load.stop(cut_in_flight=cut_in_flight)
+
+    def _finish_run(self) -> None:
+        """Keep the run as it is at this instant (Stop), before the load goes."""
+        if not self.running:
+            return
+        self.finished = finish_run(self.recorder, self.measurement.probes(), time.perf_counter())
+        self.comparison.end_run(self.finished.ended_s)
 
     def users(self, scenario: str) -> int:
         return self.settings.users[scenario]
@@ -282,6 +300,10 @@ class LabSession:
         engine on this session's server, adding a response-curve point per level per
         scenario as each step ends. The live load stops first (the caller may start it
         again after); the sweep's requests feed the live charts. Cancel it to end it."""
+        if self.running:  # the markers after it are between runs
+            self.comparison.end_run(self.load.now_s())
+        # The charts and the table show the sweep's load, not a run stopped before it.
+        self.finished = None
         return await self.load.sweep(
             levels, step_s=step_s, on_result=self.measurement.add_result_point, progress=progress
         )
@@ -289,7 +311,9 @@ class LabSession:
     # -- what the window shows ---------------------------------------------------------
 
     def reset(self) -> None:
-        """Clear charts, curve, markers and figures (the load keeps its settings)."""
+        """Clear charts, curve, markers and figures, and the run kept after Stop (the load
+        keeps its settings)."""
+        self.finished = None
         self.recorder.reset()
         self.your_app.reset()
         self.measurement.reset()
@@ -304,9 +328,10 @@ class LabSession:
 
     def snapshot(self) -> LabSnapshot:
         endpoints = self.endpoints()
+        finished = self.finished
         return LabSnapshot(
-            recorder=self.recorder.snapshot(),
-            probes=self.measurement.probes(),
+            recorder=self.recorder.snapshot() if finished is None else finished.recorder,
+            probes=self.measurement.probes() if finished is None else finished.probes,
             curve=self.measurement.curve(),
             running=self.running,
             scenarios=endpoints,
@@ -318,18 +343,43 @@ class LabSession:
             run_start_s=self.comparison.run_start_s,
             pins=self.comparison.pins,
             settling=self.measurement.settling(),
+            finished=finished,
         )
 
-    def timeline(self, scenario: str, max_lanes: int = MAX_LANES) -> TimelineFrame:
-        """The per-request timeline of a demo route now, from the server's phase table
-        and the senders' wire log, in at most `max_lanes` lanes."""
+    def timeline(
+        self, scenario: str, max_lanes: int = MAX_LANES, at_s: float | None = None
+    ) -> TimelineFrame:
+        """The per-request timeline of a demo route, from the server's phase table and
+        the senders' wire log, in at most `max_lanes` lanes: now, or after Stop the run's
+        at `at_s` (run seconds; default its end)."""
+        finished = self.finished
+        if finished is None:
+            return build_frame(
+                self.demo.server.probes.phases,
+                scenario,
+                time.perf_counter(),
+                wire=self.wire,
+                max_lanes=max_lanes,
+            )
+        at_s = finished.ended_s if at_s is None else min(at_s, finished.ended_s)
         return build_frame(
             self.demo.server.probes.phases,
             scenario,
-            time.perf_counter(),
+            finished.origin + at_s,
             wire=self.wire,
             max_lanes=max_lanes,
+            at_s=at_s,
         )
+
+    def timeline_kept_from(self, scenario: str) -> float:
+        """After Stop: the earliest run second the timeline of `scenario` can be scrolled
+        back to (the run's start, or later where the server's bounded ring of finished
+        requests has dropped the oldest)."""
+        finished = self.finished
+        if finished is None:
+            return 0.0
+        kept = self.demo.server.probes.phases.kept_since(scenario)
+        return max(0.0, min(kept - finished.origin, finished.ended_s))
 
     def ui_busy(self, settle_s: float = UI_SETTLE_S) -> contextlib.AbstractContextManager[None]:
         """Wrap a repaint the window causes itself: its loop stall is not blamed on the

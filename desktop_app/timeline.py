@@ -89,6 +89,9 @@ class TimelineFrame:
     now_waiting: int = 0
     now_working: int = 0
     now_answering: int = 0
+    #: A stopped run's frame: its instant in run seconds (from Start), which the chart
+    #: draws it at; None: a live frame, drawn at 0 ("now").
+    at_s: float | None = None
 
     @property
     def sampled(self) -> bool:
@@ -108,6 +111,8 @@ class TimelineFrame:
     def caption(self) -> str:
         """The line above the chart: what is happening now, and how much is drawn."""
         labels = phase_labels(self.scenario)
+        if self.at_s is not None:
+            return self._stopped_caption()
         if self.scenario == "blocking":
             # A frame is built on the loop, so no request can be holding it at that instant.
             now = f"now: {self.now_waiting} {labels[WAITING]} (none holds it while this draws)"
@@ -121,6 +126,14 @@ class TimelineFrame:
         if self.sampled:
             return f"{now} \u00b7 showing {self.lanes} of {self.total} requests"
         return f"{now} \u00b7 {self.total} requests in the last {self.span_s:g} s"
+
+    def _stopped_caption(self) -> str:
+        at = self.at_s or 0.0
+        shown = f"showing {self.lanes} of {self.total}" if self.sampled else f"{self.total}"
+        return (
+            f"stopped \u00b7 {shown} requests from {max(0.0, at - self.span_s):.1f} to "
+            f"{at:.1f} s after Start \u00b7 scroll back with the bar below"
+        )
 
 
 def _end(*times: float) -> float:
@@ -139,10 +152,14 @@ def build_frame(
     wire: WireLog | None = None,
     span_s: float = TIMELINE_SPAN_S,
     max_lanes: int = MAX_LANES,
+    at_s: float | None = None,
 ) -> TimelineFrame:
     """The timeline of `scenario` at `now` (perf_counter s) from the server's phase table,
-    with the time on the wire of the requests `wire` (the senders' log) knows."""
-    rows, total = table.sample(scenario, now - span_s, max_lanes)
+    with the time on the wire of the requests `wire` (the senders' log) knows. `at_s`: a
+    stopped run's instant `now` is (run seconds); only the requests that had arrived by
+    then are drawn, as they were then."""
+    until = math.inf if at_s is None else now
+    rows, total = table.sample(scenario, now - span_s, max_lanes, until=until)
     rows.sort(key=lambda row: row.seq)  # lanes in arrival order: newest at the bottom
     on_wire: list[tuple[float, float, float]] = []
     waiting: list[tuple[float, float, float]] = []
@@ -161,7 +178,7 @@ def build_frame(
             _add(working, lane, row.started, _end(row.worked, row.done, now), now, low)
         if not math.isnan(row.worked):
             _add(answering, lane, row.worked, _end(row.done, now), now, low)
-    waiting_now, working_now, answering_now = table.counts(scenario)
+    waiting_now, working_now, answering_now = table.counts(scenario) if at_s is None else (0, 0, 0)
     return TimelineFrame(
         scenario=scenario,
         span_s=span_s,
@@ -176,6 +193,7 @@ def build_frame(
         now_waiting=waiting_now,
         now_working=working_now,
         now_answering=answering_now,
+        at_s=at_s,
     )
 
 

@@ -152,6 +152,14 @@ class PhaseTable:
         for finished in self._finished.values():
             finished.count = 0
 
+    def kept_since(self, route: str) -> float:
+        """When the oldest finished request of `route` still kept finished (-inf: none
+        has been dropped from the ring yet, so every one since the last `clear` is kept)."""
+        ring = self._finished.get(route)
+        if ring is None or ring.count <= ring.size:
+            return -math.inf
+        return ring.done[ring.count % ring.size]
+
     def routes(self) -> list[str]:
         return list(self._live)
 
@@ -177,9 +185,12 @@ class PhaseTable:
             return []
         return [ring.row(i) for i in reversed(list(ring.newest_first(since)))]
 
-    def sample(self, route: str, since: float, limit: int) -> tuple[list[PhaseRow], int]:
+    def sample(
+        self, route: str, since: float, limit: int, until: float = math.inf
+    ) -> tuple[list[PhaseRow], int]:
         """At most `limit` of the requests of `route` in flight or done since `since`
-        (all of them when they are fewer), and how many there are in all.
+        that had arrived by `until` (all of them when they are fewer), and how many there
+        are in all. `until` before now: the timeline of a stopped run, scrolled back.
 
         Requests in flight come first: the latest instant drawn must show the truth (60
         users and 10 threads: 10 working, 50 waiting, every one of them), and finished ones
@@ -187,9 +198,12 @@ class PhaseTable:
         each request's arrival number, so a request drawn in one frame is drawn in the next
         (lanes do not flicker); only sampled slots are copied: at 1000 users the span holds
         ~5000 requests, and copying them all every frame would cost more than drawing."""
-        live = list(self._live.get(route, {}).values())
+        live = [slot for slot in list(self._live.get(route, {}).values()) if slot.arrived <= until]
         ring = self._finished.get(route)
         finished = [] if ring is None else list(ring.newest_first(since))
+        if ring is not None and until != math.inf:
+            arrived = ring.arrived
+            finished = [i for i in finished if arrived[i] <= until]
         total = len(live) + len(finished)
         chosen = [_row(slot) for slot in _hash_sample(live, [slot.seq for slot in live], limit)]
         if ring is not None:

@@ -148,3 +148,29 @@ async def test_an_embedded_server_request_from_the_sender_has_its_wire_stretches
         frame.rects(WIRE),
         [[0, sent - now, first.arrived - now], [0, first.done - now, received - now]],
     )
+
+
+def test_a_stopped_run_s_frame_at_an_earlier_instant_shows_it_as_it_was_then() -> None:
+    table = PhaseTable()
+    _request(table, 100.0, 101.0, 102.0, 102.1)
+    _request(table, 103.0, 104.0, 105.0, 105.1)  # arrived after the instant: not drawn
+    frame = build_frame(table, "sync", now=101.5, span_s=5.0, at_s=1.5)
+    assert frame.total == frame.lanes == 1
+    # Working from 101.0, cut at the instant (its end came later).
+    assert frame.rects(WORKING).tolist() == [[0, -0.5, 0.0]]
+    assert frame.rects(ANSWERING).tolist() == []
+    assert frame.at_s == 1.5 and frame.caption().startswith("stopped")
+    # What now holds (a later request in flight) is not the instant's.
+    table.arrive("sync", 106.0)
+    assert build_frame(table, "sync", now=101.5, span_s=5.0, at_s=1.5).now_waiting == 0
+
+
+def test_the_table_says_from_when_its_finished_requests_are_kept() -> None:
+    table = PhaseTable(finished_per_route=10)
+    for i in range(10):
+        _request(table, float(i), float(i), float(i), float(i))
+    assert table.kept_since("sync") == -math.inf  # none dropped yet
+    for i in range(10, 15):
+        _request(table, float(i), float(i), float(i), float(i))
+    assert table.kept_since("sync") == 5.0
+    assert table.kept_since("async") == -math.inf
