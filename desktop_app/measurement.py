@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import math
 import time
 from collections import deque
 
@@ -42,6 +43,11 @@ HEALTH_PERIOD_S = 3.0
 # ... once every this many seconds (the window slides), so that a warning comes within a
 # second or two of its cause and goes as soon as the cause has left the window.
 HEALTH_STEP_S = 1.0
+
+
+def _finite(value: float) -> float:
+    """A figure to draw: NaN (a gap in the line) for one that grows without bound."""
+    return value if math.isfinite(value) else math.nan
 
 
 class Settling:
@@ -219,6 +225,7 @@ class Measurement:
         pool = self._server.probes().threadpool()
         running = self._load.loaded()
         users = self._settings.users
+        predicted = {name: self._predictions.prediction(name) for name in running}
         self._probes.append(
             ProbeSample(
                 t_s=now - self._recorder.origin,
@@ -228,10 +235,9 @@ class Measurement:
                 threads_waiting=pool.waiting,
                 loop_lag_ms=self._server.window_loop_lag.max_since(last) * 1000,
                 users={name: users[name] for name in running},
-                theory_rps={
-                    name: self._predictions.prediction(name).throughput_rps for name in running
-                },
+                theory_rps={name: predicted[name].throughput_rps for name in running},
                 server_loop_lag_ms=self._server.server_lag_ms(),
+                theory_latency_ms={name: _finite(predicted[name].latency_ms) for name in running},
             )
         )
 
