@@ -8,6 +8,8 @@ import sys
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from loopscope.loadgen.health import HealthVerdict
+
 from .session import LabSession
 
 
@@ -57,16 +59,28 @@ class Banners:
 
     def show_health(self) -> None:
         health = self._session.health
-        if health is not None and health.generator_limited and self._session.running:
-            self.health_banner.setText(
-                "Generator-limited: "
-                + "; ".join(health.warnings)
-                + ". Figures now partly measure LoopScope itself; response-curve points "
-                "taken now are drawn as crosses."
-            )
+        text = health_text(health) if health is not None and self._session.running else ""
+        if text:
+            self.health_banner.setText(text)
             self.health_banner.show()
             self.health_row.show()
         else:
             self.health_banner.hide()
             if not self._session.running:
                 self.health_row.hide()
+
+
+def health_text(health: HealthVerdict) -> str:
+    """The banner's text for a verdict ("": nothing to say): the generator's limit, and a
+    machine too small for the server's worker processes, each named for what it is."""
+    parts: list[str] = []
+    if health.generator_limited:
+        parts.append(
+            "Generator-limited: "
+            + "; ".join(health.warnings)
+            + ". Figures now partly measure LoopScope itself; response-curve points "
+            "taken now are drawn as crosses."
+        )
+    if health.machine_note:
+        parts.append(f"Machine short of cores: {health.machine_note}.")
+    return "\n".join(parts)

@@ -610,7 +610,9 @@ class Charts(QWidget):
         self._session = session
         self.chart_style = style = style or ChartStyle()
         self.throughput = _Plot("Throughput (dashed: theory)", "req/s", "time (s)", style)
-        self.latency = _Plot("Latency p50 (solid) and p99 (dotted)", "ms", "time (s)", style)
+        self.latency = _Plot(
+            "Latency p50 (solid), p99 (dotted), theory (dashed)", "ms", "time (s)", style
+        )
         self.inflight = _Plot("Server: in flight and thread pool", "count", "time (s)", style)
         self.loop_lag = _Plot(LAG_TITLE, "ms", "time (s)", style)
         self.curve_rps = _Plot(
@@ -769,12 +771,16 @@ class Charts(QWidget):
         probes = [p for p in snap.probes if p.t_s >= x_range[0]]
         px = np.array([p.t_s for p in probes])
         for name in shown:
-            colour = colours[name]
-            self.throughput.item(
-                name + ":theory", pen=self._pen(colour, style=Qt.PenStyle.DashLine, thin=True)
-            ).setData(
+            dashed = self._pen(colours[name], style=Qt.PenStyle.DashLine, thin=True)
+            self.throughput.item(name + ":theory", pen=dashed).setData(
                 *held_across_freezes(
                     px, np.array([p.theory_rps.get(name, math.nan) for p in probes])
+                ),
+                connect="finite",
+            )
+            self.latency.item(name + ":theory", pen=dashed).setData(
+                *held_across_freezes(
+                    px, np.array([p.theory_latency_ms.get(name, math.nan) for p in probes])
                 ),
                 connect="finite",
             )

@@ -26,6 +26,9 @@ class ProbeSample:
     #: The server's loop lag (its worst worker's) when it runs in its own process; None:
     #: it shares the window's loop, whose lag is `loop_lag_ms`.
     server_loop_lag_ms: float | None = None
+    #: The theory's latency per scenario (NaN where it has none, or grows without bound),
+    #: dashed on the latency chart as theory_rps is on the throughput chart.
+    theory_latency_ms: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

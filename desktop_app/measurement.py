@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import math
 import time
 from collections import deque
 
 from loopscope.embedded_server import CPU_SCENARIOS, LoopLagMonitor
 from loopscope.loadgen import CpuCostMeter, Recorder, RunResult
-from loopscope.loadgen.health import UI_SETTLE_S, HealthMonitor, HealthVerdict
+from loopscope.loadgen.health import (
+    UI_SETTLE_S,
+    HealthMonitor,
+    HealthVerdict,
+    VerdictHold,
+    short_of_cores,
+)
 
 from .annotations import MarkerLog
 from .lab_snapshot import CurvePoint, ProbeSample
@@ -29,9 +37,17 @@ SETTLE_S = 4.0
 # The curve point pools the records completing from this long after the level changed on
 # (the first second is the ramp and the old level's requests finishing).
 CURVE_SKIP_S = 1.0
-# Generator health is judged over this many seconds: long enough for a p99 of loop lag
-# (300 ticks), short enough that the warning follows a slider within seconds.
+# Generator health is judged over the last this many seconds: long enough for a p99 of
+# loop lag (300 ticks), short enough that the warning follows a slider within seconds.
 HEALTH_PERIOD_S = 3.0
+# ... once every this many seconds (the window slides), so that a warning comes within a
+# second or two of its cause and goes as soon as the cause has left the window.
+HEALTH_STEP_S = 1.0
+
+
+def _finite(value: float) -> float:
+    """A figure to draw: NaN (a gap in the line) for one that grows without bound."""
+    return value if math.isfinite(value) else math.nan
 
 
 class Settling:
@@ -61,7 +77,9 @@ class GeneratorHealth:
 
     def __init__(self) -> None:
         self._monitor: HealthMonitor | None = None
-        #: The latest verdict (None until load has run a period).
+        self._hold = VerdictHold()
+        #: The verdict to show (None until load has run a step): the latest over the last
+        #: HEALTH_PERIOD_S, a warning kept until healthy verdicts follow (VerdictHold).
         self.verdict: HealthVerdict | None = None
 
     def watch(self, window_loop_lag: LoopLagMonitor) -> None:
@@ -75,17 +93,28 @@ class GeneratorHealth:
 
     def restart(self) -> None:
         """The verdict is about what follows (the load), not the time before it."""
+        self._hold = VerdictHold()
         if self._monitor is not None:
             self._monitor.restart()
 
-    def judge(self, scenarios: tuple[str, ...] | None) -> None:
-        """A verdict over the period since the last one, on the loop lag the `scenarios`
-        under load cause; None: no load, no verdict."""
+    def forget(self) -> None:
+        """No verdict, and none held (the charts were cleared)."""
+        self._hold = VerdictHold()
+        self.verdict = None
+
+    def judge(self, scenarios: tuple[str, ...] | None, *, server_workers: int = 0) -> None:
+        """A verdict over the last HEALTH_PERIOD_S, on the loop lag the `scenarios` under
+        load cause; None: no load, no verdict. server_workers: the server's worker
+        processes (0: it runs on this process's loop), for the machine's cores."""
         monitor = self._monitor
         if monitor is None:
             return
-        self.verdict = None if scenarios is None else monitor.verdict(scenarios=scenarios)
-        monitor.restart()
+        latest = None if scenarios is None else monitor.verdict(scenarios=scenarios)
+        if latest is not None and server_workers:
+            note = short_of_cores(server_workers, scenarios or ())
+            latest = dataclasses.replace(latest, machine_note=note)
+        self.verdict = self._hold.update(latest)
+        monitor.slide(HEALTH_PERIOD_S - HEALTH_STEP_S)
 
     def ui_busy(self, settle_s: float = UI_SETTLE_S) -> contextlib.AbstractContextManager[None]:
         """Wrap a repaint the window causes itself (theme switch, full screen, its figures):
@@ -129,6 +158,8 @@ class Measurement:
         # (None: still draining); see `_track_backlog`.
         self._draining: dict[str, float | None] = {}
         self._sampler: asyncio.Task[None] | None = None
+        # The lessons the user's code made by design at each health step in the window.
+        self._held: deque[tuple[str, ...]] = deque(maxlen=round(HEALTH_PERIOD_S / HEALTH_STEP_S))
 
     # -- what the window reads ---------------------------------------------------------
 
@@ -166,7 +197,7 @@ class Measurement:
         """Forget samples, curve and verdict; every level settles afresh."""
         self._probes.clear()
         self._curve.clear()
-        self._health.verdict = None
+        self._health.forget()
         self._settling.unsettle_all(time.perf_counter())
 
     def restart_clock(self) -> None:
@@ -187,7 +218,7 @@ class Measurement:
             tick += 1
             if tick % 10 == 0:
                 self._update_curve(now)
-            if tick % round(HEALTH_PERIOD_S / PROBE_PERIOD_S) == 0:
+            if tick % round(HEALTH_STEP_S / PROBE_PERIOD_S) == 0:
                 self._judge_health()
 
     # -- each tick ---------------------------------------------------------------------
@@ -201,6 +232,7 @@ class Measurement:
         pool = self._server.probes().threadpool()
         running = self._load.loaded()
         users = self._settings.users
+        predicted = {name: self._predictions.prediction(name) for name in running}
         self._probes.append(
             ProbeSample(
                 t_s=now - self._recorder.origin,
@@ -210,10 +242,9 @@ class Measurement:
                 threads_waiting=pool.waiting,
                 loop_lag_ms=self._server.window_loop_lag.max_since(last) * 1000,
                 users={name: users[name] for name in running},
-                theory_rps={
-                    name: self._predictions.prediction(name).throughput_rps for name in running
-                },
+                theory_rps={name: predicted[name].throughput_rps for name in running},
                 server_loop_lag_ms=self._server.server_lag_ms(),
+                theory_latency_ms={name: _finite(predicted[name].latency_ms) for name in running},
             )
         )
 
@@ -250,9 +281,15 @@ class Measurement:
     def _judge_health(self) -> None:
         if not self._health.watching:
             return
-        # Every period, so that each counts only its own stalls.
-        held = self._your_app.held_lessons(HEALTH_PERIOD_S)
-        self._health.judge((*self._load.loaded(), *held) if self._load.running else None)
+        # Every step, so that each counts only its own stalls; the verdict's window spans
+        # several steps, and a stall of the user's code in any of them is the code's.
+        self._held.append(self._your_app.held_lessons(HEALTH_STEP_S))
+        held = tuple(dict.fromkeys(name for step in self._held for name in step))
+        placement = self._server.placement
+        self._health.judge(
+            (*self._load.loaded(), *held) if self._load.running else None,
+            server_workers=placement.workers if placement.process else 0,
+        )
 
     # -- the response curve ------------------------------------------------------------
 

@@ -35,12 +35,43 @@ from loopscope.loadgen import MAX_USERS
 from loopscope.resources import resource_root
 
 from .load_settings import LessonLoad
+from .palette import SCENARIO_LABELS
 
 # A preset must be something the controls can show: the delay slider ends at the blocking
 # route's maximum and the thread-pool slider at 200 (controls.py), so a preset beyond them
 # would run settings the window cannot display.
 MAX_PRESET_DELAY_MS = MAX_BLOCKING_DELAY_MS
 MAX_PRESET_THREADS = 200
+# How far a lesson's measured figures may stray from its theory, unless its file says.
+DEFAULT_TOLERANCE_PERCENT = 25
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Expectation:
+    """What the card tells the class to expect of one route at the lesson's settings: the
+    theory the figures table shows (tests/desktop_app/test_lesson_cards.py checks each
+    number against it). CPU-bound routes are told as their share of the core (their rate
+    follows this machine's speed), and across worker processes as cores."""
+
+    scenario: str
+    throughput_rps: float | None = None
+    latency_ms: float | None = None
+    core_share: float | None = None
+    cores: float | None = None
+
+    def describe(self) -> str:
+        label = SCENARIO_LABELS.get(self.scenario, self.scenario)
+        parts = []
+        if self.throughput_rps is not None:
+            parts.append(f"{self.throughput_rps:.3g} req/s")
+        if self.latency_ms is not None:
+            latency = self.latency_ms
+            parts.append(f"{latency / 1000:.3g} s" if latency >= 1000 else f"{latency:.3g} ms")
+        if self.core_share is not None:
+            parts.append(f"{self.core_share:.0%} of the one core")
+        if self.cores is not None:
+            parts.append(f"{self.cores:g} cores' worth")
+        return f"{label} {', '.join(parts)}"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -63,6 +94,10 @@ class Preset:
     #: processes, or (False, the default) the window's loop.
     server_process: bool = False
     workers: int = 1
+    #: What to expect at these settings (the table's theory), and how close the measured
+    #: figures come to it (±, of the theory).
+    expect: tuple[Expectation, ...] = ()
+    tolerance_percent: int = DEFAULT_TOLERANCE_PERCENT
 
     def load(self) -> LessonLoad:
         """The load this lesson sets (`LabSession.apply` takes it as it is)."""
@@ -76,12 +111,34 @@ class Preset:
         )
 
     @property
+    def expectation(self) -> str:
+        """The card's numbers, with the tolerance the measured figures meet ("": none)."""
+        if not self.expect:
+            return ""
+        each = "; ".join(e.describe() for e in self.expect)
+        return (
+            f"{each}: the table's theory at these settings; measured figures within "
+            f"±{self.tolerance_percent} % of it."
+        )
+
+    @property
     def explanation(self) -> str:
-        """The card's text: what to watch, what theory predicts, why."""
-        return f"Watch: {self.watch}\n\nTheory: {self.theory}\n\nWhy: {self.why}"
+        """The card's text: what to watch, what theory predicts, what to expect, why."""
+        expect = f"\n\nExpect: {self.expectation}" if self.expect else ""
+        return f"Watch: {self.watch}\n\nTheory: {self.theory}{expect}\n\nWhy: {self.why}"
 
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+Figure = Annotated[float, Field(gt=0)]
+
+
+class _ExpectFile(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, frozen=True)
+
+    throughput_rps: Figure | None = None
+    latency_ms: Figure | None = None
+    core_share: Annotated[float, Field(gt=0, le=1)] | None = None
+    cores: Figure | None = None
 
 
 class _PresetFile(BaseModel):
@@ -106,6 +163,8 @@ class _PresetFile(BaseModel):
     view: Literal["curve", "timeline"] = "curve"
     server_process: bool = False
     workers: Annotated[int, Field(ge=1, le=MAX_WORKERS)] = 1
+    expect: dict[str, _ExpectFile] = {}
+    tolerance_percent: Annotated[int, Field(ge=1, le=100)] = DEFAULT_TOLERANCE_PERCENT
 
 
 # The lesson the window opens with when no preset file could be read: the window still
@@ -120,6 +179,11 @@ DEFAULT_PRESET = Preset(
     theory="async: users / delay = 100 req/s. def: min(users, threads) / delay = 40 req/s.",
     why="No preset file could be read, so LoopScope opened this built-in lesson. The async "
     "def route awaits its wait on the event loop; the def route needs one of 40 threads.",
+    expect=(
+        Expectation(scenario="async", throughput_rps=100, latency_ms=1000),
+        Expectation(scenario="sync", throughput_rps=40, latency_ms=2500),
+    ),
+    tolerance_percent=20,
 )
 
 
@@ -176,6 +240,12 @@ def load_preset(path: Path) -> Preset:
             f"preset {path.name}: field 'view': the timeline needs the server in the "
             'window\'s loop, not "server_process": true'
         )
+    strays = sorted(set(checked.expect) - set(checked.scenarios))
+    if strays:
+        raise PresetError(
+            f"preset {path.name}: field 'expect': {', '.join(map(repr, strays))} "
+            "not among the lesson's scenarios"
+        )
     return Preset(
         name=checked.name,
         scenarios=tuple(dict.fromkeys(checked.scenarios)),
@@ -191,6 +261,11 @@ def load_preset(path: Path) -> Preset:
         view=checked.view,
         server_process=checked.server_process,
         workers=checked.workers,
+        expect=tuple(
+            Expectation(scenario=name, **figures.model_dump())
+            for name, figures in checked.expect.items()
+        ),
+        tolerance_percent=checked.tolerance_percent,
     )
 
 

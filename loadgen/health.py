@@ -12,7 +12,10 @@ measure the client, not the server. `HealthMonitor` watches three signs while lo
 - loop lag: how late a 10 ms timer fires on the shared loop (p99).
 - send slip: how late open-loop requests started against their schedule.
 
-`verdict()` turns them into a plain-language warning, or none.
+`verdict()` turns them into a plain-language warning, or none. In the window the verdict
+follows a window that slides (`slide()`: the last few seconds, judged every second), and
+`VerdictHold` keeps a warning until the signs have been healthy for a while, so a banner
+neither flickers at the limit nor outlives a passing stall by more than a few seconds.
 
 The window stalls the same loop itself when it restyles and repaints (the theme switch,
 F11): measured offscreen, 270-520 ms in the call and a 550-930 ms late tick, with more
@@ -26,7 +29,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -55,6 +60,10 @@ _TICK_SLACK_S = 0.05
 # offscreen at 10 users): one such tick a second is 1 % of the 10 ms ticks, exactly what a
 # p99 reads, so the window wraps it too; its paint events run within this much after.
 UI_PAINT_SETTLE_S = 0.2
+# A warning is taken back only after this many healthy verdicts in a row (`VerdictHold`):
+# one healthy verdict at the edge of a limit does not make the banner flicker, and a stall
+# long over is forgotten within the judged window and this many verdicts more.
+CLEAR_AFTER = 2
 # Below this much wall time outside UI-busy spans, the CPU share is not judged: a share
 # of a few ticks says nothing.
 MIN_JUDGED_S = 0.5
@@ -72,6 +81,9 @@ class HealthVerdict:
     # Who held the loop when its lag is past the limit and that is not the generator's
     # doing (a route that blocks the loop): never report "healthy" beside it.
     lag_cause: str | None = None
+    # The machine has fewer cores than the server's worker processes and this process
+    # need (`short_of_cores`): the figures measure the machine, not the generator.
+    machine_note: str | None = None
 
     @property
     def generator_limited(self) -> bool:
@@ -142,6 +154,66 @@ def judge(
     )
 
 
+def short_of_cores(
+    workers: int, scenarios: tuple[str, ...], cores: int | None = None
+) -> str | None:
+    """Why CPU-bound routes in `workers` server processes fall below their theory here,
+    when the machine has fewer cores (default: os.cpu_count()) than the workers and this
+    process (the window and its generator) need; None when it has enough. The theory counts
+    min(workers, cores) cores for the workers alone."""
+    cores = cores if cores is not None else os.cpu_count() or 1
+    if not any(s in CPU_SCENARIOS for s in scenarios) or workers + 1 <= cores:
+        return None
+    return (
+        f"this machine has {cores} core{'s' if cores > 1 else ''} for {workers} worker "
+        f"process{'es' if workers > 1 else ''} and this window with its load generator, so "
+        f"the workers get less than the {min(workers, cores)} core"
+        f"{'s' if min(workers, cores) > 1 else ''} theory counts for them, and CPU-bound "
+        "figures fall below it (more so while other programs run)"
+    )
+
+
+class VerdictHold:
+    """The verdict to show: a warning at once, and its end only after CLEAR_AFTER healthy
+    verdicts in a row (hysteresis in time, so it is bounded: never a latch)."""
+
+    def __init__(self, clear_after: int = CLEAR_AFTER) -> None:
+        self._clear_after = clear_after
+        self._healthy_in_a_row = 0
+        self.shown: HealthVerdict | None = None
+
+    def update(self, verdict: HealthVerdict | None) -> HealthVerdict | None:
+        """Take the latest verdict (None: no load) and return the one to show."""
+        held = self.shown
+        if (
+            verdict is None
+            or verdict.generator_limited
+            or held is None
+            or not held.generator_limited
+        ):
+            self._healthy_in_a_row = 0
+            self.shown = verdict
+            return verdict
+        self._healthy_in_a_row += 1
+        if self._healthy_in_a_row >= self._clear_after:
+            self._healthy_in_a_row = 0
+            self.shown = verdict
+        return self.shown
+
+
+@dataclass(frozen=True, slots=True)
+class _Mark:
+    """The clocks at the start of a judged window: wall, process CPU, threads' CPU and wait."""
+
+    wall: float
+    cpu: float
+    threads: ThreadTimes | None
+
+    @classmethod
+    def now(cls) -> _Mark:
+        return cls(time.perf_counter(), time.process_time(), thread_cpu_times())
+
+
 @dataclass(slots=True)
 class _UiSpan:
     """Wall and CPU clocks when the window began stalling the loop, and when it was done."""
@@ -166,6 +238,8 @@ class HealthMonitor:
         self._wall0 = 0.0
         self._cpu0 = 0.0
         self._threads0: ThreadTimes | None = None
+        # Where a sliding window may start (`slide()`), oldest first.
+        self._marks: deque[_Mark] = deque()
         self._spans: list[_UiSpan] = []
         # Calls inside ui_busy() whose settling time has not run out; the open span ends
         # when the last one's does, so spans never overlap.
@@ -215,10 +289,23 @@ class HealthMonitor:
 
     def restart(self) -> None:
         """Measure from now on (e.g. after the warm-up)."""
-        self._wall0 = time.perf_counter()
-        self._cpu0 = time.process_time()
-        self._threads0 = thread_cpu_times()
-        # Spans over before now no longer matter; an open one still does.
+        self._marks.clear()
+        self._marks.append(_Mark.now())
+        self._measure_from(self._marks[0])
+
+    def slide(self, keep_s: float) -> None:
+        """After a verdict: the next one covers the last `keep_s` seconds before now (at
+        least) and what follows, not the whole time since `restart()`, so a stall long
+        over no longer counts."""
+        mark = _Mark.now()
+        self._marks.append(mark)
+        while len(self._marks) > 1 and self._marks[1].wall <= mark.wall - keep_s:
+            self._marks.popleft()
+        self._measure_from(self._marks[0])
+
+    def _measure_from(self, mark: _Mark) -> None:
+        self._wall0, self._cpu0, self._threads0 = mark.wall, mark.cpu, mark.threads
+        # Spans over before then no longer matter; an open one still does.
         self._spans = [s for s in self._spans if s.wall1 is None or s.wall1 > self._wall0]
 
     async def stop(self) -> None:
