@@ -1,0 +1,66 @@
+"""Stop means stopped (issue 23, item 6): the requests a stopped run abandoned while they
+waited for a thread leave the server at once, instead of each taking a thread in turn for
+nobody; a request already running finishes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from loopscope.desktop_app.session import LabSession
+
+USERS = 300
+DELAY_MS = 100
+THREADS = 10
+
+
+async def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> float:
+    deadline = time.perf_counter() + timeout_s
+    while not condition():
+        assert time.perf_counter() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+    return time.perf_counter()
+
+
+async def start_full_queue(session: LabSession) -> None:
+    """A `def` route at many users on a small pool, until nearly every user's request
+    waits at the server for a thread."""
+    session.apply(scenarios=("sync",), users=USERS, delay_ms=DELAY_MS, threads=THREADS)
+    session.start()
+    probes = session.server.probes
+    await wait_until(
+        lambda: probes.threadpool().waiting >= USERS - 2 * THREADS,
+        timeout_s=60,
+        what="the requests queued for a thread",
+    )
+
+
+async def test_stop_cancels_the_requests_waiting_for_a_thread() -> None:
+    session = LabSession()
+    await session.open()
+    try:
+        await start_full_queue(session)
+        probes = session.server.probes
+        waiting = probes.threadpool().waiting
+        # What the server had left to do for nobody: each waiting request in turn on the
+        # pool's threads.
+        old_drain_s = waiting * DELAY_MS / 1000 / THREADS
+        stopped = time.perf_counter()
+        await session.stop()
+        drained = await wait_until(
+            lambda: probes.in_flight()["sync"] == 0, timeout_s=60, what="the server drained"
+        )
+        drain_s = drained - stopped
+        assert old_drain_s >= 2.5
+        # Only the requests already running finish: one delay, not the queue's.
+        assert drain_s < 1.5, f"drained in {drain_s:.2f} s"
+        assert drain_s < old_drain_s / 3
+        assert probes.threadpool().borrowed == 0
+        # The server serves a new run at once, with the whole pool.
+        session.start()
+        await wait_until(
+            lambda: probes.threadpool().borrowed > 0, timeout_s=10, what="the next run working"
+        )
+    finally:
+        await session.close()
