@@ -116,7 +116,11 @@ class MainWindow(QMainWindow):
             say=self.banners.add_notice,
         )
         self.painter = PaintTimers(
-            self, session, self, self.table, (self.own.show_blocked, self.banners.show_health)
+            self,
+            session,
+            self,
+            self.table,
+            (self.own.show_blocked, self.banners.show_health, self.banners.show_draining),
         )
         self.binding = LoadBinding(
             session, self.controls, self.own.panel, self, self.painter.paint_text

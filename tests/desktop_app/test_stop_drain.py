@@ -7,8 +7,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Any
+
+from pytestqt.qtbot import QtBot
 
 from loopscope.desktop_app.session import LabSession
+from loopscope.desktop_app.window import MainWindow
+from tests.desktop_app.conftest import close_window, open_window
 
 USERS = 300
 DELAY_MS = 100
@@ -64,3 +69,38 @@ async def test_stop_cancels_the_requests_waiting_for_a_thread() -> None:
         )
     finally:
         await session.close()
+
+
+def test_a_start_while_the_server_drains_says_so_until_it_is_done(
+    qtbot: QtBot, run_on_qt_loop: Any
+) -> None:
+    async def body() -> None:
+        window: MainWindow = await open_window(qtbot)
+        session = window.session
+        banner = window.banners.draining_banner
+        probes = session.server.probes
+        try:
+            # Requests that take long on few threads: after Stop, the ones running finish.
+            session.apply(scenarios=("sync",), users=30, delay_ms=2000, threads=5)
+            window.toggle_running()
+            await wait_until(
+                lambda: probes.threadpool().borrowed == 5, timeout_s=30, what="every thread busy"
+            )
+            window.toggle_running()  # Stop
+            await wait_until(lambda: not window.tasks, timeout_s=10, what="the stop done")
+            assert session.draining() == 0  # no run: nothing to share the server with
+            assert probes.threadpool().borrowed == 5  # the running requests finish
+            window.toggle_running()  # Start again at once
+            await wait_until(banner.isVisible, timeout_s=10, what="the draining notice")
+            text = banner.text()
+            assert "still finishing 5 requests of the stopped run" in text, text
+            window.grab().save("/tmp/i23-stop-draining.png")
+            await wait_until(
+                lambda: not banner.isVisible(), timeout_s=10, what="the notice cleared"
+            )
+            assert session.draining() == 0
+            assert session.running
+        finally:
+            await close_window(window)
+
+    run_on_qt_loop(body())
