@@ -79,6 +79,8 @@ class LoadControl:
         self._stopping: set[Generator] = set()
         # Generators `halt()` took out of service that no `stop()` has taken up yet.
         self._halted: list[Generator] = []
+        # The endpoints whose users are capped below what was asked (they hold the loop).
+        self._capped: set[str] = set()
 
     # -- what runs ---------------------------------------------------------------------
 
@@ -112,6 +114,13 @@ class LoadControl:
         """What runs at Start: the demo scenarios chosen, then the route of the user's own."""
         route = self._parts.your_app.route
         return (*self._settings.scenarios, *((route.scenario,) if route is not None else ()))
+
+    def capped(self) -> dict[str, int]:
+        """The endpoints at Start whose users are capped below the slider's value (they
+        hold the loop), with the users they run at."""
+        return {
+            name: self._settings.users[name] for name in self.endpoints() if name in self._capped
+        }
 
     def in_flight_cap(self, scenario: str) -> int | None:
         generator = self._generators.get(scenario)
@@ -251,6 +260,9 @@ class LoadControl:
             value = capped_users(name, users)
             if value != users:
                 capped.append(name)
+                self._capped.add(name)
+            else:
+                self._capped.discard(name)
             if value != settings.users[name]:
                 self._parts.on_level_change(name, time.perf_counter())
                 if name in settings.scenarios:

@@ -45,9 +45,15 @@ class LoadBinding(WindowPart):
             return
         self._session.set_scenarios(scenarios)
         self._shell.show_message("")
+        self.show_capped()
+
+    def show_capped(self) -> None:
+        """The users label with the figure of the endpoints capped below the slider."""
+        self._controls.show_capped(self._session.endpoints(), self._session.capped_users())
 
     def _users_changed(self, users: int, scenario: str) -> None:
         capped = self._session.set_users(users, scenario or None)
+        self.show_capped()
         if capped:
             self._shell.show_message(
                 "The blocking endpoint is capped at 20 users: each one freezes "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NotRequired, TypedDict
 
@@ -22,6 +23,18 @@ MAX_BLOCKING_USERS = 20
 def capped_users(scenario: str, users: int) -> int:
     """Users as the scenario's slider allows them (blocking: MAX_BLOCKING_USERS)."""
     return min(users, MAX_BLOCKING_USERS) if scenario == "blocking" else users
+
+
+def users_text(users: int, endpoints: Sequence[str], capped: Mapping[str, int]) -> str:
+    """The users label: the slider's value, and the figure the endpoints capped below it
+    run at (those that hold the loop), so that the label never shows a load not sent."""
+    if not capped:
+        return f"Users: {users}"
+    value = min(capped.values())
+    if set(capped) >= set(endpoints):
+        why = "blocking" if list(capped) == ["blocking"] else "it holds the loop"
+        return f"Users: {value} (capped: {why})"
+    return f"Users: {users}\n{', '.join(capped)}: {value} (capped)"
 
 
 class LessonLoad(TypedDict):

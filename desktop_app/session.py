@@ -253,6 +253,10 @@ class LabSession:
         capped (blocking: MAX_BLOCKING_USERS), for the window to say so."""
         return self.load.set_users(users, scenario)
 
+    def capped_users(self) -> dict[str, int]:
+        """The endpoints whose users are capped below the slider's, with their users."""
+        return self.load.capped()
+
     def restore_users(self, users: dict[str, int]) -> None:
         """Put users back as they were (after a sweep), with no marker."""
         self.load.restore_users(users)

@@ -120,7 +120,13 @@ class MainWindow(QMainWindow):
             session,
             self,
             self.table,
-            (self.own.show_blocked, self.banners.show_health, self.banners.show_draining),
+            (
+                self.own.show_blocked,
+                self.banners.show_health,
+                self.banners.show_draining,
+                # A preset, a route of the user's found to hold the loop: capped users.
+                lambda: self.binding.show_capped(),
+            ),
         )
         self.binding = LoadBinding(
             session, self.controls, self.own.panel, self, self.painter.paint_text
