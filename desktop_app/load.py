@@ -154,6 +154,7 @@ class LoadControl:
         parts, settings = self._parts, self._settings
         server = parts.server
         server.open_turnstile()
+        parts.your_app.open_gate()
         for scenario in self.endpoints():
             # A sender (its clients and connection pools) per scenario: users of two
             # scenarios sharing one pool would queue for each other's connections.
@@ -189,6 +190,7 @@ class LoadControl:
         are cancelled, and the blocking route's queued requests leave without blocking
         the loop. `stop()` does the rest (closing the generators' connections)."""
         self._parts.server.close_turnstile()
+        self._parts.your_app.close_gate()
         if any(name in CPU_SCENARIOS for name in self._generators):
             # The theory keeps the cost it showed at the end of the load.
             self._parts.predictions.keep_current_cost()
@@ -257,7 +259,7 @@ class LoadControl:
         route = self._parts.your_app.route
         routes = (route.scenario,) if route is not None else ()
         for name in [scenario] if scenario else (*SCENARIOS, *routes):
-            value = capped_users(name, users)
+            value = capped_users(name, users, holds_loop=self._parts.your_app.holds_loop(name))
             if value != users:
                 capped.append(name)
                 self._capped.add(name)
@@ -276,6 +278,19 @@ class LoadControl:
             if isinstance(generator, LoadGenerator):
                 generator.set_concurrency(value)
         return [name for name in capped if name in self.endpoints()]
+
+    def guard_loop_holders(self) -> str | None:
+        """Cap the users of the route of the user's once it is seen holding the loop, as
+        blocking's are (its requests are let in one at a time: ProbedApp); returns the
+        route when it was capped now."""
+        route = self._parts.your_app.route
+        if route is None or route.scenario in self._capped:
+            return None
+        name = route.scenario
+        if not self._parts.your_app.holds_loop(name):
+            return None
+        self.set_users(self._settings.users[name], name)
+        return name if name in self._capped else None
 
     def restore_users(self, users: dict[str, int]) -> None:
         """Put users back as they were (after a sweep): not a change of the user's, so no

@@ -253,6 +253,11 @@ class LabSession:
         capped (blocking: MAX_BLOCKING_USERS), for the window to say so."""
         return self.load.set_users(users, scenario)
 
+    def guard_loop_holders(self) -> str | None:
+        """Cap the users of the user's route once it is seen holding the loop
+        (LoadControl.guard_loop_holders); the route when capped now."""
+        return self.load.guard_loop_holders()
+
     def capped_users(self) -> dict[str, int]:
         """The endpoints whose users are capped below the slider's, with their users."""
         return self.load.capped()

@@ -160,6 +160,10 @@ class BlockWatch:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._routes: dict[asyncio.Task[object], str] = {}
         self._sites: dict[tuple[str | None, str, str], BlockSite] = {}
+        #: The routes whose requests held the loop in the user's code (not cleared by
+        #: `reset()`: what the route does, for ProbedApp's guard). Added to on the
+        #: watchdog thread; a membership test on the loop needs no lock.
+        self.held_routes: set[str] = set()
         self._lock = threading.Lock()
         self._roots = _library_roots()
         self._code_is_user: dict[str, bool] = {}
@@ -350,6 +354,8 @@ class BlockWatch:
         observed = stall.last_age_s - stall.first_age_s
         cpu = max(0.0, min(observed, cpu_s))
         key = (stall.route, site.file, site.function)
+        if stall.route is not None:
+            self.held_routes.add(stall.route)
         with self._lock:
             found = self._sites.get(key)
             if found is None:
