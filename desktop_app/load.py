@@ -155,6 +155,7 @@ class LoadControl:
         server = parts.server
         server.open_turnstile()
         parts.your_app.open_gate()
+        parts.recorder.load_started()
         for scenario in self.endpoints():
             # A sender (its clients and connection pools) per scenario: users of two
             # scenarios sharing one pool would queue for each other's connections.
@@ -191,6 +192,8 @@ class LoadControl:
         the loop. `stop()` does the rest (closing the generators' connections)."""
         self._parts.server.close_turnstile()
         self._parts.your_app.close_gate()
+        if self._generators:
+            self._parts.recorder.load_stopped()
         if any(name in CPU_SCENARIOS for name in self._generators):
             # The theory keeps the cost it showed at the end of the load.
             self._parts.predictions.keep_current_cost()
@@ -414,6 +417,7 @@ class LoadControl:
         try:
             await self.stop(cut_in_flight=True)
             parts.server.open_turnstile()
+            parts.recorder.load_started()
             for name in self._settings.scenarios:
                 parts.recorder.track(name)
             return await sweep_steps(
@@ -427,6 +431,7 @@ class LoadControl:
         finally:
             self._sweep_users = {}
             self._sweeping = False
+            parts.recorder.load_stopped()
             # The engine set the pool for each step; the slider's value holds again (it may
             # have moved during the sweep).
             parts.server.probes().set_thread_tokens(self._settings.threads)

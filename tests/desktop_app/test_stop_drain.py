@@ -62,6 +62,17 @@ async def test_stop_cancels_the_requests_waiting_for_a_thread() -> None:
         assert drain_s < 1.5, f"drained in {drain_s:.2f} s"
         assert drain_s < old_drain_s / 3
         assert probes.threadpool().borrowed == 0
+        # The chart's throughput reads 0 once the Stop's window is past (no hump of the
+        # stopped run's completions after it).
+        recorder = session.recorder
+        stop_s = stopped - recorder.origin
+
+        def windows_after_stop() -> list[float]:
+            windows = recorder.snapshot().scenarios["sync"].windows
+            return [w.rate_rps for w in windows if w.start_s >= stop_s]
+
+        await wait_until(lambda: len(windows_after_stop()) >= 2, timeout_s=10, what="2 windows")
+        assert windows_after_stop() == [0.0] * len(windows_after_stop())
         # The server serves a new run at once, with the whole pool.
         session.start()
         await wait_until(
