@@ -77,8 +77,8 @@ class RunGate:
         return cancelled
 
     def draining(self) -> int:
-        """Requests in flight that arrived before the current run began."""
-        return sum(1 for entry in self._entries.values() if entry.run < self._run)
-
-    def in_flight(self) -> int:
-        return len(self._entries)
+        """Requests in flight that arrived before the current run began (those cancelled
+        and not yet gone not counted: they leave in the loop's next pass)."""
+        return sum(
+            1 for entry in self._entries.values() if entry.run < self._run and not entry.abandoned
+        )
