@@ -209,8 +209,16 @@ class LoadControl:
             self.halt()
         generators = [*self._generators.values(), *self._halted]
         self._generators, self._halted = {}, []
+        await self._close(generators, grace=0.0 if cut_in_flight else 5.0)
+
+    async def finish_halt(self) -> None:
+        """The second half of `halt()`: close the generators it took out of service, and
+        only those (a run started since, by a Start right after the Stop, goes on)."""
+        generators, self._halted = self._halted, []
+        await self._close(generators, grace=0.0)
+
+    async def _close(self, generators: list[Generator], *, grace: float) -> None:
         self._stopping.update(generators)
-        grace = 0.0 if cut_in_flight else 5.0
         try:
             await asyncio.gather(*(g.stop(grace_s=grace) for g in generators))
         finally:

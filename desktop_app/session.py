@@ -233,6 +233,10 @@ class LabSession:
         """Stop all users. cut_in_flight drops requests in flight instead of waiting."""
         await self.load.stop(cut_in_flight=cut_in_flight)
 
+    async def finish_halt(self) -> None:
+        """The second half of `halt()` (LoadControl.finish_halt)."""
+        await self.load.finish_halt()
+
     def draining(self) -> int:
         """Requests of a stopped run the server is still finishing (DemoServer.draining)."""
         return self.demo.draining()

@@ -267,7 +267,8 @@ class MainWindow(QMainWindow):
             # queued request may get the loop before the task's first step.
             self.session.halt()
             self.binding.show_running(False)
-            self.spawn(self.stop())
+            # Closes what was halted, and only that: a Start right after goes on.
+            self.spawn(self.session.finish_halt())
         else:
             self.start()
 

@@ -115,3 +115,30 @@ def test_a_start_while_the_server_drains_says_so_until_it_is_done(
             await close_window(window)
 
     run_on_qt_loop(body())
+
+
+def test_a_start_right_after_stop_keeps_running(qtbot: QtBot, run_on_qt_loop: Any) -> None:
+    """Stop's closing runs as a task: a Start before that task's first step (a quick
+    second click) is not stopped by it."""
+
+    async def body() -> None:
+        window: MainWindow = await open_window(qtbot)
+        session = window.session
+        try:
+            session.apply(scenarios=("async",), users=5, delay_ms=50, threads=5)
+            window.toggle_running()
+            window.toggle_running()  # Stop
+            window.toggle_running()  # Start, before the Stop's task ran
+            await wait_until(lambda: not window.tasks, timeout_s=10, what="the stop done")
+            assert session.running and session.load.live() == ("async",)
+            assert window.controls.start_stop.text() == "Stop"
+            before = session.recorder.snapshot().scenarios["async"].total_ok
+            await wait_until(
+                lambda: session.recorder.snapshot().scenarios["async"].total_ok > before + 5,
+                timeout_s=10,
+                what="answers after the stop",
+            )
+        finally:
+            await close_window(window)
+
+    run_on_qt_loop(body())
