@@ -436,8 +436,10 @@ class ControlPanel(QWidget):
 
     def show_capped(self, endpoints: Sequence[str], capped: Mapping[str, int]) -> None:
         """The users label says the figure of the endpoints capped below the slider."""
-        self._users_shown = (tuple(endpoints), dict(capped))
-        self._refresh_labels()
+        shown = (tuple(endpoints), dict(capped))
+        if shown != self._users_shown:  # called on every text paint: mostly unchanged
+            self._users_shown = shown
+            self._refresh_labels()
 
     def rate_value(self) -> float:
         return rate_from_position(self.rate.value())

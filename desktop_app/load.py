@@ -300,8 +300,13 @@ class LoadControl:
         name = route.scenario
         if not self._parts.your_app.holds_loop(name):
             return None
-        self.set_users(self._settings.users[name], name)
-        return name if name in self._capped else None
+        before = self._settings.users[name]
+        self.set_users(before, name)
+        if name not in self._capped:
+            return None
+        # Not one of the demo's scenarios, which set_users marks: the charts say it here.
+        self.mark(f"users ({name})", format_value(before), format_value(self._settings.users[name]))
+        return name
 
     def restore_users(self, users: dict[str, int]) -> None:
         """Put users back as they were (after a sweep): not a change of the user's, so no

@@ -91,6 +91,9 @@ def test_a_route_of_the_users_app_that_holds_the_loop_is_guarded_as_blocking_is(
             )
             assert controls.users_label.text() == "Users: 20 (capped: it holds the loop)"
             assert "GET /stock holds the event loop" in controls.status.text()
+            assert any(m.label == "users (GET /stock) 100 → 20" for m in session.markers.markers), (
+                session.markers.markers
+            )
             # The window handles its events all along: each request holds the loop once,
             # in a pass of its own (100 users back to back held it 5-10 s at a time).
             ticks = _Ticks()
