@@ -103,8 +103,7 @@ class TimingMiddleware:
                     message = {**message, "headers": headers}
             await send(message)
 
-        task = asyncio.current_task()
-        gate = self.gate if task is not None else None
+        gate, task = self.gate, asyncio.current_task()
         entry = gate.enter(task, slot) if gate is not None and task is not None else None
         self.probes.request_started(scenario)
         try:
