@@ -34,6 +34,13 @@ class Banners:
         health_layout = QVBoxLayout(self.health_row)
         health_layout.setContentsMargins(0, 0, 0, 0)
         health_layout.addWidget(self.health_banner)
+        # A Start while the server still finishes the stopped run's requests: said, since
+        # they share its thread pool and loop with the new run's for a while.
+        self.draining_banner = QLabel()
+        self.draining_banner.setObjectName("drainingBanner")
+        self.draining_banner.setWordWrap(True)
+        self.draining_banner.hide()
+        health_layout.addWidget(self.draining_banner)
         self.health_row.hide()
         # Start-up problems (a skipped preset, a missing style sheet, settings that were
         # ignored or cannot be saved): said once, and kept in view rather than in the status
@@ -68,6 +75,21 @@ class Banners:
             self.health_banner.hide()
             if not self._session.running:
                 self.health_row.hide()
+
+    def show_draining(self) -> None:
+        """Say how many requests of the stopped run the server is still finishing, while
+        a new run shares it with them; gone once they are done."""
+        draining = self._session.draining() if self._session.running else 0
+        if draining:
+            self.draining_banner.setText(
+                f"The server is still finishing {draining} request"
+                f"{'' if draining == 1 else 's'} of the stopped run: this run shares its "
+                "threads and loop with them until they are done."
+            )
+            self.draining_banner.show()
+            self.health_row.show()
+        else:
+            self.draining_banner.hide()
 
 
 def health_text(health: HealthVerdict) -> str:

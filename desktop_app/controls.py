@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import (
@@ -30,6 +30,7 @@ from loopscope.embedded_server import (
     SCENARIOS,
 )
 
+from .load_settings import users_text
 from .palette import SCENARIO_COLOURS, SCENARIO_LABELS
 
 # The users slider is logarithmic: 1 to 1000 users over 300 steps, so 1-10 is as easy
@@ -94,6 +95,8 @@ class ControlPanel(QWidget):
         self._quiet = False
         # Endpoints beside the demo's that the unlinked slider can drive (a route of yours).
         self._extra_targets: tuple[str, ...] = ()
+        # The endpoints at Start, and those capped below the slider (show_capped).
+        self._users_shown: tuple[tuple[str, ...], dict[str, int]] = ((), {})
         layout = QVBoxLayout(self)
         layout.addWidget(self._lesson_box(preset_names))
         layout.addWidget(self._scenario_box())
@@ -431,6 +434,13 @@ class ControlPanel(QWidget):
     def users_value(self) -> int:
         return users_from_position(self.users.value())
 
+    def show_capped(self, endpoints: Sequence[str], capped: Mapping[str, int]) -> None:
+        """The users label says the figure of the endpoints capped below the slider."""
+        shown = (tuple(endpoints), dict(capped))
+        if shown != self._users_shown:  # called on every text paint: mostly unchanged
+            self._users_shown = shown
+            self._refresh_labels()
+
     def rate_value(self) -> float:
         return rate_from_position(self.rate.value())
 
@@ -458,7 +468,7 @@ class ControlPanel(QWidget):
         )
         self._hold_label_widths()
         self.rate_label.setText(f"Rate: {self.rate_value():g} req/s")
-        self.users_label.setText(f"Users: {self.users_value()}")
+        self.users_label.setText(users_text(self.users_value(), *self._users_shown))
         self.delay_label.setText(f"I/O delay: {self.delay.value() * 10} ms")
         self.threads_label.setText(
             f"Threads: {self.threads.value()}"

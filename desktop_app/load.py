@@ -79,6 +79,8 @@ class LoadControl:
         self._stopping: set[Generator] = set()
         # Generators `halt()` took out of service that no `stop()` has taken up yet.
         self._halted: list[Generator] = []
+        # The endpoints whose users are capped below what was asked (they hold the loop).
+        self._capped: set[str] = set()
 
     # -- what runs ---------------------------------------------------------------------
 
@@ -113,6 +115,13 @@ class LoadControl:
         route = self._parts.your_app.route
         return (*self._settings.scenarios, *((route.scenario,) if route is not None else ()))
 
+    def capped(self) -> dict[str, int]:
+        """The endpoints at Start whose users are capped below the slider's value (they
+        hold the loop), with the users they run at."""
+        return {
+            name: self._settings.users[name] for name in self.endpoints() if name in self._capped
+        }
+
     def in_flight_cap(self, scenario: str) -> int | None:
         generator = self._generators.get(scenario)
         return generator.max_in_flight if isinstance(generator, OpenLoopGenerator) else None
@@ -145,6 +154,8 @@ class LoadControl:
         parts, settings = self._parts, self._settings
         server = parts.server
         server.open_turnstile()
+        parts.your_app.open_gate()
+        parts.recorder.load_started()
         for scenario in self.endpoints():
             # A sender (its clients and connection pools) per scenario: users of two
             # scenarios sharing one pool would queue for each other's connections.
@@ -180,6 +191,9 @@ class LoadControl:
         are cancelled, and the blocking route's queued requests leave without blocking
         the loop. `stop()` does the rest (closing the generators' connections)."""
         self._parts.server.close_turnstile()
+        self._parts.your_app.close_gate()
+        if self._generators:
+            self._parts.recorder.load_stopped()
         if any(name in CPU_SCENARIOS for name in self._generators):
             # The theory keeps the cost it showed at the end of the load.
             self._parts.predictions.keep_current_cost()
@@ -195,8 +209,16 @@ class LoadControl:
             self.halt()
         generators = [*self._generators.values(), *self._halted]
         self._generators, self._halted = {}, []
+        await self._close(generators, grace=0.0 if cut_in_flight else 5.0)
+
+    async def finish_halt(self) -> None:
+        """The second half of `halt()`: close the generators it took out of service, and
+        only those (a run started since, by a Start right after the Stop, goes on)."""
+        generators, self._halted = self._halted, []
+        await self._close(generators, grace=0.0)
+
+    async def _close(self, generators: list[Generator], *, grace: float) -> None:
         self._stopping.update(generators)
-        grace = 0.0 if cut_in_flight else 5.0
         try:
             await asyncio.gather(*(g.stop(grace_s=grace) for g in generators))
         finally:
@@ -248,9 +270,12 @@ class LoadControl:
         route = self._parts.your_app.route
         routes = (route.scenario,) if route is not None else ()
         for name in [scenario] if scenario else (*SCENARIOS, *routes):
-            value = capped_users(name, users)
+            value = capped_users(name, users, holds_loop=self._parts.your_app.holds_loop(name))
             if value != users:
                 capped.append(name)
+                self._capped.add(name)
+            else:
+                self._capped.discard(name)
             if value != settings.users[name]:
                 self._parts.on_level_change(name, time.perf_counter())
                 if name in settings.scenarios:
@@ -264,6 +289,24 @@ class LoadControl:
             if isinstance(generator, LoadGenerator):
                 generator.set_concurrency(value)
         return [name for name in capped if name in self.endpoints()]
+
+    def guard_loop_holders(self) -> str | None:
+        """Cap the users of the route of the user's once it is seen holding the loop, as
+        blocking's are (its requests are let in one at a time: ProbedApp); returns the
+        route when it was capped now."""
+        route = self._parts.your_app.route
+        if route is None or route.scenario in self._capped:
+            return None
+        name = route.scenario
+        if not self._parts.your_app.holds_loop(name):
+            return None
+        before = self._settings.users[name]
+        self.set_users(before, name)
+        if name not in self._capped:
+            return None
+        # Not one of the demo's scenarios, which set_users marks: the charts say it here.
+        self.mark(f"users ({name})", format_value(before), format_value(self._settings.users[name]))
+        return name
 
     def restore_users(self, users: dict[str, int]) -> None:
         """Put users back as they were (after a sweep): not a change of the user's, so no
@@ -387,6 +430,7 @@ class LoadControl:
         try:
             await self.stop(cut_in_flight=True)
             parts.server.open_turnstile()
+            parts.recorder.load_started()
             for name in self._settings.scenarios:
                 parts.recorder.track(name)
             return await sweep_steps(
@@ -400,6 +444,7 @@ class LoadControl:
         finally:
             self._sweep_users = {}
             self._sweeping = False
+            parts.recorder.load_stopped()
             # The engine set the pool for each step; the slider's value holds again (it may
             # have moved during the sweep).
             parts.server.probes().set_thread_tokens(self._settings.threads)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .controls import ControlPanel
+from .load_settings import MAX_BLOCKING_USERS
 from .own_app_panel import OwnAppPanel
 from .session import LabSession
 from .shell import Shell, WindowPart
@@ -45,15 +46,32 @@ class LoadBinding(WindowPart):
             return
         self._session.set_scenarios(scenarios)
         self._shell.show_message("")
+        self.show_capped()
+
+    def show_capped(self) -> None:
+        """The users label with the figure of the endpoints capped below the slider; a
+        route of the user's seen holding the loop is capped now, and said so."""
+        route = self._session.guard_loop_holders()
+        if route is not None:
+            self._shell.show_message(
+                f"{route} holds the event loop: capped at {MAX_BLOCKING_USERS} users and let "
+                "in one request at a time, as the blocking lesson is, so that this window "
+                "stays responsive."
+            )
+        self._controls.show_capped(self._session.endpoints(), self._session.capped_users())
 
     def _users_changed(self, users: int, scenario: str) -> None:
         capped = self._session.set_users(users, scenario or None)
+        self.show_capped()
         if capped:
-            self._shell.show_message(
-                "The blocking endpoint is capped at 20 users: each one freezes "
-                "this window for a whole delay."
+            which = (
+                "The blocking endpoint is" if capped == ["blocking"] else f"{', '.join(capped)}:"
             )
-        elif self._controls.status.text().startswith("The blocking"):
+            self._shell.show_message(
+                f"{which} capped at {MAX_BLOCKING_USERS} users: each request freezes "
+                "this window for as long as it runs."
+            )
+        elif "capped at" in self._controls.status.text():
             self._shell.show_message("")
 
     def _mode_changed(self, mode: str) -> None:

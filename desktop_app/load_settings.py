@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NotRequired, TypedDict
 
@@ -15,13 +16,27 @@ from loopscope.embedded_server import (
 from loopscope.loadgen import ScenarioRequest
 
 # The blocking scenario freezes the loop the window runs on for users × delay at a time;
-# 20 users at the 2 s route maximum is already 40 s, so it is capped (and said so in the UI).
+# 20 users at the 2 s route maximum is already 40 s, so it is capped (and said so in the UI),
+# as is a route of the user's found to hold the loop.
 MAX_BLOCKING_USERS = 20
 
 
-def capped_users(scenario: str, users: int) -> int:
-    """Users as the scenario's slider allows them (blocking: MAX_BLOCKING_USERS)."""
-    return min(users, MAX_BLOCKING_USERS) if scenario == "blocking" else users
+def capped_users(scenario: str, users: int, *, holds_loop: bool = False) -> int:
+    """Users as the scenario's slider allows them: MAX_BLOCKING_USERS for blocking, and
+    for a route of the user's found to hold the loop (`holds_loop`)."""
+    return min(users, MAX_BLOCKING_USERS) if scenario == "blocking" or holds_loop else users
+
+
+def users_text(users: int, endpoints: Sequence[str], capped: Mapping[str, int]) -> str:
+    """The users label: the slider's value, and the figure the endpoints capped below it
+    run at (those that hold the loop), so that the label never shows a load not sent."""
+    if not capped:
+        return f"Users: {users}"
+    value = min(capped.values())
+    if set(capped) >= set(endpoints):
+        why = "blocking" if list(capped) == ["blocking"] else "it holds the loop"
+        return f"Users: {value} (capped: {why})"
+    return f"Users: {users}\n{', '.join(capped)}: {value} (capped)"
 
 
 class LessonLoad(TypedDict):

@@ -168,13 +168,26 @@ class DemoServer:
         return self.server
 
     def open_turnstile(self) -> None:
-        """Let the blocking route's requests in (one at a time)."""
+        """Let the blocking route's requests in (one at a time); a new run begins."""
         turnstile = self.server.blocking_turnstile
         if turnstile is not None:
             turnstile.open()
+        gate = self.server.run_gate
+        if gate is not None:
+            gate.open()
 
     def close_turnstile(self) -> None:
-        """The blocking route's queued requests leave without blocking the loop."""
+        """The blocking route's queued requests leave without blocking the loop, and the
+        requests still waiting for a thread leave unrun (RunGate)."""
         turnstile = self.server.blocking_turnstile
         if turnstile is not None:
             turnstile.close()
+        gate = self.server.run_gate
+        if gate is not None:
+            gate.close()
+
+    def draining(self) -> int:
+        """Requests of an earlier run still in flight on the server (this process's only;
+        a server in its own process serves its own runs)."""
+        gate = self.server.run_gate
+        return 0 if gate is None or self.placement.process else gate.draining()

@@ -251,6 +251,14 @@ class LabSession:
         self.finished = finish_run(self.recorder, self.measurement.probes(), time.perf_counter())
         self.comparison.end_run(self.finished.ended_s)
 
+    async def finish_halt(self) -> None:
+        """The second half of `halt()` (LoadControl.finish_halt)."""
+        await self.load.finish_halt()
+
+    def draining(self) -> int:
+        """Requests of a stopped run the server is still finishing (DemoServer.draining)."""
+        return self.demo.draining()
+
     def users(self, scenario: str) -> int:
         return self.settings.users[scenario]
 
@@ -266,6 +274,15 @@ class LabSession:
         """Set the users of one scenario, or of all. Returns the scenarios whose value was
         capped (blocking: MAX_BLOCKING_USERS), for the window to say so."""
         return self.load.set_users(users, scenario)
+
+    def guard_loop_holders(self) -> str | None:
+        """Cap the users of the user's route once it is seen holding the loop
+        (LoadControl.guard_loop_holders); the route when capped now."""
+        return self.load.guard_loop_holders()
+
+    def capped_users(self) -> dict[str, int]:
+        """The endpoints whose users are capped below the slider's, with their users."""
+        return self.load.capped()
 
     def restore_users(self, users: dict[str, int]) -> None:
         """Put users back as they were (after a sweep), with no marker."""

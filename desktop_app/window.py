@@ -116,7 +116,17 @@ class MainWindow(QMainWindow):
             say=self.banners.add_notice,
         )
         self.painter = PaintTimers(
-            self, session, self, self.table, (self.own.show_blocked, self.banners.show_health)
+            self,
+            session,
+            self,
+            self.table,
+            (
+                self.own.show_blocked,
+                self.banners.show_health,
+                self.banners.show_draining,
+                # A preset, a route of the user's found to hold the loop: capped users.
+                lambda: self.binding.show_capped(),
+            ),
         )
         self.binding = LoadBinding(
             session, self.controls, self.own.panel, self, self.painter.paint_text
@@ -257,7 +267,8 @@ class MainWindow(QMainWindow):
             # queued request may get the loop before the task's first step.
             self.session.halt()
             self.binding.show_running(False)
-            self.spawn(self.stop())
+            # Closes what was halted, and only that: a Start right after goes on.
+            self.spawn(self.session.finish_halt())
         else:
             self.start()
 

@@ -20,10 +20,12 @@ _BANNER_COLOURS = {
     False: {
         "healthBanner": ("#FFF1E0", "#8A3B00", "#E0A060"),
         "noticeBanner": ("#FDECEC", "#8A1020", "#E09090"),
+        "drainingBanner": ("#FFF1E0", "#8A3B00", "#E0A060"),
     },
     True: {
         "healthBanner": ("#3A2B1C", "#FFB37A", "#8A5A2A"),
         "noticeBanner": ("#3A1F24", "#FF9AA5", "#8A3A44"),
+        "drainingBanner": ("#3A2B1C", "#FFB37A", "#8A5A2A"),
     },
 }
 

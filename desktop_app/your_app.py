@@ -41,6 +41,10 @@ class YourApp:
         # its lifespan must not run twice at once.
         await self.close()
         self.own = await OwnTarget.open_app(spec, app_dir, threads=threads)
+        if self.own.probed is not None:
+            # This window runs on the loop the app holds: a route found to hold it lets
+            # its requests in one at a time, so that the window stays controllable.
+            self.own.probed.guard_loop_holders = True
         return self.own
 
     async def use_url(self, url: str, *, allow_remote: bool = False) -> str:
@@ -79,6 +83,26 @@ class YourApp:
         if self.own is not None and self.route is not None and name == self.route.scenario:
             return self.own.url
         return None
+
+    def holds_loop(self, name: str) -> bool:
+        """`name` is the route under load, and its requests were seen holding the loop."""
+        probed = self.own.probed if self.own is not None else None
+        return (
+            probed is not None
+            and self.route is not None
+            and name == self.route.scenario
+            and name in probed.block_watch.held_routes
+        )
+
+    def open_gate(self) -> None:
+        """A run begins: the app admits requests (ProbedApp.open_gate)."""
+        if self.own is not None and self.own.probed is not None:
+            self.own.probed.open_gate()
+
+    def close_gate(self) -> None:
+        """The run stopped: requests not yet in the app are answered 503, unrun."""
+        if self.own is not None and self.own.probed is not None:
+            self.own.probed.close_gate()
 
     def block_sites(self) -> list[BlockSite]:
         """Where the user's code held the event loop, longest total first."""

@@ -14,6 +14,7 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from ._probes import ServerProbes
+from ._run_gate import RunGate
 from ._settings import (
     DEFAULT_CPU_ITERATIONS,
     DEFAULT_FANOUT,
@@ -93,13 +94,15 @@ def _own_url(request: Request) -> str:
 
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
-    """Build the demo app. Its probes are at `app.state.probes` (a `ServerProbes`)."""
+    """Build the demo app. Its probes are at `app.state.probes` (a `ServerProbes`), the
+    gate of its load runs at `app.state.run_gate` (a `RunGate`)."""
     settings = settings or ServerSettings()
     probes = ServerProbes(
         threads=settings.threads, loop_lag_interval_s=settings.loop_lag_interval_s
     )
     downstream = DownstreamClients()
     turnstile = BlockingTurnstile()
+    gate = RunGate(probes.thread_holders)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -120,7 +123,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     )
     app.state.probes = probes
     app.state.blocking_turnstile = turnstile
-    app.add_middleware(TimingMiddleware, probes=probes)
+    app.state.run_gate = gate
+    app.add_middleware(TimingMiddleware, probes=probes, gate=gate)
     # The scenario routes declare response_model=None: with a response model, FastAPI
     # validates a `def` route's return value in the thread pool too, so each request
     # borrows a thread twice and queues twice, and the sync route reads below theory. The

@@ -34,6 +34,8 @@ from . import _compat, platform_support
 # A loop held this long is a stall: 20 ms is a frame and a half at 60 Hz, and well above the
 # heartbeat's own jitter on a busy loop.
 DEFAULT_THRESHOLD_S = 0.020
+# A route is known to hold the loop after this many stalls in its requests (see held_routes).
+_HELD_AFTER_STALLS = 2
 _BEAT_S = 0.005
 _SAMPLE_S = 0.005
 # The loop thread used the CPU this share of a stall's time: it computed rather than waited
@@ -160,6 +162,12 @@ class BlockWatch:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._routes: dict[asyncio.Task[object], str] = {}
         self._sites: dict[tuple[str | None, str, str], BlockSite] = {}
+        #: The routes whose requests held the loop in the user's code more than once (a
+        #: one-off can be a collector's pause), for ProbedApp's guard; not cleared by
+        #: `reset()`, it is what the route does. Added to on the watchdog thread; a
+        #: membership test on the loop needs no lock.
+        self.held_routes: set[str] = set()
+        self._route_stalls: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._roots = _library_roots()
         self._code_is_user: dict[str, bool] = {}
@@ -350,6 +358,12 @@ class BlockWatch:
         observed = stall.last_age_s - stall.first_age_s
         cpu = max(0.0, min(observed, cpu_s))
         key = (stall.route, site.file, site.function)
+        if stall.route is not None and (
+            stall.route in self._route_stalls or len(self._route_stalls) < _MAX_SITES
+        ):
+            self._route_stalls[stall.route] += 1
+            if self._route_stalls[stall.route] >= _HELD_AFTER_STALLS:
+                self.held_routes.add(stall.route)
         with self._lock:
             found = self._sites.get(key)
             if found is None:

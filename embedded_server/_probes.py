@@ -165,6 +165,12 @@ class ServerProbes:
             waiting=stats.tasks_waiting,
         )
 
+    def thread_holders(self) -> tuple[object, ...]:
+        """The tasks holding a thread token now (their `def` handler has its thread)."""
+        if self._limiter is None:
+            return ()
+        return self._limiter.statistics().borrowers
+
     def snapshot(self) -> ProbeSnapshot:
         return ProbeSnapshot(
             in_flight=self.in_flight(), threadpool=self.threadpool(), loop_lag=self.loop_lag.stats()

@@ -13,6 +13,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from ._probes import ServerProbes
+from ._run_gate import RunGate
 from ._turnstile import BlockingTurnstile
 from ._user_app import ProbedApp
 
@@ -92,6 +93,12 @@ class EmbeddedServer:
         """The demo app's turnstile for its blocking route; None for another app."""
         turnstile = getattr(self.app.state, "blocking_turnstile", None)
         return turnstile if isinstance(turnstile, BlockingTurnstile) else None
+
+    @property
+    def run_gate(self) -> RunGate | None:
+        """The demo app's gate of its load runs; None for another app."""
+        gate = getattr(self.app.state, "run_gate", None)
+        return gate if isinstance(gate, RunGate) else None
 
     @property
     def started(self) -> bool:

@@ -3,6 +3,7 @@ per scenario and writes the route's own timing as a `Server-Timing` header."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -10,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._phases import PhaseSlot
 from ._probes import ServerProbes
+from ._run_gate import RunGate
 
 SCENARIO_PREFIX = "/scenario/"
 #: Keys the middleware and the routes share in the ASGI scope's "state".
@@ -60,10 +62,23 @@ def format_server_timing(wait_s: float, work_s: float) -> str:
     )
 
 
+async def _answer_stopped(send: Send) -> None:
+    # The app stopped its load while this request waited: it never ran.
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"load stopped: not run"})
+
+
 class TimingMiddleware:
-    def __init__(self, app: ASGIApp, probes: ServerProbes) -> None:
+    def __init__(self, app: ASGIApp, probes: ServerProbes, gate: RunGate | None = None) -> None:
         self.app = app
         self.probes = probes
+        self.gate = gate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(SCENARIO_PREFIX):
@@ -75,8 +90,12 @@ class TimingMiddleware:
         phases = self.probes.phases
         slot = state[PHASE_KEY] = phases.arrive(scenario, arrived, request_id(scope["headers"]))
 
+        responded = False
+
         async def send_with_timing(message: Message) -> None:
+            nonlocal responded
             if message["type"] == "http.response.start":
+                responded = True
                 timing = state.get(TIMING_KEY)
                 if timing is not None:
                     headers = list(message.get("headers", []))
@@ -84,9 +103,20 @@ class TimingMiddleware:
                     message = {**message, "headers": headers}
             await send(message)
 
+        gate, task = self.gate, asyncio.current_task()
+        entry = gate.enter(task, slot) if gate is not None and task is not None else None
         self.probes.request_started(scenario)
         try:
             await self.app(scope, receive, send_with_timing)
+        except asyncio.CancelledError:
+            # Cancelled by the gate (RunGate.close: why) and by nothing else: answered
+            # here, and the task goes on as uncancelled.
+            if entry is None or not entry.abandoned or entry.task.uncancel() > 0:
+                raise
+            if not responded:
+                await _answer_stopped(send)
         finally:
+            if gate is not None and entry is not None:
+                gate.leave(entry)
             self.probes.request_finished(scenario)
             phases.finish(scenario, slot, time.perf_counter())

@@ -29,6 +29,7 @@ from ._openapi_values import candidates
 from ._probes import ServerProbes
 from ._route_match import match_route, openapi_path
 from ._settings import DEFAULT_THREADS
+from ._turnstile import BlockingTurnstile
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -492,17 +493,27 @@ class ProbedApp:
         self.inside = 0
         self.turned_away = 0
         self._idle: asyncio.Event | None = None
+        #: Let the requests of a route found to hold the loop (BlockWatch.held_routes)
+        #: into the app one at a time, each in a pass of the loop of its own, as the demo's
+        #: blocking route (BlockingTurnstile: why). Off by default: a run or an audit
+        #: measures the app as it is; the window turns it on to stay controllable.
+        self.guard_loop_holders = False
+        self._turnstile = BlockingTurnstile()
 
     def admit_until(self, deadline: float) -> None:
         """Requests arriving from `deadline` on (perf_counter) are answered 503, unrun."""
         self._admit_until = deadline
+        self._turnstile.open()
 
     def close_gate(self) -> None:
-        """From now on, answer 503 to requests that have not entered the app yet."""
+        """From now on, answer 503 to requests that have not entered the app yet (those
+        queued at the guard included)."""
         self._admit_until = time.perf_counter()
+        self._turnstile.close()
 
     def open_gate(self) -> None:
         self._admit_until = math.inf
+        self._turnstile.open()
 
     @property
     def gate_open(self) -> bool:
@@ -552,6 +563,8 @@ class ProbedApp:
         if task is not None:
             self.block_watch.running(task, label)
         started = False
+        guarded = self.guard_loop_holders and label in self.block_watch.held_routes
+        holds_turn = False
 
         async def send_tracking(message: Message) -> None:
             nonlocal started
@@ -560,6 +573,11 @@ class ProbedApp:
             await send(message)
 
         try:
+            if guarded:
+                if not await self._turnstile.acquire():
+                    await self._turn_away(send)  # the load stopped while it queued
+                    return
+                holds_turn = True
             await self.app(scope, receive, send_tracking)
         except Exception as exc:
             # Counted and answered here: uvicorn would log a traceback per request (a
@@ -575,6 +593,8 @@ class ProbedApp:
                 )
                 await send({"type": "http.response.body", "body": b"Internal Server Error"})
         finally:
+            if holds_turn:
+                self._turnstile.release()
             self.inside -= 1
             if self.inside == 0 and self._idle is not None:
                 self._idle.set()

@@ -275,6 +275,8 @@ class Recorder:
         # scenarios of HdrHistograms (27 KiB each at 1 us..1 h, 2 digits) would be 32 MiB
         # per latency kind, where a period per scenario is 54 KiB.
         self._periods: dict[str, _Period] = {}
+        # When the load stopped (a clock time; None: it runs, or no one said).
+        self._stopped_at: float | None = None
 
     @property
     def window_s(self) -> float:
@@ -291,6 +293,27 @@ class Recorder:
         self._periods.clear()
         self._measure_from = None
         self._measure_until = None
+
+    def load_stopped(self, at: float | None = None) -> None:
+        """The load stopped at `at` (default now): windows after it read a rate of 0. The
+        rate counts the completions of a span of several latencies before each window,
+        weighted most in its middle, so the stopped run's last completions would be drawn
+        as a hump of throughput half a span after the Stop (up to 10 s)."""
+        self._stopped_at = self._clock() if at is None else at
+
+    def load_started(self) -> None:
+        """The load runs again: rates are estimated as before."""
+        self._stopped_at = None
+
+    def _rate_at(self, series: _ScenarioSeries, end: float) -> float:
+        """The live rate of the window ending at `end`: as the estimator says while the
+        load runs; at the Stop's window, its estimate then; after it, 0."""
+        stopped = self._stopped_at
+        if stopped is None or end <= stopped:
+            return series.rate.rate_at(end)
+        if end - self._window_s < stopped:
+            return series.rate.rate_at(stopped)
+        return 0.0
 
     def begin_period(self, scenario: str, at: float | None = None) -> None:
         """Pool `scenario`'s records completing from `at` (a clock time; default now) on,
@@ -340,7 +363,7 @@ class Recorder:
         first_empty = max(series.current_index + 1, index - self._history)
         for empty_index in range(first_empty, index):
             start_s = empty_index * self._window_s
-            rate = series.rate.rate_at(self._origin + start_s + self._window_s)
+            rate = self._rate_at(series, self._origin + start_s + self._window_s)
             series.closed.append(
                 WindowStats(start_s, self._window_s, 0, 0, LatencySummary(), rate_rps=rate)
             )
@@ -360,7 +383,7 @@ class Recorder:
                 server_wait_ms_mean=acc.wait_ms_mean(),
                 server_work_ms_mean=acc.work_ms_mean(),
                 latency_uncorrected=acc.latency_uncorrected(),
-                rate_rps=series.rate.rate_at(end),
+                rate_rps=self._rate_at(series, end),
                 status_classes=acc.status_classes(),
             )
         )
