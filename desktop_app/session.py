@@ -49,7 +49,7 @@ from .measurement import (
 from .own_app import OwnTarget
 from .placement import PROBE_PERIOD_S, DemoServer, Placement
 from .predictions import Predictions, on_qt_loop
-from .timeline import MAX_LANES, TimelineFrame, build_frame
+from .timeline import MAX_LANES, TimelineFrame, build_frame, timeline_trace
 from .your_app import YourApp
 
 __all__ = [
@@ -329,6 +329,19 @@ class LabSession:
             time.perf_counter(),
             wire=self.wire,
             max_lanes=max_lanes,
+        )
+
+    def timeline_trace(self, other: dict[str, object]) -> dict[str, object] | None:
+        """The timeline's requests now as a Chrome trace (`timeline_trace`), with the
+        settings and `other` in its `otherData`; None when the server runs in its own
+        process (its phases are not here)."""
+        if not self.timeline_available:
+            return None
+        return timeline_trace(
+            self.demo.server.probes.phases,
+            self.wire,
+            time.perf_counter(),
+            {**other, **self.settings_values()},
         )
 
     def ui_busy(self, settle_s: float = UI_SETTLE_S) -> contextlib.AbstractContextManager[None]:

@@ -20,6 +20,7 @@ log does not know (another client, or forgotten) is drawn without them, never gu
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,6 +34,8 @@ from loopscope.loadgen.trace import (
     WIRE,
     WIRE_LABEL,
     WORKING,
+    build_trace,
+    joined_requests,
     phase_labels,
     phase_spans,
 )
@@ -132,6 +135,26 @@ def build_frame(
     )
 
 
+def timeline_trace(
+    table: PhaseTable,
+    wire: WireLog | None,
+    now: float,
+    other: dict[str, object],
+    *,
+    span_s: float = TIMELINE_SPAN_S,
+) -> dict[str, object]:
+    """What the timeline holds at `now` as a Chrome trace (`loadgen.trace`): every request
+    of every demo route of its last `span_s` seconds, not a sample, those in flight ending
+    at `now`. `other`: the lesson and its settings, for the trace's `otherData`."""
+    requests = joined_requests(table, wire, since=now - span_s, now=now)
+    return build_trace(
+        requests,
+        origin=math.inf,
+        other={"side": "client and server", **other},
+        zero="the first request exported",
+    )
+
+
 def _add(
     out: list[tuple[float, float, float]],
     lane: int,
@@ -162,4 +185,5 @@ __all__ = [
     "TimelineFrame",
     "build_frame",
     "phase_labels",
+    "timeline_trace",
 ]

@@ -252,9 +252,11 @@ def build_trace(
     other: Mapping[str, object],
     seen: int | None = None,
     max_requests: int = MAX_TRACE_REQUESTS,
+    zero: str = "the run's start",
 ) -> dict[str, object]:
     """The trace-event JSON object of `requests` (`origin`: the perf_counter instant of
-    ts 0, moved back to the first request if it began earlier). `other`: what goes into
+    ts 0, `zero` in words; moved back to the first request if it began earlier, or set
+    there when `origin` is infinite). `other`: what goes into
     `otherData` (the run's settings, which side is known). `seen`: how many requests there
     were in all (None: `requests` are all); the newest `max_requests` are kept."""
     ordered = sorted(requests, key=lambda r: (r.begin, r.end))
@@ -306,7 +308,7 @@ def build_trace(
         ),
         "lanes": "one per request in flight at once: a request takes the lowest lane free "
         "when it began",
-        "ts": "microseconds from the run's start",
+        "ts": f"microseconds from {zero}",
     }
     return {"traceEvents": events, "displayTimeUnit": "ms", "otherData": data}
 
