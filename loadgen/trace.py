@@ -143,7 +143,9 @@ def joined_requests(
             rows += table.in_flight(route)
         for row in rows:
             times = wire.times(row.wire_id) if wire is not None else None
-            spans = phase_spans(row, times, now)
+            # A thread may stamp a request's start while this reads the table: what
+            # happened after `now` has not happened yet at the trace's instant.
+            spans = [(p, min(b, now), min(e, now)) for p, b, e in phase_spans(row, times, now)]
             unfinished = math.isnan(row.done) or (times is not None and math.isnan(times[1]))
             out.append(
                 TracedRequest(

@@ -8,6 +8,8 @@ from typing import Any
 
 from pytestqt.qtbot import QtBot
 
+from loopscope.desktop_app.placement import Placement
+from loopscope.desktop_app.session import LabSession
 from loopscope.desktop_app.timeline import WAITING, WORKING, TimelineFrame
 from loopscope.loadgen.trace import REQUEST
 from tests.conftest import wait_until
@@ -40,6 +42,10 @@ def test_export_trace_writes_the_timeline_of_the_thread_pool_lesson(
             return bool(latest[WORKING] == 10 and latest[WAITING] >= 40)
 
         await wait_until(full, timeout_s=40, what="10 working and 50 waiting drawn")
+        # Three rounds of the pool answered: the ramp (over one delay) is half a second
+        # behind, so the half second looked at below is the lesson's steady state.
+        recorder = window.session.recorder
+        await wait_until(lambda: recorder.summary("sync").ok >= 30, what="three rounds answered")
         path = tmp_path / "lesson.json"
         assert window.dialogs.export_trace(path)
         status = window.controls.status.text()
@@ -47,16 +53,28 @@ def test_export_trace_writes_the_timeline_of_the_thread_pool_lesson(
         trace = checked_trace(path.read_text())
         data = trace["otherData"]
         assert data["lesson"] == "Thread-pool exhaustion" and data["side"] == "client and server"
-        # The instant of the export: the requests in flight end there.
+        requests = [e for e in trace["traceEvents"] if e.get("cat") == REQUEST]
+        # The requests in flight end at the instant of the export, and nothing after it
+        # (a thread may stamp its start while the export reads the table).
         end = max(e["ts"] + e["dur"] for e in trace["traceEvents"] if e["ph"] == "X")
-        now = phases_at(trace, end - 1)
-        assert now[WORKING] <= 10 and now[WORKING] >= 9  # a thread may be between two
-        assert now[WAITING] >= 40
-        assert any(
-            e["args"].get("in flight") for e in trace["traceEvents"] if e.get("cat") == REQUEST
-        )
+        assert {e["ts"] + e["dur"] for e in requests if e["args"].get("in flight")} == {end}
+        # The last half second before it, every 10 ms: never more than 10 working, and
+        # mostly 10 with the rest waiting (a thread that finished gets its next request
+        # only when the loop hands it over).
+        moments = [phases_at(trace, end - 1 - k * 10_000) for k in range(50)]
+        assert max(m[WORKING] for m in moments) == 10
+        ten = [m for m in moments if m[WORKING] == 10]
+        assert len(ten) >= 0.5 * len(moments), [m[WORKING] for m in moments]
+        assert all(m[WAITING] >= 40 for m in ten), [m[WAITING] for m in ten]
         assert not window.dialogs.export_trace(tmp_path / "nowhere" / "t.json")
         assert window.controls.status.text().startswith("Could not export the trace to ")
         await close_window(window)
 
     run_on_qt_loop(body())
+
+
+def test_no_trace_when_the_server_runs_in_its_own_process() -> None:
+    # Its phase table lives in the worker processes: the window has no timeline to export.
+    session = LabSession(placement=Placement(process=True, workers=2))
+    assert not session.timeline_available
+    assert session.timeline_trace({"lesson": "x"}) is None

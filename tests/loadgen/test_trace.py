@@ -91,6 +91,21 @@ def test_lanes_are_reused_and_routes_are_processes() -> None:
     assert phases_at(trace, 2_999_999)[WAITING] == 1
 
 
+def test_nothing_is_traced_past_the_instant_the_trace_is_taken() -> None:
+    table, wire = PhaseTable(), WireLog()
+    slot = table.arrive("sync", 1.0, wire.sent(0.999))
+    slot.started = 2.5  # a thread stamped it after the trace's instant was read
+    trace = checked_trace(
+        _text(build_trace(joined_requests(table, wire, since=0.0, now=2.0), origin=0.0, other={}))
+    )
+    slices = [(e["cat"], e["ts"], e["dur"]) for e in trace["traceEvents"] if e["ph"] == "X"]
+    assert slices == [
+        (REQUEST, 999_000, 1_001_000),
+        (WIRE, 999_000, 1_000),
+        (WAITING, 1_000_000, 1_000_000),
+    ]
+
+
 def test_a_trace_is_bounded_and_says_so() -> None:
     table, wire = PhaseTable(), WireLog()
     for i in range(50):
@@ -134,6 +149,9 @@ async def test_the_thread_pool_lesson_shows_10_working_and_the_rest_waiting() ->
     assert result.summary.ok > 0
     trace = checked_trace(_text(trace_of_run.trace({"lesson": "thread pool"})))
     assert trace["otherData"]["side"] == "client and server"
+    requests = [e for e in trace["traceEvents"] if e.get("cat") == REQUEST]
+    assert {e["args"]["status"] for e in requests} == {200}  # the client's, joined by id
+    assert len({e["tid"] for e in requests}) == 30  # a lane per user's request in flight
     ends = [e["ts"] + e["dur"] for e in trace["traceEvents"] if e["ph"] == "X"]
     middle = max(ends) // 2
     # Every 5 ms over 300 ms in the middle of the run (the ramp and the drain are over).
