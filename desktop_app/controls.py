@@ -80,6 +80,7 @@ class ControlPanel(QWidget):
     rate_changed = Signal(float)
     sweep_clicked = Signal()
     export_clicked = Signal()
+    export_trace_clicked = Signal()
     pin_clicked = Signal()
     clear_pins_clicked = Signal()
     placement_changed = Signal(bool, int)  # server in its own process, workers
@@ -302,6 +303,12 @@ class ControlPanel(QWidget):
         view_layout.addWidget(self.dark)
         view_layout.addWidget(self.presentation)
         view_layout.addWidget(self.save_png)
+        self.export_trace = QPushButton("Export trace…")
+        self.export_trace.setToolTip(
+            "Save the request timeline's last seconds as a trace to explore in ui.perfetto.dev"
+        )
+        self.export_trace.clicked.connect(self.export_trace_clicked.emit)
+        view_layout.addWidget(self.export_trace)
         return view_box
 
     # The window sets values from a preset without echoing them back as user actions.

@@ -50,7 +50,7 @@ from .measurement import (
 from .own_app import OwnTarget
 from .placement import PROBE_PERIOD_S, DemoServer, Placement
 from .predictions import Predictions, on_qt_loop
-from .timeline import MAX_LANES, TimelineFrame, build_frame
+from .timeline import MAX_LANES, TIMELINE_SPAN_S, TimelineFrame, build_frame, timeline_trace
 from .your_app import YourApp
 
 __all__ = [
@@ -397,6 +397,26 @@ class LabSession:
             return 0.0
         kept = self.demo.server.probes.phases.kept_since(scenario)
         return max(0.0, min(kept - finished.origin, finished.ended_s))
+
+    def timeline_trace(self, other: dict[str, object]) -> dict[str, object] | None:
+        """The timeline's requests now as a Chrome trace (`timeline_trace`), with the
+        settings and `other` in its `otherData`; None when the server runs in its own
+        process (its phases are not here). After Stop: the stopped run, from its Start to
+        its Stop (what the scroll bar can reach), not the idle seconds since."""
+        if not self.timeline_available:
+            return None
+        finished = self.finished
+        if finished is None:
+            now, span = time.perf_counter(), TIMELINE_SPAN_S
+        else:
+            now, span = finished.origin + finished.ended_s, max(finished.ended_s, 1e-3)
+        return timeline_trace(
+            self.demo.server.probes.phases,
+            self.wire,
+            now,
+            {**other, **self.settings_values()},
+            span_s=span,
+        )
 
     def ui_busy(self, settle_s: float = UI_SETTLE_S) -> contextlib.AbstractContextManager[None]:
         """Wrap a repaint the window causes itself: its loop stall is not blamed on the

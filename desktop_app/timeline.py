@@ -27,45 +27,24 @@ import numpy as np
 
 from loopscope.embedded_server import PhaseRow, PhaseTable
 from loopscope.loadgen import WireLog
+from loopscope.loadgen.trace import (
+    ANSWERING,
+    PHASES,
+    WAITING,
+    WIRE,
+    WIRE_LABEL,
+    WORKING,
+    build_trace,
+    joined_requests,
+    phase_labels,
+    phase_spans,
+)
 
 #: Seconds of history the timeline shows: several requests of a 300 ms - 1 s lesson.
 TIMELINE_SPAN_S = 5.0
 #: Lanes drawn at most. Beyond ~80 a lane is thinner than 3 px in the window's chart and
 #: nobody can follow one; the chart says "showing 80 of 1000" when it samples.
 MAX_LANES = 80
-
-WIRE = "wire"
-WAITING = "waiting"
-WORKING = "working"
-ANSWERING = "answering"
-#: In the order a request goes through them (on the wire again after ANSWERING).
-PHASES = (WIRE, WAITING, WORKING, ANSWERING)
-#: What the wire is called in every lesson.
-WIRE_LABEL = "on the wire (client \u2194 server)"
-
-
-def phase_labels(scenario: str) -> dict[str, str]:
-    """What each phase is called for this route (the lesson's own words)."""
-    if scenario == "blocking":
-        return {
-            WIRE: WIRE_LABEL,
-            WAITING: "waiting for the loop",
-            WORKING: "holding the loop (time.sleep)",
-            ANSWERING: "sending the answer",
-        }
-    if scenario in ("sync", "cpu-sync"):
-        return {
-            WIRE: WIRE_LABEL,
-            WAITING: "waiting for a thread",
-            WORKING: "working on a thread",
-            ANSWERING: "sending the answer",
-        }
-    return {
-        WIRE: WIRE_LABEL,
-        WAITING: "waiting for the loop",
-        WORKING: "working",
-        ANSWERING: "sending the answer",
-    }
 
 
 def _empty() -> np.ndarray:
@@ -136,14 +115,6 @@ class TimelineFrame:
         )
 
 
-def _end(*times: float) -> float:
-    """The first of `times` that is known (not NaN)."""
-    for value in times:
-        if not math.isnan(value):
-            return value
-    return math.nan
-
-
 def build_frame(
     table: PhaseTable,
     scenario: str,
@@ -161,39 +132,44 @@ def build_frame(
     until = math.inf if at_s is None else now
     rows, total = table.sample(scenario, now - span_s, max_lanes, until=until)
     rows.sort(key=lambda row: row.seq)  # lanes in arrival order: newest at the bottom
-    on_wire: list[tuple[float, float, float]] = []
-    waiting: list[tuple[float, float, float]] = []
-    working: list[tuple[float, float, float]] = []
-    answering: list[tuple[float, float, float]] = []
+    rects: dict[str, list[tuple[float, float, float]]] = {phase: [] for phase in PHASES}
     low = -span_s
     for lane, row in enumerate(rows):
+        # The join of the server's phases and the client's wire times is the trace's too.
         times = wire.times(row.wire_id) if wire is not None else None
-        if times is not None:
-            sent, received = times
-            _add(on_wire, lane, sent, row.arrived, now, low)
-            if not math.isnan(row.done):  # the answer left; until the client has it
-                _add(on_wire, lane, row.done, _end(received, now), now, low)
-        _add(waiting, lane, row.arrived, _end(row.started, row.done, now), now, low)
-        if not math.isnan(row.started):
-            _add(working, lane, row.started, _end(row.worked, row.done, now), now, low)
-        if not math.isnan(row.worked):
-            _add(answering, lane, row.worked, _end(row.done, now), now, low)
+        for phase, begin, end in phase_spans(row, times, now):
+            _add(rects[phase], lane, begin, end, now, low)
     waiting_now, working_now, answering_now = table.counts(scenario) if at_s is None else (0, 0, 0)
     return TimelineFrame(
         scenario=scenario,
         span_s=span_s,
         lanes=len(rows),
         total=total,
-        phases={
-            WIRE: _array(on_wire),
-            WAITING: _array(waiting),
-            WORKING: _array(working),
-            ANSWERING: _array(answering),
-        },
+        phases={phase: _array(found) for phase, found in rects.items()},
         now_waiting=waiting_now,
         now_working=working_now,
         now_answering=answering_now,
         at_s=at_s,
+    )
+
+
+def timeline_trace(
+    table: PhaseTable,
+    wire: WireLog | None,
+    now: float,
+    other: dict[str, object],
+    *,
+    span_s: float = TIMELINE_SPAN_S,
+) -> dict[str, object]:
+    """What the timeline holds at `now` as a Chrome trace (`loadgen.trace`): every request
+    of every demo route of its last `span_s` seconds, not a sample, those in flight ending
+    at `now`. `other`: the lesson and its settings, for the trace's `otherData`."""
+    requests = joined_requests(table, wire, since=now - span_s, now=now)
+    return build_trace(
+        requests,
+        origin=math.inf,
+        other={"side": "client and server", **other},
+        zero="the first request exported",
     )
 
 
@@ -227,4 +203,5 @@ __all__ = [
     "TimelineFrame",
     "build_frame",
     "phase_labels",
+    "timeline_trace",
 ]

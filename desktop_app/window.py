@@ -204,6 +204,7 @@ class MainWindow(QMainWindow):
         controls.dark_toggled.connect(self.set_dark)
         controls.presentation_toggled.connect(self.set_presentation)
         controls.save_png_clicked.connect(self.dialogs.save_png_dialog)
+        controls.export_trace_clicked.connect(self.dialogs.export_trace_dialog)
         self.panel_toggle.clicked.connect(lambda: look.show_controls(not look.controls_shown))
         keys: list[tuple[QKeySequence, Callable[[], object]]] = [
             (QKeySequence(Qt.Key.Key_Space), self.toggle_running),

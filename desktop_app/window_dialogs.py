@@ -1,5 +1,6 @@
 """The window's dialogs and what they save: Export (a CSV of the run and the charts as
-PNG), Save charts as PNG, and the question before loading another machine."""
+PNG), Export trace (the request timeline for ui.perfetto.dev), Save charts as PNG, and the
+question before loading another machine."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from loopscope.loadgen import export
+from loopscope.loadgen.trace import write_trace
 
 from .annotations import settings_at
 from .session import LabSession
 from .shell import Shell
+from .timeline import TIMELINE_SPAN_S
 
 # The window's Export: `run --csv`'s columns, then what a CSV alone in a folder must say.
 EXPORT_COLUMNS = (*export.WINDOW_COLUMNS, "lesson", "settings", "marker")
@@ -75,6 +78,37 @@ class WindowDialogs:
         say(f"Exported {len(rows)} windows to {csv_path} and the charts to {png_path.name}")
         return True
 
+    def export_trace(self, path: Path) -> bool:
+        """Write the request timeline's last seconds (every request of the demo routes,
+        those in flight too) as Chrome trace-event JSON; False, with a message, when it
+        cannot (the server in its own process keeps no phases here)."""
+        say = self._shell.show_message
+        trace = self._session.timeline_trace({"lesson": self._lesson_name()})
+        if trace is None:
+            say(
+                "No trace to export: the request timeline needs the server in this "
+                "window's loop (Server: this window)"
+            )
+            return False
+        other = trace["otherData"]
+        assert isinstance(other, dict)
+        count = other["requests exported"]
+        if not count:
+            say(f"No trace to export: no request in the timeline's last {TIMELINE_SPAN_S:g} s")
+            return False
+        try:
+            write_trace(path, trace)
+        except OSError as exc:
+            say(f"Could not export the trace to {path}: {exc.strerror or exc}")
+            return False
+        what = (
+            "the stopped run"
+            if self._session.finished is not None
+            else f"the timeline's last {TIMELINE_SPAN_S:g} s"
+        )
+        say(f"Exported {what} ({count} requests) to {path.name}: open it at ui.perfetto.dev")
+        return True
+
     def charts_picture(self) -> QImage:
         """The charts as they are now, under a caption naming the lesson and its settings
         (a picture alone in a folder must say what it shows; markers are on the charts)."""
@@ -116,6 +150,15 @@ class WindowDialogs:
         path = self._ask_save_path("Export this run", "loopscope-run.csv", "CSV files (*.csv)")
         if path is not None:
             self.export_run(path)
+
+    def export_trace_dialog(self) -> None:
+        path = self._ask_save_path(
+            "Export the request timeline as a trace",
+            "loopscope-trace.json",
+            "Trace files (*.json)",
+        )
+        if path is not None:
+            self.export_trace(path)
 
     def save_png_dialog(self) -> None:
         path = self._ask_save_path(

@@ -3,7 +3,7 @@ and exports.
 
 Imports no Qt and nothing of the desktop app or the command line: everything here runs
 headless on a plain asyncio loop. Other packages use what this module exports (and the
-public modules `theory`, `health`, `sweep`, `export`), never an underscore module.
+public modules `theory`, `health`, `sweep`, `export`, `trace`), never an underscore module.
 """
 
 from __future__ import annotations

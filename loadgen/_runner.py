@@ -26,6 +26,7 @@ from loopscope.embedded_server import (
     BlockWatch,
     EmbeddedServer,
     LoopLagMonitor,
+    PhaseTable,
     ProbedApp,
     ServerProcess,
     ServerSettings,
@@ -44,9 +45,11 @@ from ._recorder import DrainedSummary, Recorder, Summary, WindowStats
 from ._records import ERROR_ABANDONED, AnyRequest, RequestRecord, RouteRequest, ScenarioRequest
 from ._sender import HttpxSender
 from ._tls import client_ssl_context
+from ._wire import WireLog
 from ._workload import Workload
 from .export import run_record
 from .health import HealthMonitor, HealthVerdict
+from .trace import CLIENT_ONLY_APP, CLIENT_ONLY_ELSEWHERE, RunTrace
 
 # Names of this machine besides its loopback addresses (any of 127.0.0.0/8 and ::1, which
 # `is_loopback_host` accepts by value). LoopScope's own servers listen on 127.0.0.1; a
@@ -298,24 +301,24 @@ class RunResult:
 @asynccontextmanager
 async def _server_for(
     settings: RunSettings, meter: CpuCostMeter | None = None, stop: asyncio.Event | None = None
-) -> AsyncIterator[tuple[str, int | None, ProbedApp | None]]:
-    """Yields (base URL, thread tokens, block watch): our own embedded server (with the
-    demo app, or the user's `app`) unless a target is given. meter: told where the
-    server runs (`CpuCostMeter.watch`)."""
+) -> AsyncIterator[tuple[str, int | None, ProbedApp | None, PhaseTable | None]]:
+    """Yields (base URL, thread tokens, the user's app, the demo routes' phase table): our
+    own embedded server (with the demo app, or the user's `app`) unless a target is given.
+    meter: told where the server runs (`CpuCostMeter.watch`)."""
     if settings.target is not None:
         url = (
             check_remote_target(settings.target)
             if settings.allow_remote
             else check_loopback_target(settings.target)
         )
-        yield url, settings.threads, None
+        yield url, settings.threads, None, None
         return
     threads = settings.threads or DEFAULT_THREADS
     if settings.server_process:
         async with ServerProcess(workers=settings.workers, threads=threads) as process:
             if meter is not None:
                 meter.watch(process.worker_pids())
-            yield process.url, threads, None
+            yield process.url, threads, None, None
         return
     probed: ProbedApp | None = None
     if settings.app is not None:
@@ -328,7 +331,7 @@ async def _server_for(
         server = EmbeddedServer(create_app(ServerSettings(threads=threads)))
     await server.start(settings.startup_timeout_s, stop=stop)
     try:
-        yield server.url, threads, probed
+        yield server.url, threads, probed, None if probed is not None else server.probes.phases
     finally:
         await server.stop()
 
@@ -360,10 +363,13 @@ async def _set_remote_threads(url: str, threads: int) -> None:
         raise TargetError(f"{what}: HTTP {response.status_code}")
 
 
-async def run_load(settings: RunSettings, *, stop: asyncio.Event | None = None) -> RunResult:
+async def run_load(
+    settings: RunSettings, *, stop: asyncio.Event | None = None, trace: RunTrace | None = None
+) -> RunResult:
     """Run one measurement (closed or open loop) and summarise it beside the theory.
 
     stop: set it to end the load early (an interrupt); the result is then `partial`.
+    trace: keeps the run's per-request timeline (`RunTrace.trace` after the run).
     TargetError when the target cannot take the run's settings (--threads).
     """
     settings.request()  # validates the scenario name before starting anything
@@ -371,13 +377,26 @@ async def run_load(settings: RunSettings, *, stop: asyncio.Event | None = None) 
     if settings.scenario in CPU_SCENARIOS and settings.target is None and settings.route is None:
         # This machine's speed while the run goes: the theory's cost of a request.
         meter = CpuCostMeter()
-    async with _server_for(settings, meter, stop) as (url, threads, probed), sampling(meter):
+    async with (
+        _server_for(settings, meter, stop) as (url, threads, probed, phases),
+        sampling(meter),
+    ):
         if settings.target is not None and settings.threads is not None:
             await _set_remote_threads(url, settings.threads)
         watch = probed.block_watch if probed is not None else None
+        if trace is not None:
+            trace.begin(phases, CLIENT_ONLY_APP if probed is not None else CLIENT_ONLY_ELSEWHERE)
         try:
             server = LoadedServer(url, threads, block_watch=watch, app=probed)
-            result = await measure(settings, server, Neighbours(cpu_meter=meter), stop=stop)
+            result = await measure(
+                settings,
+                server,
+                Neighbours(cpu_meter=meter),
+                stop=stop,
+                sink=None if trace is None else trace.add,
+                # The request ids go only to our own server, which keeps them.
+                wire=None if trace is None or phases is None else trace.wire,
+            )
         finally:
             if probed is not None:
                 # Requests still queued are turned away: the server's shutdown then waits
@@ -534,10 +553,12 @@ async def measure(
     *,
     sink: RecordSink | None = None,
     stop: asyncio.Event | None = None,
+    wire: WireLog | None = None,
 ) -> RunResult:
     """Load `server` as `settings` say, and summarise beside the theory.
 
-    sink: also receives every record (a live view of the run). The sweep engine calls this
+    sink: also receives every record (a live view of the run); wire: the senders' log of
+    each request's send and receive times (`HttpxSender`). The sweep engine calls this
     once per run of a step. Cancelled, it cuts the requests in flight rather than waiting
     for them.
 
@@ -547,7 +568,7 @@ async def measure(
     """
     recorder = Recorder()
     record = recorder.add if sink is None else _both(recorder.add, sink)
-    sender = _sender_for(settings, server.url)
+    sender = _sender_for(settings, server.url, wire)
     generator, max_in_flight = _start_generator(settings, server, neighbours, sender, record)
     health = HealthMonitor(server.loop_lag)
     health.start()
@@ -594,7 +615,7 @@ async def measure(
     )
 
 
-def _sender_for(settings: RunSettings, url: str) -> HttpxSender:
+def _sender_for(settings: RunSettings, url: str, wire: WireLog | None = None) -> HttpxSender:
     """The sender to `url`, with the TLS settings of an https:// one; TargetError (a bad
     argument) for a CA file that cannot be used."""
     try:
@@ -605,7 +626,9 @@ def _sender_for(settings: RunSettings, url: str) -> HttpxSender:
         )
     except ValueError as exc:
         raise TargetError(str(exc), bad_argument=True) from None
-    return HttpxSender(url, ssl_context=context, follow_redirects=settings.follow_redirects)
+    return HttpxSender(
+        url, ssl_context=context, follow_redirects=settings.follow_redirects, wire=wire
+    )
 
 
 def _start_generator(

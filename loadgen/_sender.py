@@ -491,6 +491,7 @@ class HttpxSender:
             wire_id = wire.sent(start)
             token = WIRE_ID.set(wire_id)
         end = math.nan
+        answered = 0  # the final answer's status, for the wire log (0: none)
         try:
             if transport is not None:
                 # The fast path: httpx's request, timeouts and exceptions, without its
@@ -507,6 +508,7 @@ class HttpxSender:
                     group, client, built, status, location
                 ) or (status, server_timing)
             end = time.perf_counter()
+            answered = status
         except httpx.HTTPError as exc:
             end = time.perf_counter()
             record = record_from_error(request, exc, start, end, user)
@@ -517,7 +519,7 @@ class HttpxSender:
             if wire is not None:
                 WIRE_ID.reset(token)
                 # Cancelled (a Stop): the client stops waiting now; its lane must not run on.
-                wire.received(wire_id, end if end == end else time.perf_counter())
+                wire.received(wire_id, end if end == end else time.perf_counter(), answered)
         return record_from_answer(request, status, server_timing, start, end, user)
 
     async def _redirected(

@@ -41,6 +41,7 @@ class WireLog:
         self._ids = array("q", [-1]) * size
         self._sent = array("d", [math.nan]) * size
         self._received = array("d", [math.nan]) * size
+        self._status = array("q", [0]) * size
         self._next = 0
 
     def sent(self, at: float) -> int:
@@ -51,13 +52,23 @@ class WireLog:
         self._ids[index] = request_id
         self._sent[index] = at
         self._received[index] = math.nan
+        self._status[index] = 0
         return request_id
 
-    def received(self, request_id: int, at: float) -> None:
-        """The client had the whole answer to `request_id` (or gave up on it) at `at`."""
+    def received(self, request_id: int, at: float, status: int = 0) -> None:
+        """The client had the whole answer to `request_id` (or gave up on it) at `at`;
+        status: the answer's HTTP status, 0 when there was none (an error, a Stop)."""
         index = request_id % self._size
         if self._ids[index] == request_id:
             self._received[index] = at
+            self._status[index] = status
+
+    def status(self, request_id: int) -> int:
+        """The HTTP status of the answer to `request_id`; 0 when none (yet), or not known."""
+        index = request_id % self._size
+        if request_id < 0 or self._ids[index] != request_id:
+            return 0
+        return self._status[index]
 
     def times(self, request_id: int) -> tuple[float, float] | None:
         """(sent, received; NaN while in flight) of `request_id`, None when not known

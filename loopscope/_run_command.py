@@ -8,6 +8,7 @@ import math
 import sys
 import textwrap
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from loopscope.embedded_server import MAX_BLOCKING_DELAY_MS, SCENARIOS
@@ -28,7 +29,8 @@ from loopscope.loadgen import (
 )
 from loopscope.loadgen.advice import advice
 from loopscope.loadgen.audit import AppOutput
-from loopscope.loadgen.export import write_json, write_run_csv
+from loopscope.loadgen.export import flat_record, write_json, write_run_csv
+from loopscope.loadgen.trace import RunTrace, write_trace
 
 from ._app_checks import check_route_known, import_bounded
 from ._app_output import AppOutputLog
@@ -62,6 +64,14 @@ def add_run_parser(commands: Any) -> None:
         "run", help="run one load test headless: closed loop, or open loop with --rate"
     )
     add_run_options(run)
+    run.add_argument(
+        "--trace",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write each request's timeline (waiting, working, on the wire) as Chrome "
+        "trace-event JSON here: open it in ui.perfetto.dev or chrome://tracing",
+    )
 
 
 def add_run_options(run: argparse.ArgumentParser) -> None:
@@ -371,6 +381,23 @@ def _app_output_line(output: AppOutput) -> str:
     )
 
 
+def _trace_settings(result: RunResult) -> dict[str, object]:
+    """The trace's `otherData`: the run's record flattened (settings and figures)."""
+    return {"command": "loopscope run", **flat_record(result.to_json())}
+
+
+def _trace_line(trace: RunTrace, timeline: dict[str, object]) -> str:
+    """What --trace holds, in one line: how many requests, and which side of them."""
+    data = timeline["otherData"]
+    assert isinstance(data, dict)
+    if trace.phases is not None:
+        side = "the server's phases and the time on the wire"
+    else:
+        side = f"client side only (send to answer): {trace.client_only}"
+    cut = f"; {data['cut']}" if data["cut"] else ""
+    return _wrapped(f"trace: {data['requests exported']:,} requests, {side}{cut}")
+
+
 def _no_success_hint(result: RunResult) -> str:
     """What to look at when no request succeeded, fitting the target: the failure of the
     most frequent error kind in words (a TLS failure named), a redirect's Location, or,
@@ -463,13 +490,18 @@ def command_run(args: argparse.Namespace) -> int:
     if args.app_log is not None and args.app is None:
         raise UsageError("--app-log goes with --app (the output of your app served here)")
     # Before the log is opened (a FIFO would block) and before any load.
-    check_output_paths({"--app-log": args.app_log, "--json": args.json, "--csv": args.csv})
+    check_output_paths(
+        {"--app-log": args.app_log, "--json": args.json, "--csv": args.csv, "--trace": args.trace}
+    )
+    trace = RunTrace() if args.trace is not None else None
     app_log = AppOutputLog(args.app_log) if args.app is not None else None
     try:
         with app_log if app_log is not None else contextlib.nullcontext():
             settings = settings_from(args)
             _notes_before_the_load(settings)
-            result, interrupted = run_interruptible(lambda stop: run_load(settings, stop=stop))
+            result, interrupted = run_interruptible(
+                lambda stop: run_load(settings, stop=stop, trace=trace)
+            )
     except TargetError as exc:
         if exc.bad_argument:
             raise UsageError(str(exc)) from None
@@ -482,14 +514,20 @@ def command_run(args: argparse.Namespace) -> int:
     output = app_log.summary() if app_log is not None else None
     if output is not None:
         print(_app_output_line(output), flush=True)
+    timeline = None
+    if trace is not None:
+        timeline = trace.trace(_trace_settings(result))
+        print(_trace_line(trace, timeline), flush=True)
     written = write_outputs(
         {
             "--json": (args.json, lambda path: write_json(path, result.to_json())),
             "--csv": (args.csv, lambda path: write_run_csv(path, result)),
+            "--trace": (args.trace, lambda path: write_trace(path, timeline or {})),
         }
     )
     if interrupted is not None:
-        saved = [option for option, path in (("--json", args.json), ("--csv", args.csv)) if path]
+        outputs = (("--json", args.json), ("--csv", args.csv), ("--trace", args.trace))
+        saved = [option for option, path in outputs if path]
         where = f"; wrote {' and '.join(saved)}" if saved and written else ""
         print(
             f"loopscope: interrupted by {interrupted.name}: partial result of "
