@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QPainterPath, QPen, QResizeEvent
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainterPath, QPen, QResizeEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QGraphicsItem,
@@ -342,6 +342,16 @@ class _Plot(pg.PlotWidget):  # type: ignore[misc]
         self.enableAutoRange()
 
 
+def plot_height_for(plot: pg.PlotWidget, area_px: int) -> int:
+    """The plot widget's height that leaves its ViewBox `area_px` tall: the time axis
+    below (a line of tick labels and one of its title) and the margins are added. From
+    the fonts, not the axis item's height, which follows them only once it is painted."""
+    bottom = plot.getAxis("bottom")
+    ticks = QFontMetrics(bottom.style["tickFont"] or QFont()).height()
+    title = QFontMetrics(bottom.label.font()).height() if bottom.label.isVisible() else 0
+    return area_px + ticks + title + 14
+
+
 # Routes the timeline can show: the demo's (the server keeps their phases), the ones about
 # waiting for a thread or for the loop first.
 TIMELINE_FIRST = ("blocking", "sync", "cpu-sync")
@@ -359,12 +369,12 @@ WIRE_COLOURS = ("#009E73", "#CC79A7")
 # lanes fit than the frame could have: the timeline samples (and says so).
 MIN_LANE_PX = 5.0
 # The bottom row's stretch beside the time plots' 10 each while it shows the timeline.
-TIMELINE_ROW_STRETCH = 26
-# A time plot's least height (its plot area and time axis) beside the timeline, per point
-# of font size: 110 px at 11 pt, 160 px at 16 pt. Seen at 1920 x 1080 in presentation
-# mode without it: 55 px plots, tick labels on top of each other, axis titles cut. More
-# leaves the timeline too few lanes there under the generator's banner (~35 at 184 px).
-TIME_PLOT_MIN_PX_PER_PT = 10.0
+TIMELINE_ROW_STRETCH = 40
+# A chart's least plot area (its ViewBox), in pixels: below it, tick labels crowd and
+# the lines cannot be read at a projector. The timeline samples what no longer fits.
+MIN_PLOT_AREA_PX = 120
+# Lanes the timeline keeps room for however short the window (at MIN_LANE_PX each).
+MIN_TIMELINE_LANES = 20
 # Fewest lanes the y axis spans: a handful of requests do not become fat slabs.
 MIN_LANES_SHOWN = 10
 
@@ -551,9 +561,7 @@ class Charts(QWidget):
         self.latency = _Plot("Latency p50 (solid) and p99 (dotted)", "ms", "time (s)", style)
         self.inflight = _Plot("Server: in flight and thread pool", "count", "time (s)", style)
         self.loop_lag = _Plot(LAG_TITLE, "ms", "time (s)", style)
-        self.curve_rps = _Plot(
-            "Throughput vs users (dashed: theory)", "requests / s", "users", style
-        )
+        self.curve_rps = _Plot("Throughput vs users (dashed: theory)", "req/s", "users", style)
         self.curve_latency = _Plot("Latency p50 vs users (dashed: theory)", "ms", "users", style)
         for plot in (self.curve_rps, self.curve_latency):
             plot.setLogMode(x=True, y=False)
@@ -613,14 +621,16 @@ class Charts(QWidget):
         # so that the thread-pool lesson's 60 requests in flight each get a lane of
         # MIN_LANE_PX at the default window size, even under the generator's banner.
         # Where the height is short (presentation mode's fonts, a banner, a small window)
-        # the time plots keep a least height and the timeline samples what no longer fits.
+        # every plot keeps a least plot area, the timeline room for MIN_TIMELINE_LANES,
+        # and the timeline samples what no longer fits.
         shown = self.timeline_shown
         stretches = (10, 10, TIMELINE_ROW_STRETCH if shown else 10)
         for row, stretch in enumerate(stretches):
             self._grid.setRowStretch(row, stretch)
-        least = round(TIME_PLOT_MIN_PX_PER_PT * self.chart_style.font_pt) if shown else 0
-        for plot in self.time_plots():
-            plot.setMinimumHeight(least)
+        for plot in self.plots():
+            plot.setMinimumHeight(plot_height_for(plot, MIN_PLOT_AREA_PX))
+        lanes = round(MIN_TIMELINE_LANES * MIN_LANE_PX)
+        self.timeline.plot.setMinimumHeight(plot_height_for(self.timeline.plot, lanes))
 
     def show_timeline(self, on: bool) -> None:
         """The bottom row shows the request timeline (True) or the response curve."""

@@ -151,14 +151,27 @@ class MainWindow(QMainWindow):
         self.health_banner = self.banners.health_banner
         self.notice_banner = self.banners.notice_banner
         right = QVBoxLayout()
-        right.addWidget(self.headline)
+        # The title, Start/Stop, Pin, Reset and the sliders: in view at any size.
+        self.controls.run_bar.set_title(self.headline)
+        right.addWidget(self.controls.run_bar)
         right.addWidget(self.notice_banner)
         right.addWidget(self.banners.health_row)
-        right.addWidget(charts, 1)
-        right.addWidget(self.table)
-        right.addWidget(self.own.blocked_heading)
-        right.addWidget(self.blocked)
-        self._charts_column = right
+        # Every chart keeps a readable least height (Charts._fit_rows); a screen too short
+        # for all of them and the figures scrolls this column, never the run bar above.
+        column = QWidget()
+        charts_column = QVBoxLayout(column)
+        charts_column.setContentsMargins(0, 0, 0, 0)
+        charts_column.addWidget(charts, 1)
+        charts_column.addWidget(self.table)
+        charts_column.addWidget(self.own.blocked_heading)
+        charts_column.addWidget(self.blocked)
+        self.charts_scroll = QScrollArea()
+        self.charts_scroll.setWidget(column)
+        self.charts_scroll.setWidgetResizable(True)
+        self.charts_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.charts_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        right.addWidget(self.charts_scroll, 1)
+        self._charts_column = charts_column
         central = QWidget()
         layout = QHBoxLayout(central)
         # The panel scrolls rather than forcing the window taller than a 1080p screen

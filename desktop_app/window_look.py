@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtWidgets import QMainWindow, QScrollArea, QToolButton, QVBoxLayout
+from PySide6.QtWidgets import QLabel, QMainWindow, QScrollArea, QToolButton, QVBoxLayout
 
 from .charts import Charts, ChartStyle
 from .controls import ControlPanel
@@ -130,6 +130,9 @@ class WindowLook:
         )
         width = 560 if self._presentation else 400
         self._controls.setFixedWidth(width)
+        for label in self._controls.run_bar.findChildren(QLabel):
+            label.ensurePolished()  # the bar is not in the panel: its font follows here
+        self._controls.hold_label_widths()
         self._controls.fit_card()
         # Room for the vertical scroll bar when the panel is taller than the window.
         self._controls_scroll.setFixedWidth(width + 16)

@@ -1,0 +1,122 @@
+"""At a projector's sizes, in normal and presentation mode: Start/Stop and the lesson's
+sliders in view without scrolling, every chart a readable plot area, the timeline room for
+20 lanes, no axis title cut; and `gui --size` parsed or refused in one line."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QPoint, QRect
+from PySide6.QtWidgets import QWidget
+from pytestqt.qtbot import QtBot
+
+from loopscope.cli import window_size
+from loopscope.desktop_app.app import GuiOptions, show_window
+from loopscope.desktop_app.charts import MIN_PLOT_AREA_PX, MIN_TIMELINE_LANES
+from tests.conftest import wait_until
+from tests.desktop_app.conftest import close_window, open_window
+
+SIZES = ((1280, 720), (1366, 768), (1920, 1080))
+
+
+def _in_view(window: Any, widget: QWidget) -> bool:
+    """Shown whole, inside the window, not scrolled away nor covered."""
+    if not widget.isVisible():
+        return False
+    region = widget.visibleRegion()
+    whole = not region.isEmpty() and region.boundingRect() == widget.rect()
+    top_left = widget.mapTo(window, QPoint(0, 0))
+    return whole and window.rect().contains(QRect(top_left, widget.size()))
+
+
+async def _laid_out(window: Any, size: tuple[int, int]) -> None:
+    """Until the window has `size` and its layout has stopped moving (two looks alike)."""
+    await wait_until(lambda: (window.width(), window.height()) == size, what=f"size {size}")
+    charts = window.charts
+    looks: list[object] = []
+
+    def still() -> bool:
+        looks.append(
+            (
+                window.controls.start_stop.mapTo(window, QPoint(0, 0)),
+                tuple(p.getViewBox().sceneBoundingRect() for p in charts.plots()),
+                charts.timeline.plot.getViewBox().sceneBoundingRect(),
+            )
+        )
+        return len(looks) > 2 and looks[-1] == looks[-2]
+
+    await wait_until(still, what="the layout settled")
+
+
+def _axis_titles_fit(plot: Any) -> list[str]:
+    cut = []
+    for name in ("left", "bottom"):
+        axis = plot.getAxis(name)
+        if not axis.label.isVisible() or not axis.labelText:
+            continue
+        # The text itself, without the text item's empty document margin around it.
+        margin = axis.label.document().documentMargin()
+        text = axis.label.boundingRect().adjusted(margin, margin, -margin, -margin)
+        title = axis.label.mapRectToParent(text)
+        if not axis.boundingRect().adjusted(-1, -1, 1, 1).contains(title):
+            cut.append(f"{plot.heading.text()}: {name} axis title {axis.labelText!r}")
+    return cut
+
+
+def test_controls_in_view_and_charts_readable_at_projector_sizes(
+    qtbot: QtBot, run_on_qt_loop: Any
+) -> None:
+    async def body() -> None:
+        window = await open_window(qtbot)
+        names = [preset.name for preset in window.presets]
+        window.controls.preset.setCurrentIndex(names.index("Thread-pool exhaustion"))
+        controls = window.controls
+        for presentation in (False, True):
+            show_window(window, GuiOptions(presentation=presentation, size=SIZES[0]))
+            for size in SIZES:
+                window.resize(*size)
+                for timeline in (True, False):
+                    window.charts.show_timeline(timeline)
+                    await _laid_out(window, size)
+                    where = f"{size} presentation={presentation} timeline={timeline}"
+                    for widget in (
+                        controls.start_stop,
+                        controls.pin,
+                        controls.reset,
+                        controls.users,
+                        controls.delay,
+                        controls.threads,
+                        controls.threads_label,
+                    ):
+                        assert _in_view(window, widget), f"{where}: {widget.objectName()}"
+                    charts = window.charts
+                    shown = charts.time_plots() + (
+                        [] if timeline else [charts.curve_rps, charts.curve_latency]
+                    )
+                    for plot in shown:
+                        area = plot.getViewBox().sceneBoundingRect().height()
+                        assert area >= MIN_PLOT_AREA_PX, f"{where}: {plot.heading.text()} {area}"
+                        assert not _axis_titles_fit(plot), where
+                    if timeline:
+                        lanes = charts.timeline.lanes_that_fit()
+                        assert lanes >= MIN_TIMELINE_LANES, f"{where}: {lanes} lanes"
+        controls.presentation.setChecked(False)
+        await close_window(window)
+
+    run_on_qt_loop(body())
+
+
+@pytest.mark.parametrize("text", ["1280x720", "1920X1080", " 1366x768 "])
+def test_size_is_width_by_height(text: str) -> None:
+    width, height = window_size(text)
+    assert f"{width}x{height}" == text.strip().lower()
+
+
+@pytest.mark.parametrize("text", ["abc", "100x100", "1280", "1280x", "x720", "-1x720", "1e3x720"])
+def test_a_bad_size_is_one_readable_line(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError) as refused:
+        window_size(text)
+    message = str(refused.value)
+    assert "\n" not in message and ("WIDTHxHEIGHT" in message or "from 960x540" in message)
