@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from loopscope.embedded_server import CPU_SCENARIOS, SCENARIOS
 from loopscope.loadgen import theory
 
+from .annotations import LabelPlace, Marker, place_labels
 from .comparison import live_from, pin_label
 from .palette import endpoint_colours, label_of
 from .session import PROBE_PERIOD_S, LabSession, LabSnapshot, PinnedRun, Placement, ProbeSample
@@ -75,10 +76,9 @@ ZERO_FOOT = 0.08
 Y_MARGIN = 1.2
 # The response curve's x axis spans the measured users times/divided by this (log axis).
 X_MARGIN = 1.6
-# Marker labels sit this high on the line (of the plot's height); labels of markers closer
-# than MARKER_LABEL_APART_S step down by MARKER_LABEL_STEP, at most three times.
+# Marker labels sit this high on the line (of the plot's height); a label with no room
+# beside a newer one steps down a row of MARKER_LABEL_STEP (annotations.place_labels).
 MARKER_LABEL_TOP = 0.92
-MARKER_LABEL_APART_S = 10.0
 MARKER_LABEL_STEP = 0.16
 # Pinned runs: faint (this alpha of 255) and told apart by their line style.
 PIN_ALPHA = 110
@@ -852,13 +852,7 @@ class Charts(QWidget):
         """A labelled vertical line where a setting changed, on every time chart (the label
         on the top row only: four copies of it would be clutter)."""
         visible = [m for m in snap.markers if x_range[0] <= m.t_s <= x_range[1]]
-        # A pin taken and a slider moved at once would print one label over the other:
-        # a label close after another's steps down a line.
-        heights: list[float] = []
-        for index, marker in enumerate(visible):
-            close = index > 0 and marker.t_s - visible[index - 1].t_s < MARKER_LABEL_APART_S
-            heights.append(heights[-1] - MARKER_LABEL_STEP if close else MARKER_LABEL_TOP)
-            heights[-1] = max(heights[-1], MARKER_LABEL_TOP - 3 * MARKER_LABEL_STEP)
+        places = self._marker_places(visible, x_range)
         for plot in self.time_plots():
             lines = self._marker_lines.setdefault(id(plot), [])
             labelled = plot in (self.throughput, self.latency)
@@ -876,6 +870,8 @@ class Charts(QWidget):
                         "anchors": [(0, 0.5), (0, 0.5)],
                     },
                 )
+                if labelled:  # as large as the axes' tick labels: read from the back row
+                    line.label.setFont(self._marker_font())
                 line.setZValue(5)
                 plot.addItem(line, ignoreBounds=True)
                 lines.append(line)
@@ -887,9 +883,33 @@ class Charts(QWidget):
                 line.setPos(marker.t_s)
                 label = getattr(line, "label", None)  # only lines made with a label have one
                 if label is not None:
-                    label.setFormat(" " + marker.label)
-                    label.setPosition(heights[index])
+                    label.setFormat(" " + marker.label + " ")
+                    place = places[index]
+                    label.setVisible(place is not None)
+                    if place is not None:
+                        side = (1, 0.5) if place.left_of_line else (0, 0.5)
+                        label.anchors = [side, side]
+                        label.setPosition(MARKER_LABEL_TOP - place.row * MARKER_LABEL_STEP)
                 line.show()
+
+    def _marker_font(self) -> QFont:
+        font = QFont()
+        font.setPointSize(self.chart_style.font_pt)
+        return font
+
+    def _marker_places(
+        self, visible: list[Marker], x_range: tuple[float, float]
+    ) -> list[LabelPlace | None]:
+        """Rows for the labels on the top charts: none overlapping, none cut at the edge."""
+        box = self.throughput.getViewBox()
+        width_px = box.width() or 1.0
+        span = (x_range[1] - x_range[0]) or 1.0
+        metrics = QFontMetrics(self._marker_font())
+        return place_labels(
+            [(m.t_s - x_range[0]) / span * width_px for m in visible],
+            [float(metrics.horizontalAdvance(f" {m.label} ")) for m in visible],
+            width_px,
+        )
 
     def _remove_pin(self, number: int) -> None:
         _, items = self._pin_items.pop(number)

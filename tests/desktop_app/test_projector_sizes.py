@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
 from loopscope.cli import window_size
+from loopscope.desktop_app.annotations import place_labels
 from loopscope.desktop_app.app import GuiOptions, show_window
 from loopscope.desktop_app.charts import MIN_PLOT_AREA_PX, MIN_TIMELINE_LANES
 from tests.conftest import wait_until
@@ -120,3 +121,16 @@ def test_a_bad_size_is_one_readable_line(text: str) -> None:
         window_size(text)
     message = str(refused.value)
     assert "\n" not in message and ("WIDTHxHEIGHT" in message or "from 960x540" in message)
+
+
+def test_marker_labels_never_overlap_nor_run_past_the_edge() -> None:
+    # Five changes within a few pixels, at the right edge: the newest four on four rows,
+    # ending at their lines (not cut by the edge); the oldest left out, not drawn over.
+    places = place_labels([900, 905, 910, 915, 920], [200] * 5, 1000)
+    assert places[0] is None
+    rows = [p.row for p in places[1:] if p is not None]
+    assert sorted(rows) == [0, 1, 2, 3] and places[-1] is not None and places[-1].row == 0
+    assert all(p is not None and p.left_of_line for p in places[1:])
+    # Apart: one row, text to the right of its line.
+    apart = place_labels([100, 400], [200, 200], 1000)
+    assert [(p.row, p.left_of_line) for p in apart if p is not None] == [(0, False), (0, False)]
