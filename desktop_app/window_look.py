@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QMainWindow, QScrollArea, QToolButton, QVBoxLayout
 
 from .charts import Charts, ChartStyle
@@ -13,6 +14,9 @@ from .controls import ControlPanel
 from .figures_table import FiguresTable
 from .session import LabSession
 from .window_settings import WindowSettings
+
+# How long the window waits, idle, before it makes the other mode's charts.
+PREPARE_AFTER_MS = 2000
 
 # Banners (background, text, border) per theme: set here, not in the .qss files, so that
 # they stay readable even when a style sheet is missing.
@@ -80,14 +84,23 @@ class WindowLook:
         self._say = say
         self._dark = False
         self._presentation = False
-        self._retired_charts: list[Charts] = []
+        # The charts made for each style (theme and mode), kept to be shown again: a new
+        # set of pyqtgraph plots costs the shared loop ~200 ms, at every F11 otherwise.
+        self._charts_by_style: dict[ChartStyle, Charts] = {charts.chart_style: charts}
         self.controls_shown = True
+        # The other mode's charts are made once the window has been idle a moment.
+        self._prepare = QTimer(window)
+        self._prepare.setSingleShot(True)
+        self._prepare.setInterval(PREPARE_AFTER_MS)
+        self._prepare.timeout.connect(self._prepare_when_idle)
+        self._prepare.start()
 
     def set_dark(self, dark: bool) -> None:
         self._dark = dark
         self._settings.remember_dark(dark)
         with self._session.ui_busy():  # the restyle stalls the loop: not the generator's fault
             self.apply_style()
+        self._prepare.start()  # the other mode's charts, in this theme
 
     def show_controls(self, shown: bool) -> None:
         """Show the control panel, or fold it to the narrow strip beside the charts."""
@@ -141,15 +154,44 @@ class WindowLook:
         self._restyle_charts(ChartStyle.make(presentation=self._presentation, dark=self._dark))
 
     def _restyle_charts(self, style: ChartStyle) -> None:
-        # Fonts, widths and colours are set when plots are made: make new ones.
+        # Fonts, widths and colours are set when plots are made: other plots, kept per style.
         if style == self.charts.chart_style:
             return
         old = self.charts
-        self.charts = Charts(self._session, style)
-        self.charts.show_timeline(old.timeline_shown)
-        self._charts_column.replaceWidget(old, self.charts)
-        # Kept, hidden, rather than deleted: deleting pyqtgraph plots while Qt may still
-        # deliver their queued paint events is a crash risk; a toggle costs a few plots.
+        charts = self._charts_by_style.get(style)
+        if charts is None:
+            charts = self._charts_by_style[style] = Charts(self._session, style)
+        else:
+            charts.clear()  # what it showed when last in view: drawn anew below
+        self.charts = charts
+        charts.show_timeline(old.timeline_shown)
+        self._charts_column.replaceWidget(old, charts)
+        # Hidden, not deleted: deleting pyqtgraph plots while Qt may still deliver their
+        # queued paint events is a crash risk; and they come back at the next toggle.
         old.hide()
-        self._retired_charts.append(old)
-        self.charts.update_from(self._session.snapshot())
+        charts.show()
+        charts.show_placement(self._session.placement)
+        # Drawn at the loop's next turn: the new layout's paint and the redraw are two
+        # short stalls of the shared loop instead of one long one.
+        QTimer.singleShot(0, lambda: self._redraw(charts))
+
+    def _redraw(self, charts: Charts) -> None:
+        if charts is self.charts:  # not toggled away again meanwhile
+            charts.update_from(self._session.snapshot())
+
+    def _prepare_when_idle(self) -> None:
+        if not self.prepare_presentation():
+            self._prepare.start()  # running: again later
+
+    def prepare_presentation(self) -> bool:
+        """Make the presentation mode's charts now, while nothing runs, so that F11 in
+        the lesson swaps them in instead of making them then. False: not now (a load is
+        running, the loop is the lesson's), ask again later."""
+        style = ChartStyle.make(presentation=not self._presentation, dark=self._dark)
+        if style in self._charts_by_style:
+            return True
+        if self._session.running:
+            return False
+        with self._session.ui_busy():
+            self._charts_by_style[style] = Charts(self._session, style)
+        return True
