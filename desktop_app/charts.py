@@ -11,6 +11,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainterPath, QPen, QResizeEvent
 from PySide6.QtWidgets import (
+    QBoxLayout,
     QComboBox,
     QGraphicsItem,
     QGraphicsPathItem,
@@ -58,9 +59,10 @@ class ChartStyle:
     muted: str = "#888888"
 
     @classmethod
-    def make(cls, *, presentation: bool, dark: bool) -> ChartStyle:
-        # Presentation: readable from the back of a room on a 1920×1080 projector.
-        font_pt, line_width = (16, 5.0) if presentation else (11, 3.0)
+    def make(cls, *, presentation: bool, dark: bool, font_pt: int | None = None) -> ChartStyle:
+        # Presentation: readable from the back of a room on a 1920×1080 projector
+        # (font_pt: smaller on a screen of fewer lines, the same size on the wall).
+        font_pt, line_width = (font_pt or 16, 5.0) if presentation else (11, 3.0)
         if dark:
             return cls(font_pt, line_width, "#1E2227", "#E6E6E6", "#9AA3AD")
         return cls(font_pt, line_width)
@@ -370,6 +372,8 @@ WIRE_COLOURS = ("#009E73", "#CC79A7")
 MIN_LANE_PX = 5.0
 # The bottom row's stretch beside the time plots' 10 each while it shows the timeline.
 TIMELINE_ROW_STRETCH = 40
+# The third column's stretch beside the time plots' 10 each, laid out wide (set_wide).
+WIDE_COLUMN_STRETCH = 9
 # A chart's least plot area (its ViewBox), in pixels: below it, tick labels crowd and
 # the lines cannot be read at a projector. The timeline samples what no longer fits.
 MIN_PLOT_AREA_PX = 120
@@ -421,12 +425,12 @@ class TimelineChart(QWidget):
         # Title, chooser and what happens now on one line, the phases' key on the next:
         # every pixel of height left goes to the lanes (60 of them at the thread-pool lesson).
         self.plot.heading.setAlignment(Qt.AlignmentFlag.AlignVCenter)
-        row = QHBoxLayout()
+        self._header = row = QHBoxLayout()
         row.setContentsMargins(6, 0, 6, 0)
         row.addWidget(self.plot.heading)
         row.addWidget(self.endpoint)
         row.addWidget(self.caption, 1)
-        layout = QVBoxLayout(self)
+        self._layout = layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         self.setAutoFillBackground(True)
@@ -456,6 +460,18 @@ class TimelineChart(QWidget):
         #: The frame drawn last (tests and the benchmark read it).
         self.frame: TimelineFrame | None = None
         self.plot.setXRange(-5.0, 0.0, padding=0.01)
+
+    def set_narrow(self, narrow: bool) -> None:
+        """The caption on a line of its own under the title (a narrow column), or beside it:
+        squeezed beside it, it wrapped a word a line, down the chart's whole height."""
+        self._header.removeWidget(self.caption)
+        self._layout.removeWidget(self.caption)
+        if narrow:
+            self.caption.setContentsMargins(6, 0, 6, 0)
+            self._layout.insertWidget(1, self.caption)
+        else:
+            self.caption.setContentsMargins(0, 0, 0, 0)
+            self._header.addWidget(self.caption, 1)
 
     def _colours(self, scenario: str) -> dict[str, str]:
         working = endpoint_colours([scenario])[scenario]
@@ -583,7 +599,7 @@ class Charts(QWidget):
         # The bottom row: the per-request timeline or the response curve, one at a time (a
         # fourth row would leave each chart too short to read at the default window size).
         curve = QWidget()
-        curve_row = QHBoxLayout(curve)
+        self._curve_row = curve_row = QBoxLayout(QBoxLayout.Direction.LeftToRight, curve)
         curve_row.setContentsMargins(0, 0, 0, 0)
         curve_row.addWidget(_Cell(self.curve_rps, style))
         curve_row.addWidget(_Cell(self.curve_latency, style))
@@ -593,6 +609,8 @@ class Charts(QWidget):
         self.bottom.addTab(self.timeline, "Request timeline")
         layout.addWidget(self.bottom, 2, 0, 1, 2)
         self._grid = layout
+        #: The bottom row's tabs to the right of the time charts instead (set_wide).
+        self.wide = False
         self._fit_rows()
         self.bottom.currentChanged.connect(self._fit_rows)
         # A new choice is drawn at once, not at the next tick of the window's timer.
@@ -624,13 +642,34 @@ class Charts(QWidget):
         # every plot keeps a least plot area, the timeline room for MIN_TIMELINE_LANES,
         # and the timeline samples what no longer fits.
         shown = self.timeline_shown
-        stretches = (10, 10, TIMELINE_ROW_STRETCH if shown else 10)
+        wide = getattr(self, "wide", False)
+        stretches = (10, 10, 0 if wide else TIMELINE_ROW_STRETCH if shown else 10)
         for row, stretch in enumerate(stretches):
             self._grid.setRowStretch(row, stretch)
+        for column, stretch in enumerate((10, 10, WIDE_COLUMN_STRETCH if wide else 0)):
+            self._grid.setColumnStretch(column, stretch)
         for plot in self.plots():
             plot.setMinimumHeight(plot_height_for(plot, MIN_PLOT_AREA_PX))
         lanes = round(MIN_TIMELINE_LANES * MIN_LANE_PX)
         self.timeline.plot.setMinimumHeight(plot_height_for(self.timeline.plot, lanes))
+
+    def set_wide(self, wide: bool) -> None:
+        """The timeline and response curve in a third column, beside the time charts
+        (the curve's two plots one above the other), instead of a row under them: on a
+        wide, short screen (a projector's 1280 x 720) three rows leave none readable."""
+        if wide == self.wide:
+            return
+        self.wide = wide
+        self._grid.removeWidget(self.bottom)
+        if wide:
+            self._grid.addWidget(self.bottom, 0, 2, 2, 1)
+        else:
+            self._grid.addWidget(self.bottom, 2, 0, 1, 2)
+        self.timeline.set_narrow(wide)
+        self._curve_row.setDirection(
+            QBoxLayout.Direction.TopToBottom if wide else QBoxLayout.Direction.LeftToRight
+        )
+        self._fit_rows()
 
     def show_timeline(self, on: bool) -> None:
         """The bottom row shows the request timeline (True) or the response curve."""

@@ -41,6 +41,7 @@ from .own_app_driver import OwnAppDriver
 from .paint_timers import PaintTimers
 from .placement_driver import PlacementDriver
 from .presets import Preset, PresetCatalog, bundled_presets
+from .projector_fit import ChartsScroll
 from .session import LabSession, Placement
 from .sweep_driver import SWEEP_STEP_S, SWEEP_USERS, SweepDriver
 from .window_dialogs import EXPORT_COLUMNS as EXPORT_COLUMNS
@@ -110,6 +111,7 @@ class MainWindow(QMainWindow):
             charts_column=self._charts_column,
             controls=self.controls,
             controls_scroll=self.controls_scroll,
+            charts_scroll=self.charts_scroll,
             panel_toggle=self.panel_toggle,
             table=self.table,
             settings=self.memory,
@@ -155,7 +157,6 @@ class MainWindow(QMainWindow):
         self.controls.run_bar.set_title(self.headline)
         right.addWidget(self.controls.run_bar)
         right.addWidget(self.notice_banner)
-        right.addWidget(self.banners.health_row)
         # Every chart keeps a readable least height (Charts._fit_rows); a screen too short
         # for all of them and the figures scrolls this column, never the run bar above.
         column = QWidget()
@@ -165,12 +166,16 @@ class MainWindow(QMainWindow):
         charts_column.addWidget(self.table)
         charts_column.addWidget(self.own.blocked_heading)
         charts_column.addWidget(self.blocked)
-        self.charts_scroll = QScrollArea()
+        self.charts_scroll = ChartsScroll()
         self.charts_scroll.setWidget(column)
         self.charts_scroll.setWidgetResizable(True)
         self.charts_scroll.setFrameShape(QFrame.Shape.NoFrame)
         self.charts_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         right.addWidget(self.charts_scroll, 1)
+        # The generator's banner lies over the top of the charts, out of the layout: it
+        # comes and goes during a run, and each time a row of its own came or went (or
+        # stayed, empty) every chart was laid out and painted again at a new size.
+        self.charts_scroll.hold_on_top(self.banners.health_row)
         self._charts_column = charts_column
         central = QWidget()
         layout = QHBoxLayout(central)

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QScrollArea, QToolButton, QVB
 from .charts import Charts, ChartStyle
 from .controls import ControlPanel
 from .figures_table import FiguresTable
+from .projector_fit import FOLD_BELOW_PX, ChartsScroll, presentation_font_pt, wide_enough
 from .session import LabSession
 from .window_settings import WindowSettings
 
@@ -66,6 +67,7 @@ class WindowLook:
         charts_column: QVBoxLayout,
         controls: ControlPanel,
         controls_scroll: QScrollArea,
+        charts_scroll: ChartsScroll,
         panel_toggle: QToolButton,
         table: FiguresTable,
         settings: WindowSettings,
@@ -78,12 +80,23 @@ class WindowLook:
         self._charts_column = charts_column
         self._controls = controls
         self._controls_scroll = controls_scroll
+        self._charts_scroll = charts_scroll
         self._panel_toggle = panel_toggle
         self._table = table
         self._settings = settings
         self._say = say
         self._dark = False
         self._presentation = False
+        # Presentation mode's font size, for the screen's height (projector_fit).
+        self._presentation_pt = 16
+        # The panel was folded because the window is short (not by the user): it comes
+        # back when the window is tall enough again.
+        self._folded_for_height = False
+        # A resize that changes the presentation fonts restyles once, at the loop's next turn.
+        self._refit = QTimer(window)
+        self._refit.setSingleShot(True)
+        self._refit.timeout.connect(self._refit_fonts)
+        charts_scroll.resized.connect(self.fit_to_window)
         # The charts made for each style (theme and mode), kept to be shown again: a new
         # set of pyqtgraph plots costs the shared loop ~200 ms, at every F11 otherwise.
         self._charts_by_style: dict[ChartStyle, Charts] = {charts.chart_style: charts}
@@ -102,8 +115,10 @@ class WindowLook:
             self.apply_style()
         self._prepare.start()  # the other mode's charts, in this theme
 
-    def show_controls(self, shown: bool) -> None:
-        """Show the control panel, or fold it to the narrow strip beside the charts."""
+    def show_controls(self, shown: bool, *, for_height: bool = False) -> None:
+        """Show the control panel, or fold it to the narrow strip beside the charts
+        (for_height: because the window is short, see fit_to_window)."""
+        self._folded_for_height = for_height and not shown
         self.controls_shown = shown
         self._controls_scroll.setVisible(shown)
         self._panel_toggle.setText("\u25c0" if shown else "\u25b6")
@@ -118,6 +133,8 @@ class WindowLook:
         controls folded away (the strip beside the charts, or F9, brings them back)."""
         self._presentation = on
         self.show_controls(not on)
+        if on:  # full screen: the fonts for the screen's lines, before the first restyle
+            self._presentation_pt = presentation_font_pt(self._screen_height())
         with self._session.ui_busy():  # the restyle stalls the loop: not the generator's fault
             self.apply_style()
             if on:
@@ -127,7 +144,7 @@ class WindowLook:
 
     def apply_style(self) -> None:
         theme = "dark" if self._dark else "light"
-        font_pt = 16 if self._presentation else 11
+        font_pt = self._presentation_pt if self._presentation else 11
         path = self._styles / f"{theme}.qss"
         try:
             sheet = path.read_text(encoding="utf-8")
@@ -141,7 +158,7 @@ class WindowLook:
             + f"\nQWidget {{ font-size: {font_pt}pt; }}"
             + f"\nQLabel#headline {{ font-size: {font_pt + 6}pt; font-weight: bold; }}"
         )
-        width = 560 if self._presentation else 400
+        width = 35 * font_pt if self._presentation else 400
         self._controls.setFixedWidth(width)
         for label in self._controls.run_bar.findChildren(QLabel):
             label.ensurePolished()  # the bar is not in the panel: its font follows here
@@ -151,7 +168,39 @@ class WindowLook:
         self._controls_scroll.setFixedWidth(width + 16)
         self._table.max_height = 180 if self._presentation else 150
         self._table.fit_height()  # its rows' height follows the new font
-        self._restyle_charts(ChartStyle.make(presentation=self._presentation, dark=self._dark))
+        self._restyle_charts(self._chart_style(self._presentation))
+
+    def _chart_style(self, presentation: bool) -> ChartStyle:
+        if presentation and not self._presentation:  # the one F11 will show
+            font_pt = presentation_font_pt(self._screen_height())
+        else:
+            font_pt = self._presentation_pt
+        return ChartStyle.make(presentation=presentation, dark=self._dark, font_pt=font_pt)
+
+    def _screen_height(self) -> int:
+        screen = self._window.screen()
+        return screen.geometry().height() if screen is not None else 1080
+
+    def fit_to_window(self) -> None:
+        """Follow the window's size: fold the panel on a short one, presentation fonts for
+        its lines, the timeline beside the time charts on a wide, short one."""
+        height = self._window.height()
+        if not self._presentation:
+            short = height < FOLD_BELOW_PX
+            if short and self.controls_shown:
+                self.show_controls(False, for_height=True)
+            elif not short and self._folded_for_height:
+                self.show_controls(True)
+        elif presentation_font_pt(height) != self._presentation_pt:
+            self._refit.start()
+        viewport = self._charts_scroll.viewport()
+        self.charts.set_wide(wide_enough(viewport.width(), viewport.height()))
+
+    def _refit_fonts(self) -> None:
+        if self._presentation:
+            self._presentation_pt = presentation_font_pt(self._window.height())
+            with self._session.ui_busy():
+                self.apply_style()
 
     def _restyle_charts(self, style: ChartStyle) -> None:
         # Fonts, widths and colours are set when plots are made: other plots, kept per style.
@@ -165,6 +214,7 @@ class WindowLook:
             charts.clear()  # what it showed when last in view: drawn anew below
         self.charts = charts
         charts.show_timeline(old.timeline_shown)
+        charts.set_wide(old.wide)
         self._charts_column.replaceWidget(old, charts)
         # Hidden, not deleted: deleting pyqtgraph plots while Qt may still deliver their
         # queued paint events is a crash risk; and they come back at the next toggle.
@@ -187,7 +237,7 @@ class WindowLook:
         """Make the presentation mode's charts now, while nothing runs, so that F11 in
         the lesson swaps them in instead of making them then. False: not now (a load is
         running, the loop is the lesson's), ask again later."""
-        style = ChartStyle.make(presentation=not self._presentation, dark=self._dark)
+        style = self._chart_style(not self._presentation)
         if style in self._charts_by_style:
             return True
         if self._session.running:

@@ -93,6 +93,9 @@ def test_controls_in_view_and_charts_readable_at_projector_sizes(
                         controls.threads_label,
                     ):
                         assert _in_view(window, widget), f"{where}: {widget.objectName()}"
+                    # Charts, timeline and figures fit: the column has nothing to scroll.
+                    scroll = window.charts_scroll.verticalScrollBar()
+                    assert scroll.maximum() == 0, f"{where}: {scroll.maximum()} px below"
                     charts = window.charts
                     shown = charts.time_plots() + (
                         [] if timeline else [charts.curve_rps, charts.curve_latency]
@@ -159,7 +162,8 @@ def test_presentation_mode_swaps_charts_made_beforehand(qtbot: QtBot, run_on_qt_
         await wait_until(lambda: len(gaps) > 3, what="the probe running")
         window.controls.presentation.setChecked(True)
         presenting = window.charts
-        assert presenting is not first and presenting.chart_style.font_pt >= 16
+        assert presenting is not first
+        assert presenting.chart_style.font_pt > first.chart_style.font_pt
         await wait_until(lambda: presenting.isVisible(), what="the presentation charts shown")
         window.controls.presentation.setChecked(False)
         await wait_until(lambda: first.isVisible(), what="the first charts back")
@@ -168,6 +172,33 @@ def test_presentation_mode_swaps_charts_made_beforehand(qtbot: QtBot, run_on_qt_
         # Generous (the machine is shared): a toggle making new plots took ~0.3 s
         # offscreen and 0.65-0.8 s on a desktop, per direction.
         assert max(gaps) < 1.0, max(gaps)
+        await close_window(window)
+
+    run_on_qt_loop(body())
+
+
+def test_the_generator_banner_takes_no_room_shown_or_hidden(
+    qtbot: QtBot, run_on_qt_loop: Any
+) -> None:
+    """Hidden, no band between the run bar and the charts; shown (as Banners shows it),
+    over the charts' top edge, the charts neither moved nor resized."""
+
+    async def body() -> None:
+        window = await open_window(qtbot)
+        await _laid_out(window, (window.width(), window.height()))
+        charts_at = window.charts_scroll.geometry()
+        assert charts_at.top() - window.controls.run_bar.geometry().bottom() <= 12
+        window.health_banner.setText("Generator-limited: the shared event loop is busy.")
+        window.health_banner.show()
+        window.banners.health_row.show()
+        await wait_until(lambda: window.health_banner.isVisible(), what="the banner shown")
+        await _laid_out(window, (window.width(), window.height()))
+        assert _in_view(window, window.health_banner)
+        assert window.charts_scroll.geometry() == charts_at
+        window.health_banner.hide()
+        window.banners.health_row.hide()
+        await _laid_out(window, (window.width(), window.height()))
+        assert window.charts_scroll.geometry() == charts_at
         await close_window(window)
 
     run_on_qt_loop(body())
