@@ -50,6 +50,17 @@ def _themed_sheet(*, dark: bool, font_pt: int) -> str:
         f" QCheckBox::indicator:checked {{ background: {on}; border-color: {on}; }}"
         f" QCheckBox::indicator:disabled {{ border-color: #888888; }}"
     )
+    # Sliders drawn by the style sheet too: the dark theme hid the groove's empty part (a
+    # slider near its low end read as no slider), and the handle grows with the fonts.
+    track, handle = ("#4A525C", "#E6E6E6") if dark else ("#C8CDD2", "#FFFFFF")
+    knob = round(font_pt * 1.4)
+    rules.append(
+        f"QSlider::groove:horizontal {{ height: 6px; background: {track}; border-radius: 3px; }}"
+        f" QSlider::sub-page:horizontal {{ background: {on}; border-radius: 3px; }}"
+        f" QSlider::sub-page:horizontal:disabled {{ background: #888888; }}"
+        f" QSlider::handle:horizontal {{ width: {knob}px; margin: -{(knob - 6) // 2}px 0;"
+        f" border-radius: {knob // 2}px; background: {handle}; border: 1px solid {edge}; }}"
+    )
     return "\n" + "\n".join(rules)
 
 
