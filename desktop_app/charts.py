@@ -642,7 +642,7 @@ class Charts(QWidget):
         # every plot keeps a least plot area, the timeline room for MIN_TIMELINE_LANES,
         # and the timeline samples what no longer fits.
         shown = self.timeline_shown
-        wide = getattr(self, "wide", False)
+        wide = self.wide
         stretches = (10, 10, 0 if wide else TIMELINE_ROW_STRETCH if shown else 10)
         for row, stretch in enumerate(stretches):
             self._grid.setRowStretch(row, stretch)

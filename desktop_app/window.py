@@ -1,4 +1,5 @@
-"""The main window: controls on the left, charts and the figures table on the right.
+"""The main window: the control panel on the left; the run bar (Start/Stop, the sliders),
+the charts and the figures table on the right.
 
 `MainWindow` is the shell: it builds the layout, wires the parts below to the panel and
 to each other, runs the load (Start, Stop, Reset, pins) and shuts everything down. Its

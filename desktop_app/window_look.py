@@ -254,5 +254,10 @@ class WindowLook:
         if self._session.running:
             return False
         with self._session.ui_busy():
-            self._charts_by_style[style] = Charts(self._session, style)
+            charts = self._charts_by_style[style] = Charts(self._session, style)
+        # A child of the charts' column, hidden: Qt's to delete with the window, never
+        # Python's (whose collector may run on a server thread, where freeing a widget
+        # crashes).
+        charts.setParent(self._charts_column.parentWidget())
+        charts.hide()
         return True

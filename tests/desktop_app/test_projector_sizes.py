@@ -17,6 +17,7 @@ from loopscope.cli import window_size
 from loopscope.desktop_app.annotations import place_labels
 from loopscope.desktop_app.app import GuiOptions, show_window
 from loopscope.desktop_app.charts import MIN_PLOT_AREA_PX, MIN_TIMELINE_LANES
+from tests._helpers import refused_in_one_line
 from tests.conftest import wait_until
 from tests.desktop_app.conftest import close_window, open_window
 
@@ -120,7 +121,8 @@ def test_size_is_width_by_height(text: str) -> None:
 
 
 @pytest.mark.parametrize("text", ["abc", "100x100", "1280", "1280x", "x720", "-1x720", "1e3x720"])
-def test_a_bad_size_is_one_readable_line(text: str) -> None:
+def test_a_bad_size_is_one_readable_line(text: str, capsys: pytest.CaptureFixture[str]) -> None:
+    refused_in_one_line(["gui", "--size", text, "--autorun", "1"], capsys)  # exit 2, no window
     with pytest.raises(argparse.ArgumentTypeError) as refused:
         window_size(text)
     message = str(refused.value)
