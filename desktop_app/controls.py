@@ -102,7 +102,9 @@ class ControlPanel(QWidget):
         self._add_run_buttons(layout)
         # Start/Stop, Pin, Reset and the sliders live in the bar above the charts (the
         # window places it): in view at any window size and in presentation mode.
+        # The status line too: what Start or Pin answered is read where they were clicked.
         self.run_bar = RunBar(
+            self.status,
             (self.start_stop, self.pin, self.reset),
             (
                 (self.users_label, self.users),
@@ -288,7 +290,6 @@ class ControlPanel(QWidget):
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.status.setObjectName("status")
-        layout.addWidget(self.status)
 
     def _view_box(self) -> QGroupBox:
         """Theme, presentation mode and the charts' picture."""
@@ -419,6 +420,7 @@ class ControlPanel(QWidget):
         for label, texts in zip(labels, self._WIDEST_LABELS, strict=True):
             # The font can change (presentation mode): measured with the label's font now.
             label.setMinimumWidth(max(label.fontMetrics().horizontalAdvance(t) for t in texts))
+        self.run_bar.fit_status()
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)

@@ -7,6 +7,7 @@ control panel folded away in presentation mode, the control panel would need scr
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -22,11 +23,14 @@ SLIDER_MIN_PX = 90
 
 
 class RunBar(QWidget):
-    """Two rows: the title (set by the window) and the run buttons; the sliders, each
-    after its value label."""
+    """Two rows: the title (set by the window), the status line and the run buttons; the
+    sliders, each after its value label."""
 
     def __init__(
-        self, buttons: tuple[QPushButton, ...], sliders: tuple[tuple[QLabel, QSlider], ...]
+        self,
+        status: QLabel,
+        buttons: tuple[QPushButton, ...],
+        sliders: tuple[tuple[QLabel, QSlider], ...],
     ) -> None:
         super().__init__()
         self.setObjectName("runBar")
@@ -34,7 +38,11 @@ class RunBar(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
         self._top = QHBoxLayout()
-        self._top.addStretch(1)  # where the title goes (set_title)
+        # Its text never widens the window; two lines at most, the row's height (fit_status).
+        self._status = status
+        status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        status.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self._top.addWidget(status, 1)  # the title goes before it (set_title)
         for button in buttons:
             button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
             self._top.addWidget(button)
@@ -53,5 +61,10 @@ class RunBar(QWidget):
         layout.addLayout(row)
 
     def set_title(self, title: QWidget) -> None:
-        """The lesson's title, left of the buttons (it takes the room they leave)."""
-        self._top.insertWidget(0, title, 1)
+        """The lesson's title, left of the status line and the buttons."""
+        self._top.insertWidget(0, title)
+
+    def fit_status(self) -> None:
+        """The status line's height: two lines of its font now (a longer text is cut,
+        never a taller bar that moves every chart)."""
+        self._status.setMaximumHeight(2 * self._status.fontMetrics().lineSpacing() + 2)

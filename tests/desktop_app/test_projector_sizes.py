@@ -76,6 +76,8 @@ def test_controls_in_view_and_charts_readable_at_projector_sizes(
         names = [preset.name for preset in window.presets]
         window.controls.preset.setCurrentIndex(names.index("Thread-pool exhaustion"))
         controls = window.controls
+        controls.pin.click()  # nothing to pin yet: the answer is read where it was asked
+        assert "Nothing to pin yet" in controls.status.text()
         for presentation in (False, True):
             show_window(window, GuiOptions(presentation=presentation, size=SIZES[0]))
             for size in SIZES:
@@ -92,6 +94,7 @@ def test_controls_in_view_and_charts_readable_at_projector_sizes(
                         controls.delay,
                         controls.threads,
                         controls.threads_label,
+                        controls.status,
                     ):
                         assert _in_view(window, widget), f"{where}: {widget.objectName()}"
                     # Charts, timeline and figures fit: the column has nothing to scroll.
