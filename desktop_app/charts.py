@@ -430,12 +430,16 @@ class TimelineChart(QWidget):
         row.addWidget(self.plot.heading)
         row.addWidget(self.endpoint)
         row.addWidget(self.caption, 1)
-        self._layout = layout = QVBoxLayout(self)
+        # A narrow column (set_narrow): the chooser and the caption on lines of their own.
+        self._detail = QVBoxLayout()
+        self._detail.setContentsMargins(6, 0, 6, 0)
+        layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         self.setAutoFillBackground(True)
         self.setStyleSheet(f"background: {style.background};")
         layout.addLayout(row)
+        layout.addLayout(self._detail)
         layout.addWidget(self.plot.legend)
         layout.addWidget(self.plot, 1)
         # Said instead of an empty chart when the server runs in its own process.
@@ -462,15 +466,17 @@ class TimelineChart(QWidget):
         self.plot.setXRange(-5.0, 0.0, padding=0.01)
 
     def set_narrow(self, narrow: bool) -> None:
-        """The caption on a line of its own under the title (a narrow column), or beside it:
-        squeezed beside it, it wrapped a word a line, down the chart's whole height."""
-        self._header.removeWidget(self.caption)
-        self._layout.removeWidget(self.caption)
-        if narrow:
-            self.caption.setContentsMargins(6, 0, 6, 0)
-            self._layout.insertWidget(1, self.caption)
+        """The chooser and the caption on a line of their own under the title (a narrow
+        column), or beside it: squeezed beside it, the caption wrapped a word a line down
+        the chart's whole height, and the title's line set the column's least width."""
+        for widget in (self.endpoint, self.caption):
+            self._header.removeWidget(widget)
+            self._detail.removeWidget(widget)
+        if narrow:  # each on a line of its own: the caption then wraps to two at most
+            self._detail.addWidget(self.endpoint, 0, Qt.AlignmentFlag.AlignLeft)
+            self._detail.addWidget(self.caption)
         else:
-            self.caption.setContentsMargins(0, 0, 0, 0)
+            self._header.addWidget(self.endpoint)
             self._header.addWidget(self.caption, 1)
 
     def _colours(self, scenario: str) -> dict[str, str]:
