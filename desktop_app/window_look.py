@@ -192,6 +192,11 @@ class WindowLook:
         screen = self._window.screen()
         return screen.geometry().height() if screen is not None else 1080
 
+    def _presentation_height(self) -> int:
+        # Full screen, the screen's: the window's own lags behind while it grows to it (a
+        # 16 pt set of charts was made for the old height on the way).
+        return self._screen_height() if self._window.isFullScreen() else self._window.height()
+
     def fit_to_window(self) -> None:
         """Follow the window's size: fold the panel on a short one, presentation fonts for
         its lines, the timeline beside the time charts on a wide, short one."""
@@ -202,14 +207,14 @@ class WindowLook:
                 self.show_controls(False, for_height=True)
             elif not short and self._folded_for_height:
                 self.show_controls(True)
-        elif presentation_font_pt(height) != self._presentation_pt:
+        elif presentation_font_pt(self._presentation_height()) != self._presentation_pt:
             self._refit.start()
         viewport = self._charts_scroll.viewport()
         self.charts.set_wide(wide_enough(viewport.width(), viewport.height()))
 
     def _refit_fonts(self) -> None:
         if self._presentation:
-            self._presentation_pt = presentation_font_pt(self._window.height())
+            self._presentation_pt = presentation_font_pt(self._presentation_height())
             with self._session.ui_busy():
                 self.apply_style()
 
@@ -253,6 +258,11 @@ class WindowLook:
             return True
         if self._session.running:
             return False
+        if self._session.own is not None:
+            # Not beside an app of the user's: its BlockWatch thread samples this thread's
+            # Python stack all through a long stall, and a build at idle there crashed the
+            # process twice in test_own_app (in CPython, under pyqtgraph's construction).
+            return True
         with self._session.ui_busy():
             charts = self._charts_by_style[style] = Charts(self._session, style)
         # A child of the charts' column, hidden: Qt's to delete with the window, never

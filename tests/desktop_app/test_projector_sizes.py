@@ -170,6 +170,10 @@ def test_presentation_mode_swaps_charts_made_beforehand(qtbot: QtBot, run_on_qt_
         assert presenting is not first
         assert presenting.chart_style.font_pt > first.chart_style.font_pt
         await wait_until(lambda: presenting.isVisible(), what="the presentation charts shown")
+        await wait_until(window.isFullScreen, what="full screen")
+        await _laid_out(window, (window.width(), window.height()))
+        # No set made on the way for the window's old height (16 pt for 1000 px).
+        assert window.charts is presenting and len(window.look._charts_by_style) == 2
         window.controls.presentation.setChecked(False)
         await wait_until(lambda: first.isVisible(), what="the first charts back")
         assert window.charts is first and not presenting.isVisible()
