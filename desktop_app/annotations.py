@@ -6,6 +6,7 @@ origin, the time charts' x) and what changed ("threads 10 → 58").
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -96,3 +97,38 @@ def settings_at(values: dict[str, str], markers: tuple[Marker, ...], t_s: float)
 def format_value(value: float) -> str:
     """A setting's value as the sliders show it: 10, 2.5, 1000."""
     return f"{value:g}"
+
+
+# Rows of marker labels down a time chart: more labels close together than this are
+# history the newer ones cover, and are left out (their lines stay).
+LABEL_ROWS = 4
+# Pixels kept between two labels on one row.
+LABEL_GAP_PX = 8.0
+
+
+@dataclass(frozen=True, slots=True)
+class LabelPlace:
+    row: int  # 0 the top row
+    left_of_line: bool  # the text ends at its line (near the right edge: never cut)
+
+
+def place_labels(
+    xs_px: list[float], widths_px: list[float], plot_width_px: float, rows: int = LABEL_ROWS
+) -> list[LabelPlace | None]:
+    """Where each marker's label goes (markers oldest first, at `xs_px` with labels
+    `widths_px` wide), so that no two labels overlap and none runs past the plot's right
+    edge: the newest first, each on the highest row with room; None for a label no row
+    has room for (an older one, its line drawn without it)."""
+    places: list[LabelPlace | None] = [None] * len(xs_px)
+    # Per row, the left edge of the leftmost label placed so far (placing right to left).
+    row_left = [math.inf] * rows
+    for index in sorted(range(len(xs_px)), key=lambda i: xs_px[i], reverse=True):
+        x, width = xs_px[index], widths_px[index]
+        left_of_line = x + width > plot_width_px
+        left, right = (x - width, x) if left_of_line else (x, x + width)
+        for row in range(rows):
+            if right + LABEL_GAP_PX <= row_left[row] and left >= 0:
+                row_left[row] = left
+                places[index] = LabelPlace(row, left_of_line)
+                break
+    return places

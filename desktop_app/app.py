@@ -46,6 +46,10 @@ class GuiOptions:
     # `--server-process` / `--workers N`: the demo server in processes of its own.
     server_process: bool = False
     workers: int = 1
+    # `--size WxH`, `--presentation`, `--theme light|dark`: how the window opens.
+    size: tuple[int, int] | None = None
+    presentation: bool = False
+    theme: str | None = None
 
 
 def check_display() -> None:
@@ -376,7 +380,7 @@ async def run_window(options: GuiOptions) -> int:
             print(f"loopscope: {window.own_panel.message.text()}", file=sys.stderr)
             if options.autorun_s is not None:
                 return 1
-        window.show()
+        show_window(window, options)
         _report_startup()
         # The window is built: later collections skip all of it. No collection now (run_gui
         # ran one before the loop): it would stop the loop the lag chart has just begun.
@@ -392,6 +396,18 @@ async def run_window(options: GuiOptions) -> int:
         interrupts.restore()
         # Also when building the window failed: the embedded server must not outlive us.
         await session.close()
+
+
+def show_window(window: MainWindow, options: GuiOptions) -> None:
+    """Show the window in the theme, mode and size the command line asked for."""
+    if options.theme is not None:
+        window.controls.dark.setChecked(options.theme == "dark")
+    if options.presentation:
+        window.controls.presentation.setChecked(True)  # full screen, unless a size is given
+    if options.size is not None:
+        window.showNormal()
+        window.resize(*options.size)
+    window.show()
 
 
 def set_window_icon(path: Path | None = None) -> str | None:

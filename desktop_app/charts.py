@@ -9,8 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QPainterPath, QPen, QResizeEvent
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainterPath, QPen, QResizeEvent
 from PySide6.QtWidgets import (
+    QBoxLayout,
     QComboBox,
     QGraphicsItem,
     QGraphicsPathItem,
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
 from loopscope.embedded_server import CPU_SCENARIOS, SCENARIOS
 from loopscope.loadgen import theory
 
+from .annotations import LabelPlace, Marker, place_labels
 from .comparison import live_from, pin_label
 from .palette import endpoint_colours, label_of
 from .session import PROBE_PERIOD_S, LabSession, LabSnapshot, PinnedRun, Placement, ProbeSample
@@ -59,9 +61,10 @@ class ChartStyle:
     muted: str = "#888888"
 
     @classmethod
-    def make(cls, *, presentation: bool, dark: bool) -> ChartStyle:
-        # Presentation: readable from the back of a room on a 1920×1080 projector.
-        font_pt, line_width = (16, 5.0) if presentation else (11, 3.0)
+    def make(cls, *, presentation: bool, dark: bool, font_pt: int | None = None) -> ChartStyle:
+        # Presentation: readable from the back of a room on a 1920×1080 projector
+        # (font_pt: smaller on a screen of fewer lines, the same size on the wall).
+        font_pt, line_width = (font_pt or 16, 5.0) if presentation else (11, 3.0)
         if dark:
             return cls(font_pt, line_width, "#1E2227", "#E6E6E6", "#9AA3AD")
         return cls(font_pt, line_width)
@@ -77,10 +80,9 @@ ZERO_FOOT = 0.08
 Y_MARGIN = 1.2
 # The response curve's x axis spans the measured users times/divided by this (log axis).
 X_MARGIN = 1.6
-# Marker labels sit this high on the line (of the plot's height); labels of markers closer
-# than MARKER_LABEL_APART_S step down by MARKER_LABEL_STEP, at most three times.
+# Marker labels sit this high on the line (of the plot's height); a label with no room
+# beside a newer one steps down a row of MARKER_LABEL_STEP (annotations.place_labels).
 MARKER_LABEL_TOP = 0.92
-MARKER_LABEL_APART_S = 10.0
 MARKER_LABEL_STEP = 0.16
 # Pinned runs: faint (this alpha of 255) and told apart by their line style.
 PIN_ALPHA = 110
@@ -367,6 +369,16 @@ class _Plot(pg.PlotWidget):  # type: ignore[misc]
         self.enableAutoRange()
 
 
+def plot_height_for(plot: pg.PlotWidget, area_px: int) -> int:
+    """The plot widget's height that leaves its ViewBox `area_px` tall: the time axis
+    below (a line of tick labels and one of its title) and the margins are added. From
+    the fonts, not the axis item's height, which follows them only once it is painted."""
+    bottom = plot.getAxis("bottom")
+    ticks = QFontMetrics(bottom.style["tickFont"] or QFont()).height()
+    title = QFontMetrics(bottom.label.font()).height() if bottom.label.isVisible() else 0
+    return area_px + ticks + title + 14
+
+
 # Routes the timeline can show: the demo's (the server keeps their phases), the ones about
 # waiting for a thread or for the loop first.
 TIMELINE_FIRST = ("blocking", "sync", "cpu-sync")
@@ -384,12 +396,14 @@ WIRE_COLOURS = ("#009E73", "#CC79A7")
 # lanes fit than the frame could have: the timeline samples (and says so).
 MIN_LANE_PX = 5.0
 # The bottom row's stretch beside the time plots' 10 each while it shows the timeline.
-TIMELINE_ROW_STRETCH = 26
-# A time plot's least height (its plot area and time axis) beside the timeline, per point
-# of font size: 110 px at 11 pt, 160 px at 16 pt. Seen at 1920 x 1080 in presentation
-# mode without it: 55 px plots, tick labels on top of each other, axis titles cut. More
-# leaves the timeline too few lanes there under the generator's banner (~35 at 184 px).
-TIME_PLOT_MIN_PX_PER_PT = 10.0
+TIMELINE_ROW_STRETCH = 40
+# The third column's stretch beside the time plots' 10 each, laid out wide (set_wide).
+WIDE_COLUMN_STRETCH = 9
+# A chart's least plot area (its ViewBox), in pixels: below it, tick labels crowd and
+# the lines cannot be read at a projector. The timeline samples what no longer fits.
+MIN_PLOT_AREA_PX = 120
+# Lanes the timeline keeps room for however short the window (at MIN_LANE_PX each).
+MIN_TIMELINE_LANES = 20
 # Fewest lanes the y axis spans: a handful of requests do not become fat slabs.
 MIN_LANES_SHOWN = 10
 
@@ -440,17 +454,21 @@ class TimelineChart(QWidget):
         # Title, chooser and what happens now on one line, the phases' key on the next:
         # every pixel of height left goes to the lanes (60 of them at the thread-pool lesson).
         self.plot.heading.setAlignment(Qt.AlignmentFlag.AlignVCenter)
-        row = QHBoxLayout()
+        self._header = row = QHBoxLayout()
         row.setContentsMargins(6, 0, 6, 0)
         row.addWidget(self.plot.heading)
         row.addWidget(self.endpoint)
         row.addWidget(self.caption, 1)
+        # A narrow column (set_narrow): the chooser and the caption on lines of their own.
+        self._detail = QVBoxLayout()
+        self._detail.setContentsMargins(6, 0, 6, 0)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         self.setAutoFillBackground(True)
         self.setStyleSheet(f"background: {style.background};")
         layout.addLayout(row)
+        layout.addLayout(self._detail)
         layout.addWidget(self.plot.legend)
         layout.addWidget(self.plot, 1)
         # After Stop: back over the run's requests (the timeline no longer slides).
@@ -481,6 +499,20 @@ class TimelineChart(QWidget):
         # What the stopped run's frame drawn last was drawn for (see refresh).
         self._stopped_key: tuple[int, str, int, int] | None = None
         self.plot.setXRange(-5.0, 0.0, padding=0.01)
+
+    def set_narrow(self, narrow: bool) -> None:
+        """The chooser and the caption on a line of their own under the title (a narrow
+        column), or beside it: squeezed beside it, the caption wrapped a word a line down
+        the chart's whole height, and the title's line set the column's least width."""
+        for widget in (self.endpoint, self.caption):
+            self._header.removeWidget(widget)
+            self._detail.removeWidget(widget)
+        if narrow:  # each on a line of its own: the caption then wraps to two at most
+            self._detail.addWidget(self.endpoint, 0, Qt.AlignmentFlag.AlignLeft)
+            self._detail.addWidget(self.caption)
+        else:
+            self._header.addWidget(self.endpoint)
+            self._header.addWidget(self.caption, 1)
 
     def _colours(self, scenario: str) -> dict[str, str]:
         working = endpoint_colours([scenario])[scenario]
@@ -615,9 +647,7 @@ class Charts(QWidget):
         )
         self.inflight = _Plot("Server: in flight and thread pool", "count", "time (s)", style)
         self.loop_lag = _Plot(LAG_TITLE, "ms", "time (s)", style)
-        self.curve_rps = _Plot(
-            "Throughput vs users (dashed: theory)", "requests / s", "users", style
-        )
+        self.curve_rps = _Plot("Throughput vs users (dashed: theory)", "req/s", "users", style)
         self.curve_latency = _Plot("Latency p50 vs users (dashed: theory)", "ms", "users", style)
         for plot in (self.curve_rps, self.curve_latency):
             plot.setLogMode(x=True, y=False)
@@ -635,7 +665,7 @@ class Charts(QWidget):
         # The bottom row: the per-request timeline or the response curve, one at a time (a
         # fourth row would leave each chart too short to read at the default window size).
         curve = QWidget()
-        curve_row = QHBoxLayout(curve)
+        self._curve_row = curve_row = QBoxLayout(QBoxLayout.Direction.LeftToRight, curve)
         curve_row.setContentsMargins(0, 0, 0, 0)
         curve_row.addWidget(_Cell(self.curve_rps, style))
         curve_row.addWidget(_Cell(self.curve_latency, style))
@@ -645,6 +675,8 @@ class Charts(QWidget):
         self.bottom.addTab(self.timeline, "Request timeline")
         layout.addWidget(self.bottom, 2, 0, 1, 2)
         self._grid = layout
+        #: The bottom row's tabs to the right of the time charts instead (set_wide).
+        self.wide = False
         self._fit_rows()
         self.bottom.currentChanged.connect(self._fit_rows)
         # A new choice is drawn at once, not at the next tick of the window's timer.
@@ -673,14 +705,37 @@ class Charts(QWidget):
         # so that the thread-pool lesson's 60 requests in flight each get a lane of
         # MIN_LANE_PX at the default window size, even under the generator's banner.
         # Where the height is short (presentation mode's fonts, a banner, a small window)
-        # the time plots keep a least height and the timeline samples what no longer fits.
+        # every plot keeps a least plot area, the timeline room for MIN_TIMELINE_LANES,
+        # and the timeline samples what no longer fits.
         shown = self.timeline_shown
-        stretches = (10, 10, TIMELINE_ROW_STRETCH if shown else 10)
+        wide = self.wide
+        stretches = (10, 10, 0 if wide else TIMELINE_ROW_STRETCH if shown else 10)
         for row, stretch in enumerate(stretches):
             self._grid.setRowStretch(row, stretch)
-        least = round(TIME_PLOT_MIN_PX_PER_PT * self.chart_style.font_pt) if shown else 0
-        for plot in self.time_plots():
-            plot.setMinimumHeight(least)
+        for column, stretch in enumerate((10, 10, WIDE_COLUMN_STRETCH if wide else 0)):
+            self._grid.setColumnStretch(column, stretch)
+        for plot in self.plots():
+            plot.setMinimumHeight(plot_height_for(plot, MIN_PLOT_AREA_PX))
+        lanes = round(MIN_TIMELINE_LANES * MIN_LANE_PX)
+        self.timeline.plot.setMinimumHeight(plot_height_for(self.timeline.plot, lanes))
+
+    def set_wide(self, wide: bool) -> None:
+        """The timeline and response curve in a third column, beside the time charts
+        (the curve's two plots one above the other), instead of a row under them: on a
+        wide, short screen (a projector's 1280 x 720) three rows leave none readable."""
+        if wide == self.wide:
+            return
+        self.wide = wide
+        self._grid.removeWidget(self.bottom)
+        if wide:
+            self._grid.addWidget(self.bottom, 0, 2, 2, 1)
+        else:
+            self._grid.addWidget(self.bottom, 2, 0, 1, 2)
+        self.timeline.set_narrow(wide)
+        self._curve_row.setDirection(
+            QBoxLayout.Direction.TopToBottom if wide else QBoxLayout.Direction.LeftToRight
+        )
+        self._fit_rows()
 
     def show_timeline(self, on: bool) -> None:
         """The bottom row shows the request timeline (True) or the response curve."""
@@ -917,13 +972,7 @@ class Charts(QWidget):
         """A labelled vertical line where a setting changed, on every time chart (the label
         on the top row only: four copies of it would be clutter)."""
         visible = [m for m in snap.markers if x_range[0] <= m.t_s <= x_range[1]]
-        # A pin taken and a slider moved at once would print one label over the other:
-        # a label close after another's steps down a line.
-        heights: list[float] = []
-        for index, marker in enumerate(visible):
-            close = index > 0 and marker.t_s - visible[index - 1].t_s < MARKER_LABEL_APART_S
-            heights.append(heights[-1] - MARKER_LABEL_STEP if close else MARKER_LABEL_TOP)
-            heights[-1] = max(heights[-1], MARKER_LABEL_TOP - 3 * MARKER_LABEL_STEP)
+        places = self._marker_places(visible, x_range)
         for plot in self.time_plots():
             lines = self._marker_lines.setdefault(id(plot), [])
             labelled = plot in (self.throughput, self.latency)
@@ -941,6 +990,8 @@ class Charts(QWidget):
                         "anchors": [(0, 0.5), (0, 0.5)],
                     },
                 )
+                if labelled:  # as large as the axes' tick labels: read from the back row
+                    line.label.setFont(self._marker_font())
                 line.setZValue(5)
                 plot.addItem(line, ignoreBounds=True)
                 lines.append(line)
@@ -952,9 +1003,33 @@ class Charts(QWidget):
                 line.setPos(marker.t_s)
                 label = getattr(line, "label", None)  # only lines made with a label have one
                 if label is not None:
-                    label.setFormat(" " + marker.label)
-                    label.setPosition(heights[index])
+                    label.setFormat(" " + marker.label + " ")
+                    place = places[index]
+                    label.setVisible(place is not None)
+                    if place is not None:
+                        side = (1, 0.5) if place.left_of_line else (0, 0.5)
+                        label.anchors = [side, side]
+                        label.setPosition(MARKER_LABEL_TOP - place.row * MARKER_LABEL_STEP)
                 line.show()
+
+    def _marker_font(self) -> QFont:
+        font = QFont()
+        font.setPointSize(self.chart_style.font_pt)
+        return font
+
+    def _marker_places(
+        self, visible: list[Marker], x_range: tuple[float, float]
+    ) -> list[LabelPlace | None]:
+        """Rows for the labels on the top charts: none overlapping, none cut at the edge."""
+        box = self.throughput.getViewBox()
+        width_px = box.width() or 1.0
+        span = (x_range[1] - x_range[0]) or 1.0
+        metrics = QFontMetrics(self._marker_font())
+        return place_labels(
+            [(m.t_s - x_range[0]) / span * width_px for m in visible],
+            [float(metrics.horizontalAdvance(f" {m.label} ")) for m in visible],
+            width_px,
+        )
 
     def _remove_pin(self, number: int) -> None:
         _, items = self._pin_items.pop(number)

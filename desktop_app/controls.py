@@ -32,6 +32,7 @@ from loopscope.embedded_server import (
 
 from .load_settings import users_text
 from .palette import SCENARIO_COLOURS, SCENARIO_LABELS
+from .run_bar import RunBar
 
 # The users slider is logarithmic: 1 to 1000 users over 300 steps, so 1-10 is as easy
 # to set as 100-1000.
@@ -103,6 +104,19 @@ class ControlPanel(QWidget):
         layout.addWidget(self._scenario_box())
         layout.addWidget(self._load_box())
         self._add_run_buttons(layout)
+        # Start/Stop, Pin, Reset and the sliders live in the bar above the charts (the
+        # window places it): in view at any window size and in presentation mode.
+        # The status line too: what Start or Pin answered is read where they were clicked.
+        self.run_bar = RunBar(
+            self.status,
+            (self.start_stop, self.pin, self.reset),
+            (
+                (self.users_label, self.users),
+                (self.rate_label, self.rate),
+                (self.delay_label, self.delay),
+                (self.threads_label, self.threads),
+            ),
+        )
         layout.addWidget(self._view_box())
         layout.addStretch(1)
         self._refresh_placement()
@@ -198,17 +212,13 @@ class ControlPanel(QWidget):
         self.rate_label = QLabel()
         self.rate.valueChanged.connect(self._rate_moved)
         form.addRow(self.mode)
-        form.addRow(self.users_label, self.users)
-        form.addRow(self.rate_label, self.rate)
         form.addRow(self.link)
         # Across the whole row: in the sliders' column (beside labels as wide as
         # "Threads: 200 (default 40)") it had 127 px and cut "fanout-seque…".
         target_row = QHBoxLayout()
-        target_row.addWidget(QLabel("slider drives"))
+        target_row.addWidget(QLabel("users slider drives"))
         target_row.addWidget(self.users_target, 1)
         form.addRow(target_row)
-        form.addRow(self.delay_label, self.delay)
-        form.addRow(self.threads_label, self.threads)
         form.addRow(self._placement_row())
         return load_box
 
@@ -254,7 +264,6 @@ class ControlPanel(QWidget):
             "Clear the charts, the response curve and the figures",
             self.reset_clicked.emit,
         )
-        layout.addLayout(_pair(self.start_stop, self.reset))
         self.sweep = _button(
             "Sweep users",
             "Run each endpoint at 1, 5, 10, 25, 50, 100 and 200 users for 5 s each and draw "
@@ -276,7 +285,7 @@ class ControlPanel(QWidget):
         self.clear_pins = _button(
             "Clear pins", "Remove the pinned runs from the charts", self.clear_pins_clicked.emit
         )
-        layout.addLayout(_pair(self.pin, self.clear_pins))
+        layout.addWidget(self.clear_pins)
         self.sweep_progress = QProgressBar()
         self.sweep_progress.setRange(0, 100)
         self.sweep_progress.setTextVisible(True)
@@ -285,7 +294,6 @@ class ControlPanel(QWidget):
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.status.setObjectName("status")
-        layout.addWidget(self.status)
 
     def _view_box(self) -> QGroupBox:
         """Theme, presentation mode and the charts' picture."""
@@ -396,14 +404,16 @@ class ControlPanel(QWidget):
         if not self._quiet:
             self.placement_changed.emit(*self.placement_value())
 
-    # The widest text each value label can show: the label keeps that width, so the sliders
-    # beside it never move while one is dragged.
+    # The widest text each value label can show: the label keeps that width, so the slider
+    # beside it never moves while it is dragged.
     _WIDEST_LABELS = (
-        "Users: 1000",
-        f"Rate: {MAX_RATE_SLIDER:g} req/s",
-        f"I/O delay: {MAX_DELAY_SLIDER_MS} ms",
-        f"Threads: {MAX_THREADS_SLIDER} (default {DEFAULT_THREADS})",
-        f"Threads: {DEFAULT_THREADS} (FastAPI default)",
+        ("Users: 1000",),
+        (f"Rate: {MAX_RATE_SLIDER:g} req/s",),
+        (f"I/O delay: {MAX_DELAY_SLIDER_MS} ms",),
+        (
+            f"Threads: {MAX_THREADS_SLIDER} (default {DEFAULT_THREADS})",
+            f"Threads: {DEFAULT_THREADS} (FastAPI default)",
+        ),
     )
 
     def fit_card(self) -> None:
@@ -414,19 +424,20 @@ class ControlPanel(QWidget):
         needed = self.explanation.heightForWidth(width) + 6
         self.card.setMinimumHeight(min(max(needed, 150), CARD_MAX_PX))
 
-    def _hold_label_widths(self) -> None:
+    def hold_label_widths(self) -> None:
+        """The sliders' value labels as wide as their widest text in their font now."""
         labels = (self.users_label, self.rate_label, self.delay_label, self.threads_label)
-        # The font can change (presentation mode): measured with the labels' font now.
-        widest = max(labels[0].fontMetrics().horizontalAdvance(t) for t in self._WIDEST_LABELS)
-        for label in labels:
-            label.setMinimumWidth(widest)
+        for label, texts in zip(labels, self._WIDEST_LABELS, strict=True):
+            # The font can change (presentation mode): measured with the label's font now.
+            label.setMinimumWidth(max(label.fontMetrics().horizontalAdvance(t) for t in texts))
+        self.run_bar.fit_status()
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
         if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange) and hasattr(
             self, "threads_label"
         ):
-            self._hold_label_widths()
+            self.hold_label_widths()
             self.fit_card()
 
     def _enable(self, widget: QWidget, enabled: bool, why_not: str) -> None:
@@ -473,7 +484,11 @@ class ControlPanel(QWidget):
             open_loop,
             "Closed loop: users set the load; choose open loop for a fixed rate",
         )
-        self._hold_label_widths()
+        if hasattr(self, "run_bar"):  # the bar shows the one slider that sets the load
+            users_cell, rate_cell = self.run_bar.cells[:2]
+            users_cell.setVisible(not open_loop)
+            rate_cell.setVisible(open_loop)
+        self.hold_label_widths()
         self.rate_label.setText(f"Rate: {self.rate_value():g} req/s")
         self.users_label.setText(users_text(self.users_value(), *self._users_shown))
         self.delay_label.setText(f"I/O delay: {self.delay.value() * 10} ms")

@@ -1,4 +1,5 @@
-"""The main window: controls on the left, charts and the figures table on the right.
+"""The main window: the control panel on the left; the run bar (Start/Stop, the sliders),
+the charts and the figures table on the right.
 
 `MainWindow` is the shell: it builds the layout, wires the parts below to the panel and
 to each other, runs the load (Start, Stop, Reset, pins) and shuts everything down. Its
@@ -41,6 +42,7 @@ from .own_app_driver import OwnAppDriver
 from .paint_timers import PaintTimers
 from .placement_driver import PlacementDriver
 from .presets import Preset, PresetCatalog, bundled_presets
+from .projector_fit import ChartsScroll
 from .session import LabSession, Placement
 from .sweep_driver import SWEEP_STEP_S, SWEEP_USERS, SweepDriver
 from .window_dialogs import EXPORT_COLUMNS as EXPORT_COLUMNS
@@ -110,6 +112,7 @@ class MainWindow(QMainWindow):
             charts_column=self._charts_column,
             controls=self.controls,
             controls_scroll=self.controls_scroll,
+            charts_scroll=self.charts_scroll,
             panel_toggle=self.panel_toggle,
             table=self.table,
             settings=self.memory,
@@ -161,14 +164,30 @@ class MainWindow(QMainWindow):
         self.health_banner = self.banners.health_banner
         self.notice_banner = self.banners.notice_banner
         right = QVBoxLayout()
-        right.addWidget(self.headline)
+        # The title, Start/Stop, Pin, Reset and the sliders: in view at any size.
+        self.controls.run_bar.set_title(self.headline)
+        right.addWidget(self.controls.run_bar)
         right.addWidget(self.notice_banner)
-        right.addWidget(self.banners.health_row)
-        right.addWidget(charts, 1)
-        right.addWidget(self.table)
-        right.addWidget(self.own.blocked_heading)
-        right.addWidget(self.blocked)
-        self._charts_column = right
+        # Every chart keeps a readable least height (Charts._fit_rows); a screen too short
+        # for all of them and the figures scrolls this column, never the run bar above.
+        column = QWidget()
+        charts_column = QVBoxLayout(column)
+        charts_column.setContentsMargins(0, 0, 0, 0)
+        charts_column.addWidget(charts, 1)
+        charts_column.addWidget(self.table)
+        charts_column.addWidget(self.own.blocked_heading)
+        charts_column.addWidget(self.blocked)
+        self.charts_scroll = ChartsScroll()
+        self.charts_scroll.setWidget(column)
+        self.charts_scroll.setWidgetResizable(True)
+        self.charts_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.charts_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        right.addWidget(self.charts_scroll, 1)
+        # The generator's banner lies over the top of the charts, out of the layout: it
+        # comes and goes during a run, and each time a row of its own came or went (or
+        # stayed, empty) every chart was laid out and painted again at a new size.
+        self.charts_scroll.hold_on_top(self.banners.health_row)
+        self._charts_column = charts_column
         central = QWidget()
         layout = QHBoxLayout(central)
         # The panel scrolls rather than forcing the window taller than a 1080p screen

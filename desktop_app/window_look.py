@@ -6,13 +6,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtWidgets import QMainWindow, QScrollArea, QToolButton, QVBoxLayout
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QLabel, QMainWindow, QScrollArea, QToolButton, QVBoxLayout
 
 from .charts import Charts, ChartStyle
 from .controls import ControlPanel
 from .figures_table import FiguresTable
+from .projector_fit import FOLD_BELOW_PX, ChartsScroll, presentation_font_pt, wide_enough
 from .session import LabSession
 from .window_settings import WindowSettings
+
+# How long the window waits, idle, before it makes the other mode's charts.
+PREPARE_AFTER_MS = 2000
 
 # Banners (background, text, border) per theme: set here, not in the .qss files, so that
 # they stay readable even when a style sheet is missing.
@@ -47,6 +52,17 @@ def _themed_sheet(*, dark: bool, font_pt: int) -> str:
         f" QCheckBox::indicator:checked {{ background: {on}; border-color: {on}; }}"
         f" QCheckBox::indicator:disabled {{ border-color: #888888; }}"
     )
+    # Sliders drawn by the style sheet too: the dark theme hid the groove's empty part (a
+    # slider near its low end read as no slider), and the handle grows with the fonts.
+    track, handle = ("#4A525C", "#E6E6E6") if dark else ("#C8CDD2", "#FFFFFF")
+    knob = round(font_pt * 1.4)
+    rules.append(
+        f"QSlider::groove:horizontal {{ height: 6px; background: {track}; border-radius: 3px; }}"
+        f" QSlider::sub-page:horizontal {{ background: {on}; border-radius: 3px; }}"
+        f" QSlider::sub-page:horizontal:disabled {{ background: #888888; }}"
+        f" QSlider::handle:horizontal {{ width: {knob}px; margin: -{(knob - 6) // 2}px 0;"
+        f" border-radius: {knob // 2}px; background: {handle}; border: 1px solid {edge}; }}"
+    )
     return "\n" + "\n".join(rules)
 
 
@@ -64,6 +80,7 @@ class WindowLook:
         charts_column: QVBoxLayout,
         controls: ControlPanel,
         controls_scroll: QScrollArea,
+        charts_scroll: ChartsScroll,
         panel_toggle: QToolButton,
         table: FiguresTable,
         settings: WindowSettings,
@@ -76,23 +93,45 @@ class WindowLook:
         self._charts_column = charts_column
         self._controls = controls
         self._controls_scroll = controls_scroll
+        self._charts_scroll = charts_scroll
         self._panel_toggle = panel_toggle
         self._table = table
         self._settings = settings
         self._say = say
         self._dark = False
         self._presentation = False
-        self._retired_charts: list[Charts] = []
+        # Presentation mode's font size, for the screen's height (projector_fit).
+        self._presentation_pt = 16
+        # The panel was folded because the window is short (not by the user): it comes
+        # back when the window is tall enough again.
+        self._folded_for_height = False
+        # A resize that changes the presentation fonts restyles once, at the loop's next turn.
+        self._refit = QTimer(window)
+        self._refit.setSingleShot(True)
+        self._refit.timeout.connect(self._refit_fonts)
+        charts_scroll.resized.connect(self.fit_to_window)
+        # The charts made for each style (theme and mode), kept to be shown again: a new
+        # set of pyqtgraph plots costs the shared loop ~200 ms, at every F11 otherwise.
+        self._charts_by_style: dict[ChartStyle, Charts] = {charts.chart_style: charts}
         self.controls_shown = True
+        # The other mode's charts are made once the window has been idle a moment.
+        self._prepare = QTimer(window)
+        self._prepare.setSingleShot(True)
+        self._prepare.setInterval(PREPARE_AFTER_MS)
+        self._prepare.timeout.connect(self._prepare_when_idle)
+        self._prepare.start()
 
     def set_dark(self, dark: bool) -> None:
         self._dark = dark
         self._settings.remember_dark(dark)
         with self._session.ui_busy():  # the restyle stalls the loop: not the generator's fault
             self.apply_style()
+        self._prepare.start()  # the other mode's charts, in this theme
 
-    def show_controls(self, shown: bool) -> None:
-        """Show the control panel, or fold it to the narrow strip beside the charts."""
+    def show_controls(self, shown: bool, *, for_height: bool = False) -> None:
+        """Show the control panel, or fold it to the narrow strip beside the charts
+        (for_height: because the window is short, see fit_to_window)."""
+        self._folded_for_height = for_height and not shown
         self.controls_shown = shown
         self._controls_scroll.setVisible(shown)
         self._panel_toggle.setText("\u25c0" if shown else "\u25b6")
@@ -107,6 +146,8 @@ class WindowLook:
         controls folded away (the strip beside the charts, or F9, brings them back)."""
         self._presentation = on
         self.show_controls(not on)
+        if on:  # full screen: the fonts for the screen's lines, before the first restyle
+            self._presentation_pt = presentation_font_pt(self._screen_height())
         with self._session.ui_busy():  # the restyle stalls the loop: not the generator's fault
             self.apply_style()
             if on:
@@ -116,7 +157,7 @@ class WindowLook:
 
     def apply_style(self) -> None:
         theme = "dark" if self._dark else "light"
-        font_pt = 16 if self._presentation else 11
+        font_pt = self._presentation_pt if self._presentation else 11
         path = self._styles / f"{theme}.qss"
         try:
             sheet = path.read_text(encoding="utf-8")
@@ -130,25 +171,105 @@ class WindowLook:
             + f"\nQWidget {{ font-size: {font_pt}pt; }}"
             + f"\nQLabel#headline {{ font-size: {font_pt + 6}pt; font-weight: bold; }}"
         )
-        width = 560 if self._presentation else 400
+        width = 35 * font_pt if self._presentation else 400
         self._controls.setFixedWidth(width)
+        for label in self._controls.run_bar.findChildren(QLabel):
+            label.ensurePolished()  # the bar is not in the panel: its font follows here
+        self._controls.hold_label_widths()
         self._controls.fit_card()
         # Room for the vertical scroll bar when the panel is taller than the window.
         self._controls_scroll.setFixedWidth(width + 16)
         self._table.max_height = 180 if self._presentation else 150
         self._table.fit_height()  # its rows' height follows the new font
-        self._restyle_charts(ChartStyle.make(presentation=self._presentation, dark=self._dark))
+        self._restyle_charts(self._chart_style(self._presentation))
+
+    def _chart_style(self, presentation: bool) -> ChartStyle:
+        if presentation and not self._presentation:  # the one F11 will show
+            font_pt = presentation_font_pt(self._screen_height())
+        else:
+            font_pt = self._presentation_pt
+        return ChartStyle.make(presentation=presentation, dark=self._dark, font_pt=font_pt)
+
+    def _screen_height(self) -> int:
+        screen = self._window.screen()
+        return screen.geometry().height() if screen is not None else 1080
+
+    def _presentation_height(self) -> int:
+        # Full screen, the screen's: the window's own lags behind while it grows to it (a
+        # 16 pt set of charts was made for the old height on the way).
+        return self._screen_height() if self._window.isFullScreen() else self._window.height()
+
+    def fit_to_window(self) -> None:
+        """Follow the window's size: fold the panel on a short one, presentation fonts for
+        its lines, the timeline beside the time charts on a wide, short one."""
+        height = self._window.height()
+        if not self._presentation:
+            short = height < FOLD_BELOW_PX
+            if short and self.controls_shown:
+                self.show_controls(False, for_height=True)
+            elif not short and self._folded_for_height:
+                self.show_controls(True)
+        elif presentation_font_pt(self._presentation_height()) != self._presentation_pt:
+            self._refit.start()
+        viewport = self._charts_scroll.viewport()
+        self.charts.set_wide(wide_enough(viewport.width(), viewport.height()))
+
+    def _refit_fonts(self) -> None:
+        if self._presentation:
+            self._presentation_pt = presentation_font_pt(self._presentation_height())
+            with self._session.ui_busy():
+                self.apply_style()
 
     def _restyle_charts(self, style: ChartStyle) -> None:
-        # Fonts, widths and colours are set when plots are made: make new ones.
+        # Fonts, widths and colours are set when plots are made: other plots, kept per style.
         if style == self.charts.chart_style:
             return
         old = self.charts
-        self.charts = Charts(self._session, style)
-        self.charts.show_timeline(old.timeline_shown)
-        self._charts_column.replaceWidget(old, self.charts)
-        # Kept, hidden, rather than deleted: deleting pyqtgraph plots while Qt may still
-        # deliver their queued paint events is a crash risk; a toggle costs a few plots.
+        charts = self._charts_by_style.get(style)
+        if charts is None:
+            charts = self._charts_by_style[style] = Charts(self._session, style)
+        else:
+            charts.clear()  # what it showed when last in view: drawn anew below
+        self.charts = charts
+        charts.show_timeline(old.timeline_shown)
+        charts.set_wide(old.wide)
+        self._charts_column.replaceWidget(old, charts)
+        # Hidden, not deleted: deleting pyqtgraph plots while Qt may still deliver their
+        # queued paint events is a crash risk; and they come back at the next toggle.
         old.hide()
-        self._retired_charts.append(old)
-        self.charts.update_from(self._session.snapshot())
+        charts.show()
+        charts.show_placement(self._session.placement)
+        # Drawn at the loop's next turn: the new layout's paint and the redraw are two
+        # short stalls of the shared loop instead of one long one.
+        QTimer.singleShot(0, lambda: self._redraw(charts))
+
+    def _redraw(self, charts: Charts) -> None:
+        if charts is self.charts:  # not toggled away again meanwhile
+            charts.update_from(self._session.snapshot())
+
+    def _prepare_when_idle(self) -> None:
+        if not self.prepare_presentation():
+            self._prepare.start()  # running: again later
+
+    def prepare_presentation(self) -> bool:
+        """Make the presentation mode's charts now, while nothing runs, so that F11 in
+        the lesson swaps them in instead of making them then. False: not now (a load is
+        running, the loop is the lesson's), ask again later."""
+        style = self._chart_style(not self._presentation)
+        if style in self._charts_by_style:
+            return True
+        if self._session.running:
+            return False
+        if self._session.own is not None:
+            # Not beside an app of the user's: its BlockWatch thread samples this thread's
+            # Python stack all through a long stall, and a build at idle there crashed the
+            # process twice in test_own_app (in CPython, under pyqtgraph's construction).
+            return True
+        with self._session.ui_busy():
+            charts = self._charts_by_style[style] = Charts(self._session, style)
+        # A child of the charts' column, hidden: Qt's to delete with the window, never
+        # Python's (whose collector may run on a server thread, where freeing a widget
+        # crashes).
+        charts.setParent(self._charts_column.parentWidget())
+        charts.hide()
+        return True

@@ -107,8 +107,43 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --app: put this route under load beside the lesson's endpoints "
         "(--autorun without it: the app's first route that can be sent as it is)",
     )
+    gui.add_argument(
+        "--size",
+        type=window_size,
+        default=None,
+        metavar="WxH",
+        help="open the window at this size in pixels, e.g. 1280x720 (a projector's)",
+    )
+    gui.add_argument(
+        "--presentation",
+        action="store_true",
+        help="start in presentation mode: large fonts, thick lines (full screen, or at --size)",
+    )
+    gui.add_argument(
+        "--theme",
+        choices=("light", "dark"),
+        default=None,
+        help="the colours (default: as last time)",
+    )
     add_placement_options(gui)
     return parser
+
+
+# The smallest window the lessons are laid out for, and the largest screen there is.
+MIN_WINDOW = (960, 540)
+MAX_WINDOW = (7680, 4320)
+
+
+def window_size(text: str) -> tuple[int, int]:
+    """An argparse type: "WxH" in pixels, within MIN_WINDOW and MAX_WINDOW."""
+    width_text, x, height_text = text.strip().lower().partition("x")
+    if not x or not width_text.isdigit() or not height_text.isdigit():
+        raise argparse.ArgumentTypeError(f"must be WIDTHxHEIGHT, e.g. 1280x720, got {text!r}")
+    width, height = int(width_text), int(height_text)
+    if not (MIN_WINDOW[0] <= width <= MAX_WINDOW[0] and MIN_WINDOW[1] <= height <= MAX_WINDOW[1]):
+        low, high = "x".join(map(str, MIN_WINDOW)), "x".join(map(str, MAX_WINDOW))
+        raise argparse.ArgumentTypeError(f"--size {text}: from {low} to {high}")
+    return width, height
 
 
 async def _serve(port: int, threads: int) -> None:
@@ -159,6 +194,9 @@ def _command_gui(args: argparse.Namespace) -> int:
         route=args.route,
         server_process=server_process,
         workers=workers,
+        size=args.size,
+        presentation=args.presentation,
+        theme=args.theme,
     )
     try:
         return run_gui(options)

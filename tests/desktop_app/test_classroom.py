@@ -10,6 +10,7 @@ from PySide6.QtGui import QImage
 from pytestqt.qtbot import QtBot
 
 from loopscope.desktop_app.presets import bundled_presets
+from loopscope.desktop_app.projector_fit import presentation_font_pt
 from tests.desktop_app.conftest import close_window, open_window
 
 PRESETS = bundled_presets().presets
@@ -20,13 +21,18 @@ def test_presentation_mode_uses_large_fonts_and_thick_lines(
 ) -> None:
     async def body() -> None:
         window = await open_window(qtbot)
-        assert window.charts.chart_style.font_pt < 16
+        normal_pt = window.charts.chart_style.font_pt
+        assert normal_pt < 12
         window.controls.presentation.setChecked(True)
+        # The fonts follow the screen's lines (projector_fit): 16 pt on 1080 of them, and
+        # as tall on the wall on fewer (offscreen's screen is 800 px high: 12 pt).
+        presenting_pt = presentation_font_pt(window.screen().geometry().height())
+        assert presentation_font_pt(1080) == 16 and presenting_pt >= 12
         style = window.charts.chart_style
-        assert style.font_pt >= 16 and style.line_width >= 5
+        assert style.font_pt == presenting_pt and style.line_width >= 5
         tick_font = window.charts.throughput.getAxis("left").style["tickFont"]
-        assert tick_font.pointSize() >= 16
-        assert "font-size: 16pt" in window.styleSheet()
+        assert tick_font.pointSize() == presenting_pt
+        assert f"font-size: {presenting_pt}pt" in window.styleSheet()
         assert window.isFullScreen()
         # The controls fold away so the charts get the screen; the strip brings them back.
         assert window.controls_scroll.isHidden()
@@ -34,7 +40,7 @@ def test_presentation_mode_uses_large_fonts_and_thick_lines(
         assert not window.controls_scroll.isHidden()
         window.panel_toggle.click()
         window.controls.presentation.setChecked(False)
-        assert window.charts.chart_style.font_pt < 16
+        assert window.charts.chart_style.font_pt == normal_pt
         assert not window.isFullScreen()
         assert not window.controls_scroll.isHidden()
         await close_window(window)
