@@ -68,7 +68,7 @@ async def measure(users: int, delay_ms: float, seconds: float) -> dict[str, obje
         while time.perf_counter() < end:
             await asyncio.sleep(0.25)  # the window's plot period
             t0 = time.perf_counter()
-            frame = session.timeline("async", timeline.lanes_that_fit())
+            frame = session.timelines.frame("async", timeline.lanes_that_fit())
             t1 = time.perf_counter()
             timeline.draw(frame)
             t2 = time.perf_counter()

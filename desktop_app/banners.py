@@ -79,7 +79,7 @@ class Banners:
     def show_draining(self) -> None:
         """Say how many requests of the stopped run the server is still finishing, while
         a new run shares it with them; gone once they are done."""
-        draining = self._session.draining() if self._session.running else 0
+        draining = self._session.demo.draining() if self._session.running else 0
         if draining:
             self.draining_banner.setText(
                 f"The server is still finishing {draining} request"

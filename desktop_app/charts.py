@@ -580,9 +580,9 @@ class TimelineChart(QWidget):
         if finished is None:
             self.run_scroll.leave()
             self._stopped_key = None
-            frame = self._session.timeline(scenario, self.lanes_that_fit())
+            frame = self._session.timelines.frame(scenario, self.lanes_that_fit())
         else:
-            kept_from = self._session.timeline_kept_from(scenario)
+            kept_from = self._session.timelines.kept_from(scenario)
             self.run_scroll.follow(kept_from, finished.ended_s, TIMELINE_SPAN_S)
             # A stopped run's frame changes only when scrolled (or resized, or another
             # route chosen): not redrawn on every tick of the plot timer.
@@ -590,7 +590,9 @@ class TimelineChart(QWidget):
             if key == self._stopped_key and self.frame is not None:
                 return self.frame
             self._stopped_key = key
-            frame = self._session.timeline(scenario, self.lanes_that_fit(), self.run_scroll.at_s())
+            frame = self._session.timelines.frame(
+                scenario, self.lanes_that_fit(), self.run_scroll.at_s()
+            )
         self.draw(frame)
         return frame
 

@@ -51,14 +51,14 @@ class LoadBinding(WindowPart):
     def show_capped(self) -> None:
         """The users label with the figure of the endpoints capped below the slider; a
         route of the user's seen holding the loop is capped now, and said so."""
-        route = self._session.guard_loop_holders()
+        route = self._session.load.guard_loop_holders()
         if route is not None:
             self._shell.show_message(
                 f"{route} holds the event loop: capped at {MAX_BLOCKING_USERS} users and let "
                 "in one request at a time, as the blocking lesson is, so that this window "
                 "stays responsive."
             )
-        self._controls.show_capped(self._session.endpoints(), self._session.capped_users())
+        self._controls.show_capped(self._session.endpoints(), self._session.load.capped())
 
     def _users_changed(self, users: int, scenario: str) -> None:
         capped = self._session.set_users(users, scenario or None)

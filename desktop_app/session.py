@@ -50,7 +50,7 @@ from .measurement import (
 from .own_app import OwnTarget
 from .placement import PROBE_PERIOD_S, DemoServer, Placement
 from .predictions import Predictions, on_qt_loop
-from .timeline import MAX_LANES, TIMELINE_SPAN_S, TimelineFrame, build_frame, timeline_trace
+from .run_timeline import RunTimeline
 from .your_app import YourApp
 
 __all__ = [
@@ -160,6 +160,9 @@ class LabSession:
             cpu_meter=cpu_meter,
         )
         self.comparison = Comparison(self.settings, self.demo, self.markers)
+        self.timelines = RunTimeline(
+            self.demo, self.wire, lambda: self.finished, self.settings_values
+        )
         #: The run kept on screen after Stop, until Reset or the next Start.
         self.finished: FinishedRun | None = None
         self._opened = False
@@ -251,14 +254,6 @@ class LabSession:
         self.finished = finish_run(self.recorder, self.measurement.probes(), time.perf_counter())
         self.comparison.end_run(self.finished.ended_s)
 
-    async def finish_halt(self) -> None:
-        """The second half of `halt()` (LoadControl.finish_halt)."""
-        await self.load.finish_halt()
-
-    def draining(self) -> int:
-        """Requests of a stopped run the server is still finishing (DemoServer.draining)."""
-        return self.demo.draining()
-
     def users(self, scenario: str) -> int:
         return self.settings.users[scenario]
 
@@ -274,15 +269,6 @@ class LabSession:
         """Set the users of one scenario, or of all. Returns the scenarios whose value was
         capped (blocking: MAX_BLOCKING_USERS), for the window to say so."""
         return self.load.set_users(users, scenario)
-
-    def guard_loop_holders(self) -> str | None:
-        """Cap the users of the user's route once it is seen holding the loop
-        (LoadControl.guard_loop_holders); the route when capped now."""
-        return self.load.guard_loop_holders()
-
-    def capped_users(self) -> dict[str, int]:
-        """The endpoints whose users are capped below the slider's, with their users."""
-        return self.load.capped()
 
     def restore_users(self, users: dict[str, int]) -> None:
         """Put users back as they were (after a sweep), with no marker."""
@@ -361,61 +347,6 @@ class LabSession:
             pins=self.comparison.pins,
             settling=self.measurement.settling(),
             finished=finished,
-        )
-
-    def timeline(
-        self, scenario: str, max_lanes: int = MAX_LANES, at_s: float | None = None
-    ) -> TimelineFrame:
-        """The per-request timeline of a demo route, from the server's phase table and
-        the senders' wire log, in at most `max_lanes` lanes: now, or after Stop the run's
-        at `at_s` (run seconds; default its end)."""
-        finished = self.finished
-        if finished is None:
-            return build_frame(
-                self.demo.server.probes.phases,
-                scenario,
-                time.perf_counter(),
-                wire=self.wire,
-                max_lanes=max_lanes,
-            )
-        at_s = finished.ended_s if at_s is None else min(at_s, finished.ended_s)
-        return build_frame(
-            self.demo.server.probes.phases,
-            scenario,
-            finished.origin + at_s,
-            wire=self.wire,
-            max_lanes=max_lanes,
-            at_s=at_s,
-        )
-
-    def timeline_kept_from(self, scenario: str) -> float:
-        """After Stop: the earliest run second the timeline of `scenario` can be scrolled
-        back to (the run's start, or later where the server's bounded ring of finished
-        requests has dropped the oldest)."""
-        finished = self.finished
-        if finished is None:
-            return 0.0
-        kept = self.demo.server.probes.phases.kept_since(scenario)
-        return max(0.0, min(kept - finished.origin, finished.ended_s))
-
-    def timeline_trace(self, other: dict[str, object]) -> dict[str, object] | None:
-        """The timeline's requests now as a Chrome trace (`timeline_trace`), with the
-        settings and `other` in its `otherData`; None when the server runs in its own
-        process (its phases are not here). After Stop: the stopped run, from its Start to
-        its Stop (what the scroll bar can reach), not the idle seconds since."""
-        if not self.timeline_available:
-            return None
-        finished = self.finished
-        if finished is None:
-            now, span = time.perf_counter(), TIMELINE_SPAN_S
-        else:
-            now, span = finished.origin + finished.ended_s, max(finished.ended_s, 1e-3)
-        return timeline_trace(
-            self.demo.server.probes.phases,
-            self.wire,
-            now,
-            {**other, **self.settings_values()},
-            span_s=span,
         )
 
     def ui_busy(self, settle_s: float = UI_SETTLE_S) -> contextlib.AbstractContextManager[None]:

@@ -288,7 +288,7 @@ class MainWindow(QMainWindow):
             self.session.halt()
             self.binding.show_running(False)
             # Closes what was halted, and only that: a Start right after goes on.
-            self.spawn(self.session.finish_halt())
+            self.spawn(self.session.load.finish_halt())
         else:
             self.start()
 

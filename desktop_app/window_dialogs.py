@@ -83,7 +83,7 @@ class WindowDialogs:
         those in flight too) as Chrome trace-event JSON; False, with a message, when it
         cannot (the server in its own process keeps no phases here)."""
         say = self._shell.show_message
-        trace = self._session.timeline_trace({"lesson": self._lesson_name()})
+        trace = self._session.timelines.trace({"lesson": self._lesson_name()})
         if trace is None:
             say(
                 "No trace to export: the request timeline needs the server in this "

@@ -19,7 +19,12 @@ from _window_shot import ROOT, choose_lesson, open_window, run, save
 
 SIZES = ((1280, 720), (1920, 1080))
 # (file name's tail, presentation mode, dark theme)
-LOOKS = (("", False, False), ("-presentation", True, False), ("-presentation-dark", True, True))
+LOOKS = (
+    ("", False, False),
+    ("-dark", False, True),
+    ("-presentation", True, False),
+    ("-presentation-dark", True, True),
+)
 
 
 async def take(out_dir: Path, seconds: float) -> None:

@@ -99,7 +99,7 @@ def test_a_start_while_the_server_drains_says_so_until_it_is_done(
             )
             window.toggle_running()  # Stop
             await wait_until(lambda: not window.tasks, timeout_s=10, what="the stop done")
-            assert session.draining() == 0  # no run: nothing to share the server with
+            assert session.demo.draining() == 0  # no run: nothing to share the server with
             assert probes.threadpool().borrowed == 5  # the running requests finish
             window.toggle_running()  # Start again at once
             await wait_until(banner.isVisible, timeout_s=10, what="the draining notice")
@@ -109,7 +109,7 @@ def test_a_start_while_the_server_drains_says_so_until_it_is_done(
             await wait_until(
                 lambda: not banner.isVisible(), timeout_s=10, what="the notice cleared"
             )
-            assert session.draining() == 0
+            assert session.demo.draining() == 0
             assert session.running
         finally:
             await close_window(window)

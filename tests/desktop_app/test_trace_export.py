@@ -32,12 +32,10 @@ def test_export_trace_writes_the_timeline_of_the_thread_pool_lesson(
         assert "No trace to export" in window.controls.status.text()
         assert not (tmp_path / "empty.json").exists()
         window.start()
-        timeline = window.charts.timeline
 
         def full() -> bool:
-            frame: TimelineFrame | None = timeline.frame
-            if frame is None or frame.scenario != "sync":
-                return False
+            # The session's frame, every lane: the chart samples lanes when it is short.
+            frame: TimelineFrame = window.session.timelines.frame("sync", 1000)
             latest = frame.slice_at(0.0)
             return bool(latest[WORKING] == 10 and latest[WAITING] >= 40)
 
@@ -86,4 +84,4 @@ def test_no_trace_when_the_server_runs_in_its_own_process() -> None:
     # Its phase table lives in the worker processes: the window has no timeline to export.
     session = LabSession(placement=Placement(process=True, workers=2))
     assert not session.timeline_available
-    assert session.timeline_trace({"lesson": "x"}) is None
+    assert session.timelines.trace({"lesson": "x"}) is None
