@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
+import threading
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -32,3 +34,19 @@ async def server() -> AsyncIterator[EmbeddedServer]:
         yield embedded
     finally:
         await embedded.stop()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # A GUI test that fails before closing its window leaves the embedded server's anyio
+    # worker threads (not daemons) waiting for work: the interpreter would then wait for
+    # them forever at exit, and a failing run would look like a hung one. Leave at once,
+    # with pytest's status, after its report (config cleanups run last).
+    main = threading.main_thread()
+    if any(not t.daemon and t is not main for t in threading.enumerate()):
+        session.config.add_cleanup(lambda: _exit_now(int(exitstatus)))
+
+
+def _exit_now(status: int) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

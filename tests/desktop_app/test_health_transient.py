@@ -68,8 +68,9 @@ def test_the_banner_shows_during_a_transient_and_clears_after(
         window.toggle_running()
         await wait_until(lambda: not session.running, what="stop")
         await close_window(window)
-        # It came while the transient lasted, and went after it.
-        assert seen_at < SPIN_S + 1.0, seen_at
+        # It came while the transient lasted (or, on a busy machine whose ticks run late,
+        # at the next verdict after it), and went after it.
+        assert seen_at < SPIN_S + HEALTH_STEP_S + 1.0, seen_at
         assert cleared_after > 0
 
     run_on_qt_loop(body())
