@@ -395,6 +395,8 @@ WIRE_COLOURS = ("#009E73", "#CC79A7")
 # Pixels a lane takes at least (bar and gap): thinner, nobody can follow one. Fewer
 # lanes fit than the frame could have: the timeline samples (and says so).
 MIN_LANE_PX = 5.0
+# Lines the timeline's caption may take in a narrow column ("now: ... · showing N of M").
+NARROW_CAPTION_LINES = 3
 # The bottom row's stretch beside the time plots' 10 each while it shows the timeline.
 TIMELINE_ROW_STRETCH = 40
 # The third column's stretch beside the time plots' 10 each, laid out wide (set_wide).
@@ -507,10 +509,15 @@ class TimelineChart(QWidget):
         for widget in (self.endpoint, self.caption):
             self._header.removeWidget(widget)
             self._detail.removeWidget(widget)
-        if narrow:  # each on a line of its own: the caption then wraps to two at most
+        if narrow:  # each on a line of its own
             self._detail.addWidget(self.endpoint, 0, Qt.AlignmentFlag.AlignLeft)
             self._detail.addWidget(self.caption)
+            # Room for three lines: the caption's text changes every frame, and a layout
+            # that followed its height would cut a third line or make the lanes jump.
+            lines = NARROW_CAPTION_LINES * self.caption.fontMetrics().lineSpacing()
+            self.caption.setMinimumHeight(lines)
         else:
+            self.caption.setMinimumHeight(0)
             self._header.addWidget(self.endpoint)
             self._header.addWidget(self.caption, 1)
 

@@ -63,8 +63,9 @@ def test_the_banner_shows_during_a_transient_and_clears_after(
             lambda: not window.health_banner.isVisible(), timeout_s=bound_s, what="banner to go"
         )
         cleared_after = time.perf_counter() - ended
-        assert session.health is not None and not session.health.generator_limited
-        assert session.running
+        # What the banner shows is the claim: the verdict read at this instant may already
+        # be the next one, which a busy machine's late ticks can make limited again.
+        assert session.health is not None and session.running
         window.toggle_running()
         await wait_until(lambda: not session.running, what="stop")
         await close_window(window)

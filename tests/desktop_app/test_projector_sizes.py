@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 from typing import Any
 
 import pytest
 from PySide6.QtCore import QPoint, QRect
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QLabel, QWidget
 from pytestqt.qtbot import QtBot
 
 from loopscope.cli import window_size
@@ -22,6 +23,10 @@ from tests.conftest import wait_until
 from tests.desktop_app.conftest import close_window, open_window
 
 SIZES = ((1280, 720), (1366, 768), (1920, 1080))
+LONG_CAPTION = (
+    "now: 33 working on a thread, 17 waiting for a thread, 6 sending the answer"
+    " \u00b7 showing 57 of 604 requests"
+)
 
 
 def _in_view(window: Any, widget: QWidget) -> bool:
@@ -32,6 +37,11 @@ def _in_view(window: Any, widget: QWidget) -> bool:
     whole = not region.isEmpty() and region.boundingRect() == widget.rect()
     top_left = widget.mapTo(window, QPoint(0, 0))
     return whole and window.rect().contains(QRect(top_left, widget.size()))
+
+
+def _whole(label: QLabel) -> bool:
+    """A word-wrapped label has the height its text needs at its width."""
+    return label.heightForWidth(label.width()) <= label.height()
 
 
 async def _laid_out(window: Any, size: tuple[int, int]) -> None:
@@ -111,6 +121,15 @@ def test_controls_in_view_and_charts_readable_at_projector_sizes(
                     if timeline:
                         lanes = charts.timeline.lanes_that_fit()
                         assert lanes >= MIN_TIMELINE_LANES, f"{where}: {lanes} lanes"
+                        # The caption's longest text shows whole (it wraps, never cut).
+                        caption = charts.timeline.caption
+                        caption.setText(LONG_CAPTION)
+                        await wait_until(
+                            functools.partial(_whole, caption),
+                            timeout_s=2,
+                            what=f"{where}: the caption whole",
+                        )
+                        assert _in_view(window, caption), f"{where}: the caption cut"
         controls.presentation.setChecked(False)
         await close_window(window)
 
