@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -662,9 +662,15 @@ class Charts(QWidget):
             plot.setLogMode(x=True, y=False)
             # Plain numbers of users, not "4·10¹": the log axis gets its own ticks.
             plot.getAxis("bottom").setTicks(curve_ticks(()))
-        self._curve_levels: tuple[int, ...] = ()
         self.loop_lag.addLine(
             y=50, pen=self._pen(self.chart_style.muted, style=Qt.PenStyle.DashLine, hairline=True)
+        )
+        self.curve = ResponseCurve(
+            session,
+            self.curve_rps,
+            self.curve_latency,
+            pen=self._pen,
+            highest_pinned=self._highest_pinned,
         )
         self.timeline = TimelineChart(session, style)
         layout = QGridLayout(self)
@@ -855,11 +861,9 @@ class Charts(QWidget):
         # Throughput from 0: a fall from 200 to 150 req/s must not look like one to nothing.
         set_y_from_zero(
             self.throughput,
-            nice_ceiling(
-                max(self._highest(self.throughput), self._highest_pinned(self.throughput))
-            ),
+            nice_ceiling(max(_highest_in(self.throughput), self._highest_pinned(self.throughput))),
         )
-        self._update_curve(snap)
+        self.curve.update(snap)
 
     @staticmethod
     def _shown(snap: LabSnapshot) -> list[str]:
@@ -868,11 +872,6 @@ class Charts(QWidget):
         chosen = [*snap.scenarios, *snap.recorder.scenarios]
         routes = [name for name in dict.fromkeys(chosen) if name not in SCENARIOS]
         return [name for name in SCENARIOS if name in chosen] + routes
-
-    @staticmethod
-    def _highest(plot: _Plot, keys: set[str] | None = None) -> float:
-        """The highest finite y among the plot's curves (those of `keys`, or all)."""
-        return _highest_of(item for key, item in plot._items.items() if keys is None or key in keys)
 
     def update_probes(self, snap: LabSnapshot) -> None:
         """Server probes (in flight, thread pool, loop lag): several times a second."""
@@ -941,39 +940,6 @@ class Charts(QWidget):
     def update_from(self, snap: LabSnapshot) -> None:
         self.update_series(snap)
         self.update_probes(snap)
-
-    def _update_curve(self, snap: LabSnapshot) -> None:
-        self._draw_curve(snap)
-        self._scale_curve(snap)
-
-    def _scale_curve(self, snap: LabSnapshot) -> None:
-        """The measured points decide the axes (plus a margin); theory beyond them is
-        clipped. Theory at 1000 users (10 000 req/s) would otherwise squash them flat."""
-        points = [*snap.curve, *(p for pin in snap.pins for p in pin.snapshot.curve)]
-        if not points:
-            # Nothing measured yet: theory's whole range, throughput from 0.
-            self._tick_levels(())
-            set_y_from_zero(self.curve_rps, nice_ceiling(self._highest(self.curve_rps)))
-            self.curve_latency.enableAutoRange()
-            self.curve_rps.enableAutoRange(axis="x")
-            return
-        users = [p.users for p in points]
-        self._tick_levels(tuple(sorted(set(users))))
-        x_range = (math.log10(min(users) / X_MARGIN), math.log10(max(users) * X_MARGIN))
-        measured = {key for key in self.curve_rps._items if not key.endswith(":theory")}
-        for plot in (self.curve_rps, self.curve_latency):
-            plot.setXRange(*x_range, padding=0)
-            top = max(self._highest(plot, measured), self._highest_pinned(plot))
-            set_y_from_zero(plot, nice_ceiling(top))
-
-    def _tick_levels(self, levels: tuple[int, ...]) -> None:
-        """A labelled tick at each measured level (set again only when they change: an
-        axis repaint is most of a chart's cost)."""
-        if levels == self._curve_levels:
-            return
-        self._curve_levels = levels
-        for plot in (self.curve_rps, self.curve_latency):
-            plot.getAxis("bottom").setTicks(curve_ticks(levels))
 
     # -- markers and pinned runs ---------------------------------------------------------------
 
@@ -1142,7 +1108,64 @@ class Charts(QWidget):
             item for _, items in self._pin_items.values() for owner, item in items if owner is plot
         )
 
-    def _draw_curve(self, snap: LabSnapshot) -> None:
+
+class ResponseCurve:
+    """The response curve's two plots (throughput and p50 against users, log x): the
+    measured points (a cross where the generator was the limit), theory dashed, the axes
+    fitted to the points and a labelled tick at each measured level. `pen` makes a line
+    in the charts' style; `highest_pinned` reads the pinned runs' curves on a plot."""
+
+    def __init__(
+        self,
+        session: LabSession,
+        curve_rps: _Plot,
+        curve_latency: _Plot,
+        *,
+        pen: Callable[..., object],
+        highest_pinned: Callable[[_Plot], float],
+    ) -> None:
+        self._session = session
+        self.curve_rps = curve_rps
+        self.curve_latency = curve_latency
+        self._pen = pen
+        self._highest_pinned = highest_pinned
+        self._curve_levels: tuple[int, ...] = ()
+
+    def update(self, snap: LabSnapshot) -> None:
+        """Draw the measured points and theory, then fit the axes to the points."""
+        self._draw(snap)
+        self._scale(snap)
+
+    def _scale(self, snap: LabSnapshot) -> None:
+        """The measured points decide the axes (plus a margin); theory beyond them is
+        clipped. Theory at 1000 users (10 000 req/s) would otherwise squash them flat."""
+        points = [*snap.curve, *(p for pin in snap.pins for p in pin.snapshot.curve)]
+        if not points:
+            # Nothing measured yet: theory's whole range, throughput from 0.
+            self._tick_levels(())
+            set_y_from_zero(self.curve_rps, nice_ceiling(_highest_in(self.curve_rps)))
+            self.curve_latency.enableAutoRange()
+            self.curve_rps.enableAutoRange(axis="x")
+            return
+        users = [p.users for p in points]
+        self._tick_levels(tuple(sorted(set(users))))
+        x_range = (math.log10(min(users) / X_MARGIN), math.log10(max(users) * X_MARGIN))
+        measured = {key for key in self.curve_rps._items if not key.endswith(":theory")}
+        for plot in (self.curve_rps, self.curve_latency):
+            plot.setXRange(*x_range, padding=0)
+            top = max(_highest_in(plot, measured), self._highest_pinned(plot))
+            set_y_from_zero(plot, nice_ceiling(top))
+
+    def _tick_levels(self, levels: tuple[int, ...]) -> None:
+        """A labelled tick at each measured level (set again only when they change: an
+        axis repaint is most of a chart's cost)."""
+        if levels == self._curve_levels:
+            return
+        self._curve_levels = levels
+        for plot in (self.curve_rps, self.curve_latency):
+            plot.getAxis("bottom").setTicks(curve_ticks(levels))
+
+    def _draw(self, snap: LabSnapshot) -> None:
         wanted = [*snap.scenarios, *(p.scenario for p in snap.curve)]
         shown = [n for n in SCENARIOS if n in wanted] + [
             n for n in dict.fromkeys(wanted) if n not in SCENARIOS
@@ -1190,3 +1213,8 @@ class Charts(QWidget):
             # A sweep loads the blocking route beside at the same level (capped).
             loop_hold=self._session.loop_hold(users),
         )
+
+
+def _highest_in(plot: _Plot, keys: set[str] | None = None) -> float:
+    """The highest finite y among the plot's curves (those of `keys`, or all)."""
+    return _highest_of(item for key, item in plot._items.items() if keys is None or key in keys)
