@@ -4,6 +4,7 @@ import asyncio
 import os
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -16,14 +17,16 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 async def wait_until(
     condition: Callable[[], bool], *, timeout_s: float = 10.0, what: str = "condition"
-) -> None:
-    """Await a condition on the running loop (a poll, not a fixed sleep)."""
+) -> float:
+    """Await a condition on the running loop (a poll, not a fixed sleep); returns when
+    (perf_counter) it was first seen true."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while not condition():
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
         await asyncio.sleep(0.01)
+    return time.perf_counter()
 
 
 @pytest.fixture

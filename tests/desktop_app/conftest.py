@@ -8,6 +8,7 @@ import pytest
 from PySide6.QtWidgets import QApplication
 
 from loopscope.desktop_app.event_loop import LabEventLoop
+from tests.conftest import wait_until
 
 T = TypeVar("T")
 Runner = Callable[[Coroutine[Any, Any, T]], T]
@@ -65,3 +66,20 @@ async def close_window(window: Any) -> None:
     window.close()
     await asyncio.wait_for(closed, 10)
     assert not window.isVisible()
+
+
+async def running_healthy(qtbot: Any) -> Any:
+    """The window running 10 users, from a healthy verdict with the banner off: start-up
+    (the first paints, the users' ramp) is not what these tests are about."""
+    from loopscope.desktop_app.controls import position_from_users
+
+    window = await open_window(qtbot)
+    session = window.session
+    window.controls.users.setValue(position_from_users(10))
+    window.toggle_running()
+    await wait_until(
+        lambda: session.health is not None and not session.health.generator_limited,
+        timeout_s=30,
+        what="a healthy verdict",
+    )
+    return window

@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from pytestqt.qtbot import QtBot
 
 from loopscope.desktop_app.controls import position_from_users
+from tests.conftest import wait_until
 from tests.desktop_app.conftest import open_window
 
 LESSON = "The blocking mistake"
@@ -46,15 +47,6 @@ class UserClick:
         time.sleep(after_s)  # the user's own pace, on the user's thread
         self.at = time.perf_counter()
         self._poster.fire.emit()
-
-
-async def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> float:
-    """Polls `condition` on the loop; returns when (perf_counter) it was first seen true."""
-    deadline = time.perf_counter() + timeout_s
-    while not condition():
-        assert time.perf_counter() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
-    return time.perf_counter()
 
 
 async def load_with_full_queue(window: Any, qtbot: QtBot, users: int, delay_ms: int) -> None:

@@ -8,34 +8,17 @@ from typing import Any
 
 from pytestqt.qtbot import QtBot
 
-from loopscope.desktop_app.controls import position_from_users
 from loopscope.desktop_app.measurement import HEALTH_PERIOD_S
-from loopscope.desktop_app.window import MainWindow
 from loopscope.loadgen.health import LOOP_LAG_LIMIT_MS, HealthVerdict
 from tests.conftest import wait_until
-from tests.desktop_app.conftest import close_window, open_window
-
-
-async def _running_healthy(qtbot: QtBot) -> MainWindow:
-    """The window running 10 users, from a healthy verdict with the banner off: start-up
-    (the first paints, the users' ramp) is not what these tests are about."""
-    window: MainWindow = await open_window(qtbot)
-    session = window.session
-    window.controls.users.setValue(position_from_users(10))
-    window.toggle_running()
-    await wait_until(
-        lambda: session.health is not None and not session.health.generator_limited,
-        timeout_s=30,
-        what="a healthy verdict",
-    )
-    return window
+from tests.desktop_app.conftest import close_window, running_healthy
 
 
 def test_a_repaint_stall_at_10_users_does_not_raise_the_banner(
     qtbot: QtBot, run_on_qt_loop: Any
 ) -> None:
     async def body() -> None:
-        window = await _running_healthy(qtbot)
+        window = await running_healthy(qtbot)
         session, controls = window.session, window.controls
         window.refresh()
         assert not window.health_banner.isVisible()
@@ -84,7 +67,7 @@ def test_the_banner_clears_once_a_passing_stall_is_over(qtbot: QtBot, run_on_qt_
     so a banner a burst of stalls raised goes at the next healthy period."""
 
     async def body() -> None:
-        window = await _running_healthy(qtbot)
+        window = await running_healthy(qtbot)
         session = window.session
         loop = asyncio.get_running_loop()
 

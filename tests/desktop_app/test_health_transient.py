@@ -10,12 +10,11 @@ from typing import Any
 
 from pytestqt.qtbot import QtBot
 
-from loopscope.desktop_app.controls import position_from_users
 from loopscope.desktop_app.measurement import HEALTH_PERIOD_S, HEALTH_STEP_S
 from loopscope.desktop_app.window import MainWindow
 from loopscope.loadgen.health import CLEAR_AFTER
 from tests.conftest import wait_until
-from tests.desktop_app.conftest import close_window, open_window
+from tests.desktop_app.conftest import close_window, running_healthy
 
 # Long enough to fill a judged window: the process then uses (or, on a busy machine,
 # wants) all of its one core.
@@ -32,15 +31,8 @@ def test_the_banner_shows_during_a_transient_and_clears_after(
     qtbot: QtBot, run_on_qt_loop: Any
 ) -> None:
     async def body() -> None:
-        window: MainWindow = await open_window(qtbot)
+        window: MainWindow = await running_healthy(qtbot)
         session = window.session
-        window.controls.users.setValue(position_from_users(10))
-        window.toggle_running()
-        await wait_until(
-            lambda: session.health is not None and not session.health.generator_limited,
-            timeout_s=30,
-            what="a healthy verdict",
-        )
         stop = threading.Event()
         spinner = threading.Thread(target=_spin, args=(stop,), name="test-spinner")
         started = time.perf_counter()

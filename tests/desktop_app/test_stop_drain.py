@@ -4,28 +4,19 @@ nobody; a request already running finishes."""
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Callable
 from typing import Any
 
 from pytestqt.qtbot import QtBot
 
 from loopscope.desktop_app.session import LabSession
 from loopscope.desktop_app.window import MainWindow
+from tests.conftest import wait_until
 from tests.desktop_app.conftest import close_window, open_window
 
 USERS = 300
 DELAY_MS = 100
 THREADS = 10
-
-
-async def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> float:
-    deadline = time.perf_counter() + timeout_s
-    while not condition():
-        assert time.perf_counter() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
-    return time.perf_counter()
 
 
 async def start_full_queue(session: LabSession) -> None:
