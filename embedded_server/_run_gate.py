@@ -7,6 +7,8 @@ import asyncio
 import math
 from collections.abc import Callable, Collection
 
+from starlette.types import Send
+
 from ._phases import PhaseSlot
 
 
@@ -42,7 +44,7 @@ class RunGate:
         # The tasks that hold a thread token now: their handler has a thread (it may not
         # have marked its start yet), so it is running.
         self._holds_thread = holds_thread
-        self._entries: dict[int, _Entry] = {}
+        self._entries: set[_Entry] = set()
         self._run = 0
 
     @property
@@ -52,11 +54,11 @@ class RunGate:
 
     def enter(self, task: asyncio.Task[object], slot: PhaseSlot) -> _Entry:
         entry = _Entry(task, slot, self._run)
-        self._entries[id(entry)] = entry
+        self._entries.add(entry)
         return entry
 
     def leave(self, entry: _Entry) -> None:
-        self._entries.pop(id(entry), None)
+        self._entries.discard(entry)
 
     def open(self) -> None:
         """A new run begins: the requests in flight now are the earlier runs'."""
@@ -66,7 +68,7 @@ class RunGate:
         """Cancel every request in flight that has not begun its work; returns how many."""
         holding = set(self._holds_thread())
         cancelled = 0
-        for entry in list(self._entries.values()):
+        for entry in list(self._entries):
             if entry.abandoned or not math.isnan(entry.slot.started):
                 continue
             if entry.task in holding:
@@ -79,6 +81,14 @@ class RunGate:
     def draining(self) -> int:
         """Requests in flight that arrived before the current run began (those cancelled
         and not yet gone not counted: they leave in the loop's next pass)."""
-        return sum(
-            1 for entry in self._entries.values() if entry.run < self._run and not entry.abandoned
-        )
+        return sum(1 for entry in self._entries if entry.run < self._run and not entry.abandoned)
+
+
+async def answer_not_run(send: Send, body: bytes, *, close: bool = False) -> None:
+    """Answer 503 for a request the load no longer wants, without running it; `close`
+    also asks the client to drop the connection."""
+    headers = [(b"content-type", b"text/plain; charset=utf-8")]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._phases import PhaseSlot
 from ._probes import ServerProbes
-from ._run_gate import RunGate
+from ._run_gate import RunGate, answer_not_run
 
 SCENARIO_PREFIX = "/scenario/"
 #: Keys the middleware and the routes share in the ASGI scope's "state".
@@ -62,18 +62,6 @@ def format_server_timing(wait_s: float, work_s: float) -> str:
     )
 
 
-async def _answer_stopped(send: Send) -> None:
-    # The app stopped its load while this request waited: it never ran.
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 503,
-            "headers": [(b"content-type", b"text/plain; charset=utf-8")],
-        }
-    )
-    await send({"type": "http.response.body", "body": b"load stopped: not run"})
-
-
 class TimingMiddleware:
     def __init__(self, app: ASGIApp, probes: ServerProbes, gate: RunGate | None = None) -> None:
         self.app = app
@@ -113,8 +101,8 @@ class TimingMiddleware:
             # here, and the task goes on as uncancelled.
             if entry is None or not entry.abandoned or entry.task.uncancel() > 0:
                 raise
-            if not responded:
-                await _answer_stopped(send)
+            if not responded:  # the load stopped while it waited: it never ran
+                await answer_not_run(send, b"load stopped: not run")
         finally:
             if gate is not None and entry is not None:
                 gate.leave(entry)

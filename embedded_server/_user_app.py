@@ -28,6 +28,7 @@ from ._blockwatch import BlockWatch
 from ._openapi_values import candidates
 from ._probes import ServerProbes
 from ._route_match import match_route, openapi_path
+from ._run_gate import answer_not_run
 from ._settings import DEFAULT_THREADS
 from ._turnstile import BlockingTurnstile
 
@@ -604,17 +605,7 @@ class ProbedApp:
 
     async def _turn_away(self, send: Send) -> None:
         self.turned_away += 1
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 503,
-                "headers": [
-                    (b"content-type", b"text/plain; charset=utf-8"),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": b"LoopScope: the load has ended"})
+        await answer_not_run(send, b"LoopScope: the load has ended", close=True)
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         attached = False
