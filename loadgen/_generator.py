@@ -84,7 +84,7 @@ class LoadGenerator(BaseLoadGenerator):
         if not 0 <= users <= self._limits.max_users:
             raise ValueError(f"users must be between 0 and {self._limits.max_users}, got {users}")
         self._target = users
-        if not self._running:
+        if not self.running:
             return
         loop = asyncio.get_running_loop()
         for index in range(users):
@@ -102,18 +102,18 @@ class LoadGenerator(BaseLoadGenerator):
             # Golden-ratio spread: evenly covers the ramp for any number of users.
             await asyncio.sleep(self._ramp_s * ((index * 0.6180339887) % 1.0))
         while (
-            self._running
+            self.running
             and index < self._target
-            and self._sent < self._limits.max_requests
+            and self.sent < self._limits.max_requests
             and time.perf_counter() < self._deadline
         ):
-            self._sent += 1
-            self._in_flight += 1
+            self.sent += 1
+            self.in_flight += 1
             self._since[index] = time.perf_counter()
             try:
                 record = await self._sender.send(self._request, user=index)
             finally:
-                self._in_flight -= 1
+                self.in_flight -= 1
                 del self._since[index]
             failure = self._sink_failures.pop(index, None)
             if failure is not None:  # the sink failed on this user's previous record
@@ -145,10 +145,10 @@ class LoadGenerator(BaseLoadGenerator):
         every request in flight is cancelled now (counted as abandoned), which closes its
         connection. `stop()` still has to be awaited; it then only waits for the users to
         end."""
-        self._running = False
+        self.running = False
         self._target = 0
         if not self._abandoned_counted:
-            self._abandoned += self._in_flight
+            self.abandoned += self.in_flight
             self._abandoned_counted = True
         for task in list(self._users.values()):
             task.cancel()

@@ -41,21 +41,27 @@ class BaseLoadGenerator:
     """One scenario's load through one sender; subclasses decide when requests start.
 
     A subclass starts its tasks with `_own()` (or, on a per-request path, adds them to
-    `_tasks` with `_task_done` as their done callback itself), keeps `_sent` and
-    `_in_flight` up to date, and implements `_stop_starting()`.
+    `_tasks` with `_task_done` as their done callback itself), keeps `sent` and
+    `in_flight` up to date, and implements `_stop_starting()`.
+
+    Callers read, and only the generator writes:
+    running: between `start()` and `stop()`.
+    in_flight: requests sent and not yet answered.
+    sent: requests sent since the generator was made.
+    abandoned: requests `stop()` cut off in flight (no record: they never ended on their own).
     """
 
     def __init__(self, sender: RequestSender, sink: RecordSink, request: AnyRequest) -> None:
         self._sender = sender
         self._sink = sink
         self._request = request
-        self._running = False
+        self.running = False
         self._deadline = 0.0  # perf_counter time after which no request starts
-        self._in_flight = 0
-        self._sent = 0
+        self.in_flight = 0
+        self.sent = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._failure: BaseException | None = None
-        self._abandoned = 0
+        self.abandoned = 0
         # Intended start of each request in flight, by a key of the subclass's (user, slot):
         # what a drain that runs out of time reports as censored.
         self._since: dict[int, float] = {}
@@ -70,25 +76,6 @@ class BaseLoadGenerator:
     def scenario(self) -> str:
         return self._request.scenario
 
-    @property
-    def running(self) -> bool:
-        return self._running
-
-    @property
-    def in_flight(self) -> int:
-        """Requests sent and not yet answered."""
-        return self._in_flight
-
-    @property
-    def sent(self) -> int:
-        """Requests sent since the generator was made."""
-        return self._sent
-
-    @property
-    def abandoned(self) -> int:
-        """Requests `stop()` cut off in flight (no record: they never ended on their own)."""
-        return self._abandoned
-
     def set_request(self, request: AnyRequest) -> None:
         """Change what is asked for (e.g. the delay slider); applies to the next request."""
         if request.scenario != self._request.scenario:
@@ -97,10 +84,10 @@ class BaseLoadGenerator:
 
     def _begin(self, max_duration_s: float) -> float:
         """Mark the generator running until `max_duration_s` from now; returns now."""
-        if self._running:
+        if self.running:
             raise RuntimeError("the generator is already running")
         now = time.perf_counter()
-        self._running = True
+        self.running = True
         self._deadline = now + max_duration_s
         return now
 
@@ -123,7 +110,7 @@ class BaseLoadGenerator:
         """Called at the first bug in a task; the failure is raised by `stop()` either way."""
 
     async def _stop_starting(self, grace_s: float) -> None:
-        """Start no more requests (`_running` is already False); at most `grace_s`."""
+        """Start no more requests (`running` is already False); at most `grace_s`."""
         raise NotImplementedError
 
     def _end_schedule(self, until: float) -> None:
@@ -147,7 +134,7 @@ class BaseLoadGenerator:
         started = time.perf_counter()
         self._end_schedule(until)
         deadline = started + max(0.0, limit_s)
-        while not (self._done_starting() and not self._tasks) and self._running:
+        while not (self._done_starting() and not self._tasks) and self.running:
             now = time.perf_counter()
             if now >= deadline:
                 break
@@ -164,7 +151,7 @@ class BaseLoadGenerator:
         Raises the first exception a request or user task raised (a bug: network errors
         are records), after everything has ended.
         """
-        self._running = False
+        self.running = False
         await self._stop_starting(grace_s)
         tasks = list(self._tasks)
         if tasks:
@@ -172,7 +159,7 @@ class BaseLoadGenerator:
             # Counted before the cut, so that a frozen server shows up as unanswered
             # requests instead of none at all.
             if not self._abandoned_counted:
-                self._abandoned += self._in_flight
+                self.abandoned += self.in_flight
             for task in pending:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

@@ -156,7 +156,7 @@ class OpenLoopGenerator(BaseLoadGenerator):
         self._late = 0
         self._late_pool_full = 0
         self._free_slots: list[int] = []  # a heap: the lowest free slot goes first
-        self._slots = 0
+        self.slots = 0  # distinct slots (connections) used so far; read by callers
         # Since when the dispatcher has been behind schedule with every connection busy.
         self._pool_full_since: float | None = None
         self._waiting_for_slot = False
@@ -174,11 +174,6 @@ class OpenLoopGenerator(BaseLoadGenerator):
     def max_in_flight(self) -> int:
         return self._max_in_flight
 
-    @property
-    def slots(self) -> int:
-        """Distinct slots (connections) used so far."""
-        return self._slots
-
     def _check_max_in_flight(self, value: int) -> None:
         if not 1 <= value <= self._limits.max_in_flight:
             raise ValueError(
@@ -193,7 +188,7 @@ class OpenLoopGenerator(BaseLoadGenerator):
 
     def start(self, rate: float) -> None:
         """Start the schedule now: the first request is intended at once."""
-        if self._running:
+        if self.running:
             raise RuntimeError("the generator is already running")
         self._check_rate(rate)
         now = self._begin(self._limits.max_duration_s)
@@ -216,7 +211,7 @@ class OpenLoopGenerator(BaseLoadGenerator):
         """
         self._check_rate(rate)
         self._rate = rate
-        if not self._running:
+        if not self.running:
             return
         now = time.perf_counter()
         self._segments.append(_Segment(now, rate, self._phase_at(now)))
@@ -233,12 +228,12 @@ class OpenLoopGenerator(BaseLoadGenerator):
     def stats(self) -> ScheduleStats:
         """Schedule keeping since `start()`, as of now."""
         due, now = self._next_index, time.perf_counter()
-        if self._running and self._time_of(self._next_index) <= now:
+        if self.running and self._time_of(self._next_index) <= now:
             # Overdue and not started yet: every index whose time has come (phase i at t_i).
             due = max(due, math.floor(self._phase_at(now)) + 1)
         return ScheduleStats(
             due=min(due, self._limits.max_requests),
-            started=self._sent,
+            started=self.sent,
             late=self._late,
             late_pool_full=self._late_pool_full,
             skipped=self._skipped,
@@ -270,7 +265,7 @@ class OpenLoopGenerator(BaseLoadGenerator):
 
     async def _dispatch(self) -> None:
         limits = self._limits
-        while self._running and self._sent < limits.max_requests:
+        while self.running and self.sent < limits.max_requests:
             now = time.perf_counter()
             if now >= self._deadline:
                 break
@@ -281,7 +276,7 @@ class OpenLoopGenerator(BaseLoadGenerator):
                 self._pool_full_since = None
                 await self._pause(min(intended, self._deadline) - now)
                 continue
-            if self._in_flight >= self._max_in_flight:
+            if self.in_flight >= self._max_in_flight:
                 if self._pool_full_since is None:
                     self._pool_full_since = now
                 self._waiting_for_slot = True
@@ -293,7 +288,7 @@ class OpenLoopGenerator(BaseLoadGenerator):
             # Start what is due and fits, then yield: a bounded batch per turn.
             for _ in range(_BATCH):
                 self._start_one(intended)
-                if self._sent >= limits.max_requests or self._in_flight >= self._max_in_flight:
+                if self.sent >= limits.max_requests or self.in_flight >= self._max_in_flight:
                     break
                 intended = self._time_of(self._next_index)
                 if intended > now or self._past_schedule(intended):
@@ -328,8 +323,8 @@ class OpenLoopGenerator(BaseLoadGenerator):
                 self._late_pool_full += 1
         self._since[slot] = intended
         self._next_index += 1
-        self._sent += 1
-        self._in_flight += 1
+        self.sent += 1
+        self.in_flight += 1
         task = asyncio.get_running_loop().create_task(
             self._send(self._request, slot, intended),
             name=f"loopscope-open-{self.scenario}-{slot}",
@@ -339,14 +334,14 @@ class OpenLoopGenerator(BaseLoadGenerator):
         task.add_done_callback(self._task_done)
 
     def _new_slot(self) -> int:
-        self._slots += 1
-        return self._slots - 1
+        self.slots += 1
+        return self.slots - 1
 
     async def _send(self, request: AnyRequest, slot: int, intended: float) -> None:
         try:
             record: RequestRecord = await self._sender.send(request, user=slot)
         finally:
-            self._in_flight -= 1
+            self.in_flight -= 1
             del self._since[slot]
             heapq.heappush(self._free_slots, slot)
             if self._waiting_for_slot:
@@ -379,7 +374,7 @@ class OpenLoopGenerator(BaseLoadGenerator):
     def _failed(self) -> None:
         # A bug, not a network error (the sender turns those into records): every request
         # would hit it again, at the rate, so stop starting them; stop() raises it.
-        self._running = False
+        self.running = False
         self._wake()
 
     async def _stop_starting(self, grace_s: float) -> None:
