@@ -16,6 +16,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Final
 
 from hdrh.histogram import HdrHistogram
 
@@ -264,7 +265,7 @@ class Recorder:
     ) -> None:
         if window_s <= 0:
             raise ValueError("window_s must be positive")
-        self._window_s = window_s
+        self.window_s: Final[float] = window_s
         self._history = history
         self._clock = clock
         self._origin = clock()
@@ -277,10 +278,6 @@ class Recorder:
         self._periods: dict[str, _Period] = {}
         # When the load stopped (a clock time; None: it runs, or no one said).
         self._stopped_at: float | None = None
-
-    @property
-    def window_s(self) -> float:
-        return self._window_s
 
     @property
     def origin(self) -> float:
@@ -311,7 +308,7 @@ class Recorder:
         stopped = self._stopped_at
         if stopped is None or end <= stopped:
             return series.rate.rate_at(end)
-        if end - self._window_s < stopped:
+        if end - self.window_s < stopped:
             return series.rate.rate_at(stopped)
         return 0.0
 
@@ -344,7 +341,7 @@ class Recorder:
         self._measure_until = self._clock() if at is None else at
 
     def _window_index(self, t: float) -> int:
-        return max(0, math.floor((t - self._origin) / self._window_s))
+        return max(0, math.floor((t - self._origin) / self.window_s))
 
     def _series_for(self, scenario: str) -> _ScenarioSeries:
         series = self._series.get(scenario)
@@ -362,21 +359,21 @@ class Recorder:
         # Only the last `history` empty windows can still be seen: skip the rest.
         first_empty = max(series.current_index + 1, index - self._history)
         for empty_index in range(first_empty, index):
-            start_s = empty_index * self._window_s
-            rate = self._rate_at(series, self._origin + start_s + self._window_s)
+            start_s = empty_index * self.window_s
+            rate = self._rate_at(series, self._origin + start_s + self.window_s)
             series.closed.append(
-                WindowStats(start_s, self._window_s, 0, 0, LatencySummary(), rate_rps=rate)
+                WindowStats(start_s, self.window_s, 0, 0, LatencySummary(), rate_rps=rate)
             )
         series.current_index = index
         series.current = _Accumulator()
 
     def _close_current(self, series: _ScenarioSeries) -> None:
         acc = series.current
-        end = self._origin + (series.current_index + 1) * self._window_s
+        end = self._origin + (series.current_index + 1) * self.window_s
         series.closed.append(
             WindowStats(
-                start_s=series.current_index * self._window_s,
-                duration_s=self._window_s,
+                start_s=series.current_index * self.window_s,
+                duration_s=self.window_s,
                 ok=acc.ok,
                 errors=sum(acc.errors.values()),
                 latency=acc.latency(),
