@@ -18,28 +18,16 @@ from ._run_gate import RunGate
 from ._settings import (
     DEFAULT_CPU_ITERATIONS,
     DEFAULT_FANOUT,
-    MAX_BLOCKING_DELAY_MS,
-    MAX_CPU_ITERATIONS,
-    MAX_DELAY_MS,
-    MAX_FANOUT,
-    MAX_THREADS,
     SCENARIOS,
+    BlockingDelayMs,
+    DelayMs,
+    Fanout,
+    Iterations,
     ServerSettings,
+    ThreadTokens,
 )
 from ._timing import TimingMiddleware, begin_work, stamp_timing
 from ._turnstile import BlockingTurnstile
-
-DelayMs = Annotated[
-    float, Query(ge=0, le=MAX_DELAY_MS, description="simulated I/O wait in milliseconds")
-]
-BlockingDelayMs = Annotated[
-    float,
-    Query(ge=0, le=MAX_BLOCKING_DELAY_MS, description="time the event loop is blocked, in ms"),
-]
-Iterations = Annotated[
-    int, Query(ge=1, le=MAX_CPU_ITERATIONS, description="loop iterations of pure-Python work")
-]
-Fanout = Annotated[int, Query(ge=1, le=MAX_FANOUT, description="downstream calls per request")]
 
 
 def cpu_work(iterations: int) -> int:
@@ -281,7 +269,7 @@ def _add_probe_routes(app: FastAPI, probes: ServerProbes) -> None:
 
     @app.put("/threadpool", summary="resize the thread pool that runs def routes")
     async def threadpool_route(
-        tokens: Annotated[int, Query(ge=1, le=MAX_THREADS)],
+        tokens: ThreadTokens,
     ) -> dict[str, object]:
         probes.set_thread_tokens(tokens)
         return {"threadpool": probes.snapshot().to_json()["threadpool"]}

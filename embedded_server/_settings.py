@@ -1,8 +1,11 @@
-"""Settings of the demo server and the bounds of every route parameter."""
+"""Settings of the demo server, and every route parameter with its bounds."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Query
 
 #: The scenarios, one route each, in the order the app lists them.
 SCENARIOS: tuple[str, ...] = (
@@ -34,6 +37,20 @@ DEFAULT_FANOUT = 3
 # FastAPI (through Starlette and anyio) runs `def` routes on a 40-token thread limiter.
 DEFAULT_THREADS = 40
 MAX_THREADS = 1000
+
+# The routes' parameters, each with its bounds: FastAPI answers 422 outside them.
+DelayMs = Annotated[
+    float, Query(ge=0, le=MAX_DELAY_MS, description="simulated I/O wait in milliseconds")
+]
+BlockingDelayMs = Annotated[
+    float,
+    Query(ge=0, le=MAX_BLOCKING_DELAY_MS, description="time the event loop is blocked, in ms"),
+]
+Iterations = Annotated[
+    int, Query(ge=1, le=MAX_CPU_ITERATIONS, description="loop iterations of pure-Python work")
+]
+Fanout = Annotated[int, Query(ge=1, le=MAX_FANOUT, description="downstream calls per request")]
+ThreadTokens = Annotated[int, Query(ge=1, le=MAX_THREADS)]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
