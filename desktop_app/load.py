@@ -18,26 +18,21 @@ from loopscope.embedded_server import (
 from loopscope.loadgen import (
     MAX_USERS,
     AnyRequest,
-    CpuCostMeter,
     HttpxSender,
     LoadGenerator,
     OpenLoopGenerator,
     ProgressCallback,
-    Recorder,
     RunResult,
     RunSettings,
     SweepProgress,
     SweepStep,
-    WireLog,
     connections_for,
     sweep_steps,
 )
 
-from .annotations import MarkerLog, format_value
-from .load_settings import LessonLoad, LoadSettings, capped_users
-from .placement import DemoServer
-from .predictions import Predictions
-from .your_app import YourApp
+from .annotations import format_value
+from .load_settings import LessonLoad, capped_users
+from .session_parts import SessionParts
 
 # Open loop on a route of the user's own: no theory sizes its connections, so they are
 # sized as for a 1 s service time (bounded by the open loop's own maximum).
@@ -49,27 +44,15 @@ OWN_ROUTE_RAMP_S = 0.2
 Generator = LoadGenerator | OpenLoopGenerator
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class LoadParts:
-    """What the load acts on and tells, passed in by the session."""
-
-    settings: LoadSettings
-    server: DemoServer
-    your_app: YourApp
-    predictions: Predictions
-    recorder: Recorder
-    wire: WireLog
-    markers: MarkerLog
-    cpu_meter: CpuCostMeter
-    #: A scenario's level changed at a perf_counter time: its curve point starts afresh.
-    on_level_change: Callable[[str, float], None]
-
-
 class LoadControl:
     """One generator per running scenario (closed or open loop), or a sweep's steps."""
 
-    def __init__(self, parts: LoadParts) -> None:
+    def __init__(
+        self, parts: SessionParts, *, on_level_change: Callable[[str, float], None]
+    ) -> None:
         self._parts = parts
+        # A scenario's level changed at a perf_counter time: its curve point starts afresh.
+        self._on_level_change = on_level_change
         self._settings = parts.settings
         self._generators: dict[str, Generator] = {}
         self._sweeping = False
@@ -183,7 +166,7 @@ class LoadControl:
                 )
                 generator.start(settings.users[scenario])
             self._generators[scenario] = generator
-            parts.on_level_change(scenario, time.perf_counter())
+            self._on_level_change(scenario, time.perf_counter())
 
     def halt(self) -> None:
         """The synchronous first half of a stop, for a click to take effect at once: the
@@ -251,7 +234,7 @@ class LoadControl:
         # A new delay or pool size makes every scenario's level unsettled again.
         now = time.perf_counter()
         for name in SCENARIOS:
-            self._parts.on_level_change(name, now)
+            self._on_level_change(name, now)
 
     def set_scenarios(self, scenarios: tuple[str, ...]) -> None:
         """Which scenarios run; takes effect at the next start."""
@@ -277,7 +260,7 @@ class LoadControl:
             else:
                 self._capped.discard(name)
             if value != settings.users[name]:
-                self._parts.on_level_change(name, time.perf_counter())
+                self._on_level_change(name, time.perf_counter())
                 if name in settings.scenarios:
                     self.mark(
                         f"users ({name})" if scenario else "users",
