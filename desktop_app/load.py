@@ -362,15 +362,14 @@ class LoadControl:
         ]
 
     def _sweep_run(self, scenario: str, users: int, step_s: float) -> RunSettings:
-        settings, placement = self._settings, self._parts.server.placement
+        placement = self._parts.server.placement
         run = RunSettings(
-            scenario=scenario,
+            # What the live load's users of `scenario` send: its scenario, delay (capped
+            # for blocking), iterations and fanout.
+            **dataclasses.asdict(self._settings.request(scenario)),
             concurrency=capped_users(scenario, users),
-            delay_ms=settings.request(scenario).delay_ms,
             duration_s=step_s,
-            threads=settings.threads,
-            iterations=settings.iterations,
-            fanout=settings.fanout,
+            threads=self._settings.threads,
             # Where the steps' server runs: their theory counts its workers.
             server_process=placement.process,
             workers=placement.workers,
