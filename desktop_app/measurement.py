@@ -10,7 +10,7 @@ import math
 import time
 from collections import deque
 
-from loopscope.embedded_server import CPU_SCENARIOS, LoopLagMonitor
+from loopscope.embedded_server import CPU_SCENARIOS, LoopLagMonitor, cancel_and_wait
 from loopscope.loadgen import Recorder, RunResult
 from loopscope.loadgen.health import (
     UI_SETTLE_S,
@@ -173,10 +173,7 @@ class Measurement:
         )
 
     async def stop(self) -> None:
-        if self._sampler is not None:
-            self._sampler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sampler
+        await cancel_and_wait(self._sampler)
 
     def reset(self) -> None:
         """Forget samples, curve and verdict; every level settles afresh."""
