@@ -47,12 +47,8 @@ Generator = LoadGenerator | OpenLoopGenerator
 class LoadControl:
     """One generator per running scenario (closed or open loop), or a sweep's steps."""
 
-    def __init__(
-        self, parts: SessionParts, *, on_level_change: Callable[[str, float], None]
-    ) -> None:
+    def __init__(self, parts: SessionParts) -> None:
         self._parts = parts
-        # A scenario's level changed at a perf_counter time: its curve point starts afresh.
-        self._on_level_change = on_level_change
         self._settings = parts.settings
         self._generators: dict[str, Generator] = {}
         self._sweeping = False
@@ -166,7 +162,7 @@ class LoadControl:
                 )
                 generator.start(settings.users[scenario])
             self._generators[scenario] = generator
-            self._on_level_change(scenario, time.perf_counter())
+            self._parts.on_level_change(scenario, time.perf_counter())
 
     def halt(self) -> None:
         """The synchronous first half of a stop, for a click to take effect at once: the
@@ -234,7 +230,7 @@ class LoadControl:
         # A new delay or pool size makes every scenario's level unsettled again.
         now = time.perf_counter()
         for name in SCENARIOS:
-            self._on_level_change(name, now)
+            self._parts.on_level_change(name, now)
 
     def set_scenarios(self, scenarios: tuple[str, ...]) -> None:
         """Which scenarios run; takes effect at the next start."""
@@ -260,7 +256,7 @@ class LoadControl:
             else:
                 self._capped.discard(name)
             if value != settings.users[name]:
-                self._on_level_change(name, time.perf_counter())
+                self._parts.on_level_change(name, time.perf_counter())
                 if name in settings.scenarios:
                     self.mark(
                         f"users ({name})" if scenario else "users",

@@ -145,8 +145,9 @@ class LabSession:
             wire=WireLog(),
             markers=MarkerLog(),
             cpu_meter=cpu_meter,
+            on_level_change=self.settling.unsettle,
         )
-        self.load = LoadControl(self.parts, on_level_change=self.settling.unsettle)
+        self.load = LoadControl(self.parts)
         self.measurement = Measurement(
             self.parts, load=self.load, settling=self.settling, health=self.generator_health
         )

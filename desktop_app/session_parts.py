@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from loopscope.loadgen import CpuCostMeter, Recorder, WireLog
@@ -36,3 +37,6 @@ class SessionParts:
     markers: MarkerLog
     #: This machine's speed for the CPU theory (a shared machine's speed drifts).
     cpu_meter: CpuCostMeter
+    #: A scenario's level changed at a perf_counter time: its curve point pools afresh
+    #: (`Settling.unsettle`).
+    on_level_change: Callable[[str, float], None]
