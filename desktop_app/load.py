@@ -18,26 +18,21 @@ from loopscope.embedded_server import (
 from loopscope.loadgen import (
     MAX_USERS,
     AnyRequest,
-    CpuCostMeter,
     HttpxSender,
     LoadGenerator,
     OpenLoopGenerator,
     ProgressCallback,
-    Recorder,
     RunResult,
     RunSettings,
     SweepProgress,
     SweepStep,
-    WireLog,
     connections_for,
     sweep_steps,
 )
 
-from .annotations import MarkerLog, format_value
-from .load_settings import LessonLoad, LoadSettings, capped_users
-from .placement import DemoServer
-from .predictions import Predictions
-from .your_app import YourApp
+from .annotations import format_value
+from .load_settings import LessonLoad, capped_users
+from .session_parts import SessionParts
 
 # Open loop on a route of the user's own: no theory sizes its connections, so they are
 # sized as for a 1 s service time (bounded by the open loop's own maximum).
@@ -49,26 +44,10 @@ OWN_ROUTE_RAMP_S = 0.2
 Generator = LoadGenerator | OpenLoopGenerator
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class LoadParts:
-    """What the load acts on and tells, passed in by the session."""
-
-    settings: LoadSettings
-    server: DemoServer
-    your_app: YourApp
-    predictions: Predictions
-    recorder: Recorder
-    wire: WireLog
-    markers: MarkerLog
-    cpu_meter: CpuCostMeter
-    #: A scenario's level changed at a perf_counter time: its curve point starts afresh.
-    on_level_change: Callable[[str, float], None]
-
-
 class LoadControl:
     """One generator per running scenario (closed or open loop), or a sweep's steps."""
 
-    def __init__(self, parts: LoadParts) -> None:
+    def __init__(self, parts: SessionParts) -> None:
         self._parts = parts
         self._settings = parts.settings
         self._generators: dict[str, Generator] = {}
@@ -183,7 +162,7 @@ class LoadControl:
                 )
                 generator.start(settings.users[scenario])
             self._generators[scenario] = generator
-            parts.on_level_change(scenario, time.perf_counter())
+            self._parts.on_level_change(scenario, time.perf_counter())
 
     def halt(self) -> None:
         """The synchronous first half of a stop, for a click to take effect at once: the
@@ -379,15 +358,14 @@ class LoadControl:
         ]
 
     def _sweep_run(self, scenario: str, users: int, step_s: float) -> RunSettings:
-        settings, placement = self._settings, self._parts.server.placement
+        placement = self._parts.server.placement
         run = RunSettings(
-            scenario=scenario,
+            # What the live load's users of `scenario` send: its scenario, delay (capped
+            # for blocking), iterations and fanout.
+            **dataclasses.asdict(self._settings.request(scenario)),
             concurrency=capped_users(scenario, users),
-            delay_ms=settings.request(scenario).delay_ms,
             duration_s=step_s,
-            threads=settings.threads,
-            iterations=settings.iterations,
-            fanout=settings.fanout,
+            threads=self._settings.threads,
             # Where the steps' server runs: their theory counts its workers.
             server_process=placement.process,
             workers=placement.workers,

@@ -10,8 +10,8 @@ import math
 import time
 from collections import deque
 
-from loopscope.embedded_server import CPU_SCENARIOS, LoopLagMonitor
-from loopscope.loadgen import CpuCostMeter, Recorder, RunResult
+from loopscope.embedded_server import CPU_SCENARIOS, LoopLagMonitor, cancel_and_wait
+from loopscope.loadgen import Recorder, RunResult
 from loopscope.loadgen.health import (
     UI_SETTLE_S,
     HealthMonitor,
@@ -20,13 +20,10 @@ from loopscope.loadgen.health import (
     short_of_cores,
 )
 
-from .annotations import MarkerLog
 from .lab_snapshot import CurvePoint, ProbeSample
 from .load import LoadControl
-from .load_settings import LoadSettings
-from .placement import PROBE_PERIOD_S, DemoServer
-from .predictions import Predictions
-from .your_app import YourApp
+from .placement import PROBE_PERIOD_S
+from .session_parts import SessionParts
 
 # 90 s of probe samples at 10 Hz. Only the charts read them, and they show the last 60 s
 # (charts.VISIBLE_S): 10 minutes of them (6000 samples) cost 4.3 MiB of memory that grew for
@@ -130,28 +127,16 @@ class Measurement:
 
     def __init__(
         self,
+        parts: SessionParts,
         *,
-        recorder: Recorder,
-        markers: MarkerLog,
-        settings: LoadSettings,
-        server: DemoServer,
-        your_app: YourApp,
         load: LoadControl,
-        predictions: Predictions,
         settling: Settling,
         health: GeneratorHealth,
-        cpu_meter: CpuCostMeter,
     ) -> None:
-        self._recorder = recorder
-        self._markers = markers
-        self._settings = settings
-        self._server = server
-        self._your_app = your_app
+        self._parts = parts
         self._load = load
-        self._predictions = predictions
         self._settling = settling
         self._health = health
-        self._cpu_meter = cpu_meter
         self._probes: deque[ProbeSample] = deque(maxlen=PROBE_HISTORY)
         self._curve: dict[tuple[str, int], CurvePoint] = {}
         # Scenarios draining the backlog of users taken away, and when it was drained
@@ -175,8 +160,8 @@ class Measurement:
 
     def in_flight(self) -> dict[str, int]:
         """Requests in flight server side: the demo's per scenario, the app's per route."""
-        counts = self._server.probes().in_flight()
-        counts.update(self._your_app.in_flight())
+        counts = self._parts.server.probes().in_flight()
+        counts.update(self._parts.your_app.in_flight())
         return counts
 
     # -- life --------------------------------------------------------------------------
@@ -188,10 +173,7 @@ class Measurement:
         )
 
     async def stop(self) -> None:
-        if self._sampler is not None:
-            self._sampler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sampler
+        await cancel_and_wait(self._sampler)
 
     def reset(self) -> None:
         """Forget samples, curve and verdict; every level settles afresh."""
@@ -225,25 +207,27 @@ class Measurement:
 
     def _sample(self, now: float, last: float) -> None:
         self._track_backlog(now)
-        if any(name in CPU_SCENARIOS for name in self._settings.scenarios):
+        parts = self._parts
+        server = parts.server
+        if any(name in CPU_SCENARIOS for name in parts.settings.scenarios):
             # Only for a CPU lesson: a sample reads every thread's schedstat (a def lesson
             # runs 40 threads), and nothing else needs the speed.
-            self._cpu_meter.sample()
-        pool = self._server.probes().threadpool()
+            parts.cpu_meter.sample()
+        pool = server.probes().threadpool()
         running = self._load.loaded()
-        users = self._settings.users
-        predicted = {name: self._predictions.prediction(name) for name in running}
+        users = parts.settings.users
+        predicted = {name: parts.predictions.prediction(name) for name in running}
         self._probes.append(
             ProbeSample(
-                t_s=now - self._recorder.origin,
+                t_s=now - parts.recorder.origin,
                 in_flight=self.in_flight(),
                 threads_total=pool.total,
                 threads_borrowed=pool.borrowed,
                 threads_waiting=pool.waiting,
-                loop_lag_ms=self._server.window_loop_lag.max_since(last) * 1000,
+                loop_lag_ms=server.window_loop_lag.max_since(last) * 1000,
                 users={name: users[name] for name in running},
                 theory_rps={name: predicted[name].throughput_rps for name in running},
-                server_loop_lag_ms=self._server.server_lag_ms(),
+                server_loop_lag_ms=server.server_lag_ms(),
                 theory_latency_ms={name: _finite(predicted[name].latency_ms) for name in running},
             )
         )
@@ -254,6 +238,7 @@ class Measurement:
         users' (646 -> 102 users of a def route: p50 13-20 s for about 20 s where theory
         says 2.5 s). Settling lasts while such users are still waiting for an answer, and
         one recorder window more, so that the latency then shown is the settled queue's."""
+        recorder = self._parts.recorder
         live = self._load.live()
         for name in list(self._draining):
             if name not in live:
@@ -265,14 +250,14 @@ class Measurement:
                 drained_at = self._draining[name]
                 if drained_at is None:
                     self._draining[name] = now
-                elif now - drained_at >= self._recorder.window_s:
+                elif now - drained_at >= recorder.window_s:
                     del self._draining[name]
                     # Where the charts show the settled queue again.
-                    self._markers.event(now - self._recorder.origin, f"settled: {name}")
+                    self._parts.markers.event(now - recorder.origin, f"settled: {name}")
 
     def _update_curve(self, now: float) -> None:
         """Add or refresh a response-curve point for each scenario settled at its level."""
-        if self._settings.mode != "closed" or self._load.sweeping:
+        if self._parts.settings.mode != "closed" or self._load.sweeping:
             return  # the curve is against users; a sweep adds its own points
         for name in self._load.live():
             if self._settling.settled(name, now):
@@ -283,9 +268,9 @@ class Measurement:
             return
         # Every step, so that each counts only its own stalls; the verdict's window spans
         # several steps, and a stall of the user's code in any of them is the code's.
-        self._held.append(self._your_app.held_lessons(HEALTH_STEP_S))
+        self._held.append(self._parts.your_app.held_lessons(HEALTH_STEP_S))
         held = tuple(dict.fromkeys(name for step in self._held for name in step))
-        placement = self._server.placement
+        placement = self._parts.server.placement
         self._health.judge(
             (*self._load.loaded(), *held) if self._load.running else None,
             server_workers=placement.workers if placement.process else 0,
@@ -316,10 +301,10 @@ class Measurement:
         completed since its level settled (CURVE_SKIP_S after the change) until `now` (a
         perf_counter time; default now): the figures a sweep step over the same records
         gives. None before the period starts or while nothing has completed in it."""
-        pooled = self._recorder.period(name, until=now)
+        pooled = self._parts.recorder.period(name, until=now)
         if pooled is None or pooled.ok == 0:
             return None
-        users = self._settings.users[name]
+        users = self._parts.settings.users[name]
         verdict = self._health.verdict
         point = CurvePoint(
             scenario=name,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from loopscope.embedded_server import (
     MAX_WORKERS,
@@ -20,6 +21,15 @@ from loopscope.loadgen.sweep import ProcessTarget, SweepProbes, SweepTarget
 # Probe sampling period: the in-flight, thread-pool and loop-lag charts get 10 points a
 # second, smooth enough to see a freeze start and end.
 PROBE_PERIOD_S = 0.1
+
+
+class _Gate(Protocol):
+    """What a run opens and Stop closes on the demo app: the blocking route's turnstile,
+    and the gate of its runs."""
+
+    def open(self) -> None: ...
+
+    def close(self) -> object: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,22 +179,20 @@ class DemoServer:
 
     def open_turnstile(self) -> None:
         """Let the blocking route's requests in (one at a time); a new run begins."""
-        turnstile = self.server.blocking_turnstile
-        if turnstile is not None:
-            turnstile.open()
-        gate = self.server.run_gate
-        if gate is not None:
+        for gate in self._gates():
             gate.open()
 
     def close_turnstile(self) -> None:
         """The blocking route's queued requests leave without blocking the loop, and the
         requests still waiting for a thread leave unrun (RunGate)."""
-        turnstile = self.server.blocking_turnstile
-        if turnstile is not None:
-            turnstile.close()
-        gate = self.server.run_gate
-        if gate is not None:
+        for gate in self._gates():
             gate.close()
+
+    def _gates(self) -> list[_Gate]:
+        """The blocking route's turnstile and the gate of its runs, those the app has
+        (the demo app has both)."""
+        gates = (self.server.blocking_turnstile, self.server.run_gate)
+        return [gate for gate in gates if gate is not None]
 
     def draining(self) -> int:
         """Requests of an earlier run still in flight on the server (this process's only;

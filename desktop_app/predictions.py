@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass, field
 
 from loopscope.embedded_server import CPU_SCENARIOS, SCENARIOS
 from loopscope.loadgen import CpuCostMeter, theory
@@ -28,28 +29,23 @@ def on_qt_loop() -> bool:
     return type(loop).call_soon is qasync.QEventLoop.call_soon
 
 
+@dataclass(eq=False, slots=True)
 class Predictions:
     """Throughput and latency the theory gives each scenario at the current settings."""
 
-    def __init__(
-        self,
-        settings: LoadSettings,
-        server: DemoServer,
-        cpu_meter: CpuCostMeter,
-        *,
-        load_running: Callable[[], bool],
-    ) -> None:
-        self._settings = settings
-        self._server = server
-        # This machine's speed for the CPU theory, sampled by the probe sampler (a shared
-        # machine's speed drifts: loadgen._cpu_cost).
-        self._cpu_meter = cpu_meter
-        self._load_running = load_running
-        # The cost the theory keeps once a load stops (None: take the meter's).
-        self._kept_cost_s: float | None = None
-        #: The window's loop (qasync) gives a request one pass fewer per gap between two
-        #: blocking requests than plain asyncio does (theory.LoopHold); set by `open()`.
-        self.qt_loop = False
+    settings: LoadSettings
+    server: DemoServer
+    #: This machine's speed for the CPU theory, sampled by the probe sampler (a shared
+    #: machine's speed drifts: loadgen._cpu_cost).
+    cpu_meter: CpuCostMeter
+    _: KW_ONLY
+    #: Whether load runs: while it does, the CPU cost is the meter's, not the one kept.
+    load_running: Callable[[], bool]
+    #: The window's loop (qasync) gives a request one pass fewer per gap between two
+    #: blocking requests than plain asyncio does (theory.LoopHold); set by `open()`.
+    qt_loop: bool = False
+    # The cost the theory keeps once a load stops (None: take the meter's).
+    _kept_cost_s: float | None = field(default=None, init=False, repr=False)
 
     def keep_cost(self, cost_s: float | None) -> None:
         """The CPU cost shown once the load stops (None: the meter's again)."""
@@ -57,21 +53,21 @@ class Predictions:
 
     def keep_current_cost(self) -> None:
         """The theory keeps the cost it shows now, at the end of a load."""
-        self._kept_cost_s = self._cpu_meter.cost_s(self._settings.iterations)
+        self._kept_cost_s = self.cpu_meter.cost_s(self.settings.iterations)
 
     def cpu_cost(self) -> float:
         """Seconds of the core one CPU-scenario request costs here (work and HTTP): while
         load runs, at the speed sampled over the last seconds (as a run's own theory is);
         once it stops, the cost it ended with (a sweep: its last step's)."""
-        if self._load_running() or self._kept_cost_s is None:
-            return self._cpu_meter.cost_s(self._settings.iterations)
+        if self.load_running() or self._kept_cost_s is None:
+            return self.cpu_meter.cost_s(self.settings.iterations)
         return self._kept_cost_s
 
     def prediction(self, scenario: str) -> theory.Prediction:
         if scenario not in SCENARIOS:
             return theory.unknown(scenario)  # a route of the user's own: no theory
-        settings = self._settings
-        placement = self._server.placement
+        settings = self.settings
+        placement = self.server.placement
         cpu_s: float | None = None
         cpu_share = 1.0
         workers = placement.workers if placement.process else 1
@@ -103,11 +99,11 @@ class Predictions:
     def loop_hold(self, users: int | None = None) -> theory.LoopHold | None:
         """The blocking route beside the others, holding the loop they share (closed loop):
         at its users, or at `users` (capped as its slider is: the response curve's levels)."""
-        settings = self._settings
+        settings = self.settings
         if "blocking" not in settings.scenarios:
             return None
         delay_s = settings.request("blocking").delay_ms / 1000
         held_by = settings.users["blocking"] if users is None else capped_users("blocking", users)
         # In a server process the blocking route holds a worker's plain asyncio loop.
-        qt_loop = self.qt_loop and not self._server.placement.process
+        qt_loop = self.qt_loop and not self.server.placement.process
         return theory.LoopHold(users=held_by, delay_s=delay_s, qt_loop=qt_loop)

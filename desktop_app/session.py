@@ -36,7 +36,7 @@ from .annotations import MarkerLog
 from .comparison import MAX_PINS, Comparison
 from .finished_run import FinishedRun, finish_run
 from .lab_snapshot import CurvePoint, LabSnapshot, PinnedRun, ProbeSample
-from .load import LoadControl, LoadParts
+from .load import LoadControl
 from .load_settings import MAX_BLOCKING_USERS, LessonLoad, LoadSettings
 from .measurement import (
     CURVE_SKIP_S,
@@ -51,6 +51,7 @@ from .own_app import OwnTarget
 from .placement import PROBE_PERIOD_S, DemoServer, Placement
 from .predictions import Predictions, on_qt_loop
 from .run_timeline import RunTimeline
+from .session_parts import SessionParts
 from .your_app import YourApp
 
 __all__ = [
@@ -90,6 +91,13 @@ class _Forward(Generic[T]):
 class LabSession:
     """Everything the window drives: server, load, measurement and their shutdown."""
 
+    # The parts the session and the window read.
+    settings = _Forward[LoadSettings]("parts.settings")
+    demo = _Forward[DemoServer]("parts.server")
+    your_app = _Forward[YourApp]("parts.your_app")
+    predictions = _Forward[Predictions]("parts.predictions")
+    recorder = _Forward[Recorder]("parts.recorder")
+    markers = _Forward[MarkerLog]("parts.markers")
     # What the window reads, kept by the parts.
     running = _Forward[bool]("load.running")
     server_ready = _Forward[bool]("demo.ready")
@@ -112,56 +120,40 @@ class LabSession:
     def __init__(
         self, *, window_s: float = 1.0, port: int = 0, placement: Placement | None = None
     ) -> None:
-        self.recorder = Recorder(window_s=window_s)
-        #: The senders' own send and receive times of the demo routes' requests: the
-        #: timeline's time on the wire (the server's phase table has the rest).
-        self.wire = WireLog()
-        #: Setting changes while the load runs ("threads 10 → 58"), for the time charts.
-        self.markers = MarkerLog()
-        # This machine's speed for the CPU theory (a shared machine's speed drifts).
+        recorder = Recorder(window_s=window_s)
+        settings = LoadSettings()
         cpu_meter = CpuCostMeter()
-        self.settings = LoadSettings()
-        self.settling = Settling(self.recorder)
+        self.settling = Settling(recorder)
         self.generator_health = GeneratorHealth()
-        self.demo = DemoServer(
+        demo = DemoServer(
             port=port,
             placement=placement or Placement(),
             cpu_meter=cpu_meter,
             on_start=self.generator_health.watch,
         )
-        self.your_app = YourApp(self.settings, on_level_change=self.settling.unsettle)
-        # The theory keeps the CPU cost a load ended with, once it is not running.
-        self.predictions = Predictions(
-            self.settings, self.demo, cpu_meter, load_running=lambda: self.load.running
-        )
-        self.load = LoadControl(
-            LoadParts(
-                settings=self.settings,
-                server=self.demo,
-                your_app=self.your_app,
-                predictions=self.predictions,
-                recorder=self.recorder,
-                wire=self.wire,
-                markers=self.markers,
-                cpu_meter=cpu_meter,
-                on_level_change=self.settling.unsettle,
-            )
-        )
-        self.measurement = Measurement(
-            recorder=self.recorder,
-            markers=self.markers,
-            settings=self.settings,
-            server=self.demo,
-            your_app=self.your_app,
-            load=self.load,
-            predictions=self.predictions,
-            settling=self.settling,
-            health=self.generator_health,
+        #: The parts the load and the measurement share (the session's own read them
+        #: through it: `session.recorder` is `session.parts.recorder`).
+        self.parts = SessionParts(
+            settings=settings,
+            server=demo,
+            your_app=YourApp(settings, on_level_change=self.settling.unsettle),
+            # The theory keeps the CPU cost a load ended with, once it is not running.
+            predictions=Predictions(
+                settings, demo, cpu_meter, load_running=lambda: self.load.running
+            ),
+            recorder=recorder,
+            wire=WireLog(),
+            markers=MarkerLog(),
             cpu_meter=cpu_meter,
+            on_level_change=self.settling.unsettle,
         )
-        self.comparison = Comparison(self.settings, self.demo, self.markers)
+        self.load = LoadControl(self.parts)
+        self.measurement = Measurement(
+            self.parts, load=self.load, settling=self.settling, health=self.generator_health
+        )
+        self.comparison = Comparison(settings, demo, self.parts.markers)
         self.timelines = RunTimeline(
-            self.demo, self.wire, lambda: self.finished, self.settings_values
+            demo, self.parts.wire, lambda: self.finished, self.settings_values
         )
         #: The run kept on screen after Stop, until Reset or the next Start.
         self.finished: FinishedRun | None = None

@@ -27,6 +27,7 @@ from ._settings import (
     SCENARIOS,
     ServerSettings,
 )
+from ._tasks import cancel_and_wait
 from ._timing import REQUEST_ID_HEADER, format_server_timing
 from ._turnstile import BlockingTurnstile
 from ._user_app import (
@@ -80,6 +81,7 @@ __all__ = [
     "ServerStartError",
     "ThreadPoolStats",
     "WorkerProbes",
+    "cancel_and_wait",
     "computing",
     "cpu_work",
     "create_app",

@@ -20,6 +20,7 @@ import httpx
 
 from ._blockwatch import BlockWatch
 from ._probes import LoopLagMonitor, ThreadPoolStats
+from ._tasks import cancel_and_wait
 
 # A worker busy with CPU-bound requests answers its /stats late (its loop waits for the
 # GIL); longer than this and the last figures stay shown.
@@ -66,11 +67,8 @@ class WorkerProbes:
         )
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
         if self._client is not None:
             await self._client.aclose()
             self._client = None
