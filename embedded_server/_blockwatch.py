@@ -17,7 +17,6 @@ the loop one timer every `beat_s`; it is the py-spy idea in-process, limited to 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import linecache
 import sys
 import sysconfig
@@ -30,6 +29,7 @@ from pathlib import Path
 from types import FrameType
 
 from . import _compat, platform_support
+from ._tasks import cancel_and_wait
 
 # A loop held this long is a stall: 20 ms is a frame and a half at 60 Hz, and well above the
 # heartbeat's own jitter on a busy loop.
@@ -195,10 +195,7 @@ class BlockWatch:
         self._pulse = (time.perf_counter(), time.thread_time())
         self._stop.set()
         task, self._heartbeat = self._heartbeat, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(timeout=1.0)

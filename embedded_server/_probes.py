@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 from collections import deque
@@ -16,6 +15,7 @@ from anyio import CapacityLimiter
 from ._blockwatch import BlockWatch
 from ._phases import PhaseTable
 from ._settings import MAX_THREADS, SCENARIOS
+from ._tasks import cancel_and_wait
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +67,7 @@ class LoopLagMonitor:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def _run(self) -> None:
         while True:

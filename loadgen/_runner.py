@@ -7,7 +7,6 @@ requests per second, with at most `max_in_flight` requests in flight.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import math
 import time
@@ -30,6 +29,7 @@ from loopscope.embedded_server import (
     ProbedApp,
     ServerProcess,
     ServerSettings,
+    cancel_and_wait,
     computing,
     create_app,
     import_app,
@@ -421,9 +421,7 @@ async def sampling(meter: CpuCostMeter | None) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
 
 
 def open_loop_connections(settings: RunSettings, threads: int, cpu_s: float | None) -> int:
