@@ -7,11 +7,9 @@ from collections.abc import Callable
 
 from PySide6.QtWidgets import QLabel
 
-from .controls import ControlPanel
 from .placement_driver import PlacementDriver
 from .presets import Preset
-from .session import LabSession
-from .shell import Shell, WindowPart
+from .shell import PartContext, WindowPart
 from .window_settings import WindowSettings
 
 
@@ -22,9 +20,7 @@ class LessonDriver(WindowPart):
     def __init__(
         self,
         presets: tuple[Preset, ...],
-        session: LabSession,
-        controls: ControlPanel,
-        shell: Shell,
+        context: PartContext,
         *,
         placement: PlacementDriver,
         settings: WindowSettings,
@@ -32,7 +28,7 @@ class LessonDriver(WindowPart):
     ) -> None:
         self.presets = presets
         self.current: Preset = presets[0]
-        super().__init__(session, controls, shell)
+        super().__init__(context)
         self._placement = placement
         self._settings = settings
         self._reset = reset

@@ -44,6 +44,7 @@ from .placement_driver import PlacementDriver
 from .presets import Preset, PresetCatalog, bundled_presets
 from .projector_fit import ChartsScroll
 from .session import LabSession, Placement
+from .shell import PartContext
 from .sweep_driver import SWEEP_STEP_S, SWEEP_USERS, SweepDriver
 from .window_dialogs import EXPORT_COLUMNS as EXPORT_COLUMNS
 from .window_dialogs import WindowDialogs
@@ -85,18 +86,13 @@ class MainWindow(QMainWindow):
         self.controls.setFixedWidth(400)
         self.banners = Banners(session)
         self.memory = WindowSettings(settings, self.banners.add_notice)
-        self.dialogs = WindowDialogs(self, session, self, lambda: self.lessons.current.name)
-        self.own = OwnAppDriver(
-            session, self.controls, self, self.dialogs, lambda: self.lessons.show_headline()
-        )
-        self.mover = PlacementDriver(
-            session, self.controls, self, forced=placement, show_placement=self._show_placement
-        )
+        context = PartContext(session, self.controls, self)
+        self.dialogs = WindowDialogs(self, context, lambda: self.lessons.current.name)
+        self.own = OwnAppDriver(context, self.dialogs)
+        self.mover = PlacementDriver(context, forced=placement, show_placement=self._show_placement)
         self.lessons = LessonDriver(
             catalog.presets,
-            session,
-            self.controls,
-            self,
+            context,
             placement=self.mover,
             settings=self.memory,
             reset=self.reset,
@@ -119,13 +115,9 @@ class MainWindow(QMainWindow):
                 lambda: self.binding.show_capped(),
             ),
         )
-        self.binding = LoadBinding(
-            session, self.controls, self.own.panel, self, self.painter.paint_text
-        )
+        self.binding = LoadBinding(context, self.own.panel, self.painter.paint_text)
         self.sweeper = SweepDriver(
-            session,
-            self.controls,
-            self,
+            context,
             show_running=self.binding.show_running,
             closing=lambda: self._shutting_down,
         )
@@ -270,6 +262,9 @@ class MainWindow(QMainWindow):
         """Paint everything now (charts, figures, health), not at the next timer ticks."""
         self.painter.paint_plots()
         self.painter.paint_text()
+
+    def show_headline(self) -> None:
+        self.lessons.show_headline()
 
     # -- the load -------------------------------------------------------------------------------
 
