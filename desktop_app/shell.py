@@ -35,6 +35,10 @@ class Shell(Protocol):
         """Paint everything now, not at the next timer ticks."""
         ...
 
+    def reset(self) -> None:
+        """Clear the run's charts, curve, markers and figures (the load keeps its settings)."""
+        ...
+
     def show_headline(self) -> None:
         """Show the headline again: it names the lesson, the server's place and your app."""
         ...

@@ -95,7 +95,6 @@ class MainWindow(QMainWindow):
             context,
             placement=self.mover,
             settings=self.memory,
-            reset=self.reset,
         )
         self.table = FiguresTable()
         sheets = resource_root() / "styles" if styles is None else styles
