@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 
 import numpy as np
 import pyqtgraph as pg
@@ -1109,27 +1109,21 @@ class Charts(QWidget):
         )
 
 
+@dataclass(eq=False, slots=True)
 class ResponseCurve:
     """The response curve's two plots (throughput and p50 against users, log x): the
     measured points (a cross where the generator was the limit), theory dashed, the axes
     fitted to the points and a labelled tick at each measured level. `pen` makes a line
     in the charts' style; `highest_pinned` reads the pinned runs' curves on a plot."""
 
-    def __init__(
-        self,
-        session: LabSession,
-        curve_rps: _Plot,
-        curve_latency: _Plot,
-        *,
-        pen: Callable[..., object],
-        highest_pinned: Callable[[_Plot], float],
-    ) -> None:
-        self._session = session
-        self.curve_rps = curve_rps
-        self.curve_latency = curve_latency
-        self._pen = pen
-        self._highest_pinned = highest_pinned
-        self._curve_levels: tuple[int, ...] = ()
+    session: LabSession
+    curve_rps: _Plot
+    curve_latency: _Plot
+    _: KW_ONLY
+    pen: Callable[..., object]
+    highest_pinned: Callable[[_Plot], float]
+    # The levels labelled on the x axes now (_tick_levels).
+    _curve_levels: tuple[int, ...] = field(default=(), init=False)
 
     def update(self, snap: LabSnapshot) -> None:
         """Draw the measured points and theory, then fit the axes to the points."""
@@ -1153,7 +1147,7 @@ class ResponseCurve:
         measured = {key for key in self.curve_rps._items if not key.endswith(":theory")}
         for plot in (self.curve_rps, self.curve_latency):
             plot.setXRange(*x_range, padding=0)
-            top = max(_highest_in(plot, measured), self._highest_pinned(plot))
+            top = max(_highest_in(plot, measured), self.highest_pinned(plot))
             set_y_from_zero(plot, nice_ceiling(top))
 
     def _tick_levels(self, levels: tuple[int, ...]) -> None:
@@ -1190,7 +1184,7 @@ class ResponseCurve:
                 ).setData(users, np.array([p.latency_p50_ms for p in chosen]))
             if name in snap.predictions and name in SCENARIOS:  # a route of yours: no theory
                 curve = [self._theory_at(name, int(n)) for n in CURVE_USERS]
-                dashed = self._pen(colour, style=Qt.PenStyle.DashLine, thin=True)
+                dashed = self.pen(colour, style=Qt.PenStyle.DashLine, thin=True)
                 self.curve_rps.item(name + ":theory", pen=dashed).setData(
                     CURVE_USERS.astype(float), np.array([c.throughput_rps for c in curve])
                 )
@@ -1199,19 +1193,19 @@ class ResponseCurve:
                 )
 
     def _theory_at(self, scenario: str, users: int) -> theory.Prediction:
-        base = self._session.prediction(scenario)
+        base = self.session.prediction(scenario)
         return theory.closed_loop(
             scenario,
             users=users,
             delay_s=base.service_time_s
             if scenario != "fanout-sequential"
-            else base.service_time_s / self._session.fanout,
-            threads=self._session.threads,
-            fanout=self._session.fanout,
+            else base.service_time_s / self.session.fanout,
+            threads=self.session.threads,
+            fanout=self.session.fanout,
             cpu_s=base.service_time_s,
             cpu_share=base.capacity if scenario in CPU_SCENARIOS else 1.0,
             # A sweep loads the blocking route beside at the same level (capped).
-            loop_hold=self._session.loop_hold(users),
+            loop_hold=self.session.loop_hold(users),
         )
 
 

@@ -165,14 +165,12 @@ class ControlPanel(QWidget):
         """The load (loop mode, users or rate) and the server (delay, threads, placement)."""
         load_box = QGroupBox("Load and server")
         form = QFormLayout(load_box)
-        self.users = QSlider(Qt.Orientation.Horizontal)
-        self.users.setRange(0, USERS_STEPS)
-        self.users.setToolTip(
+        self.users, self.users_label = _slider(
+            (0, USERS_STEPS),
             "Client: concurrent users per endpoint, each sending its next "
-            "request as soon as it gets an answer (closed loop). Live."
+            "request as soon as it gets an answer (closed loop). Live.",
+            self._users_moved,
         )
-        self.users_label = QLabel()
-        self.users.valueChanged.connect(self._users_moved)
         self.link = QCheckBox("same users for every endpoint")
         self.link.setChecked(True)
         self.link.setToolTip("Unlink to give one endpoint its own number of users")
@@ -180,22 +178,18 @@ class ControlPanel(QWidget):
         self.users_target.setToolTip("Which endpoint the users slider drives when unlinked")
         self.users_target.setEnabled(False)
         self.link.toggled.connect(lambda linked: self.users_target.setEnabled(not linked))
-        self.delay = QSlider(Qt.Orientation.Horizontal)
-        self.delay.setRange(0, MAX_DELAY_SLIDER_MS // 10)
-        self.delay.setToolTip(
+        self.delay, self.delay_label = _slider(
+            (0, MAX_DELAY_SLIDER_MS // 10),
             "Server: how long each route waits for its simulated I/O "
-            "(asyncio.sleep or time.sleep). Live."
+            "(asyncio.sleep or time.sleep). Live.",
+            self._delay_moved,
         )
-        self.delay_label = QLabel()
-        self.delay.valueChanged.connect(self._delay_moved)
-        self.threads = QSlider(Qt.Orientation.Horizontal)
-        self.threads.setRange(1, MAX_THREADS_SLIDER)
-        self.threads.setToolTip(
+        self.threads, self.threads_label = _slider(
+            (1, MAX_THREADS_SLIDER),
             "Server: tokens of anyio's thread limiter, i.e. how many def "
-            "routes run at once. FastAPI's default is 40. Live."
+            "routes run at once. FastAPI's default is 40. Live.",
+            self._threads_moved,
         )
-        self.threads_label = QLabel()
-        self.threads.valueChanged.connect(self._threads_moved)
         self.mode = QComboBox()
         self.mode.addItem("Closed loop: users wait for answers", "closed")
         self.mode.addItem("Open loop: fixed arrival rate", "open")
@@ -205,12 +199,12 @@ class ControlPanel(QWidget):
             "(latency counts from the intended start). Applies at Start."
         )
         self.mode.currentIndexChanged.connect(self._mode_chosen)
-        self.rate = QSlider(Qt.Orientation.Horizontal)
-        self.rate.setRange(0, RATE_STEPS)
-        self.rate.setValue(position_from_rate(50))
-        self.rate.setToolTip("Client (open loop): requests per second sent to each endpoint. Live.")
-        self.rate_label = QLabel()
-        self.rate.valueChanged.connect(self._rate_moved)
+        self.rate, self.rate_label = _slider(
+            (0, RATE_STEPS),
+            "Client (open loop): requests per second sent to each endpoint. Live.",
+            self._rate_moved,
+            value=position_from_rate(50),
+        )
         form.addRow(self.mode)
         form.addRow(self.link)
         # Across the whole row: in the sliders' column (beside labels as wide as
@@ -534,6 +528,20 @@ class ControlPanel(QWidget):
         self._refresh_labels()
         if not self._quiet:
             self.threads_changed.emit(self.threads.value())
+
+
+def _slider(
+    span: tuple[int, int], tip: str, moved: Callable[[], None], *, value: int | None = None
+) -> tuple[QSlider, QLabel]:
+    """A horizontal slider over `span` (starting at `value`, else its low end) that calls
+    `moved`, and the label that shows its value (set by the panel)."""
+    slider = QSlider(Qt.Orientation.Horizontal)
+    slider.setRange(*span)
+    if value is not None:
+        slider.setValue(value)  # before `moved` is connected: not a user's move
+    slider.setToolTip(tip)
+    slider.valueChanged.connect(moved)
+    return slider, QLabel()
 
 
 def _button(text: str, tip: str, clicked: Callable[[], None]) -> QPushButton:

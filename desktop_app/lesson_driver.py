@@ -3,39 +3,31 @@ its name (with the app loaded and where the server runs) in the headline."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from PySide6.QtWidgets import QLabel
 
-from .controls import ControlPanel
 from .placement_driver import PlacementDriver
 from .presets import Preset
-from .session import LabSession
-from .shell import Shell, WindowPart
+from .shell import PartContext, WindowPart
 from .window_settings import WindowSettings
 
 
 class LessonDriver(WindowPart):
-    """Applies `presets` (the first is shown until another is applied); `reset` clears
-    the charts after each. Makes `headline`, for the window to lay out."""
+    """Applies `presets` (the first is shown until another is applied); the shell resets
+    the run and the charts after each. Makes `headline`, for the window to lay out."""
 
     def __init__(
         self,
         presets: tuple[Preset, ...],
-        session: LabSession,
-        controls: ControlPanel,
-        shell: Shell,
+        context: PartContext,
         *,
         placement: PlacementDriver,
         settings: WindowSettings,
-        reset: Callable[[], None],
     ) -> None:
         self.presets = presets
         self.current: Preset = presets[0]
-        super().__init__(session, controls, shell)
+        super().__init__(context)
         self._placement = placement
         self._settings = settings
-        self._reset = reset
         self.headline = QLabel()
         self.headline.setObjectName("headline")
 
@@ -68,7 +60,7 @@ class LessonDriver(WindowPart):
         self._shell.charts.show_timeline(preset.view == "timeline")
         self.show_headline()
         self._settings.remember_lesson(preset.name)
-        self._reset()
+        self._shell.reset()
 
     def _show_index(self, index: int) -> None:
         combo = self._controls.preset

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .controls import ControlPanel
 from .load_settings import MAX_BLOCKING_USERS
 from .own_app_panel import OwnAppPanel
-from .session import LabSession
-from .shell import Shell, WindowPart
+from .shell import PartContext, WindowPart
 
 
 class LoadBinding(WindowPart):
@@ -18,15 +16,14 @@ class LoadBinding(WindowPart):
 
     def __init__(
         self,
-        session: LabSession,
-        controls: ControlPanel,
+        context: PartContext,
         own_panel: OwnAppPanel,
-        shell: Shell,
         paint_text: Callable[[], None],
     ) -> None:
-        super().__init__(session, controls, shell)
+        super().__init__(context)
         self._own_panel = own_panel
         self._paint_text = paint_text
+        session, controls = context.session, context.controls
         controls.scenarios_changed.connect(self._scenarios_changed)
         controls.users_changed.connect(self._users_changed)
         controls.delay_changed.connect(session.set_delay)

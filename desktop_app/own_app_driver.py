@@ -3,12 +3,9 @@ the route under load, and what blocked the loop in it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QLabel, QToolButton, QVBoxLayout, QWidget
 
-from .controls import ControlPanel
 from .own_app import (
     RemoteHostError,
     fits,
@@ -18,30 +15,22 @@ from .own_app import (
     split_url,
 )
 from .own_app_panel import BlockedLoopTable, OwnAppPanel
-from .session import LabSession, Placement
-from .shell import Shell, WindowPart
+from .session import Placement
+from .shell import PartContext, WindowPart
 from .window_dialogs import WindowDialogs
 
 
 class OwnAppDriver(WindowPart):
     """Makes the panel (`panel`, folded under `toggle` in the control panel) and the
     table of what blocked the loop (`blocked` under `blocked_heading`, for the window to
-    lay out). `show_headline` is called whenever the app or URL changes."""
+    lay out). The shell shows the headline again whenever the app or URL changes."""
 
-    def __init__(
-        self,
-        session: LabSession,
-        controls: ControlPanel,
-        shell: Shell,
-        dialogs: WindowDialogs,
-        show_headline: Callable[[], None],
-    ) -> None:
-        super().__init__(session, controls, shell)
+    def __init__(self, context: PartContext, dialogs: WindowDialogs) -> None:
+        super().__init__(context)
         self._dialogs = dialogs
-        self._show_headline = show_headline
         # "Your app" sits under the demo's endpoints: its route is one more endpoint.
         self.panel = OwnAppPanel()
-        controls_layout = controls.layout()
+        controls_layout = context.controls.layout()
         assert isinstance(controls_layout, QVBoxLayout)
         # Folded until wanted: a lesson needs the room for its card and sliders.
         self.toggle = QToolButton()
@@ -63,7 +52,7 @@ class OwnAppDriver(WindowPart):
         self.blocked_heading.hide()
         self.blocked.hide()
         self.panel.load_clicked.connect(
-            lambda spec, folder: shell.spawn(self.load_app(spec, folder))
+            lambda spec, folder: context.shell.spawn(self.load_app(spec, folder))
         )
         self.panel.url_clicked.connect(self.use_url)
         self.panel.route_changed.connect(self._route_changed)
@@ -116,14 +105,14 @@ class OwnAppDriver(WindowPart):
         except Exception as exc:  # the user's code may raise anything: one line, no traceback
             text = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
             panel.say(f"Not loaded: {' '.join(text.split())}", error=True)
-            self._show_headline()  # the app loaded before is gone too
+            self._shell.show_headline()  # the app loaded before is gone too
             self._focus(panel.app_spec)  # to correct it
             return False
         finally:
             panel.set_running(self._session.running)
         panel.show_operations(target.operations)
         self._focus(self._controls.start_stop)
-        self._show_headline()
+        self._shell.show_headline()
         found = len(target.operations)
         panel.say(
             f"{spec} runs at {target.url}, {found} routes from its OpenAPI schema: pick one, "
@@ -175,7 +164,7 @@ class OwnAppDriver(WindowPart):
         self._focus(self._controls.start_stop)
         self._controls.set_extra_targets(())
         panel.show_target("GET", target)
-        self._show_headline()
+        self._shell.show_headline()
         assert self._session.own is not None
         panel.say(
             f"{self._session.own.url}: a server already running (its probes are its own: "

@@ -7,10 +7,9 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from .controls import ControlPanel
 from .presets import Preset
-from .session import LabSession, Placement
-from .shell import Shell, WindowPart
+from .session import Placement
+from .shell import PartContext, WindowPart
 
 
 class PlacementDriver(WindowPart):
@@ -20,19 +19,17 @@ class PlacementDriver(WindowPart):
 
     def __init__(
         self,
-        session: LabSession,
-        controls: ControlPanel,
-        shell: Shell,
+        context: PartContext,
         *,
         forced: Placement | None,
         show_placement: Callable[[Placement], None],
     ) -> None:
-        super().__init__(session, controls, shell)
+        super().__init__(context)
         self._forced = forced
         self._show_placement = show_placement
         self._move_task: asyncio.Task[Any] | None = None
         # Where the last move asked the server to go (moves queue: `_move`).
-        self._wanted = session.placement
+        self._wanted = context.session.placement
 
     def release(self) -> None:
         """The user chose: the command line's placement holds no longer."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .charts import Charts
@@ -34,12 +35,30 @@ class Shell(Protocol):
         """Paint everything now, not at the next timer ticks."""
         ...
 
+    def reset(self) -> None:
+        """Clear the run's charts, curve, markers and figures (the load keeps its settings)."""
+        ...
+
+    def show_headline(self) -> None:
+        """Show the headline again: it names the lesson, the server's place and your app."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PartContext:
+    """What every part is handed: the session it drives, the control panel it reads and
+    sets, and the shell it asks for the rest (built once by the window)."""
+
+    session: LabSession
+    controls: ControlPanel
+    shell: Shell
+
 
 class WindowPart:
     """A part of the window: the session it drives, the control panel it reads and sets,
     and the shell it asks for the rest. Parts add what else they need."""
 
-    def __init__(self, session: LabSession, controls: ControlPanel, shell: Shell) -> None:
-        self._session = session
-        self._controls = controls
-        self._shell = shell
+    def __init__(self, context: PartContext) -> None:
+        self._session = context.session
+        self._controls = context.controls
+        self._shell = context.shell

@@ -10,9 +10,7 @@ from typing import Any
 from loopscope.embedded_server import SCENARIOS
 from loopscope.loadgen import SweepProgress
 
-from .controls import ControlPanel
-from .session import LabSession
-from .shell import Shell, WindowPart
+from .shell import PartContext, WindowPart
 
 # The sweep's levels and step length: 7 levels × 5 s, each long enough for two clean
 # 1 s windows after a second of settling.
@@ -26,14 +24,12 @@ class SweepDriver(WindowPart):
 
     def __init__(
         self,
-        session: LabSession,
-        controls: ControlPanel,
-        shell: Shell,
+        context: PartContext,
         *,
         show_running: Callable[[bool], None],
         closing: Callable[[], bool],
     ) -> None:
-        super().__init__(session, controls, shell)
+        super().__init__(context)
         self._show_running = show_running
         self._closing = closing
         self._task: asyncio.Task[Any] | None = None

@@ -44,10 +44,11 @@ from .placement_driver import PlacementDriver
 from .presets import Preset, PresetCatalog, bundled_presets
 from .projector_fit import ChartsScroll
 from .session import LabSession, Placement
+from .shell import PartContext
 from .sweep_driver import SWEEP_STEP_S, SWEEP_USERS, SweepDriver
 from .window_dialogs import EXPORT_COLUMNS as EXPORT_COLUMNS
 from .window_dialogs import WindowDialogs
-from .window_look import WindowLook
+from .window_look import StyleSheets, WindowLook, WindowWidgets
 from .window_settings import WindowSettings
 
 
@@ -85,38 +86,20 @@ class MainWindow(QMainWindow):
         self.controls.setFixedWidth(400)
         self.banners = Banners(session)
         self.memory = WindowSettings(settings, self.banners.add_notice)
-        self.dialogs = WindowDialogs(self, session, self, lambda: self.lessons.current.name)
-        self.own = OwnAppDriver(
-            session, self.controls, self, self.dialogs, lambda: self.lessons.show_headline()
-        )
-        self.mover = PlacementDriver(
-            session, self.controls, self, forced=placement, show_placement=self._show_placement
-        )
+        context = PartContext(session, self.controls, self)
+        self.dialogs = WindowDialogs(self, context, lambda: self.lessons.current.name)
+        self.own = OwnAppDriver(context, self.dialogs)
+        self.mover = PlacementDriver(context, forced=placement, show_placement=self._show_placement)
         self.lessons = LessonDriver(
             catalog.presets,
-            session,
-            self.controls,
-            self,
+            context,
             placement=self.mover,
             settings=self.memory,
-            reset=self.reset,
         )
         self.table = FiguresTable()
-        charts = Charts(session)
-        self._build_layout(charts)
+        sheets = resource_root() / "styles" if styles is None else styles
         self.look = WindowLook(
-            self,
-            session,
-            styles=resource_root() / "styles" if styles is None else styles,
-            charts=charts,
-            charts_column=self._charts_column,
-            controls=self.controls,
-            controls_scroll=self.controls_scroll,
-            charts_scroll=self.charts_scroll,
-            panel_toggle=self.panel_toggle,
-            table=self.table,
-            settings=self.memory,
-            say=self.banners.add_notice,
+            self._build_layout(), session, StyleSheets(sheets, self.banners.add_notice)
         )
         self.painter = PaintTimers(
             self,
@@ -131,13 +114,9 @@ class MainWindow(QMainWindow):
                 lambda: self.binding.show_capped(),
             ),
         )
-        self.binding = LoadBinding(
-            session, self.controls, self.own.panel, self, self.painter.paint_text
-        )
+        self.binding = LoadBinding(context, self.own.panel, self.painter.paint_text)
         self.sweeper = SweepDriver(
-            session,
-            self.controls,
-            self,
+            context,
             show_running=self.binding.show_running,
             closing=lambda: self._shutting_down,
         )
@@ -153,9 +132,10 @@ class MainWindow(QMainWindow):
         )
         self._show_placement(session.placement)
 
-    def _build_layout(self, charts: Charts) -> None:
+    def _build_layout(self) -> WindowWidgets:
         """The control panel (scrolling, and folding to a strip) beside a column of the
-        headline, the banners, the charts, the figures and what blocked the loop."""
+        headline, the banners, the charts (the look puts them at its top), the figures and
+        what blocked the loop."""
         # The parts' widgets, named on the window as the tests and scripts know them.
         self.own_panel = self.own.panel
         self.own_toggle = self.own.toggle
@@ -173,7 +153,6 @@ class MainWindow(QMainWindow):
         column = QWidget()
         charts_column = QVBoxLayout(column)
         charts_column.setContentsMargins(0, 0, 0, 0)
-        charts_column.addWidget(charts, 1)
         charts_column.addWidget(self.table)
         charts_column.addWidget(self.own.blocked_heading)
         charts_column.addWidget(self.blocked)
@@ -187,7 +166,6 @@ class MainWindow(QMainWindow):
         # comes and goes during a run, and each time a row of its own came or went (or
         # stayed, empty) every chart was laid out and painted again at a new size.
         self.charts_scroll.hold_on_top(self.banners.health_row)
-        self._charts_column = charts_column
         central = QWidget()
         layout = QHBoxLayout(central)
         # The panel scrolls rather than forcing the window taller than a 1080p screen
@@ -208,6 +186,15 @@ class MainWindow(QMainWindow):
         layout.addLayout(right, 1)
         self.setCentralWidget(central)
         self.resize(1600, 1000)
+        return WindowWidgets(
+            self,
+            self.controls,
+            self.controls_scroll,
+            self.panel_toggle,
+            charts_column,
+            self.charts_scroll,
+            self.table,
+        )
 
     def _wire(self) -> None:
         """The panel's buttons and the keys to what they do."""
@@ -274,6 +261,9 @@ class MainWindow(QMainWindow):
         """Paint everything now (charts, figures, health), not at the next timer ticks."""
         self.painter.paint_plots()
         self.painter.paint_text()
+
+    def show_headline(self) -> None:
+        self.lessons.show_headline()
 
     # -- the load -------------------------------------------------------------------------------
 
@@ -353,6 +343,7 @@ class MainWindow(QMainWindow):
         self.lessons.show_headline()
 
     def set_dark(self, dark: bool) -> None:
+        self.memory.remember_dark(dark)
         self.look.set_dark(dark)
 
     def set_presentation(self, on: bool) -> None:

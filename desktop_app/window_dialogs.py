@@ -15,8 +15,7 @@ from loopscope.loadgen import export
 from loopscope.loadgen.trace import write_trace
 
 from .annotations import settings_at
-from .session import LabSession
-from .shell import Shell
+from .shell import PartContext
 from .timeline import TIMELINE_SPAN_S
 
 # The window's Export: `run --csv`'s columns, then what a CSV alone in a folder must say.
@@ -28,15 +27,11 @@ class WindowDialogs:
     into the CSV rows and the picture's caption)."""
 
     def __init__(
-        self,
-        parent: QWidget,
-        session: LabSession,
-        shell: Shell,
-        lesson_name: Callable[[], str],
+        self, parent: QWidget, context: PartContext, lesson_name: Callable[[], str]
     ) -> None:
         self._parent = parent
-        self._session = session
-        self._shell = shell
+        self._session = context.session
+        self._shell = context.shell
         self._lesson_name = lesson_name
         # The question about another machine while it is open (tests answer it).
         self.remote_question: QMessageBox | None = None

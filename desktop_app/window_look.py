@@ -4,6 +4,7 @@ folded to a strip beside the charts."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
@@ -14,7 +15,6 @@ from .controls import ControlPanel
 from .figures_table import FiguresTable
 from .projector_fit import FOLD_BELOW_PX, ChartsScroll, presentation_font_pt, wide_enough
 from .session import LabSession
-from .window_settings import WindowSettings
 
 # How long the window waits, idle, before it makes the other mode's charts.
 PREPARE_AFTER_MS = 2000
@@ -66,38 +66,50 @@ def _themed_sheet(*, dark: bool, font_pt: int) -> str:
     return "\n" + "\n".join(rules)
 
 
-class WindowLook:
-    """Styles `window` from the sheets in `styles`; owns the charts, which a new style
-    replaces (their fonts, widths and colours are fixed when their plots are made)."""
+@dataclass(frozen=True, slots=True)
+class WindowWidgets:
+    """The window and the widgets of its layout that the look restyles, folds and fills:
+    laid out once by the window (`MainWindow._build_layout`)."""
 
-    def __init__(
-        self,
-        window: QMainWindow,
-        session: LabSession,
-        *,
-        styles: Path,
-        charts: Charts,
-        charts_column: QVBoxLayout,
-        controls: ControlPanel,
-        controls_scroll: QScrollArea,
-        charts_scroll: ChartsScroll,
-        panel_toggle: QToolButton,
-        table: FiguresTable,
-        settings: WindowSettings,
-        say: Callable[[str], None],
-    ) -> None:
-        self._window = window
+    window: QMainWindow
+    controls: ControlPanel
+    controls_scroll: QScrollArea
+    panel_toggle: QToolButton
+    charts_column: QVBoxLayout
+    charts_scroll: ChartsScroll
+    table: FiguresTable
+
+
+@dataclass(frozen=True, slots=True)
+class StyleSheets:
+    """The themes' style sheets (`light.qss`, `dark.qss`) in `folder`; `say` tells of one
+    that cannot be read."""
+
+    folder: Path
+    say: Callable[[str], None]
+
+    def read(self, theme: str) -> str:
+        """The theme's sheet, or "" (Qt's default look) when it cannot be read."""
+        path = self.folder / f"{theme}.qss"
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.say(f"Style sheet {path} cannot be read ({reason}): Qt's default look.")
+            return ""
+
+
+class WindowLook:
+    """Styles the window from `sheets`; owns the charts, at the top of the charts' column,
+    which a new style replaces (their fonts, widths and colours are fixed when their plots
+    are made)."""
+
+    def __init__(self, widgets: WindowWidgets, session: LabSession, sheets: StyleSheets) -> None:
+        self._widgets = widgets
         self._session = session
-        self._styles = styles
-        self.charts = charts
-        self._charts_column = charts_column
-        self._controls = controls
-        self._controls_scroll = controls_scroll
-        self._charts_scroll = charts_scroll
-        self._panel_toggle = panel_toggle
-        self._table = table
-        self._settings = settings
-        self._say = say
+        self._sheets = sheets
+        self.charts = Charts(session)
+        widgets.charts_column.insertWidget(0, self.charts, 1)
         self._dark = False
         self._presentation = False
         # Presentation mode's font size, for the screen's height (projector_fit).
@@ -106,16 +118,16 @@ class WindowLook:
         # back when the window is tall enough again.
         self._folded_for_height = False
         # A resize that changes the presentation fonts restyles once, at the loop's next turn.
-        self._refit = QTimer(window)
+        self._refit = QTimer(widgets.window)
         self._refit.setSingleShot(True)
         self._refit.timeout.connect(self._refit_fonts)
-        charts_scroll.resized.connect(self.fit_to_window)
+        widgets.charts_scroll.resized.connect(self.fit_to_window)
         # The charts made for each style (theme and mode), kept to be shown again: a new
         # set of pyqtgraph plots costs the shared loop ~200 ms, at every F11 otherwise.
-        self._charts_by_style: dict[ChartStyle, Charts] = {charts.chart_style: charts}
+        self._charts_by_style: dict[ChartStyle, Charts] = {self.charts.chart_style: self.charts}
         self.controls_shown = True
         # The other mode's charts are made once the window has been idle a moment.
-        self._prepare = QTimer(window)
+        self._prepare = QTimer(widgets.window)
         self._prepare.setSingleShot(True)
         self._prepare.setInterval(PREPARE_AFTER_MS)
         self._prepare.timeout.connect(self._prepare_when_idle)
@@ -123,7 +135,6 @@ class WindowLook:
 
     def set_dark(self, dark: bool) -> None:
         self._dark = dark
-        self._settings.remember_dark(dark)
         with self._session.ui_busy():  # the restyle stalls the loop: not the generator's fault
             self.apply_style()
         self._prepare.start()  # the other mode's charts, in this theme
@@ -133,9 +144,9 @@ class WindowLook:
         (for_height: because the window is short, see fit_to_window)."""
         self._folded_for_height = for_height and not shown
         self.controls_shown = shown
-        self._controls_scroll.setVisible(shown)
-        self._panel_toggle.setText("\u25c0" if shown else "\u25b6")
-        self._panel_toggle.setToolTip(
+        self._widgets.controls_scroll.setVisible(shown)
+        self._widgets.panel_toggle.setText("\u25c0" if shown else "\u25b6")
+        self._widgets.panel_toggle.setToolTip(
             "Hide the controls: the charts get the screen (F9)"
             if shown
             else "Show the controls (F9); Space still starts and stops the load"
@@ -151,36 +162,28 @@ class WindowLook:
         with self._session.ui_busy():  # the restyle stalls the loop: not the generator's fault
             self.apply_style()
             if on:
-                self._window.showFullScreen()
+                self._widgets.window.showFullScreen()
             else:
-                self._window.showNormal()
+                self._widgets.window.showNormal()
 
     def apply_style(self) -> None:
-        theme = "dark" if self._dark else "light"
         font_pt = self._presentation_pt if self._presentation else 11
-        path = self._styles / f"{theme}.qss"
-        try:
-            sheet = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            self._say(f"Style sheet {path} cannot be read ({reason}): Qt's default look.")
-            sheet = ""
-        self._window.setStyleSheet(
-            sheet
+        self._widgets.window.setStyleSheet(
+            self._sheets.read("dark" if self._dark else "light")
             + _themed_sheet(dark=self._dark, font_pt=font_pt)
             + f"\nQWidget {{ font-size: {font_pt}pt; }}"
             + f"\nQLabel#headline {{ font-size: {font_pt + 6}pt; font-weight: bold; }}"
         )
         width = 35 * font_pt if self._presentation else 400
-        self._controls.setFixedWidth(width)
-        for label in self._controls.run_bar.findChildren(QLabel):
+        self._widgets.controls.setFixedWidth(width)
+        for label in self._widgets.controls.run_bar.findChildren(QLabel):
             label.ensurePolished()  # the bar is not in the panel: its font follows here
-        self._controls.hold_label_widths()
-        self._controls.fit_card()
+        self._widgets.controls.hold_label_widths()
+        self._widgets.controls.fit_card()
         # Room for the vertical scroll bar when the panel is taller than the window.
-        self._controls_scroll.setFixedWidth(width + 16)
-        self._table.max_height = 180 if self._presentation else 150
-        self._table.fit_height()  # its rows' height follows the new font
+        self._widgets.controls_scroll.setFixedWidth(width + 16)
+        self._widgets.table.max_height = 180 if self._presentation else 150
+        self._widgets.table.fit_height()  # its rows' height follows the new font
         self._restyle_charts(self._chart_style(self._presentation))
 
     def _chart_style(self, presentation: bool) -> ChartStyle:
@@ -191,18 +194,22 @@ class WindowLook:
         return ChartStyle.make(presentation=presentation, dark=self._dark, font_pt=font_pt)
 
     def _screen_height(self) -> int:
-        screen = self._window.screen()
+        screen = self._widgets.window.screen()
         return screen.geometry().height() if screen is not None else 1080
 
     def _presentation_height(self) -> int:
         # Full screen, the screen's: the window's own lags behind while it grows to it (a
         # 16 pt set of charts was made for the old height on the way).
-        return self._screen_height() if self._window.isFullScreen() else self._window.height()
+        return (
+            self._screen_height()
+            if self._widgets.window.isFullScreen()
+            else self._widgets.window.height()
+        )
 
     def fit_to_window(self) -> None:
         """Follow the window's size: fold the panel on a short one, presentation fonts for
         its lines, the timeline beside the time charts on a wide, short one."""
-        height = self._window.height()
+        height = self._widgets.window.height()
         if not self._presentation:
             short = height < FOLD_BELOW_PX
             if short and self.controls_shown:
@@ -211,7 +218,7 @@ class WindowLook:
                 self.show_controls(True)
         elif presentation_font_pt(self._presentation_height()) != self._presentation_pt:
             self._refit.start()
-        viewport = self._charts_scroll.viewport()
+        viewport = self._widgets.charts_scroll.viewport()
         self.charts.set_wide(wide_enough(viewport.width(), viewport.height()))
 
     def _refit_fonts(self) -> None:
@@ -233,7 +240,7 @@ class WindowLook:
         self.charts = charts
         charts.show_timeline(old.timeline_shown)
         charts.set_wide(old.wide)
-        self._charts_column.replaceWidget(old, charts)
+        self._widgets.charts_column.replaceWidget(old, charts)
         # Hidden, not deleted: deleting pyqtgraph plots while Qt may still deliver their
         # queued paint events is a crash risk; and they come back at the next toggle.
         old.hide()
@@ -270,6 +277,6 @@ class WindowLook:
         # A child of the charts' column, hidden: Qt's to delete with the window, never
         # Python's (whose collector may run on a server thread, where freeing a widget
         # crashes).
-        charts.setParent(self._charts_column.parentWidget())
+        charts.setParent(self._widgets.charts_column.parentWidget())
         charts.hide()
         return True
