@@ -41,7 +41,8 @@ from ._options import (
     EXIT_FAILED,
     EXIT_OK,
     UsageError,
-    bounded_float,
+    add_bounded_float,
+    add_bounded_int,
     bounded_int,
     check_output_paths,
     comma_list,
@@ -100,15 +101,19 @@ def add_audit_parser(commands: Any) -> None:
         default=(1, 8, 32),
         help="users at each level (default 1,8,32)",
     )
-    audit.add_argument(
+    add_bounded_float(
+        audit,
         "--duration",
-        type=bounded_float(0.5, MAX_AUDIT_DURATION_S, "--duration"),
+        0.5,
+        MAX_AUDIT_DURATION_S,
         default=2.0,
         help="seconds of load per level (default 2, the first half second a warm-up)",
     )
-    audit.add_argument(
+    add_bounded_int(
+        audit,
         "--threads",
-        type=bounded_int(1, MAX_THREADS, "--threads"),
+        1,
+        MAX_THREADS,
         default=40,
         help="the thread pool's size for def routes (default 40, as anyio's)",
     )

@@ -9,7 +9,7 @@ import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from loopscope.embedded_server import (
     DEFAULT_CPU_ITERATIONS,
@@ -84,6 +84,28 @@ def bounded_float(
     return parse
 
 
+def add_bounded_int(
+    parser: argparse.ArgumentParser, flag: str, low: int, high: int, **options: Any
+) -> None:
+    """`parser.add_argument(flag, **options)` for a whole number in [low, high] (`bounded_int`,
+    its errors naming the flag)."""
+    parser.add_argument(flag, type=bounded_int(low, high, flag), **options)
+
+
+def add_bounded_float(
+    parser: argparse.ArgumentParser,
+    flag: str,
+    low: float,
+    high: float,
+    *,
+    open_low: bool = False,
+    **options: Any,
+) -> None:
+    """`parser.add_argument(flag, **options)` for a number in [low, high], or (low, high]
+    with open_low (`bounded_float`, its errors naming the flag)."""
+    parser.add_argument(flag, type=bounded_float(low, high, flag, open_low=open_low), **options)
+
+
 def comma_list(item: Callable[[str], T], what: str) -> Callable[[str], tuple[T, ...]]:
     """An argparse type: `a,b,c`, each parsed by `item`; at least one, no empty items."""
 
@@ -136,22 +158,28 @@ def add_workload_options(parser: argparse.ArgumentParser, *, per_step: bool) -> 
     """The options `run` and `sweep` share: what each request asks of the server, the
     thread pool, the warm-up, and the JSON/CSV outputs (declared once, so the two commands
     cannot drift apart). `per_step`: the sweep's wording (warm-up and pool per step)."""
-    parser.add_argument(
+    add_bounded_float(
+        parser,
         "--delay-ms",
-        type=bounded_float(0, MAX_DELAY_MS, "--delay-ms"),
+        0,
+        MAX_DELAY_MS,
         default=200.0,
         help="simulated I/O time per request, in milliseconds",
     )
     warmup_of = "each step" if per_step else "the run"
-    parser.add_argument(
+    add_bounded_float(
+        parser,
         "--warmup",
-        type=bounded_float(0, MAX_DURATION_S, "--warmup"),
+        0,
+        MAX_DURATION_S,
         default=None,
         help=f"seconds of {warmup_of} excluded from the summary (default: min(1, length/5))",
     )
-    parser.add_argument(
+    add_bounded_float(
+        parser,
         "--drain",
-        type=bounded_float(0, MAX_DURATION_S, "--drain"),
+        0,
+        MAX_DURATION_S,
         default=None,
         metavar="SECONDS",
         help="at the end of "
@@ -160,28 +188,36 @@ def add_workload_options(parser: argparse.ArgumentParser, *, per_step: bool) -> 
         "too; what is cut off is reported as censored (default: open loop max(10, duration), "
         "closed loop 2 s + twice the delay, at most 10)",
     )
-    parser.add_argument(
+    add_bounded_int(
+        parser,
         "--threads",
-        type=bounded_int(1, MAX_THREADS, "--threads"),
+        1,
+        MAX_THREADS,
         default=None,
         help="thread-pool tokens for def routes (FastAPI's default: 40)"
         + (", reset before every step" if per_step else ""),
     )
-    parser.add_argument(
+    add_bounded_int(
+        parser,
         "--iterations",
-        type=bounded_int(1, MAX_CPU_ITERATIONS, "--iterations"),
+        1,
+        MAX_CPU_ITERATIONS,
         default=DEFAULT_CPU_ITERATIONS,
         help="CPU work per request (cpu-* scenarios)",
     )
-    parser.add_argument(
+    add_bounded_int(
+        parser,
         "--fanout",
-        type=bounded_int(1, MAX_FANOUT, "--fanout"),
+        1,
+        MAX_FANOUT,
         default=DEFAULT_FANOUT,
         help="downstream calls per request (fanout-*)",
     )
-    parser.add_argument(
+    add_bounded_float(
+        parser,
         "--max-error-rate",
-        type=bounded_float(0, 1, "--max-error-rate"),
+        0,
+        1,
         default=DEFAULT_MAX_ERROR_RATE,
         metavar="FRACTION",
         help=f"exit 1 when more than this fraction of the requests of "
@@ -210,9 +246,11 @@ def add_placement_options(parser: argparse.ArgumentParser) -> None:
         help="serve the demo routes from a process of their own (uvicorn, started and "
         "stopped here) instead of this process's event loop",
     )
-    parser.add_argument(
+    add_bounded_int(
+        parser,
         "--workers",
-        type=bounded_int(1, MAX_WORKERS, "--workers"),
+        1,
+        MAX_WORKERS,
         default=None,
         help="with the server in its own process: worker processes, each with its own GIL, "
         "loop and thread pool (implies --server-process; default 1)",

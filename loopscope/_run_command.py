@@ -40,10 +40,10 @@ from ._options import (
     EXIT_OK,
     MAX_DURATION_S,
     UsageError,
+    add_bounded_float,
+    add_bounded_int,
     add_placement_options,
     add_workload_options,
-    bounded_float,
-    bounded_int,
     check_measured_period,
     check_output_paths,
     error_counts,
@@ -83,23 +83,31 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help=f"a demo route, one of: {', '.join(SCENARIOS)} (or --app/--url: your own)",
     )
-    run.add_argument(
+    add_bounded_int(
+        run,
         "--concurrency",
-        type=bounded_int(1, MAX_IN_FLIGHT, "--concurrency"),
+        1,
+        MAX_IN_FLIGHT,
         default=None,
         help=f"closed loop: users (1-{MAX_USERS}, default 10), each waiting for its answer "
         f"before the next request; open loop: the most requests in flight (connections; "
         f"default: twice what the rate needs in theory, at least 10)",
     )
-    run.add_argument(
+    add_bounded_float(
+        run,
         "--duration",
-        type=bounded_float(0, MAX_DURATION_S, "--duration", open_low=True),
+        0,
+        MAX_DURATION_S,
+        open_low=True,
         default=10.0,
         help="seconds of load, warm-up included",
     )
-    run.add_argument(
+    add_bounded_float(
+        run,
         "--rate",
-        type=bounded_float(0, MAX_RATE, "--rate", open_low=True),
+        0,
+        MAX_RATE,
+        open_low=True,
         default=None,
         help="open loop: start this many requests per second whatever the answers do; "
         "latency counts from each one's intended start",

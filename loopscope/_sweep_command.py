@@ -25,6 +25,8 @@ from ._options import (
     EXIT_FAILED,
     EXIT_OK,
     UsageError,
+    add_bounded_float,
+    add_bounded_int,
     add_placement_options,
     add_workload_options,
     bounded_float,
@@ -71,15 +73,20 @@ def add_sweep_parser(commands: Any) -> None:
         metavar="R,S",
         help="open loop: requests per second per step, e.g. 10,50,100",
     )
-    sweep.add_argument(
+    add_bounded_int(
+        sweep,
         "--max-in-flight",
-        type=bounded_int(1, MAX_IN_FLIGHT, "--max-in-flight"),
+        1,
+        MAX_IN_FLIGHT,
         default=None,
         help="open loop: the most requests in flight (default: twice what each rate needs)",
     )
-    sweep.add_argument(
+    add_bounded_float(
+        sweep,
         "--step-duration",
-        type=bounded_float(0, MAX_STEP_S, "--step-duration", open_low=True),
+        0,
+        MAX_STEP_S,
+        open_low=True,
         default=5.0,
         help="seconds of load per step, warm-up included",
     )

@@ -35,9 +35,9 @@ from ._options import (
     MAX_DURATION_S,
     Parser,
     UsageError,
+    add_bounded_float,
+    add_bounded_int,
     add_placement_options,
-    bounded_float,
-    bounded_int,
     check_output_paths,
     placement_from,
 )
@@ -63,17 +63,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve", help="run the demo server alone, for curl, wrk or a browser"
     )
-    serve.add_argument("--port", type=bounded_int(0, 65535, "--port"), default=8000)
-    serve.add_argument("--threads", type=bounded_int(1, MAX_THREADS, "--threads"), default=40)
+    add_bounded_int(serve, "--port", 0, 65535, default=8000)
+    add_bounded_int(serve, "--threads", 1, MAX_THREADS, default=40)
     # Internal: serve on a socket LoopScope bound (ServerProcess), not on --port.
     # Twice: the port the workers share, then this worker's own (its probes).
     serve.add_argument("--fd", type=int, action="append", default=None, help=argparse.SUPPRESS)
 
     gui = commands.add_parser("gui", help="open the desktop app (the default)")
     gui.add_argument("--preset", default=None, help='a lesson, e.g. "Sync vs async"')
-    gui.add_argument(
+    add_bounded_float(
+        gui,
         "--autorun",
-        type=bounded_float(0, MAX_DURATION_S, "--autorun", open_low=True),
+        0,
+        MAX_DURATION_S,
+        open_low=True,
         default=None,
         metavar="SECONDS",
         help="run the preset this long, save what was asked, and exit",
