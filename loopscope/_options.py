@@ -20,7 +20,7 @@ from loopscope.embedded_server import (
     MAX_THREADS,
     MAX_WORKERS,
 )
-from loopscope.loadgen import ERROR_ABANDONED, Workload
+from loopscope.loadgen import Workload
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -120,44 +120,11 @@ def comma_list(item: Callable[[str], T], what: str) -> Callable[[str], tuple[T, 
     return parse
 
 
-def error_rate(ok: int, errors: dict[str, int]) -> float:
-    """The fraction of requests that failed, for `--max-error-rate`; 1 when none succeeded.
-
-    Requests cut off at the end (`abandoned`) count only when nothing succeeded: with a
-    route slower than the run is long (`blocking`, many users) they are the load's own
-    queue, not failures, and the report shows them apart.
-    """
-    if ok == 0:
-        return 1.0
-    failed = sum(n for kind, n in errors.items() if kind != ERROR_ABANDONED)
-    return failed / (ok + failed)
-
-
-def percent(fraction: float) -> str:
-    """e.g. "90 %", "0.5 %": whole percents unless that would round a failure to 0."""
-    value = fraction * 100
-    return f"{value:.0f} %" if value >= 1 or value == 0 else f"{value:.1g} %"
-
-
-def error_counts(errors: dict[str, int]) -> str:
-    """e.g. "abandoned: 5, connect: 4,500"."""
-    return ", ".join(f"{kind}: {count:,}" for kind, count in sorted(errors.items()))
-
-
-def fmt(value: float, digits: int = 1) -> str:
-    return "-" if math.isnan(value) else f"{value:,.{digits}f}"
-
-
-def ratio(measured: float, predicted: float) -> str:
-    if math.isnan(measured) or math.isnan(predicted) or predicted <= 0 or math.isinf(predicted):
-        return "-"
-    return f"{measured / predicted:.2f}"
-
-
 def add_workload_options(parser: argparse.ArgumentParser, *, per_step: bool) -> None:
     """The options `run` and `sweep` share: what each request asks of the server, the
-    thread pool, the warm-up, and the JSON/CSV outputs (declared once, so the two commands
-    cannot drift apart). `per_step`: the sweep's wording (warm-up and pool per step)."""
+    thread pool, the warm-up, the JSON/CSV outputs and, last, where the demo server runs
+    (`add_placement_options`): declared once, so the two commands cannot drift apart.
+    `per_step`: the sweep's wording (warm-up and pool per step)."""
     add_bounded_float(
         parser,
         "--delay-ms",
@@ -236,6 +203,7 @@ def add_workload_options(parser: argparse.ArgumentParser, *, per_step: bool) -> 
         default=None,
         help="write one CSV row per step here" if per_step else "write one CSV row per 1 s window",
     )
+    add_placement_options(parser)
 
 
 def add_placement_options(parser: argparse.ArgumentParser) -> None:
@@ -273,7 +241,7 @@ def placement_from(args: argparse.Namespace, *, elsewhere: bool) -> tuple[bool, 
 def workload_from(
     args: argparse.Namespace, *, elsewhere: bool, max_in_flight: int | None
 ) -> Workload:
-    """The workload `add_workload_options`, `add_placement_options` and the app options
+    """The workload `add_workload_options` (its placement options too) and the app options
     parsed (`placement_from`: `elsewhere` and its UsageError); max_in_flight: the open
     loop's bound, which `run` and `sweep` take from options of their own."""
     server_process, workers = placement_from(args, elsewhere=elsewhere)

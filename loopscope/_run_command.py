@@ -34,6 +34,7 @@ from loopscope.loadgen.trace import RunTrace, write_trace
 
 from ._app_checks import check_route_known, import_bounded
 from ._app_output import AppOutputLog
+from ._figures import error_counts, error_rate, fmt, percent, ratio
 from ._interrupt import exit_status, run_interruptible
 from ._options import (
     EXIT_FAILED,
@@ -42,15 +43,9 @@ from ._options import (
     UsageError,
     add_bounded_float,
     add_bounded_int,
-    add_placement_options,
     add_workload_options,
     check_measured_period,
     check_output_paths,
-    error_counts,
-    error_rate,
-    fmt,
-    percent,
-    ratio,
     workload_from,
     write_outputs,
 )
@@ -118,7 +113,6 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
         help="a server on this machine to load instead of the embedded one",
     )
     add_workload_options(run, per_step=False)
-    add_placement_options(run)
     add_route_options(run)
 
 

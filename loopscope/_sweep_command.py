@@ -20,6 +20,7 @@ from loopscope.loadgen.sweep import (
 )
 
 from ._app_checks import check_route_known, import_bounded
+from ._figures import error_counts, error_rate, fmt, percent, ratio
 from ._interrupt import exit_status, run_interruptible
 from ._options import (
     EXIT_FAILED,
@@ -27,18 +28,12 @@ from ._options import (
     UsageError,
     add_bounded_float,
     add_bounded_int,
-    add_placement_options,
     add_workload_options,
     bounded_float,
     bounded_int,
     check_measured_period,
     check_output_paths,
     comma_list,
-    error_counts,
-    error_rate,
-    fmt,
-    percent,
-    ratio,
     workload_from,
     write_outputs,
 )
@@ -91,7 +86,6 @@ def add_sweep_parser(commands: Any) -> None:
         help="seconds of load per step, warm-up included",
     )
     add_workload_options(sweep, per_step=True)
-    add_placement_options(sweep)
     sweep.add_argument(
         "--png", type=Path, default=None, help="draw throughput and latency against the level"
     )
