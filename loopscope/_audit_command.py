@@ -36,7 +36,7 @@ from loopscope.loadgen.audit import (
 from ._app_checks import add_startup_timeout_option, import_bounded
 from ._app_output import AppOutputLog, add_app_log_option
 from ._audit_png import render_audit_png
-from ._interrupt import exit_status, run_interruptible
+from ._interrupt import report_interrupted, run_interruptible
 from ._options import (
     EXIT_FAILED,
     EXIT_OK,
@@ -264,12 +264,9 @@ def command_audit(args: argparse.Namespace) -> int:
         written = drew_png(lambda: render_audit_png(report, png)) and written
     if interrupted is not None:
         verdict = "a route blocks the loop" if report.blocks_loop else "verdict unknown"
-        print(
-            f"loopscope: interrupted by {interrupted.name}: {verdict}; wrote the "
-            f"{len(report.routes)} routes audited so far",
-            file=sys.stderr,
+        return report_interrupted(
+            interrupted, f"{verdict}; wrote the {len(report.routes)} routes audited so far"
         )
-        return exit_status(interrupted)
     if report.blocks_loop:
         return EXIT_FAILED
     return EXIT_OK if written else EXIT_FAILED

@@ -35,7 +35,7 @@ from loopscope.loadgen.trace import RunTrace, write_trace
 from ._app_checks import check_route_known, import_bounded
 from ._app_output import AppOutputLog
 from ._figures import error_counts, error_rate, fmt, percent, ratio
-from ._interrupt import exit_status, run_interruptible
+from ._interrupt import report_interrupted, run_interruptible
 from ._options import (
     EXIT_FAILED,
     EXIT_OK,
@@ -531,12 +531,9 @@ def command_run(args: argparse.Namespace) -> int:
         outputs = (("--json", args.json), ("--csv", args.csv), ("--trace", args.trace))
         saved = [option for option, path in outputs if path]
         where = f"; wrote {' and '.join(saved)}" if saved and written else ""
-        print(
-            f"loopscope: interrupted by {interrupted.name}: partial result of "
-            f"{result.summary.duration_s:.1f} s measured{where}",
-            file=sys.stderr,
+        return report_interrupted(
+            interrupted, f"partial result of {result.summary.duration_s:.1f} s measured{where}"
         )
-        return exit_status(interrupted)
     if result.summary.ok == 0:
         errors = error_counts(result.summary.errors)
         why = f" ({errors})" if errors else ""

@@ -21,7 +21,7 @@ from loopscope.loadgen.sweep import (
 
 from ._app_checks import check_route_known, import_bounded
 from ._figures import error_counts, error_rate, fmt, percent, ratio
-from ._interrupt import exit_status, run_interruptible
+from ._interrupt import report_interrupted, run_interruptible
 from ._options import (
     EXIT_FAILED,
     EXIT_OK,
@@ -296,12 +296,10 @@ def command_sweep(args: argparse.Namespace) -> int:
             if path is not None and (results or option != "--png")
         ]
         where = f"; wrote {', '.join(outputs)}" if outputs and written else ""
-        print(
-            f"loopscope: interrupted by {interrupted.name}: kept the {len(results)} finished "
-            f"of {len(settings.steps())} steps{where}",
-            file=sys.stderr,
+        return report_interrupted(
+            interrupted,
+            f"kept the {len(results)} finished of {len(settings.steps())} steps{where}",
         )
-        return exit_status(interrupted)
     if not any(result.summary.ok for result in results):
         print("loopscope: no request succeeded in any step", file=sys.stderr)
         return EXIT_FAILED
