@@ -28,6 +28,7 @@ def add_startup_timeout_option(parser: argparse.ArgumentParser) -> None:
         0,
         MAX_STARTUP_TIMEOUT_S,
         open_low=True,
+        dest="startup_timeout_s",
         default=DEFAULT_STARTUP_TIMEOUT_S,
         metavar="SECONDS",
         help="with --app: how long importing it, and then its start-up (lifespan), may "

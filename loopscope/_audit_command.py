@@ -154,7 +154,7 @@ def _choose(app: object, args: argparse.Namespace) -> tuple[list[Operation], lis
     # The app's own prints while it answers go to stderr, not into the report on stdout.
     with contextlib.redirect_stdout(sys.stderr):
         chosen, refused = asyncio.run(
-            preflight(app, chosen, startup_timeout_s=args.startup_timeout)  # type: ignore[arg-type]
+            preflight(app, chosen, startup_timeout_s=args.startup_timeout_s)  # type: ignore[arg-type]
         )
     if args.route and refused:
         route, why = refused[0]
@@ -226,7 +226,7 @@ def command_audit(args: argparse.Namespace) -> int:
     # The app's prints and uvicorn's error log go to a file from its import on: stdout
     # carries the report alone.
     with AppOutputLog(args.app_log) as app_log:
-        app = import_bounded(args.app, args.app_dir, args.startup_timeout)  # UsageError
+        app = import_bounded(args.app, args.app_dir, args.startup_timeout_s)  # UsageError
         chosen, skipped = _choose(app, args)
         settings = AuditSettings(
             levels=args.levels,
@@ -234,7 +234,7 @@ def command_audit(args: argparse.Namespace) -> int:
             warmup_s=min(0.5, args.duration / 4),
             threads=args.threads,
             max_level_s=max(MAX_LEVEL_S, args.duration),
-            startup_timeout_s=args.startup_timeout,
+            startup_timeout_s=args.startup_timeout_s,
         )
         probed = ProbedApp(app, threads=args.threads)
 

@@ -7,7 +7,7 @@ import argparse
 import math
 import stat
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -139,6 +139,8 @@ def add_workload_options(parser: argparse.ArgumentParser, *, per_step: bool) -> 
         "--warmup",
         0,
         MAX_DURATION_S,
+        dest="warmup_s",
+        metavar="WARMUP",
         default=None,
         help=f"seconds of {warmup_of} excluded from the summary (default: min(1, length/5))",
     )
@@ -147,6 +149,7 @@ def add_workload_options(parser: argparse.ArgumentParser, *, per_step: bool) -> 
         "--drain",
         0,
         MAX_DURATION_S,
+        dest="drain_s",
         default=None,
         metavar="SECONDS",
         help="at the end of "
@@ -238,6 +241,27 @@ def placement_from(args: argparse.Namespace, *, elsewhere: bool) -> tuple[bool, 
     return server_process, args.workers or 1
 
 
+def fields_from(args: argparse.Namespace, names: Iterable[str]) -> dict[str, Any]:
+    """The options of these `dest`s as keywords: an option's `dest` is the name of the
+    field it sets, so a dataclass is built from the options without naming each twice."""
+    return {name: getattr(args, name) for name in names}
+
+
+# The Workload fields the options set as they are (`workload_from`); its placement and
+# its open loop's bound are worked out.
+_WORKLOAD_OPTIONS = (
+    "delay_ms",
+    "warmup_s",
+    "drain_s",
+    "threads",
+    "iterations",
+    "fanout",
+    "app",
+    "app_dir",
+    "startup_timeout_s",
+)
+
+
 def workload_from(
     args: argparse.Namespace, *, elsewhere: bool, max_in_flight: int | None
 ) -> Workload:
@@ -246,16 +270,8 @@ def workload_from(
     loop's bound, which `run` and `sweep` take from options of their own."""
     server_process, workers = placement_from(args, elsewhere=elsewhere)
     return Workload(
-        delay_ms=args.delay_ms,
-        warmup_s=args.warmup,
-        drain_s=args.drain,
-        threads=args.threads,
-        iterations=args.iterations,
-        fanout=args.fanout,
+        **fields_from(args, _WORKLOAD_OPTIONS),
         max_in_flight=max_in_flight,
-        app=args.app,
-        app_dir=args.app_dir,
-        startup_timeout_s=args.startup_timeout,
         server_process=server_process,
         workers=workers,
     )

@@ -434,7 +434,7 @@ def settings_from(args: argparse.Namespace) -> RunSettings:
         )
     if args.scenario == "blocking" and args.delay_ms > MAX_BLOCKING_DELAY_MS:
         raise UsageError(f"--delay-ms for blocking must be at most {MAX_BLOCKING_DELAY_MS}")
-    check_measured_period(args.duration, args.warmup, args.rate, duration_option="--duration")
+    check_measured_period(args.duration, args.warmup_s, args.rate, duration_option="--duration")
     route: RouteRequest | None = None
     base: str | None = None
     if uses_route(args) or args.scenario is None:
@@ -443,7 +443,7 @@ def settings_from(args: argparse.Namespace) -> RunSettings:
         route, base = route_from(args)
         if args.app is not None:  # before any load: an app that does not import, or
             # a route it does not have, is a bad argument
-            check_route_known(import_bounded(args.app, args.app_dir, args.startup_timeout), route)
+            check_route_known(import_bounded(args.app, args.app_dir, args.startup_timeout_s), route)
         if base is not None:
             if args.threads is not None:
                 raise UsageError("--threads sets the embedded server's pool: use it with --app")

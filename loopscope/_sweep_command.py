@@ -102,7 +102,7 @@ def settings_from(args: argparse.Namespace) -> SweepSettings:
             raise UsageError('--app needs at least one --route, e.g. --route "GET /items"')
         routes = tuple(parse_route(text, args) for text in args.route)
         # Before any load: an app that does not import, or a route it lacks, is a bad argument.
-        app = import_bounded(args.app, args.app_dir, args.startup_timeout)
+        app = import_bounded(args.app, args.app_dir, args.startup_timeout_s)
         for route in routes:
             check_route_known(app, route)
     elif args.route:
