@@ -14,7 +14,7 @@ from urllib.parse import unquote
 from loopscope.embedded_server import AppImportError, import_app, match_route
 from loopscope.loadgen import RouteRequest
 
-from ._options import EXIT_BAD_ARGUMENTS, UsageError, bounded_float
+from ._options import EXIT_BAD_ARGUMENTS, UsageError, add_bounded_float
 
 DEFAULT_STARTUP_TIMEOUT_S = 30.0
 MAX_STARTUP_TIMEOUT_S = 3600.0
@@ -22,9 +22,13 @@ _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 
 def add_startup_timeout_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    add_bounded_float(
+        parser,
         "--startup-timeout",
-        type=bounded_float(0, MAX_STARTUP_TIMEOUT_S, "--startup-timeout", open_low=True),
+        0,
+        MAX_STARTUP_TIMEOUT_S,
+        open_low=True,
+        dest="startup_timeout_s",
         default=DEFAULT_STARTUP_TIMEOUT_S,
         metavar="SECONDS",
         help="with --app: how long importing it, and then its start-up (lifespan), may "

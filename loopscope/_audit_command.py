@@ -36,12 +36,13 @@ from loopscope.loadgen.audit import (
 from ._app_checks import add_startup_timeout_option, import_bounded
 from ._app_output import AppOutputLog, add_app_log_option
 from ._audit_png import render_audit_png
-from ._interrupt import exit_status, run_interruptible
+from ._interrupt import report_interrupted, run_interruptible
 from ._options import (
     EXIT_FAILED,
     EXIT_OK,
     UsageError,
-    bounded_float,
+    add_bounded_float,
+    add_bounded_int,
     bounded_int,
     check_output_paths,
     comma_list,
@@ -100,15 +101,19 @@ def add_audit_parser(commands: Any) -> None:
         default=(1, 8, 32),
         help="users at each level (default 1,8,32)",
     )
-    audit.add_argument(
+    add_bounded_float(
+        audit,
         "--duration",
-        type=bounded_float(0.5, MAX_AUDIT_DURATION_S, "--duration"),
+        0.5,
+        MAX_AUDIT_DURATION_S,
         default=2.0,
         help="seconds of load per level (default 2, the first half second a warm-up)",
     )
-    audit.add_argument(
+    add_bounded_int(
+        audit,
         "--threads",
-        type=bounded_int(1, MAX_THREADS, "--threads"),
+        1,
+        MAX_THREADS,
         default=40,
         help="the thread pool's size for def routes (default 40, as anyio's)",
     )
@@ -149,7 +154,7 @@ def _choose(app: object, args: argparse.Namespace) -> tuple[list[Operation], lis
     # The app's own prints while it answers go to stderr, not into the report on stdout.
     with contextlib.redirect_stdout(sys.stderr):
         chosen, refused = asyncio.run(
-            preflight(app, chosen, startup_timeout_s=args.startup_timeout)  # type: ignore[arg-type]
+            preflight(app, chosen, startup_timeout_s=args.startup_timeout_s)  # type: ignore[arg-type]
         )
     if args.route and refused:
         route, why = refused[0]
@@ -221,7 +226,7 @@ def command_audit(args: argparse.Namespace) -> int:
     # The app's prints and uvicorn's error log go to a file from its import on: stdout
     # carries the report alone.
     with AppOutputLog(args.app_log) as app_log:
-        app = import_bounded(args.app, args.app_dir, args.startup_timeout)  # UsageError
+        app = import_bounded(args.app, args.app_dir, args.startup_timeout_s)  # UsageError
         chosen, skipped = _choose(app, args)
         settings = AuditSettings(
             levels=args.levels,
@@ -229,7 +234,7 @@ def command_audit(args: argparse.Namespace) -> int:
             warmup_s=min(0.5, args.duration / 4),
             threads=args.threads,
             max_level_s=max(MAX_LEVEL_S, args.duration),
-            startup_timeout_s=args.startup_timeout,
+            startup_timeout_s=args.startup_timeout_s,
         )
         probed = ProbedApp(app, threads=args.threads)
 
@@ -259,12 +264,9 @@ def command_audit(args: argparse.Namespace) -> int:
         written = drew_png(lambda: render_audit_png(report, png)) and written
     if interrupted is not None:
         verdict = "a route blocks the loop" if report.blocks_loop else "verdict unknown"
-        print(
-            f"loopscope: interrupted by {interrupted.name}: {verdict}; wrote the "
-            f"{len(report.routes)} routes audited so far",
-            file=sys.stderr,
+        return report_interrupted(
+            interrupted, f"{verdict}; wrote the {len(report.routes)} routes audited so far"
         )
-        return exit_status(interrupted)
     if report.blocks_loop:
         return EXIT_FAILED
     return EXIT_OK if written else EXIT_FAILED

@@ -40,6 +40,13 @@ def exit_status(sig: signal.Signals) -> int:
     return 128 + int(sig)
 
 
+def report_interrupted(sig: signal.Signals, kept: str) -> int:
+    """Say on stderr, in one line, that the first `sig` stopped the command and what it
+    `kept`; the exit status (`exit_status`)."""
+    print(f"loopscope: interrupted by {sig.name}: {kept}", file=sys.stderr)
+    return exit_status(sig)
+
+
 class Terminated(BaseException):
     """SIGTERM outside the event loop. A BaseException, so `except Exception` lets it by."""
 

@@ -7,9 +7,9 @@ import argparse
 import math
 import stat
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from loopscope.embedded_server import (
     DEFAULT_CPU_ITERATIONS,
@@ -20,7 +20,7 @@ from loopscope.embedded_server import (
     MAX_THREADS,
     MAX_WORKERS,
 )
-from loopscope.loadgen import ERROR_ABANDONED, Workload
+from loopscope.loadgen import Workload
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -84,6 +84,28 @@ def bounded_float(
     return parse
 
 
+def add_bounded_int(
+    parser: argparse.ArgumentParser, flag: str, low: int, high: int, **options: Any
+) -> None:
+    """`parser.add_argument(flag, **options)` for a whole number in [low, high] (`bounded_int`,
+    its errors naming the flag)."""
+    parser.add_argument(flag, type=bounded_int(low, high, flag), **options)
+
+
+def add_bounded_float(
+    parser: argparse.ArgumentParser,
+    flag: str,
+    low: float,
+    high: float,
+    *,
+    open_low: bool = False,
+    **options: Any,
+) -> None:
+    """`parser.add_argument(flag, **options)` for a number in [low, high], or (low, high]
+    with open_low (`bounded_float`, its errors naming the flag)."""
+    parser.add_argument(flag, type=bounded_float(low, high, flag, open_low=open_low), **options)
+
+
 def comma_list(item: Callable[[str], T], what: str) -> Callable[[str], tuple[T, ...]]:
     """An argparse type: `a,b,c`, each parsed by `item`; at least one, no empty items."""
 
@@ -98,60 +120,36 @@ def comma_list(item: Callable[[str], T], what: str) -> Callable[[str], tuple[T, 
     return parse
 
 
-def error_rate(ok: int, errors: dict[str, int]) -> float:
-    """The fraction of requests that failed, for `--max-error-rate`; 1 when none succeeded.
-
-    Requests cut off at the end (`abandoned`) count only when nothing succeeded: with a
-    route slower than the run is long (`blocking`, many users) they are the load's own
-    queue, not failures, and the report shows them apart.
-    """
-    if ok == 0:
-        return 1.0
-    failed = sum(n for kind, n in errors.items() if kind != ERROR_ABANDONED)
-    return failed / (ok + failed)
-
-
-def percent(fraction: float) -> str:
-    """e.g. "90 %", "0.5 %": whole percents unless that would round a failure to 0."""
-    value = fraction * 100
-    return f"{value:.0f} %" if value >= 1 or value == 0 else f"{value:.1g} %"
-
-
-def error_counts(errors: dict[str, int]) -> str:
-    """e.g. "abandoned: 5, connect: 4,500"."""
-    return ", ".join(f"{kind}: {count:,}" for kind, count in sorted(errors.items()))
-
-
-def fmt(value: float, digits: int = 1) -> str:
-    return "-" if math.isnan(value) else f"{value:,.{digits}f}"
-
-
-def ratio(measured: float, predicted: float) -> str:
-    if math.isnan(measured) or math.isnan(predicted) or predicted <= 0 or math.isinf(predicted):
-        return "-"
-    return f"{measured / predicted:.2f}"
-
-
 def add_workload_options(parser: argparse.ArgumentParser, *, per_step: bool) -> None:
     """The options `run` and `sweep` share: what each request asks of the server, the
-    thread pool, the warm-up, and the JSON/CSV outputs (declared once, so the two commands
-    cannot drift apart). `per_step`: the sweep's wording (warm-up and pool per step)."""
-    parser.add_argument(
+    thread pool, the warm-up, the JSON/CSV outputs and, last, where the demo server runs
+    (`add_placement_options`): declared once, so the two commands cannot drift apart.
+    `per_step`: the sweep's wording (warm-up and pool per step)."""
+    add_bounded_float(
+        parser,
         "--delay-ms",
-        type=bounded_float(0, MAX_DELAY_MS, "--delay-ms"),
+        0,
+        MAX_DELAY_MS,
         default=200.0,
         help="simulated I/O time per request, in milliseconds",
     )
     warmup_of = "each step" if per_step else "the run"
-    parser.add_argument(
+    add_bounded_float(
+        parser,
         "--warmup",
-        type=bounded_float(0, MAX_DURATION_S, "--warmup"),
+        0,
+        MAX_DURATION_S,
+        dest="warmup_s",
+        metavar="WARMUP",
         default=None,
         help=f"seconds of {warmup_of} excluded from the summary (default: min(1, length/5))",
     )
-    parser.add_argument(
+    add_bounded_float(
+        parser,
         "--drain",
-        type=bounded_float(0, MAX_DURATION_S, "--drain"),
+        0,
+        MAX_DURATION_S,
+        dest="drain_s",
         default=None,
         metavar="SECONDS",
         help="at the end of "
@@ -160,28 +158,36 @@ def add_workload_options(parser: argparse.ArgumentParser, *, per_step: bool) -> 
         "too; what is cut off is reported as censored (default: open loop max(10, duration), "
         "closed loop 2 s + twice the delay, at most 10)",
     )
-    parser.add_argument(
+    add_bounded_int(
+        parser,
         "--threads",
-        type=bounded_int(1, MAX_THREADS, "--threads"),
+        1,
+        MAX_THREADS,
         default=None,
         help="thread-pool tokens for def routes (FastAPI's default: 40)"
         + (", reset before every step" if per_step else ""),
     )
-    parser.add_argument(
+    add_bounded_int(
+        parser,
         "--iterations",
-        type=bounded_int(1, MAX_CPU_ITERATIONS, "--iterations"),
+        1,
+        MAX_CPU_ITERATIONS,
         default=DEFAULT_CPU_ITERATIONS,
         help="CPU work per request (cpu-* scenarios)",
     )
-    parser.add_argument(
+    add_bounded_int(
+        parser,
         "--fanout",
-        type=bounded_int(1, MAX_FANOUT, "--fanout"),
+        1,
+        MAX_FANOUT,
         default=DEFAULT_FANOUT,
         help="downstream calls per request (fanout-*)",
     )
-    parser.add_argument(
+    add_bounded_float(
+        parser,
         "--max-error-rate",
-        type=bounded_float(0, 1, "--max-error-rate"),
+        0,
+        1,
         default=DEFAULT_MAX_ERROR_RATE,
         metavar="FRACTION",
         help=f"exit 1 when more than this fraction of the requests of "
@@ -200,6 +206,7 @@ def add_workload_options(parser: argparse.ArgumentParser, *, per_step: bool) -> 
         default=None,
         help="write one CSV row per step here" if per_step else "write one CSV row per 1 s window",
     )
+    add_placement_options(parser)
 
 
 def add_placement_options(parser: argparse.ArgumentParser) -> None:
@@ -210,9 +217,11 @@ def add_placement_options(parser: argparse.ArgumentParser) -> None:
         help="serve the demo routes from a process of their own (uvicorn, started and "
         "stopped here) instead of this process's event loop",
     )
-    parser.add_argument(
+    add_bounded_int(
+        parser,
         "--workers",
-        type=bounded_int(1, MAX_WORKERS, "--workers"),
+        1,
+        MAX_WORKERS,
         default=None,
         help="with the server in its own process: worker processes, each with its own GIL, "
         "loop and thread pool (implies --server-process; default 1)",
@@ -232,24 +241,37 @@ def placement_from(args: argparse.Namespace, *, elsewhere: bool) -> tuple[bool, 
     return server_process, args.workers or 1
 
 
+def fields_from(args: argparse.Namespace, names: Iterable[str]) -> dict[str, Any]:
+    """The options of these `dest`s as keywords: an option's `dest` is the name of the
+    field it sets, so a dataclass is built from the options without naming each twice."""
+    return {name: getattr(args, name) for name in names}
+
+
+# The Workload fields the options set as they are (`workload_from`); its placement and
+# its open loop's bound are worked out.
+_WORKLOAD_OPTIONS = (
+    "delay_ms",
+    "warmup_s",
+    "drain_s",
+    "threads",
+    "iterations",
+    "fanout",
+    "app",
+    "app_dir",
+    "startup_timeout_s",
+)
+
+
 def workload_from(
     args: argparse.Namespace, *, elsewhere: bool, max_in_flight: int | None
 ) -> Workload:
-    """The workload `add_workload_options`, `add_placement_options` and the app options
+    """The workload `add_workload_options` (its placement options too) and the app options
     parsed (`placement_from`: `elsewhere` and its UsageError); max_in_flight: the open
     loop's bound, which `run` and `sweep` take from options of their own."""
     server_process, workers = placement_from(args, elsewhere=elsewhere)
     return Workload(
-        delay_ms=args.delay_ms,
-        warmup_s=args.warmup,
-        drain_s=args.drain,
-        threads=args.threads,
-        iterations=args.iterations,
-        fanout=args.fanout,
+        **fields_from(args, _WORKLOAD_OPTIONS),
         max_in_flight=max_in_flight,
-        app=args.app,
-        app_dir=args.app_dir,
-        startup_timeout_s=args.startup_timeout,
         server_process=server_process,
         workers=workers,
     )

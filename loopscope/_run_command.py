@@ -34,23 +34,18 @@ from loopscope.loadgen.trace import RunTrace, write_trace
 
 from ._app_checks import check_route_known, import_bounded
 from ._app_output import AppOutputLog
-from ._interrupt import exit_status, run_interruptible
+from ._figures import error_counts, error_rate, fmt, percent, ratio
+from ._interrupt import report_interrupted, run_interruptible
 from ._options import (
     EXIT_FAILED,
     EXIT_OK,
     MAX_DURATION_S,
     UsageError,
-    add_placement_options,
+    add_bounded_float,
+    add_bounded_int,
     add_workload_options,
-    bounded_float,
-    bounded_int,
     check_measured_period,
     check_output_paths,
-    error_counts,
-    error_rate,
-    fmt,
-    percent,
-    ratio,
     workload_from,
     write_outputs,
 )
@@ -83,23 +78,31 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help=f"a demo route, one of: {', '.join(SCENARIOS)} (or --app/--url: your own)",
     )
-    run.add_argument(
+    add_bounded_int(
+        run,
         "--concurrency",
-        type=bounded_int(1, MAX_IN_FLIGHT, "--concurrency"),
+        1,
+        MAX_IN_FLIGHT,
         default=None,
         help=f"closed loop: users (1-{MAX_USERS}, default 10), each waiting for its answer "
         f"before the next request; open loop: the most requests in flight (connections; "
         f"default: twice what the rate needs in theory, at least 10)",
     )
-    run.add_argument(
+    add_bounded_float(
+        run,
         "--duration",
-        type=bounded_float(0, MAX_DURATION_S, "--duration", open_low=True),
+        0,
+        MAX_DURATION_S,
+        open_low=True,
         default=10.0,
         help="seconds of load, warm-up included",
     )
-    run.add_argument(
+    add_bounded_float(
+        run,
         "--rate",
-        type=bounded_float(0, MAX_RATE, "--rate", open_low=True),
+        0,
+        MAX_RATE,
+        open_low=True,
         default=None,
         help="open loop: start this many requests per second whatever the answers do; "
         "latency counts from each one's intended start",
@@ -110,7 +113,6 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
         help="a server on this machine to load instead of the embedded one",
     )
     add_workload_options(run, per_step=False)
-    add_placement_options(run)
     add_route_options(run)
 
 
@@ -432,7 +434,7 @@ def settings_from(args: argparse.Namespace) -> RunSettings:
         )
     if args.scenario == "blocking" and args.delay_ms > MAX_BLOCKING_DELAY_MS:
         raise UsageError(f"--delay-ms for blocking must be at most {MAX_BLOCKING_DELAY_MS}")
-    check_measured_period(args.duration, args.warmup, args.rate, duration_option="--duration")
+    check_measured_period(args.duration, args.warmup_s, args.rate, duration_option="--duration")
     route: RouteRequest | None = None
     base: str | None = None
     if uses_route(args) or args.scenario is None:
@@ -441,7 +443,7 @@ def settings_from(args: argparse.Namespace) -> RunSettings:
         route, base = route_from(args)
         if args.app is not None:  # before any load: an app that does not import, or
             # a route it does not have, is a bad argument
-            check_route_known(import_bounded(args.app, args.app_dir, args.startup_timeout), route)
+            check_route_known(import_bounded(args.app, args.app_dir, args.startup_timeout_s), route)
         if base is not None:
             if args.threads is not None:
                 raise UsageError("--threads sets the embedded server's pool: use it with --app")
@@ -529,12 +531,9 @@ def command_run(args: argparse.Namespace) -> int:
         outputs = (("--json", args.json), ("--csv", args.csv), ("--trace", args.trace))
         saved = [option for option, path in outputs if path]
         where = f"; wrote {' and '.join(saved)}" if saved and written else ""
-        print(
-            f"loopscope: interrupted by {interrupted.name}: partial result of "
-            f"{result.summary.duration_s:.1f} s measured{where}",
-            file=sys.stderr,
+        return report_interrupted(
+            interrupted, f"partial result of {result.summary.duration_s:.1f} s measured{where}"
         )
-        return exit_status(interrupted)
     if result.summary.ok == 0:
         errors = error_counts(result.summary.errors)
         why = f" ({errors})" if errors else ""

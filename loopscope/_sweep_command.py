@@ -20,23 +20,20 @@ from loopscope.loadgen.sweep import (
 )
 
 from ._app_checks import check_route_known, import_bounded
-from ._interrupt import exit_status, run_interruptible
+from ._figures import error_counts, error_rate, fmt, percent, ratio
+from ._interrupt import report_interrupted, run_interruptible
 from ._options import (
     EXIT_FAILED,
     EXIT_OK,
     UsageError,
-    add_placement_options,
+    add_bounded_float,
+    add_bounded_int,
     add_workload_options,
     bounded_float,
     bounded_int,
     check_measured_period,
     check_output_paths,
     comma_list,
-    error_counts,
-    error_rate,
-    fmt,
-    percent,
-    ratio,
     workload_from,
     write_outputs,
 )
@@ -71,20 +68,24 @@ def add_sweep_parser(commands: Any) -> None:
         metavar="R,S",
         help="open loop: requests per second per step, e.g. 10,50,100",
     )
-    sweep.add_argument(
+    add_bounded_int(
+        sweep,
         "--max-in-flight",
-        type=bounded_int(1, MAX_IN_FLIGHT, "--max-in-flight"),
+        1,
+        MAX_IN_FLIGHT,
         default=None,
         help="open loop: the most requests in flight (default: twice what each rate needs)",
     )
-    sweep.add_argument(
+    add_bounded_float(
+        sweep,
         "--step-duration",
-        type=bounded_float(0, MAX_STEP_S, "--step-duration", open_low=True),
+        0,
+        MAX_STEP_S,
+        open_low=True,
         default=5.0,
         help="seconds of load per step, warm-up included",
     )
     add_workload_options(sweep, per_step=True)
-    add_placement_options(sweep)
     sweep.add_argument(
         "--png", type=Path, default=None, help="draw throughput and latency against the level"
     )
@@ -101,7 +102,7 @@ def settings_from(args: argparse.Namespace) -> SweepSettings:
             raise UsageError('--app needs at least one --route, e.g. --route "GET /items"')
         routes = tuple(parse_route(text, args) for text in args.route)
         # Before any load: an app that does not import, or a route it lacks, is a bad argument.
-        app = import_bounded(args.app, args.app_dir, args.startup_timeout)
+        app = import_bounded(args.app, args.app_dir, args.startup_timeout_s)
         for route in routes:
             check_route_known(app, route)
     elif args.route:
@@ -295,12 +296,10 @@ def command_sweep(args: argparse.Namespace) -> int:
             if path is not None and (results or option != "--png")
         ]
         where = f"; wrote {', '.join(outputs)}" if outputs and written else ""
-        print(
-            f"loopscope: interrupted by {interrupted.name}: kept the {len(results)} finished "
-            f"of {len(settings.steps())} steps{where}",
-            file=sys.stderr,
+        return report_interrupted(
+            interrupted,
+            f"kept the {len(results)} finished of {len(settings.steps())} steps{where}",
         )
-        return exit_status(interrupted)
     if not any(result.summary.ok for result in results):
         print("loopscope: no request succeeded in any step", file=sys.stderr)
         return EXIT_FAILED

@@ -35,10 +35,11 @@ from ._options import (
     MAX_DURATION_S,
     Parser,
     UsageError,
+    add_bounded_float,
+    add_bounded_int,
     add_placement_options,
-    bounded_float,
-    bounded_int,
     check_output_paths,
+    fields_from,
     placement_from,
 )
 from ._run_command import add_run_parser, command_run
@@ -63,17 +64,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve", help="run the demo server alone, for curl, wrk or a browser"
     )
-    serve.add_argument("--port", type=bounded_int(0, 65535, "--port"), default=8000)
-    serve.add_argument("--threads", type=bounded_int(1, MAX_THREADS, "--threads"), default=40)
+    add_bounded_int(serve, "--port", 0, 65535, default=8000)
+    add_bounded_int(serve, "--threads", 1, MAX_THREADS, default=40)
     # Internal: serve on a socket LoopScope bound (ServerProcess), not on --port.
     # Twice: the port the workers share, then this worker's own (its probes).
     serve.add_argument("--fd", type=int, action="append", default=None, help=argparse.SUPPRESS)
 
     gui = commands.add_parser("gui", help="open the desktop app (the default)")
     gui.add_argument("--preset", default=None, help='a lesson, e.g. "Sync vs async"')
-    gui.add_argument(
+    add_bounded_float(
+        gui,
         "--autorun",
-        type=bounded_float(0, MAX_DURATION_S, "--autorun", open_low=True),
+        0,
+        MAX_DURATION_S,
+        open_low=True,
+        dest="autorun_s",
         default=None,
         metavar="SECONDS",
         help="run the preset this long, save what was asked, and exit",
@@ -87,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gui.add_argument(
         "--json",
+        dest="json_path",
         type=Path,
         default=None,
         metavar="PATH",
@@ -166,11 +172,27 @@ async def _serve(port: int, threads: int) -> None:
         await server.stop()
 
 
+# The GuiOptions fields the `gui` options set as they are (`fields_from`); the placement
+# is worked out.
+_GUI_OPTIONS = (
+    "preset",
+    "autorun_s",
+    "screenshot",
+    "json_path",
+    "app",
+    "app_dir",
+    "route",
+    "size",
+    "presentation",
+    "theme",
+)
+
+
 def _command_gui(args: argparse.Namespace) -> int:
-    if (args.screenshot or args.json) and args.autorun is None:
+    if (args.screenshot or args.json_path) and args.autorun_s is None:
         raise UsageError("--screenshot and --json need --autorun SECONDS")
     # Before the window and its load start: an unwritable output is exit 2, not a lost run.
-    check_output_paths({"--screenshot": args.screenshot, "--json": args.json})
+    check_output_paths({"--screenshot": args.screenshot, "--json": args.json_path})
     if args.route is not None and args.app is None:
         raise UsageError('--route goes with --app, e.g. --app main:app --route "GET /items"')
     # Your app is served on the window's loop: a server process serves the demo's routes.
@@ -178,25 +200,14 @@ def _command_gui(args: argparse.Namespace) -> int:
     if args.app is not None:
         # Imported here as well as in the window: a module that does not import is a bad
         # argument (exit 2, one line) before any window opens.
-        import_bounded(args.app, args.app_dir, args.startup_timeout)
+        import_bounded(args.app, args.app_dir, args.startup_timeout_s)
     try:
         from loopscope.desktop_app.app import DisplayError, GuiOptions, run_gui
     except ImportError as exc:
         print(f"loopscope: the desktop app cannot start: {exc}", file=sys.stderr)
         return EXIT_FAILED
     options = GuiOptions(
-        preset=args.preset,
-        autorun_s=args.autorun,
-        screenshot=args.screenshot,
-        json_path=args.json,
-        app=args.app,
-        app_dir=args.app_dir,
-        route=args.route,
-        server_process=server_process,
-        workers=workers,
-        size=args.size,
-        presentation=args.presentation,
-        theme=args.theme,
+        **fields_from(args, _GUI_OPTIONS), server_process=server_process, workers=workers
     )
     try:
         return run_gui(options)
