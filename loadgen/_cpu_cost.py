@@ -41,8 +41,8 @@ HTTP_WORK_ITERATIONS = 14_000
 # about 40-45 % of a shared-loop request's CPU in bench/loop_profile.py's split. An
 # estimate, not a fit: bench/workers.py's cpu_http_fit cannot fit it while the speed is
 # sampled in the generator's process, which, nearly idle beside the workers, reads the
-# work loop 1.5-2x slower than a busy worker runs it (2026-11-26: a 5 000-iteration
-# request's theory was half its measured rate; at 50 000 and more, 0.85-1.15).
+# work loop 1.5-2x slower than a busy worker runs it (the theory of a small request reads
+# well under its measured rate there: bench/results/workers.json, cpu_http_fit).
 SERVER_HTTP_ITERATIONS = 6_000
 # One sample: 0.1-0.4 ms of the loop's time here, short enough to take between two passes.
 SAMPLE_ITERATIONS = 2_000
