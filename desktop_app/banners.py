@@ -22,14 +22,10 @@ class Banners:
         self.health_banner = QLabel()
         self.health_banner.setObjectName("healthBanner")
         self.health_banner.setWordWrap(True)
-        # The banner comes and goes with the verdict; its row stays until the run stops.
-        # Each time the row came or went, every chart was laid out and painted again at a
-        # new size (a long stall of the shared loop, twice at the start of a heavy run),
-        # and the charts jumped on the screen.
-        keep = self.health_banner.sizePolicy()
-        keep.setRetainSizeWhenHidden(True)
-        self.health_banner.setSizePolicy(keep)
         self.health_banner.hide()
+        # The row lies over the charts' top edge (ChartsScroll.hold_on_top), taking no room
+        # from them: it is shown only while a banner in it has something to say, or it
+        # would hide the top charts' titles and legends behind an empty band.
         self.health_row = QWidget()
         health_layout = QVBoxLayout(self.health_row)
         health_layout.setContentsMargins(0, 0, 0, 0)
@@ -73,8 +69,7 @@ class Banners:
             self.health_row.show()
         else:
             self.health_banner.hide()
-            if not self._session.running:
-                self.health_row.hide()
+            self._hide_row_if_empty()
 
     def show_draining(self) -> None:
         """Say how many requests of the stopped run the server is still finishing, while
@@ -90,6 +85,11 @@ class Banners:
             self.health_row.show()
         else:
             self.draining_banner.hide()
+            self._hide_row_if_empty()
+
+    def _hide_row_if_empty(self) -> None:
+        if self.health_banner.isHidden() and self.draining_banner.isHidden():
+            self.health_row.hide()
 
 
 def health_text(health: HealthVerdict) -> str:

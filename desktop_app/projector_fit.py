@@ -48,7 +48,12 @@ class ChartsScroll(QScrollArea):
         self._place()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self._on_top and event.type() == QEvent.Type.Show:
+        # Shown, or its contents changed (a second banner in it came or went): placed
+        # again, at its height for the width.
+        if watched is self._on_top and event.type() in (
+            QEvent.Type.Show,
+            QEvent.Type.LayoutRequest,
+        ):
             self._place()
         return super().eventFilter(watched, event)
 

@@ -55,6 +55,8 @@ def test_the_banner_shows_during_a_transient_and_clears_after(
             lambda: not window.health_banner.isVisible(), timeout_s=bound_s, what="banner to go"
         )
         cleared_after = time.perf_counter() - ended
+        # Nothing is left over the charts' top edge: the banner's row went with it.
+        assert not window.banners.health_row.isVisible()
         # What the banner shows is the claim: the verdict read at this instant may already
         # be the next one, which a busy machine's late ticks can make limited again.
         assert session.health is not None and session.running
