@@ -230,3 +230,59 @@ def test_the_generator_banner_takes_no_room_shown_or_hidden(
         await close_window(window)
 
     run_on_qt_loop(body())
+
+
+def test_two_pins_never_make_the_charts_scroll(qtbot: QtBot, run_on_qt_loop: Any) -> None:
+    """Two pins taken: at a projector's sizes, in normal and presentation mode, the charts
+    column still fits, no plot under its least plot area, and the pins named once, whole
+    and in view (in each chart's legend they took two or three lines from every chart)."""
+
+    async def body() -> None:
+        window = await open_window(qtbot)
+        names = [preset.name for preset in window.presets]
+        window.controls.preset.setCurrentIndex(names.index("Thread-pool exhaustion"))
+        window.toggle_running()
+        measured = functools.partial(_windows_measured, window)
+        await wait_until(lambda: measured() >= 1, what="a measured window")
+        window.pin_run()
+        await wait_until(lambda: measured() >= 2, what="a second measured window")
+        window.pin_run()
+        window.toggle_running()
+        await wait_until(lambda: not window.session.running, what="stop")
+        for presentation in (False, True):
+            show_window(window, GuiOptions(presentation=presentation, size=SIZES[0]))
+            for size in SIZES:
+                window.resize(*size)
+                for timeline in (True, False):
+                    window.charts.show_timeline(timeline)
+                    await _laid_out(window, size)
+                    # The charts in view now (a size can swap in another font's set), drawn.
+                    window.refresh()
+                    await _laid_out(window, size)
+                    charts = window.charts
+                    pins = [n for n in charts.pins_key.names if n.startswith("pinned")]
+                    assert len(pins) == 2, pins
+                    where = f"{size} presentation={presentation} timeline={timeline}"
+                    scroll = window.charts_scroll.verticalScrollBar()
+                    assert scroll.maximum() == 0, f"{where}: {scroll.maximum()} px below"
+                    assert _in_view(window, charts.pins_key), f"{where}: the pins' key"
+                    assert _whole(charts.pins_key), f"{where}: the pins' key cut"
+                    shown = charts.time_plots() + (
+                        [] if timeline else [charts.curve_rps, charts.curve_latency]
+                    )
+                    for plot in shown:
+                        area = plot.getViewBox().sceneBoundingRect().height()
+                        assert area >= MIN_PLOT_AREA_PX, f"{where}: {plot.heading.text()} {area}"
+                        assert not any(n.startswith("pinned") for n in plot.legend.names), where
+                    if timeline:
+                        lanes = charts.timeline.lanes_that_fit()
+                        assert lanes >= MIN_TIMELINE_LANES, f"{where}: {lanes} lanes"
+        window.controls.presentation.setChecked(False)
+        await close_window(window)
+
+    run_on_qt_loop(body())
+
+
+def _windows_measured(window: Any) -> int:
+    series = window.session.recorder.snapshot().scenarios.get("sync")
+    return 0 if series is None else sum(1 for w in series.windows if w.ok)
