@@ -443,7 +443,8 @@ TIMELINE_ROW_STRETCH = 40
 # The third column's stretch beside the time plots' 10 each, laid out wide (set_wide).
 WIDE_COLUMN_STRETCH = 9
 # The grid's rows: the time charts on two, the pins' key under them, the bottom row's tabs
-# under that (or, laid out wide, beside all three).
+# under that (or, laid out wide, beside the time charts, the key under all three: three
+# pins' settings then fit on one line at 1280 x 720, where two columns wrapped them).
 PINS_ROW = 2
 BOTTOM_ROW = 3
 # A chart's least plot area (its ViewBox), in pixels: below it, tick labels crowd and
@@ -790,10 +791,13 @@ class Charts(QWidget):
             return
         self.wide = wide
         self._grid.removeWidget(self.bottom)
-        if wide:  # beside the time charts and the pins' key
-            self._grid.addWidget(self.bottom, 0, 2, BOTTOM_ROW, 1)
+        self._grid.removeWidget(self.pins_key)
+        if wide:  # beside the time charts; the pins' key under all three, on one line
+            self._grid.addWidget(self.bottom, 0, 2, PINS_ROW, 1)
+            self._grid.addWidget(self.pins_key, PINS_ROW, 0, 1, 3)
         else:
             self._grid.addWidget(self.bottom, BOTTOM_ROW, 0, 1, 2)
+            self._grid.addWidget(self.pins_key, PINS_ROW, 0, 1, 2)
         self.timeline.set_narrow(wide)
         self._curve_row.setDirection(
             QBoxLayout.Direction.TopToBottom if wide else QBoxLayout.Direction.LeftToRight
