@@ -263,6 +263,47 @@ class _Cell(QWidget):
             self.updateGeometry()
 
 
+class PinsKey(LegendRow):
+    """The pinned runs' line styles and settings, said once under the time charts rather
+    than in each chart's legend: two pins there took two or three lines from every chart
+    (at a projector's 1280 x 720 the charts column then scrolled). Hidden with no pins.
+    Sized as a chart cell is (see _Cell): the grid keeps its stretches."""
+
+    def __init__(self, style: ChartStyle) -> None:
+        super().__init__(style)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        self.hide()
+
+    def add(self, label: str, colour: str, sample: str) -> None:
+        super().add(label, colour, sample)
+        self.setVisible(bool(self.names))
+
+    def remove_all(self) -> None:
+        super().remove_all()
+        self.hide()
+
+    def remove_starting(self, prefix: str) -> None:
+        super().remove_starting(prefix)
+        self.setVisible(bool(self.names))
+
+    def hasHeightForWidth(self) -> bool:
+        return False
+
+    def sizeHint(self) -> QSize:
+        return self.minimumSizeHint()
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        width = self.width()
+        wrapped = super().heightForWidth(width) if width > 0 else hint.height()
+        return QSize(hint.width(), max(hint.height(), wrapped))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():  # wraps anew: so does the hint
+            self.updateGeometry()
+
+
 class _Tabs(QTabWidget):
     """The bottom row's tabs, sized as a chart cell is (see _Cell)."""
 
@@ -401,6 +442,11 @@ NARROW_CAPTION_LINES = 3
 TIMELINE_ROW_STRETCH = 40
 # The third column's stretch beside the time plots' 10 each, laid out wide (set_wide).
 WIDE_COLUMN_STRETCH = 9
+# The grid's rows: the time charts on two, the pins' key under them, the bottom row's tabs
+# under that (or, laid out wide, beside the time charts, the key under all three: three
+# pins' settings then fit on one line at 1280 x 720, where two columns wrapped them).
+PINS_ROW = 2
+BOTTOM_ROW = 3
 # A chart's least plot area (its ViewBox), in pixels: below it, tick labels crowd and
 # the lines cannot be read at a projector. The timeline samples what no longer fits.
 MIN_PLOT_AREA_PX = 120
@@ -673,6 +719,8 @@ class Charts(QWidget):
             highest_pinned=self._highest_pinned,
         )
         self.timeline = TimelineChart(session, style)
+        #: The pinned runs' key, once for every chart (their legends do not repeat it).
+        self.pins_key = PinsKey(style)
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for index, plot in enumerate(self.time_plots()):
@@ -688,7 +736,8 @@ class Charts(QWidget):
         self.bottom.setDocumentMode(True)
         self.bottom.addTab(curve, "Response curve")
         self.bottom.addTab(self.timeline, "Request timeline")
-        layout.addWidget(self.bottom, 2, 0, 1, 2)
+        layout.addWidget(self.pins_key, PINS_ROW, 0, 1, 2)
+        layout.addWidget(self.bottom, BOTTOM_ROW, 0, 1, 2)
         self._grid = layout
         #: The bottom row's tabs to the right of the time charts instead (set_wide).
         self.wide = False
@@ -724,7 +773,7 @@ class Charts(QWidget):
         # and the timeline samples what no longer fits.
         shown = self.timeline_shown
         wide = self.wide
-        stretches = (10, 10, 0 if wide else TIMELINE_ROW_STRETCH if shown else 10)
+        stretches = (10, 10, 0, 0 if wide else TIMELINE_ROW_STRETCH if shown else 10)
         for row, stretch in enumerate(stretches):
             self._grid.setRowStretch(row, stretch)
         for column, stretch in enumerate((10, 10, WIDE_COLUMN_STRETCH if wide else 0)):
@@ -742,10 +791,13 @@ class Charts(QWidget):
             return
         self.wide = wide
         self._grid.removeWidget(self.bottom)
-        if wide:
-            self._grid.addWidget(self.bottom, 0, 2, 2, 1)
+        self._grid.removeWidget(self.pins_key)
+        if wide:  # beside the time charts; the pins' key under all three, on one line
+            self._grid.addWidget(self.bottom, 0, 2, PINS_ROW, 1)
+            self._grid.addWidget(self.pins_key, PINS_ROW, 0, 1, 3)
         else:
-            self._grid.addWidget(self.bottom, 2, 0, 1, 2)
+            self._grid.addWidget(self.bottom, BOTTOM_ROW, 0, 1, 2)
+            self._grid.addWidget(self.pins_key, PINS_ROW, 0, 1, 2)
         self.timeline.set_narrow(wide)
         self._curve_row.setDirection(
             QBoxLayout.Direction.TopToBottom if wide else QBoxLayout.Direction.LeftToRight
@@ -795,6 +847,7 @@ class Charts(QWidget):
             self._remove_pin(number)
         for plot in self.plots():
             plot.clear_data()
+        self.pins_key.remove_all()
         # The lesson's routes to choose from at once, before its first frame.
         self.timeline.set_endpoints(
             [name for name in SCENARIOS if name in self._session.endpoints()]
@@ -1010,8 +1063,7 @@ class Charts(QWidget):
         _, items = self._pin_items.pop(number)
         for plot, item in items:
             plot.removeItem(item)
-        for plot in self.plots():
-            plot.legend.remove_starting(self._pin_legend(number) + ":")
+        self.pins_key.remove_starting(self._pin_legend(number) + ":")
 
     @staticmethod
     def _pin_legend(number: int) -> str:
@@ -1096,10 +1148,9 @@ class Charts(QWidget):
             faint("#D55E00"),
         )
         sample = PIN_SAMPLES[(pin.number - 1) % len(PIN_SAMPLES)]
-        for plot in self.plots():
-            plot.legend.add(
-                f"{self._pin_legend(pin.number)}: {pin.label}", self.chart_style.muted, sample
-            )
+        self.pins_key.add(
+            f"{self._pin_legend(pin.number)}: {pin.label}", self.chart_style.muted, sample
+        )
         return items
 
     def _highest_pinned(self, plot: _Plot) -> float:

@@ -65,11 +65,16 @@ def test_markers_pins_and_exports(qtbot: QtBot, run_on_qt_loop: Any, tmp_path: P
             ),
             what="a measured window",
         )
-        # Pin: a faint copy on the charts, named in every legend.
+        # Pin: a faint copy on the charts, named once in the pins' key (not in each legend).
         window.pin_run()
         assert "Pinned 1" in window.controls.status.text()
-        assert any(name.startswith("pinned 1:") for name in window.charts.throughput.legend.names)
-        assert any(name.startswith("pinned 1:") for name in window.charts.curve_rps.legend.names)
+        assert any(name.startswith("pinned 1:") for name in window.charts.pins_key.names)
+        assert window.charts.pins_key.isVisible()
+        assert not any(
+            name.startswith("pinned")
+            for plot in window.charts.plots()
+            for name in plot.legend.names
+        )
 
         window.controls.threads.setValue(threads_before * 4)
         after = f"threads {threads_before} \u2192 {threads_before * 4}"
@@ -83,7 +88,7 @@ def test_markers_pins_and_exports(qtbot: QtBot, run_on_qt_loop: Any, tmp_path: P
         window.reset()
         assert _marker_texts(window) == []
         window.refresh()
-        assert any(name.startswith("pinned 1:") for name in window.charts.throughput.legend.names)
+        assert any(name.startswith("pinned 1:") for name in window.charts.pins_key.names)
         pinned_items = window.charts._pin_items[1][1]
         assert any(
             item.getData()[0] is not None and len(item.getData()[0]) for _, item in pinned_items
@@ -123,7 +128,8 @@ def test_markers_pins_and_exports(qtbot: QtBot, run_on_qt_loop: Any, tmp_path: P
         assert picture.height() > window.charts.height()
 
         window.clear_pins()
-        assert not any(n.startswith("pinned") for n in window.charts.throughput.legend.names)
+        assert not any(n.startswith("pinned") for n in window.charts.pins_key.names)
+        assert not window.charts.pins_key.isVisible()
         await close_window(window)
 
     run_on_qt_loop(body())
@@ -234,7 +240,7 @@ def test_every_lesson_card_shows_whole_at_the_default_size(
 
 
 def _legend_pins(window: Any) -> list[str]:
-    return [n for n in window.charts.throughput.legend.names if n.startswith("pinned")]
+    return [n for n in window.charts.pins_key.names if n.startswith("pinned")]
 
 
 def _xs(item: Any) -> list[float]:

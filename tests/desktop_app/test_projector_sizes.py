@@ -18,6 +18,7 @@ from loopscope.cli import window_size
 from loopscope.desktop_app.annotations import place_labels
 from loopscope.desktop_app.app import GuiOptions, show_window
 from loopscope.desktop_app.charts import MIN_PLOT_AREA_PX, MIN_TIMELINE_LANES
+from loopscope.desktop_app.comparison import MAX_PINS
 from tests._helpers import refused_in_one_line
 from tests.conftest import wait_until
 from tests.desktop_app.conftest import close_window, open_window
@@ -230,3 +231,61 @@ def test_the_generator_banner_takes_no_room_shown_or_hidden(
         await close_window(window)
 
     run_on_qt_loop(body())
+
+
+def test_pins_never_make_the_charts_scroll(qtbot: QtBot, run_on_qt_loop: Any) -> None:
+    """As many pins as can be taken (two already made 1280 x 720 in presentation mode
+    scroll): at a projector's sizes, in normal and presentation mode, the charts column
+    still fits, no plot under its least plot area, and the pins named once, whole and in
+    view (in each chart's legend they took two or three lines from every chart)."""
+
+    async def body() -> None:
+        window = await open_window(qtbot)
+        names = [preset.name for preset in window.presets]
+        window.controls.preset.setCurrentIndex(names.index("Thread-pool exhaustion"))
+        window.toggle_running()
+        for pin in range(1, MAX_PINS + 1):
+            enough = functools.partial(_windows_measured, window, pin)
+            await wait_until(enough, what=f"measured before pin {pin}")
+            window.pin_run()
+            # Settings as a lesson changes them: longer words in the pins' key.
+            window.controls.delay.setValue(100 + pin)  # 1010 ms, 1020 ms
+        window.toggle_running()
+        await wait_until(lambda: not window.session.running, what="stop")
+        for presentation in (False, True):
+            show_window(window, GuiOptions(presentation=presentation, size=SIZES[0]))
+            for size in SIZES:
+                window.resize(*size)
+                for timeline in (True, False):
+                    window.charts.show_timeline(timeline)
+                    await _laid_out(window, size)
+                    # The charts in view now (a size can swap in another font's set), drawn.
+                    window.refresh()
+                    await _laid_out(window, size)
+                    charts = window.charts
+                    pins = [n for n in charts.pins_key.names if n.startswith("pinned")]
+                    assert len(pins) == MAX_PINS, pins
+                    where = f"{size} presentation={presentation} timeline={timeline}"
+                    scroll = window.charts_scroll.verticalScrollBar()
+                    assert scroll.maximum() == 0, f"{where}: {scroll.maximum()} px below"
+                    assert _in_view(window, charts.pins_key), f"{where}: the pins' key"
+                    assert _whole(charts.pins_key), f"{where}: the pins' key cut"
+                    shown = charts.time_plots() + (
+                        [] if timeline else [charts.curve_rps, charts.curve_latency]
+                    )
+                    for plot in shown:
+                        area = plot.getViewBox().sceneBoundingRect().height()
+                        assert area >= MIN_PLOT_AREA_PX, f"{where}: {plot.heading.text()} {area}"
+                        assert not any(n.startswith("pinned") for n in plot.legend.names), where
+                    if timeline:
+                        lanes = charts.timeline.lanes_that_fit()
+                        assert lanes >= MIN_TIMELINE_LANES, f"{where}: {lanes} lanes"
+        window.controls.presentation.setChecked(False)
+        await close_window(window)
+
+    run_on_qt_loop(body())
+
+
+def _windows_measured(window: Any, at_least: int) -> bool:
+    series = window.session.recorder.snapshot().scenarios.get("sync")
+    return series is not None and sum(1 for w in series.windows if w.ok) >= at_least
