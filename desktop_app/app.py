@@ -399,9 +399,13 @@ async def run_window(options: GuiOptions) -> int:
 
 
 def show_window(window: MainWindow, options: GuiOptions) -> None:
-    """Show the window in the theme, mode and size the command line asked for."""
+    """Show the window in the theme, mode and size the command line asked for, for this
+    launch only: what the user chooses in the window is what is remembered."""
     if options.theme is not None:
-        window.controls.dark.setChecked(options.theme == "dark")
+        with window.memory.for_this_launch():
+            window.controls.dark.setChecked(options.theme == "dark")
+    if options.presentation or options.size is not None:
+        window.memory.keep_geometry()
     if options.presentation:
         window.controls.presentation.setChecked(True)  # full screen, unless a size is given
     if options.size is not None:
