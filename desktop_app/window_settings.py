@@ -131,12 +131,15 @@ class WindowSettings:
         self._keep_geometry = True
 
     def save_geometry(self, geometry: QByteArray) -> None:
-        """Write the window's geometry, as it closes (not when the command line set it)."""
-        if self._settings is not None and not self._keep_geometry:
+        """Write the window's geometry (not when the command line set it), as it closes,
+        with whatever else the user changed (the theme) written out now too."""
+        if self._settings is None:
+            return
+        if not self._keep_geometry:
             self._settings.setValue("window/geometry", geometry)
-            self._settings.sync()
-            # The window is going: a problem first met now goes to stderr only.
-            self.check_saved()
+        self._settings.sync()
+        # The window is going: a problem first met now goes to stderr only.
+        self.check_saved()
 
     def check_saved(self) -> None:
         """Say once when the settings file cannot be read or written: otherwise the lesson,

@@ -66,6 +66,9 @@ def test_the_theme_flag_is_for_its_launch_and_the_users_toggle_is_remembered(
         await _launch(GuiOptions(), dark(False, then_click=True))
         await _launch(GuiOptions(theme="light"), dark(False))
         await _launch(GuiOptions(), dark(True))  # the user's toggle, not the last flag
+        # In a launch with flags, what the user toggles in the window is still remembered.
+        await _launch(GuiOptions(theme="dark", size=(1280, 720)), dark(True, then_click=True))
+        await _launch(GuiOptions(), dark(False))
 
     run_on_qt_loop(body())
 
