@@ -17,12 +17,14 @@ import numpy as np
 
 from loopscope.embedded_server import ServerStartError
 from loopscope.loadgen import freeze_startup_objects, gc_tuned_for_load
-from loopscope.loadgen.export import summary_record, write_json
+from loopscope.loadgen.export import health_record, summary_record, write_json
 from loopscope.resources import resource_root
 
 from .presets import Preset, bundled_presets, preset_named
 
 if TYPE_CHECKING:  # Qt is imported only once the app starts (the CLI imports this module)
+    from loopscope.loadgen.health import HealthVerdict
+
     from .session import LabSession
     from .window import MainWindow
 
@@ -66,10 +68,15 @@ def check_display() -> None:
 
 
 def autorun_figures(
-    window: MainWindow, preset: Preset, measured_s: float, lag_ms: list[float]
+    window: MainWindow,
+    preset: Preset,
+    measured_s: float,
+    lag_ms: list[float],
+    health: HealthVerdict | None = None,
 ) -> dict[str, Any]:
     """The `gui --autorun --json` figures: each scenario's record (the one `run --json`
-    writes for its measurement, with its users), the async/sync ratio and the loop lag."""
+    writes for its measurement, with its users), the async/sync ratio, the loop lag and
+    the generator's health over the measured interval (`run --json`'s `generator_health`)."""
     session = window.session
     scenarios: dict[str, dict[str, Any]] = {
         name: {
@@ -92,6 +99,7 @@ def autorun_figures(
             "p99": round(float(np.percentile(lag_ms, 99)), 3) if lag_ms else None,
             "max": round(max(lag_ms), 3) if lag_ms else None,
         },
+        "generator_health": health_record(health),
     }
     if session.own is not None:
         figures["app"] = session.own.name
@@ -157,14 +165,16 @@ async def _autorun_measure(
     window.start()
     stopped = await _until(interrupt, warmup)
     session.recorder.begin_measurement()
+    session.measurement.begin_health_period()
     lag_from = time.perf_counter()
     if not stopped:
         await _until(interrupt, options.autorun_s - warmup)
     session.recorder.end_measurement()
+    health = session.measurement.end_health_period()
     measured_s = time.perf_counter() - lag_from
     lag_ms = [lag * 1000 for lag in session.window_loop_lag.lags_since(lag_from)]
     window.refresh()
-    figures = autorun_figures(window, preset, measured_s, lag_ms)
+    figures = autorun_figures(window, preset, measured_s, lag_ms, health)
     if interrupt.is_set():
         figures["partial"] = True
     failed = _save_outputs(window, figures, options)
@@ -399,9 +409,13 @@ async def run_window(options: GuiOptions) -> int:
 
 
 def show_window(window: MainWindow, options: GuiOptions) -> None:
-    """Show the window in the theme, mode and size the command line asked for."""
+    """Show the window in the theme, mode and size the command line asked for, for this
+    launch only: what the user chooses in the window is what is remembered."""
     if options.theme is not None:
-        window.controls.dark.setChecked(options.theme == "dark")
+        with window.memory.for_this_launch():
+            window.controls.dark.setChecked(options.theme == "dark")
+    if options.presentation or options.size is not None:
+        window.memory.keep_geometry()
     if options.presentation:
         window.controls.presentation.setChecked(True)  # full screen, unless a size is given
     if options.size is not None:

@@ -9,6 +9,7 @@ import dataclasses
 import math
 import time
 from collections import deque
+from collections.abc import Iterator
 
 from loopscope.embedded_server import CPU_SCENARIOS, LoopLagMonitor, cancel_and_wait
 from loopscope.loadgen import Recorder, RunResult
@@ -70,10 +71,14 @@ class Settling:
 
 
 class GeneratorHealth:
-    """Is the generator (this process, this loop) what limits the figures right now?"""
+    """Is the generator (this process, this loop) what limits the figures right now, and
+    over a measured period (an autorun's)?"""
 
     def __init__(self) -> None:
+        self._lag: LoopLagMonitor | None = None
         self._monitor: HealthMonitor | None = None
+        # Judging a period of its own besides (`begin_period`), or None.
+        self._period: HealthMonitor | None = None
         self._hold = VerdictHold()
         #: The verdict to show (None until load has run a step): the latest over the last
         #: HEALTH_PERIOD_S, a warning kept until healthy verdicts follow (VerdictHold).
@@ -81,6 +86,7 @@ class GeneratorHealth:
 
     def watch(self, window_loop_lag: LoopLagMonitor) -> None:
         """Judge from the lag of the window's loop (where the generator runs), from now."""
+        self._lag = window_loop_lag
         self._monitor = HealthMonitor(window_loop_lag)
         self._monitor.restart()
 
@@ -106,19 +112,47 @@ class GeneratorHealth:
         monitor = self._monitor
         if monitor is None:
             return
-        latest = None if scenarios is None else monitor.verdict(scenarios=scenarios)
-        if latest is not None and server_workers:
-            note = short_of_cores(server_workers, scenarios or ())
-            latest = dataclasses.replace(latest, machine_note=note)
+        latest = None if scenarios is None else _verdict(monitor, scenarios, server_workers)
         self.verdict = self._hold.update(latest)
         monitor.slide(HEALTH_PERIOD_S - HEALTH_STEP_S)
 
-    def ui_busy(self, settle_s: float = UI_SETTLE_S) -> contextlib.AbstractContextManager[None]:
+    def begin_period(self) -> None:
+        """Judge the time from now until `end_period()` as a whole too, as `run` judges
+        its measured interval (the sliding verdict goes on beside it)."""
+        if self._lag is not None:
+            self._period = HealthMonitor(self._lag)
+            self._period.restart()
+
+    def end_period(
+        self, scenarios: tuple[str, ...], *, server_workers: int = 0
+    ) -> HealthVerdict | None:
+        """The verdict over the period since `begin_period()` (None: none was begun), on
+        the same signs and rules as the sliding one."""
+        monitor, self._period = self._period, None
+        return None if monitor is None else _verdict(monitor, scenarios, server_workers)
+
+    @contextlib.contextmanager
+    def ui_busy(self, settle_s: float = UI_SETTLE_S) -> Iterator[None]:
         """Wrap a repaint the window causes itself (theme switch, full screen, its figures):
         the loop stall, until `settle_s` after, is not blamed on the generator
-        (HealthMonitor.ui_busy)."""
-        monitor = self._monitor
-        return contextlib.nullcontext() if monitor is None else monitor.ui_busy(settle_s)
+        (HealthMonitor.ui_busy), in the sliding verdict nor in a period's."""
+        with contextlib.ExitStack() as stack:
+            for monitor in (self._monitor, self._period):
+                if monitor is not None:
+                    stack.enter_context(monitor.ui_busy(settle_s))
+            yield
+
+
+def _verdict(
+    monitor: HealthMonitor, scenarios: tuple[str, ...], server_workers: int
+) -> HealthVerdict:
+    """The monitor's verdict on the loop lag `scenarios` cause, with a note when the
+    machine has too few cores for the server's `server_workers` processes and this one."""
+    verdict = monitor.verdict(scenarios=scenarios)
+    if server_workers:
+        note = short_of_cores(server_workers, scenarios)
+        verdict = dataclasses.replace(verdict, machine_note=note)
+    return verdict
 
 
 class Measurement:
@@ -145,6 +179,8 @@ class Measurement:
         self._sampler: asyncio.Task[None] | None = None
         # The lessons the user's code made by design at each health step in the window.
         self._held: deque[tuple[str, ...]] = deque(maxlen=round(HEALTH_PERIOD_S / HEALTH_STEP_S))
+        # ... and in every step of a period judged whole (`begin_health_period`), or None.
+        self._period_held: dict[str, None] | None = None
 
     # -- what the window reads ---------------------------------------------------------
 
@@ -270,11 +306,34 @@ class Measurement:
         # several steps, and a stall of the user's code in any of them is the code's.
         self._held.append(self._parts.your_app.held_lessons(HEALTH_STEP_S))
         held = tuple(dict.fromkeys(name for step in self._held for name in step))
-        placement = self._parts.server.placement
+        if self._period_held is not None:
+            self._period_held.update(dict.fromkeys(self._held[-1]))
         self._health.judge(
             (*self._load.loaded(), *held) if self._load.running else None,
-            server_workers=placement.workers if placement.process else 0,
+            server_workers=self._server_workers(),
         )
+
+    def _server_workers(self) -> int:
+        """The server's worker processes; 0 when it runs on this process's loop."""
+        placement = self._parts.server.placement
+        return placement.workers if placement.process else 0
+
+    # -- a period judged whole (`gui --autorun`'s measured interval) --------------------
+
+    def begin_health_period(self) -> None:
+        """Judge the generator's health over the time from now to `end_health_period()`
+        as a whole, beside the banner's sliding verdict."""
+        self._period_held = {}
+        self._health.begin_period()
+
+    def end_health_period(self) -> HealthVerdict | None:
+        """The verdict over the period, as `run --json` gives its measured interval's: on
+        the loop lag the scenarios under load (and the user's code, where it held the loop
+        in any step) cause. None: no period was begun, or no load ran at its end."""
+        held, self._period_held = self._period_held or {}, None
+        scenarios = (*self._load.loaded(), *held) if self._load.running else None
+        verdict = self._health.end_period(scenarios or (), server_workers=self._server_workers())
+        return verdict if scenarios is not None else None
 
     # -- the response curve ------------------------------------------------------------
 

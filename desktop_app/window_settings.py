@@ -1,9 +1,11 @@
 """What the window remembers between runs (the lesson, the theme, its geometry), read
-back with every value checked."""
+back with every value checked. What the command line asks of one launch (`--theme`,
+`--size`, `--presentation`) is that launch's only: the next opens as the user left it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import QByteArray, QSettings
@@ -66,6 +68,10 @@ class WindowSettings:
         self._settings = settings
         self._say = say
         self._problem_said = False
+        # Inside `for_this_launch()`: a change is the command line's, not remembered.
+        self._launch_only = False
+        # The command line sized this launch's window: its geometry is not written back.
+        self._keep_geometry = False
 
     def restore(
         self,
@@ -105,16 +111,35 @@ class WindowSettings:
             self._settings.setValue("lesson", name)
 
     def remember_dark(self, dark: bool) -> None:
-        if self._settings is not None:
+        if self._settings is not None and not self._launch_only:
             self._settings.setValue("view/dark", dark)
 
+    @contextlib.contextmanager
+    def for_this_launch(self) -> Iterator[None]:
+        """What is changed inside (the theme `--theme` asks for) holds for this launch only:
+        the next opens in the theme the user last chose in the window."""
+        self._launch_only = True
+        try:
+            yield
+        finally:
+            self._launch_only = False
+
+    def keep_geometry(self) -> None:
+        """The command line sized this launch's window (`--size`, `--presentation`): the
+        size remembered before stays for the next launch, whatever this one closes at (a
+        projector's size, or full screen, would otherwise come back without being asked)."""
+        self._keep_geometry = True
+
     def save_geometry(self, geometry: QByteArray) -> None:
-        """Write the window's geometry, as it closes."""
-        if self._settings is not None:
+        """Write the window's geometry (not when the command line set it), as it closes,
+        with whatever else the user changed (the theme) written out now too."""
+        if self._settings is None:
+            return
+        if not self._keep_geometry:
             self._settings.setValue("window/geometry", geometry)
-            self._settings.sync()
-            # The window is going: a problem first met now goes to stderr only.
-            self.check_saved()
+        self._settings.sync()
+        # The window is going: a problem first met now goes to stderr only.
+        self.check_saved()
 
     def check_saved(self) -> None:
         """Say once when the settings file cannot be read or written: otherwise the lesson,

@@ -2,7 +2,8 @@
 
 A *record* is a JSON-ready dict. `summary_record` holds what was measured beside what
 theory says; every run, sweep step and window scenario (`gui --autorun --json`) is built on
-it. `run_record` adds the run's settings: it is the `run --json` object (a sweep step is a
+it. `health_record` is the verdict on the generator that a run and an autorun carry.
+`run_record` adds the run's settings: it is the `run --json` object (a sweep step is a
 run). CSV rows are the same records flattened (`flat_record`): `latency_ms.p50` becomes
 `latency_p50_ms`, `theory.throughput_rps` becomes `theory_throughput_rps`, errors by kind
 their total. So JSON and CSV cannot disagree on a number or its rounding.
@@ -26,6 +27,7 @@ from loopscope.embedded_server import CPU_SCENARIOS
 from . import theory
 from ._open_loop import LATE_THRESHOLD_S
 from ._recorder import Summary, WindowStats
+from .health import HealthVerdict
 
 if TYPE_CHECKING:  # _runner builds its `to_json` on this module: no import cycle at run time
     from ._runner import RunResult
@@ -131,6 +133,12 @@ def summary_record(summary: Summary, prediction: theory.Prediction) -> dict[str,
     }
 
 
+def health_record(verdict: HealthVerdict | None) -> dict[str, object] | None:
+    """The `generator_health` of a run and of `gui --autorun --json`: the verdict over the
+    measured interval (None: none was judged)."""
+    return None if verdict is None else verdict.to_json()
+
+
 def run_record(result: RunResult) -> dict[str, object]:
     """A run (or one sweep step): the `run --json` object (docs/headless.md).
 
@@ -171,7 +179,7 @@ def run_record(result: RunResult) -> dict[str, object]:
             "backlog_at_end": schedule.backlog,
             "late_threshold_ms": LATE_THRESHOLD_S * 1000,
         },
-        "generator_health": result.health.to_json() if result.health is not None else None,
+        "generator_health": health_record(result.health),
         "partial": result.partial,
         "interrupted": result.interrupted,
         # A route of the user's own app (--app, --url): the request, and what held the loop.

@@ -118,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=window_size,
         default=None,
         metavar="WxH",
-        help="open the window at this size in pixels, e.g. 1280x720 (a projector's)",
+        help="open the window at this size in pixels, e.g. 1280x720 (a projector's), for "
+        "this launch only",
     )
     gui.add_argument(
         "--presentation",
@@ -129,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--theme",
         choices=("light", "dark"),
         default=None,
-        help="the colours (default: as last time)",
+        help="the colours, for this launch only (default: as last chosen in the window)",
     )
     add_placement_options(gui)
     return parser

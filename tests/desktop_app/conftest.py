@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -38,6 +39,23 @@ def run_on_qt_loop(qapp: QApplication) -> Iterator[Runner[Any]]:
         asyncio.set_event_loop(None)
         collector.stop()
         assert pending == [], f"tasks left behind: {pending}"
+
+
+@pytest.fixture
+def own_settings_folder(tmp_path: Path) -> Iterator[Path]:
+    """The settings file the app itself opens (`QSettings("LoopScope", "LoopScope")`, in
+    `run_window`) lives in a folder of this test's: never the user's own file."""
+    from PySide6.QtCore import QSettings, QStandardPaths
+
+    # Where Qt keeps a user's settings otherwise (Linux: $XDG_CONFIG_HOME, ~/.config).
+    usual = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericConfigLocation)
+    folder = tmp_path / "config"
+    scope = (QSettings.Format.NativeFormat, QSettings.Scope.UserScope)
+    QSettings.setPath(*scope, str(folder))
+    try:
+        yield folder
+    finally:
+        QSettings.setPath(*scope, usual)
 
 
 async def open_window(qtbot: Any, settings: Any = None, **window_options: Any) -> Any:
