@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import KW_ONLY, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
@@ -216,7 +217,38 @@ class LegendRow(QLabel):
         self.setText(" &nbsp; &nbsp; ".join(entries) or "&nbsp;")
 
 
-class _Cell(QWidget):
+if TYPE_CHECKING:  # the sizing rules below are for a QWidget, mixed in before it
+    _Widget = QWidget
+else:
+    _Widget = object
+
+
+class _SizedInGrid(_Widget):
+    """Sizing for a widget in the charts' grid whose height wraps with its width (a
+    chart cell, the pins' key).
+
+    The grid then shares the charts' height by the rows' stretches (Charts._fit_rows)
+    above each one's least height: asked for its height for its width (its legend wraps),
+    or for its size hint, a cell asks ~400 px and the grid, short of that everywhere,
+    ignores the stretches. A subclass says its least height at `_laid_width`."""
+
+    #: The width it was last laid out at (0: not yet).
+    _laid_width = 0
+
+    def hasHeightForWidth(self) -> bool:
+        return False
+
+    def sizeHint(self) -> QSize:
+        return self.minimumSizeHint()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if event.size().width() != self._laid_width:  # it wraps anew: so does the hint
+            self._laid_width = event.size().width()
+            self.updateGeometry()
+
+
+class _Cell(_SizedInGrid, QWidget):
     """A plot with its title and legend row above it."""
 
     def __init__(self, plot: _Plot, style: ChartStyle) -> None:
@@ -230,17 +262,6 @@ class _Cell(QWidget):
         layout.addWidget(plot.legend)
         layout.addWidget(plot, 1)
         self._plot = plot
-        self._width = 0
-
-    # The grid then shares the charts' height by the rows' stretches (Charts._fit_rows)
-    # above each cell's least height: asked for its height for its width (its legend
-    # wraps), or for its size hint, a cell asks ~400 px and the grid, short of that
-    # everywhere, ignores the stretches.
-    def hasHeightForWidth(self) -> bool:
-        return False
-
-    def sizeHint(self) -> QSize:
-        return self.minimumSizeHint()
 
     def minimumSizeHint(self) -> QSize:
         # Its legend as wrapped at its width now (Qt's own hint counts one line: a short
@@ -248,7 +269,8 @@ class _Cell(QWidget):
         # least height (Charts._fit_rows sets one beside the timeline).
         hint = super().minimumSizeHint()
         plot = self._plot
-        legend = plot.legend.heightForWidth(self._width) if self._width > 0 else 0
+        width = self._laid_width
+        legend = plot.legend.heightForWidth(width) if width > 0 else 0
         height = (
             plot.heading.sizeHint().height()
             + max(legend, plot.legend.minimumSizeHint().height())
@@ -256,18 +278,12 @@ class _Cell(QWidget):
         )
         return QSize(hint.width(), max(hint.height(), height))
 
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        if event.size().width() != self._width:  # the legend wraps anew: so does the hint
-            self._width = event.size().width()
-            self.updateGeometry()
 
-
-class PinsKey(LegendRow):
+class PinsKey(_SizedInGrid, LegendRow):
     """The pinned runs' line styles and settings, said once under the time charts rather
     than in each chart's legend: two pins there took two or three lines from every chart
     (at a projector's 1280 x 720 the charts column then scrolled). Hidden with no pins.
-    Sized as a chart cell is (see _Cell): the grid keeps its stretches."""
+    Sized as a chart cell is (_SizedInGrid): the grid keeps its stretches."""
 
     def __init__(self, style: ChartStyle) -> None:
         super().__init__(style)
@@ -286,22 +302,11 @@ class PinsKey(LegendRow):
         super().remove_starting(prefix)
         self.setVisible(bool(self.names))
 
-    def hasHeightForWidth(self) -> bool:
-        return False
-
-    def sizeHint(self) -> QSize:
-        return self.minimumSizeHint()
-
     def minimumSizeHint(self) -> QSize:
         hint = super().minimumSizeHint()
-        width = self.width()
+        width = self._laid_width
         wrapped = super().heightForWidth(width) if width > 0 else hint.height()
         return QSize(hint.width(), max(hint.height(), wrapped))
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        if event.size().width() != event.oldSize().width():  # wraps anew: so does the hint
-            self.updateGeometry()
 
 
 class _Tabs(QTabWidget):
